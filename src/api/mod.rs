@@ -1,0 +1,75 @@
+//! The HTTP layer: routes, error mapping and middleware. It talks to storage only through
+//! the `store` traits and never sees SQL.
+
+pub mod error;
+mod health;
+pub mod request_id;
+
+use std::sync::Arc;
+
+use actix_web::http::StatusCode;
+use actix_web::middleware::ErrorHandlers;
+use actix_web::{error::InternalError, web, HttpRequest, HttpResponse};
+
+use crate::config::Limits;
+use crate::store::Store;
+use crate::watermark::Key;
+use error::{json_error, ApiError};
+
+/// What every handler can reach.
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub key: Key,
+    pub limits: Limits,
+}
+
+/// Registers every route, the body limits and the error mapping on an app. Used by `serve`
+/// and by the tests alike.
+pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceConfig) {
+    move |cfg: &mut web::ServiceConfig| {
+        let limits = state.limits.clone();
+        cfg.app_data(state)
+            .app_data(web::PayloadConfig::new(limits.body_bytes))
+            .app_data(web::JsonConfig::default().limit(limits.json_bytes).error_handler(json_payload_error))
+            .app_data(
+                web::QueryConfig::default()
+                    .error_handler(|err, _req| ApiError::bad_request("bad_query", err.to_string()).into()),
+            )
+            .app_data(web::PathConfig::default().error_handler(|err, _req| {
+                ApiError::new(StatusCode::NOT_FOUND, "not_found", err.to_string()).into()
+            }))
+            // Resources (not bare routes) so a wrong method is a 405, not a 404.
+            .service(web::resource("/healthz").get(health::healthz))
+            .service(web::resource("/readyz").get(health::readyz));
+    }
+}
+
+/// Malformed or oversized JSON becomes a precise 4xx.
+fn json_payload_error(err: actix_web::error::JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
+    use actix_web::error::JsonPayloadError as E;
+    let api = match &err {
+        E::OverflowKnownLength { .. } | E::Overflow { .. } => {
+            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", err.to_string())
+        }
+        E::ContentType => ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "expected Content-Type: application/json",
+        ),
+        E::Deserialize(e) => ApiError::bad_request("bad_json", e.to_string()),
+        _ => ApiError::bad_request("bad_json", err.to_string()),
+    };
+    let response = json_error(api.status, api.code, &api.message);
+    InternalError::from_response(err, response).into()
+}
+
+/// The answer for paths nothing matches.
+pub async fn not_found() -> HttpResponse {
+    json_error(StatusCode::NOT_FOUND, "not_found", "no such route")
+}
+
+/// Middleware every app gets: JSON bodies on framework errors, then request ids (outermost,
+/// so even rewritten errors carry the id).
+pub fn error_handlers<B: actix_web::body::MessageBody + 'static>() -> ErrorHandlers<B> {
+    ErrorHandlers::new().default_handler(error::ensure_json_body)
+}

@@ -1,0 +1,146 @@
+//! Configuration: built-in defaults, then an optional TOML file, then `VIEWMARK_*`
+//! environment variables (nested keys separated by `__`, e.g. `VIEWMARK_LIMITS__BODY_BYTES`).
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+/// Everything the service reads from its environment.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Settings {
+    /// Address the HTTP server binds to; port 0 picks a free port.
+    pub bind: String,
+    /// Directory for the embedded database and the generated watermark key.
+    pub data_dir: PathBuf,
+    /// `sqlite://...` or `postgres://...`; defaults to `sqlite://<data_dir>/viewmark.db`.
+    pub database_url: Option<Secret>,
+    pub database: DatabaseSettings,
+    pub log: LogSettings,
+    pub limits: Limits,
+    /// 64 hex digits. When absent, a key file in `data_dir` is used (created by `serve`).
+    pub watermark_key: Option<Secret>,
+    /// Path of a file holding the watermark key as 64 hex digits.
+    pub watermark_key_file: Option<PathBuf>,
+    /// Seconds in-flight requests get to finish after SIGTERM/SIGINT.
+    pub shutdown_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DatabaseSettings {
+    pub max_connections: u32,
+    /// How long start-up waits for the database before giving up.
+    pub connect_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    /// A tracing `EnvFilter` directive, e.g. `info` or `viewmark=debug,info`.
+    pub level: String,
+}
+
+/// Hard limits on what callers may send.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Limits {
+    /// Largest request body accepted (media uploads included).
+    pub body_bytes: usize,
+    /// Largest JSON request body accepted.
+    pub json_bytes: usize,
+    /// Largest decoded image, in pixels.
+    pub max_pixels: u64,
+    /// Largest decoded image side, in pixels.
+    pub max_dimension: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            bind: "127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("data"),
+            database_url: None,
+            database: DatabaseSettings { max_connections: 10, connect_timeout_secs: 5 },
+            log: LogSettings { format: LogFormat::Text, level: "info".into() },
+            limits: Limits {
+                body_bytes: 32 * 1024 * 1024,
+                json_bytes: 256 * 1024,
+                max_pixels: 8192 * 8192,
+                max_dimension: 16384,
+            },
+            watermark_key: None,
+            watermark_key_file: None,
+            shutdown_timeout_secs: 30,
+        }
+    }
+}
+
+impl Settings {
+    /// Loads defaults, then `config_file` if it exists, then the environment.
+    pub fn load(config_file: &Path) -> Result<Settings, Box<figment::Error>> {
+        Figment::from(Serialized::defaults(Settings::default()))
+            .merge(Toml::file(config_file))
+            .merge(Env::prefixed("VIEWMARK_").split("__"))
+            .extract()
+            .map_err(Box::new)
+    }
+
+    /// The database URL in effect.
+    pub fn database_url(&self) -> Secret {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => Secret(format!("sqlite://{}/viewmark.db", self.data_dir.display())),
+        }
+    }
+}
+
+/// A string that never shows itself in logs or debug output.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_redacted_in_debug_output() {
+        let s = Settings {
+            watermark_key: Some(Secret::new("00ff00ff")),
+            database_url: Some(Secret::new("postgres://user:hunter2@db/x")),
+            ..Settings::default()
+        };
+        let shown = format!("{s:?}");
+        assert!(!shown.contains("hunter2"));
+        assert!(!shown.contains("00ff00ff"));
+    }
+
+    #[test]
+    fn default_database_is_sqlite_in_the_data_dir() {
+        let s = Settings { data_dir: PathBuf::from("/var/lib/viewmark"), ..Settings::default() };
+        assert_eq!(s.database_url().expose(), "sqlite:///var/lib/viewmark/viewmark.db");
+    }
+}

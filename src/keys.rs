@@ -1,0 +1,117 @@
+//! The watermark key: from configuration, from a key file, or generated once into the data
+//! directory (mode 0600) and reused on every later start.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use rand::RngCore;
+
+use crate::config::Settings;
+use crate::watermark::Key;
+
+pub const KEY_FILE_NAME: &str = "watermark.key";
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("watermark key must be 64 hex digits (256 bits)")]
+    Malformed,
+    #[error("cannot read watermark key file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("cannot create watermark key file {path}: {source}")]
+    Create { path: PathBuf, source: std::io::Error },
+    #[error(
+        "no watermark key configured and no key file at {0}; run `viewmark serve` once or pass --key-file"
+    )]
+    Missing(PathBuf),
+}
+
+/// Whether a missing key may be generated (serve, embed) or must already exist (detect).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IfMissing {
+    Create,
+    Fail,
+}
+
+/// Parses 64 hex digits (surrounding whitespace allowed) into a key.
+pub fn parse_key(text: &str) -> Result<Key, KeyError> {
+    let bytes = hex::decode(text.trim()).map_err(|_| KeyError::Malformed)?;
+    let bytes: [u8; 32] = bytes.try_into().map_err(|_| KeyError::Malformed)?;
+    Ok(Key::from_bytes(bytes))
+}
+
+pub fn read_key_file(path: &Path) -> Result<Key, KeyError> {
+    let text = fs::read_to_string(path).map_err(|source| KeyError::Read { path: path.to_owned(), source })?;
+    parse_key(&text)
+}
+
+/// The key the service uses: `watermark_key`, else `watermark_key_file`, else
+/// `<data_dir>/watermark.key`, generated when missing and `if_missing` allows it.
+pub fn load_configured_key(settings: &Settings, if_missing: IfMissing) -> Result<Key, KeyError> {
+    if let Some(hex_key) = &settings.watermark_key {
+        return parse_key(hex_key.expose());
+    }
+    if let Some(path) = &settings.watermark_key_file {
+        return read_key_file(path);
+    }
+    let path = settings.data_dir.join(KEY_FILE_NAME);
+    if path.exists() {
+        return read_key_file(&path);
+    }
+    match if_missing {
+        IfMissing::Fail => Err(KeyError::Missing(path)),
+        IfMissing::Create => {
+            let key = create_key_file(&path)?;
+            tracing::warn!(path = %path.display(), "no watermark key configured: created a new random key file; back it up, marks cannot be read without it");
+            Ok(key)
+        }
+    }
+}
+
+fn create_key_file(path: &Path) -> Result<Key, KeyError> {
+    let err = |source| KeyError::Create { path: path.to_owned(), source };
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir).map_err(err)?;
+    }
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path).map_err(err)?;
+    writeln!(file, "{}", hex::encode(bytes)).map_err(err)?;
+    file.sync_all().map_err(err)?;
+    Ok(Key::from_bytes(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_key_is_private_and_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = Settings { data_dir: dir.path().to_owned(), ..Settings::default() };
+        assert!(matches!(load_configured_key(&settings, IfMissing::Fail), Err(KeyError::Missing(_))));
+        let first = load_configured_key(&settings, IfMissing::Create).unwrap();
+        let second = load_configured_key(&settings, IfMissing::Fail).unwrap();
+        assert_eq!(first, second);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(dir.path().join(KEY_FILE_NAME)).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+
+    #[test]
+    fn malformed_keys_are_refused() {
+        assert!(parse_key("abcd").is_err());
+        assert!(parse_key(&"zz".repeat(32)).is_err());
+        assert!(parse_key(&"ab".repeat(32)).is_ok());
+    }
+}

@@ -1,0 +1,11 @@
+//! viewmark: invisible watermarks in creators' outputs, verified views of the social posts
+//! that carry them, and consent enforced at every step.
+
+pub mod api;
+pub mod cli;
+pub mod config;
+pub mod keys;
+pub mod startup;
+pub mod store;
+pub mod telemetry;
+pub mod watermark;

@@ -1,0 +1,112 @@
+//! Builds the running service from settings: store, key, HTTP server. Binding port 0 picks
+//! a free port, which is how the tests spawn the real server.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::middleware::from_fn;
+use actix_web::{web, App, HttpServer};
+
+use crate::api::{self, request_id, AppState};
+use crate::config::Settings;
+use crate::keys::{self, IfMissing};
+use crate::store::{self, ConnectOptions, Store};
+use crate::watermark::Key;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    #[error(transparent)]
+    Key(#[from] keys::KeyError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: String, source: std::io::Error },
+}
+
+/// Opens (and by default migrates) the configured database.
+pub async fn open_store(settings: &Settings, migrate: bool) -> Result<Arc<dyn Store>, store::StoreError> {
+    let options = ConnectOptions {
+        max_connections: settings.database.max_connections,
+        connect_timeout: Duration::from_secs(settings.database.connect_timeout_secs),
+        migrate,
+    };
+    store::connect(settings.database_url().expose(), &options).await
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+impl Application {
+    /// Connects to the database, applies migrations, loads (or creates) the watermark key
+    /// and binds the listener.
+    pub async fn build(settings: Settings) -> Result<Application, StartupError> {
+        let store = open_store(&settings, true).await?;
+        tracing::info!(backend = store.backend().as_str(), "database ready");
+        let key = keys::load_configured_key(&settings, IfMissing::Create)?;
+        Application::build_with(&settings, store, key)
+    }
+
+    /// Builds the server around an already-open store and key.
+    pub fn build_with(
+        settings: &Settings,
+        store: Arc<dyn Store>,
+        key: Key,
+    ) -> Result<Application, StartupError> {
+        let bind_err = |source| StartupError::Bind { addr: settings.bind.clone(), source };
+        let listener = TcpListener::bind(&settings.bind).map_err(bind_err)?;
+        let port = listener.local_addr().map_err(bind_err)?.port();
+        let state = web::Data::new(AppState { store, key, limits: settings.limits.clone() });
+        let server = HttpServer::new(move || {
+            App::new()
+                .wrap(api::error_handlers())
+                .wrap(from_fn(request_id::middleware))
+                .configure(api::configure(state.clone()))
+                .default_service(web::to(api::not_found))
+        })
+        .shutdown_timeout(settings.shutdown_timeout_secs)
+        // Signals are handled by `stop_on_signals`, registered before "listening" is said, so
+        // a SIGTERM that arrives right after start-up still stops the server gracefully.
+        .disable_signals()
+        .listen(listener)
+        .map_err(bind_err)?
+        .run();
+        Ok(Application { port, server })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// A handle to stop the server gracefully (what SIGTERM/SIGINT do).
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// Registers SIGTERM/SIGINT handlers that stop the server gracefully: requests in
+    /// flight finish (within the shutdown timeout), new connections are refused.
+    pub fn stop_on_signals(&self) -> std::io::Result<()> {
+        let handle = self.server.handle();
+        use tokio::signal::unix::{signal, SignalKind};
+        // Both handlers exist before this returns: no window in which a signal kills the
+        // process outright.
+        let mut terminate = signal(SignalKind::terminate())?;
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = terminate.recv() => tracing::info!("SIGTERM: finishing requests in flight"),
+                _ = interrupt.recv() => tracing::info!("SIGINT: finishing requests in flight"),
+            }
+            handle.stop(true).await;
+        });
+        Ok(())
+    }
+
+    /// Serves until stopped.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}

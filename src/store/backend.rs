@@ -1,0 +1,174 @@
+//! The shared SQL store: connection by URL scheme, migrations, and row conversions.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{TimeZone, Utc};
+use sqlx::any::AnyPoolOptions;
+use sqlx::migrate::Migrator;
+use sqlx::AnyPool;
+use sqlx::Row;
+use uuid::Uuid;
+
+use super::{postgres, sqlite, ConnectOptions, Health, Store, StoreError, StoreResult, Timestamp};
+
+/// Which database engine a store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    /// The backend a URL names, or `None` for anything else (refused at start).
+    pub fn from_url(url: &str) -> Option<Backend> {
+        let scheme = url.split_once(':')?.0;
+        match scheme {
+            "sqlite" => Some(Backend::Sqlite),
+            "postgres" | "postgresql" => Some(Backend::Postgres),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+
+    fn migrator(self) -> &'static Migrator {
+        match self {
+            Backend::Sqlite => &sqlite::MIGRATOR,
+            Backend::Postgres => &postgres::MIGRATOR,
+        }
+    }
+}
+
+/// The store over either backend.
+pub struct SqlStore {
+    pub(super) pool: AnyPool,
+    pub(super) backend: Backend,
+}
+
+/// Opens the database a URL names, failing fast (within `connect_timeout`) when it is
+/// unreachable, and applies pending migrations when asked.
+pub async fn connect(url: &str, options: &ConnectOptions) -> StoreResult<Arc<dyn Store>> {
+    Ok(Arc::new(SqlStore::connect(url, options).await?))
+}
+
+impl SqlStore {
+    pub async fn connect(url: &str, options: &ConnectOptions) -> StoreResult<SqlStore> {
+        sqlx::any::install_default_drivers();
+        let backend = Backend::from_url(url).ok_or(StoreError::UnsupportedUrl)?;
+        let pool_options = AnyPoolOptions::new()
+            .max_connections(options.max_connections.max(1))
+            .acquire_timeout(options.connect_timeout);
+        let (url, pool_options) = match backend {
+            Backend::Sqlite => sqlite::prepare(url, pool_options)?,
+            Backend::Postgres => (url.to_owned(), pool_options),
+        };
+        let connecting = pool_options.connect(&url);
+        let pool = tokio::time::timeout(options.connect_timeout, connecting)
+            .await
+            .map_err(|_| StoreError::Unreachable("timed out connecting".into()))?
+            .map_err(|e| StoreError::Unreachable(e.to_string()))?;
+        let store = SqlStore { pool, backend };
+        if options.migrate {
+            store.migrate().await?;
+        }
+        Ok(store)
+    }
+
+    /// Applies every pending migration of this backend.
+    pub async fn migrate(&self) -> StoreResult<()> {
+        self.backend.migrator().run(&self.pool).await.map_err(|e| StoreError::Migration(e.to_string()))
+    }
+}
+
+#[async_trait]
+impl Health for SqlStore {
+    fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn pending_migrations(&self) -> StoreResult<usize> {
+        let applied: Vec<i64> = match sqlx::query("SELECT version FROM _sqlx_migrations WHERE success = $1")
+            .bind(true)
+            .fetch_all(&self.pool)
+            .await
+        {
+            Ok(rows) => rows.iter().map(|r| r.try_get::<i64, _>(0)).collect::<Result<_, _>>()?,
+            // No bookkeeping table yet: nothing has been applied.
+            Err(sqlx::Error::Database(_)) => Vec::new(),
+            Err(other) => return Err(other.into()),
+        };
+        Ok(self
+            .backend
+            .migrator()
+            .iter()
+            .filter(|m| !m.migration_type.is_down_migration())
+            .filter(|m| !applied.contains(&m.version))
+            .count())
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+// --- conversions between domain values and their stored form -------------------------
+
+pub(super) fn to_ms(t: Timestamp) -> i64 {
+    t.timestamp_millis()
+}
+
+pub(super) fn from_ms(ms: i64) -> StoreResult<Timestamp> {
+    Utc.timestamp_millis_opt(ms)
+        .single()
+        .ok_or_else(|| StoreError::Corrupt(format!("timestamp out of range: {ms}")))
+}
+
+pub(super) fn opt_from_ms(ms: Option<i64>) -> StoreResult<Option<Timestamp>> {
+    ms.map(from_ms).transpose()
+}
+
+pub(super) fn parse_uuid(text: &str) -> StoreResult<Uuid> {
+    Uuid::parse_str(text).map_err(|_| StoreError::Corrupt(format!("bad id: {text}")))
+}
+
+/// Payloads are unsigned 64-bit; both engines store signed 64-bit, so the bits are kept as is.
+pub(super) fn payload_to_db(payload: u64) -> i64 {
+    payload as i64
+}
+
+pub(super) fn payload_from_db(stored: i64) -> u64 {
+    stored as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_schemes_pick_the_backend() {
+        assert_eq!(Backend::from_url("sqlite://data/x.db"), Some(Backend::Sqlite));
+        assert_eq!(Backend::from_url("sqlite::memory:"), Some(Backend::Sqlite));
+        assert_eq!(Backend::from_url("postgres://localhost/x"), Some(Backend::Postgres));
+        assert_eq!(Backend::from_url("postgresql://localhost/x"), Some(Backend::Postgres));
+        assert_eq!(Backend::from_url("mysql://localhost/x"), None);
+        assert_eq!(Backend::from_url("nonsense"), None);
+    }
+
+    #[test]
+    fn payload_bits_survive_the_round_trip() {
+        for p in [0u64, 1, u64::MAX, 1 << 63, 0xdead_beef_cafe_f00d] {
+            assert_eq!(payload_from_db(payload_to_db(p)), p);
+        }
+    }
+}

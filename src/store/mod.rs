@@ -1,0 +1,130 @@
+//! Storage: one interface, two backends (SQLite, the embedded default, and PostgreSQL for
+//! several replicas), chosen by the URL scheme. Nothing outside this module sees SQL.
+//!
+//! Both backends share one query layer over sqlx's `Any` driver: ids are text UUIDs and times
+//! are UTC Unix milliseconds in both schemas, and every query uses `$n` placeholders, which
+//! both engines accept. What differs (connection set-up, migrations, and later row locking)
+//! lives in `sqlite.rs` and `postgres.rs`.
+
+mod backend;
+mod creators;
+mod models;
+mod postgres;
+mod service_tokens;
+mod sqlite;
+mod tracking;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use uuid::Uuid;
+
+pub use backend::{connect, Backend, SqlStore};
+pub use models::*;
+
+/// Errors the storage layer reports; callers map them to responses.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("unsupported database URL (expected sqlite://... or postgres://...)")]
+    UnsupportedUrl,
+    #[error("cannot reach the database: {0}")]
+    Unreachable(String),
+    #[error("database migration failed: {0}")]
+    Migration(String),
+    /// A uniqueness constraint refused the write (e.g. a payload or a post already taken).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// A referenced row does not exist (a foreign key refused the write).
+    #[error("missing referenced row: {0}")]
+    MissingReference(String),
+    #[error("not found")]
+    NotFound,
+    #[error("stored data is inconsistent: {0}")]
+    Corrupt(String),
+    #[error("database error: {0}")]
+    Database(#[source] sqlx::Error),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(err: sqlx::Error) -> Self {
+        if let sqlx::Error::Database(db) = &err {
+            // SQLite reports constraint failures as extended codes 1555/2067 (unique) and
+            // 787 (foreign key); PostgreSQL as SQLSTATE 23505 and 23503.
+            match db.code().as_deref() {
+                Some("23505") | Some("2067") | Some("1555") => {
+                    return StoreError::Conflict(db.message().to_owned())
+                }
+                Some("23503") | Some("787") => return StoreError::MissingReference(db.message().to_owned()),
+                _ => {}
+            }
+        }
+        match err {
+            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) => StoreError::Unreachable(err.to_string()),
+            other => StoreError::Database(other),
+        }
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Health of the store itself.
+#[async_trait]
+pub trait Health: Send + Sync {
+    fn backend(&self) -> Backend;
+    /// Round-trips a trivial query.
+    async fn ping(&self) -> StoreResult<()>;
+    /// Migrations known to this binary but not applied to the database.
+    async fn pending_migrations(&self) -> StoreResult<usize>;
+    /// Closes every connection; later calls fail as if the database were gone.
+    async fn close(&self);
+}
+
+/// Creators and their append-only consent ledger.
+#[async_trait]
+pub trait CreatorRepo: Send + Sync {
+    /// Creates the creator with consent granted, the ledger's first event, in one transaction.
+    async fn create_creator(&self, new: &NewCreator) -> StoreResult<Creator>;
+    async fn creator_by_user_id(&self, user_id: &str) -> StoreResult<Option<Creator>>;
+    async fn creator(&self, id: Uuid) -> StoreResult<Option<Creator>>;
+    /// Appends a grant or revoke event and updates the current state in one transaction.
+    async fn record_consent(&self, creator_id: Uuid, change: &ConsentChange) -> StoreResult<ConsentEvent>;
+    /// The ledger, oldest first.
+    async fn consent_ledger(&self, creator_id: Uuid) -> StoreResult<Vec<ConsentEvent>>;
+    /// Enrolled content; the payload must be unique across the store.
+    async fn insert_content(&self, new: &NewContent) -> StoreResult<Content>;
+    async fn content_by_payload(&self, payload: u64) -> StoreResult<Option<Content>>;
+}
+
+/// Social accounts, posts and their view snapshots.
+#[async_trait]
+pub trait TrackingRepo: Send + Sync {
+    async fn insert_social_account(&self, new: &NewSocialAccount) -> StoreResult<SocialAccount>;
+    async fn insert_post(&self, new: &NewPost) -> StoreResult<Post>;
+    /// Stores a snapshot unless one exists for that post and poll slot (a retried poll).
+    async fn record_snapshot(&self, new: &NewSnapshot) -> StoreResult<SnapshotWrite>;
+    /// Snapshots of a post, in poll-slot order.
+    async fn snapshots_for_post(&self, post_id: Uuid) -> StoreResult<Vec<ViewSnapshot>>;
+}
+
+/// Service tokens, stored as SHA-256 hashes only.
+#[async_trait]
+pub trait ServiceTokenRepo: Send + Sync {
+    async fn insert_service_token(&self, new: &NewServiceToken) -> StoreResult<ServiceToken>;
+    /// The live (not revoked) token with this hash.
+    async fn active_service_token(&self, token_hash: &str) -> StoreResult<Option<ServiceToken>>;
+    /// Revokes by id; returns whether a live token was revoked.
+    async fn revoke_service_token(&self, id: Uuid) -> StoreResult<bool>;
+}
+
+/// Everything the service stores, behind one object the rest of the code shares.
+pub trait Store: Health + CreatorRepo + TrackingRepo + ServiceTokenRepo {}
+impl<T: Health + CreatorRepo + TrackingRepo + ServiceTokenRepo> Store for T {}
+
+/// How to open a store.
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    pub max_connections: u32,
+    pub connect_timeout: Duration,
+    /// Apply pending migrations on connect.
+    pub migrate: bool,
+}

@@ -1,0 +1,252 @@
+//! Records the store reads and writes. Times are `DateTime<Utc>` here and Unix
+//! milliseconds in the database.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use uuid::Uuid;
+
+pub type Timestamp = DateTime<Utc>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConsentState {
+    Granted,
+    Revoked,
+}
+
+impl ConsentState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConsentState::Granted => "granted",
+            ConsentState::Revoked => "revoked",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct NewCreator {
+    pub user_id: String,
+    pub display_name: Option<String>,
+    pub birth_year: Option<i32>,
+    pub policy_version: String,
+    pub channel: String,
+    pub at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Creator {
+    pub id: Uuid,
+    pub user_id: String,
+    pub display_name: Option<String>,
+    pub birth_year: Option<i32>,
+    pub consent: ConsentState,
+    pub consent_changed_at: Timestamp,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Clone)]
+pub struct ConsentChange {
+    pub grant: bool,
+    pub policy_version: String,
+    /// Through which channel the change came (api, webhook, operator...).
+    pub channel: String,
+    /// Who made it (the creator themselves, an operator's token id...).
+    pub actor: String,
+    pub at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ConsentEvent {
+    pub id: i64,
+    pub creator_id: Uuid,
+    pub kind: ConsentState,
+    pub policy_version: String,
+    pub channel: String,
+    pub actor: String,
+    pub occurred_at: Timestamp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MediaKind {
+    Image,
+    Video,
+}
+
+impl MediaKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MediaKind::Image => "image",
+            MediaKind::Video => "video",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct NewContent {
+    pub creator_id: Uuid,
+    pub payload: u64,
+    pub media_kind: MediaKind,
+    pub width: u32,
+    pub height: u32,
+    pub sha256: String,
+    pub at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Content {
+    pub id: Uuid,
+    pub creator_id: Uuid,
+    pub payload: u64,
+    pub media_kind: MediaKind,
+    pub width: u32,
+    pub height: u32,
+    pub sha256: String,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Platform {
+    Youtube,
+    Tiktok,
+    Instagram,
+    X,
+}
+
+impl Platform {
+    pub const ALL: [Platform; 4] = [Platform::Youtube, Platform::Tiktok, Platform::Instagram, Platform::X];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Platform::Youtube => "youtube",
+            Platform::Tiktok => "tiktok",
+            Platform::Instagram => "instagram",
+            Platform::X => "x",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Platform> {
+        Platform::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct NewSocialAccount {
+    pub creator_id: Uuid,
+    pub platform: Platform,
+    pub handle: String,
+    pub proof_code: Option<String>,
+    pub at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SocialAccount {
+    pub id: Uuid,
+    pub creator_id: Uuid,
+    pub platform: Platform,
+    pub handle: String,
+    pub proven_at: Option<Timestamp>,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PostStatus {
+    Pending,
+    Verified,
+    Unverified,
+    Removed,
+    Stopped,
+}
+
+impl PostStatus {
+    pub const ALL: [PostStatus; 5] = [
+        PostStatus::Pending,
+        PostStatus::Verified,
+        PostStatus::Unverified,
+        PostStatus::Removed,
+        PostStatus::Stopped,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PostStatus::Pending => "pending",
+            PostStatus::Verified => "verified",
+            PostStatus::Unverified => "unverified",
+            PostStatus::Removed => "removed",
+            PostStatus::Stopped => "stopped",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<PostStatus> {
+        PostStatus::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct NewPost {
+    pub creator_id: Uuid,
+    pub social_account_id: Uuid,
+    pub platform: Platform,
+    pub platform_post_id: String,
+    pub url: String,
+    pub content_id: Option<Uuid>,
+    pub at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Post {
+    pub id: Uuid,
+    pub creator_id: Uuid,
+    pub social_account_id: Uuid,
+    pub platform: Platform,
+    pub platform_post_id: String,
+    pub url: String,
+    pub content_id: Option<Uuid>,
+    pub status: PostStatus,
+    pub next_poll_at: Timestamp,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewSnapshot {
+    pub post_id: Uuid,
+    /// The schedule slot this poll belongs to; at most one snapshot per post and slot.
+    pub poll_slot: i64,
+    pub observed_at: Timestamp,
+    pub views: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ViewSnapshot {
+    pub id: i64,
+    pub post_id: Uuid,
+    pub poll_slot: i64,
+    pub observed_at: Timestamp,
+    pub views: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SnapshotWrite {
+    Inserted,
+    /// A snapshot for this post and slot already existed; nothing was written.
+    AlreadyRecorded,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewServiceToken {
+    pub name: String,
+    pub token_hash: String,
+    pub scopes: Vec<String>,
+    pub at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ServiceToken {
+    pub id: Uuid,
+    pub name: String,
+    pub scopes: Vec<String>,
+    pub created_at: Timestamp,
+    pub revoked_at: Option<Timestamp>,
+}

@@ -1,0 +1,125 @@
+//! Social accounts, posts and view snapshots.
+
+use async_trait::async_trait;
+use sqlx::any::AnyRow;
+use sqlx::Row;
+use uuid::Uuid;
+
+use super::backend::{from_ms, opt_from_ms, parse_uuid, to_ms, SqlStore};
+use super::{
+    NewPost, NewSnapshot, NewSocialAccount, Platform, Post, PostStatus, SnapshotWrite, SocialAccount,
+    StoreError, StoreResult, TrackingRepo, ViewSnapshot,
+};
+
+const ACCOUNT_COLUMNS: &str = "id, creator_id, platform, handle, proven_at, created_at";
+const POST_COLUMNS: &str =
+    "id, creator_id, social_account_id, platform, platform_post_id, url, content_id, status, next_poll_at, created_at";
+
+fn platform(row: &AnyRow) -> StoreResult<Platform> {
+    let text: String = row.try_get("platform")?;
+    Platform::parse(&text).ok_or_else(|| StoreError::Corrupt(format!("unknown platform {text}")))
+}
+
+fn account_from_row(row: &AnyRow) -> StoreResult<SocialAccount> {
+    Ok(SocialAccount {
+        id: parse_uuid(&row.try_get::<String, _>("id")?)?,
+        creator_id: parse_uuid(&row.try_get::<String, _>("creator_id")?)?,
+        platform: platform(row)?,
+        handle: row.try_get("handle")?,
+        proven_at: opt_from_ms(row.try_get("proven_at")?)?,
+        created_at: from_ms(row.try_get("created_at")?)?,
+    })
+}
+
+fn post_from_row(row: &AnyRow) -> StoreResult<Post> {
+    let status: String = row.try_get("status")?;
+    Ok(Post {
+        id: parse_uuid(&row.try_get::<String, _>("id")?)?,
+        creator_id: parse_uuid(&row.try_get::<String, _>("creator_id")?)?,
+        social_account_id: parse_uuid(&row.try_get::<String, _>("social_account_id")?)?,
+        platform: platform(row)?,
+        platform_post_id: row.try_get("platform_post_id")?,
+        url: row.try_get("url")?,
+        content_id: row.try_get::<Option<String>, _>("content_id")?.as_deref().map(parse_uuid).transpose()?,
+        status: PostStatus::parse(&status)
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown status {status}")))?,
+        next_poll_at: from_ms(row.try_get("next_poll_at")?)?,
+        created_at: from_ms(row.try_get("created_at")?)?,
+    })
+}
+
+fn snapshot_from_row(row: &AnyRow) -> StoreResult<ViewSnapshot> {
+    Ok(ViewSnapshot {
+        id: row.try_get("id")?,
+        post_id: parse_uuid(&row.try_get::<String, _>("post_id")?)?,
+        poll_slot: row.try_get("poll_slot")?,
+        observed_at: from_ms(row.try_get("observed_at")?)?,
+        views: row.try_get::<i64, _>("views")? as u64,
+    })
+}
+
+#[async_trait]
+impl TrackingRepo for SqlStore {
+    async fn insert_social_account(&self, new: &NewSocialAccount) -> StoreResult<SocialAccount> {
+        let row = sqlx::query(&format!(
+            "INSERT INTO social_accounts (id, creator_id, platform, handle, proof_code, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING {ACCOUNT_COLUMNS}"
+        ))
+        .bind(Uuid::new_v4().to_string())
+        .bind(new.creator_id.to_string())
+        .bind(new.platform.as_str())
+        .bind(&new.handle)
+        .bind(new.proof_code.clone())
+        .bind(to_ms(new.at))
+        .fetch_one(&self.pool)
+        .await?;
+        account_from_row(&row)
+    }
+
+    async fn insert_post(&self, new: &NewPost) -> StoreResult<Post> {
+        let at = to_ms(new.at);
+        let row = sqlx::query(&format!(
+            "INSERT INTO posts (id, creator_id, social_account_id, platform, platform_post_id, url, content_id, status, next_poll_at, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $8) RETURNING {POST_COLUMNS}"
+        ))
+        .bind(Uuid::new_v4().to_string())
+        .bind(new.creator_id.to_string())
+        .bind(new.social_account_id.to_string())
+        .bind(new.platform.as_str())
+        .bind(&new.platform_post_id)
+        .bind(&new.url)
+        .bind(new.content_id.map(|c| c.to_string()))
+        .bind(at)
+        .fetch_one(&self.pool)
+        .await?;
+        post_from_row(&row)
+    }
+
+    async fn record_snapshot(&self, new: &NewSnapshot) -> StoreResult<SnapshotWrite> {
+        let views =
+            i64::try_from(new.views).map_err(|_| StoreError::Corrupt("view count out of range".into()))?;
+        let result = sqlx::query(
+            "INSERT INTO view_snapshots (post_id, poll_slot, observed_at, views) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (post_id, poll_slot) DO NOTHING",
+        )
+        .bind(new.post_id.to_string())
+        .bind(new.poll_slot)
+        .bind(to_ms(new.observed_at))
+        .bind(views)
+        .execute(&self.pool)
+        .await?;
+        Ok(if result.rows_affected() == 1 { SnapshotWrite::Inserted } else { SnapshotWrite::AlreadyRecorded })
+    }
+
+    async fn snapshots_for_post(&self, post_id: Uuid) -> StoreResult<Vec<ViewSnapshot>> {
+        sqlx::query(
+            "SELECT id, post_id, poll_slot, observed_at, views FROM view_snapshots WHERE post_id = $1 ORDER BY poll_slot",
+        )
+        .bind(post_id.to_string())
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(snapshot_from_row)
+        .collect()
+    }
+}

@@ -1,0 +1,125 @@
+//! The binary as an operator runs it.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn viewmark() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_viewmark"));
+    // Isolate from the developer's environment and config file.
+    for (key, _) in std::env::vars() {
+        if key.starts_with("VIEWMARK_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.env("VIEWMARK_CONFIG", "/nonexistent/viewmark.toml").env_remove("RUST_LOG");
+    cmd
+}
+
+/// Starts `serve` and waits for its "listening" line; returns the child and the port.
+fn start_serve(data_dir: &std::path::Path) -> (Child, u16, Vec<String>) {
+    let mut child = viewmark()
+        .arg("serve")
+        .env("VIEWMARK_DATA_DIR", data_dir)
+        .env("VIEWMARK_BIND", "127.0.0.1:0")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut lines = Vec::new();
+    while let Some(Ok(line)) = stderr.next() {
+        lines.push(line.clone());
+        if let Some(address) = line.split("address=").nth(1) {
+            let port = address.trim().rsplit(':').next().unwrap().parse().unwrap();
+            // Keep draining so the server never writes into a closed pipe.
+            std::thread::spawn(move || stderr.for_each(drop));
+            return (child, port, lines);
+        }
+    }
+    let status = child.wait();
+    panic!("serve exited ({status:?}) before listening: {lines:#?}");
+}
+
+fn terminate(mut child: Child) -> std::process::ExitStatus {
+    Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "serve did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn version_and_help_describe_the_commands() {
+    let version = viewmark().arg("--version").output().unwrap();
+    assert!(version.status.success());
+    assert!(String::from_utf8_lossy(&version.stdout).contains(env!("CARGO_PKG_VERSION")));
+    let help = String::from_utf8(viewmark().arg("--help").output().unwrap().stdout).unwrap();
+    for command in ["serve", "migrate"] {
+        assert!(help.contains(command), "--help does not mention {command}");
+    }
+}
+
+#[tokio::test]
+async fn serve_creates_database_and_key_then_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let (child, port, lines) = start_serve(dir.path());
+    assert!(lines.iter().any(|l| l.contains("created a new random key file")), "{lines:#?}");
+    let ready = reqwest::get(format!("http://127.0.0.1:{port}/readyz")).await.unwrap();
+    assert_eq!(ready.status(), 200);
+    assert!(dir.path().join("viewmark.db").exists());
+    let key_path = dir.path().join("watermark.key");
+    let key = std::fs::read_to_string(&key_path).unwrap();
+    assert_eq!(key.trim().len(), 64);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&key_path).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+    let status = terminate(child);
+    assert!(status.success(), "{status:?}");
+
+    // The second start reuses the key and says nothing about creating one.
+    let (child, _, lines) = start_serve(dir.path());
+    assert!(!lines.iter().any(|l| l.contains("created a new random key file")), "{lines:#?}");
+    assert_eq!(std::fs::read_to_string(&key_path).unwrap(), key);
+    let status = terminate(child);
+    assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn migrate_creates_the_default_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = viewmark().arg("migrate").env("VIEWMARK_DATA_DIR", dir.path()).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(dir.path().join("viewmark.db").exists());
+}
+
+#[test]
+fn a_bad_database_url_is_refused_with_one_clear_message() {
+    let out = viewmark().arg("migrate").env("VIEWMARK_DATABASE_URL", "mysql://db/viewmark").output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("unsupported database URL"), "{stderr}");
+}
+
+#[test]
+fn an_unreachable_database_fails_fast_without_printing_the_url() {
+    let started = Instant::now();
+    let out = viewmark()
+        .arg("serve")
+        .env("VIEWMARK_DATABASE_URL", "postgres://viewmark:s3cret-pw@127.0.0.1:1/viewmark")
+        .env("VIEWMARK_DATABASE__CONNECT_TIMEOUT_SECS", "2")
+        .env("VIEWMARK_BIND", "127.0.0.1:0")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(started.elapsed() < Duration::from_secs(15));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("cannot reach the database"), "{stderr}");
+    assert!(!stderr.contains("s3cret-pw"), "the password was printed: {stderr}");
+}

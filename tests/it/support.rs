@@ -1,0 +1,139 @@
+//! Test databases on both backends, and the real server spawned on a random port.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::{AnyPool, Executor};
+use viewmark::config::{Secret, Settings};
+use viewmark::store::{self, ConnectOptions, Store};
+use viewmark::watermark::Key;
+
+pub const POSTGRES_ENV: &str = "VIEWMARK_TEST_POSTGRES_URL";
+/// Set by CI so that a missing PostgreSQL fails the run instead of skipping half of it.
+pub const REQUIRE_POSTGRES_ENV: &str = "VIEWMARK_TEST_REQUIRE_POSTGRES";
+
+/// A fresh, empty database for one test, removed when dropped.
+pub struct TestDb {
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+    drop_postgres: Option<(String, String)>,
+}
+
+impl TestDb {
+    pub fn sqlite() -> TestDb {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/viewmark.db", dir.path().display());
+        TestDb { url, _dir: Some(dir), drop_postgres: None }
+    }
+
+    /// A new database on the test PostgreSQL server, or `None` when none is configured.
+    pub async fn postgres() -> Option<TestDb> {
+        let Ok(admin_url) = std::env::var(POSTGRES_ENV) else {
+            assert!(
+                std::env::var(REQUIRE_POSTGRES_ENV).is_err(),
+                "{REQUIRE_POSTGRES_ENV} is set but {POSTGRES_ENV} is not"
+            );
+            eprintln!("skipped: {POSTGRES_ENV} is not set");
+            return None;
+        };
+        sqlx::any::install_default_drivers();
+        let name = format!("viewmark_test_{}", uuid::Uuid::new_v4().simple());
+        let admin = AnyPool::connect(&admin_url).await.expect("connect to the test PostgreSQL server");
+        admin.execute(format!("CREATE DATABASE {name}").as_str()).await.unwrap();
+        admin.close().await;
+        let (base, _) = admin_url.rsplit_once('/').expect("database URL has a path");
+        let url = format!("{base}/{name}");
+        Some(TestDb { url, _dir: None, drop_postgres: Some((admin_url, name)) })
+    }
+
+    pub async fn store(&self) -> Arc<dyn Store> {
+        let options =
+            ConnectOptions { max_connections: 5, connect_timeout: Duration::from_secs(5), migrate: true };
+        store::connect(&self.url, &options).await.unwrap()
+    }
+
+    /// A raw pool on the same database, for checks the store interface deliberately lacks
+    /// (tampering with rows, scanning tables).
+    pub async fn raw(&self) -> AnyPool {
+        sqlx::any::install_default_drivers();
+        AnyPool::connect(&self.url).await.unwrap()
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let Some((admin_url, name)) = self.drop_postgres.take() else { return };
+        // Drop runs outside async context (and possibly while panicking): use a private runtime.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async {
+                if let Ok(admin) = AnyPool::connect(&admin_url).await {
+                    let _ =
+                        admin.execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str()).await;
+                    admin.close().await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// Runs a test body once on SQLite and once on PostgreSQL (when configured).
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),+ $(,)?) => {$(
+        mod $name {
+            #[tokio::test]
+            async fn sqlite() {
+                super::$name($crate::support::TestDb::sqlite()).await;
+            }
+            #[tokio::test]
+            async fn postgres() {
+                if let Some(db) = $crate::support::TestDb::postgres().await {
+                    super::$name(db).await;
+                }
+            }
+        }
+    )+};
+}
+
+pub fn test_key() -> Key {
+    Key::from_bytes([7u8; 32])
+}
+
+pub fn test_settings(db: &TestDb) -> Settings {
+    Settings {
+        bind: "127.0.0.1:0".into(),
+        database_url: Some(Secret::new(db.url.clone())),
+        ..Settings::default()
+    }
+}
+
+/// The real server on a random port.
+pub struct TestApp {
+    pub address: String,
+    pub store: Arc<dyn Store>,
+    pub client: reqwest::Client,
+    /// Kept alive so the database outlives the server.
+    pub _db: TestDb,
+}
+
+impl TestApp {
+    pub async fn spawn(db: TestDb) -> TestApp {
+        Self::spawn_with(db, |_| {}).await
+    }
+
+    pub async fn spawn_with(db: TestDb, adjust: impl FnOnce(&mut Settings)) -> TestApp {
+        let mut settings = test_settings(&db);
+        adjust(&mut settings);
+        let store = db.store().await;
+        let app = viewmark::startup::Application::build_with(&settings, store.clone(), test_key()).unwrap();
+        let address = format!("http://127.0.0.1:{}", app.port());
+        tokio::spawn(app.run_until_stopped());
+        TestApp { address, store, client: reqwest::Client::new(), _db: db }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+}
