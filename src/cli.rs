@@ -1,12 +1,16 @@
 //! The command line: `serve`, `migrate` and the watermark tools.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use crate::config::Settings;
+use crate::keys::{self, IfMissing};
+use crate::media::image_io;
 use crate::startup::{self, Application};
 use crate::telemetry;
+use crate::watermark::{self, Key};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -34,6 +38,38 @@ pub enum Command {
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Embed a 64-bit payload in an image; writes OUT (PNG, or the format of OUT's
+    /// extension) at the same size.
+    Embed {
+        #[arg(long)]
+        input: PathBuf,
+        #[arg(long)]
+        output: PathBuf,
+        /// The payload as 16 hex digits.
+        #[arg(long, value_parser = parse_payload)]
+        payload: u64,
+        /// Key file (64 hex digits); defaults to the key `serve` uses.
+        #[arg(long)]
+        key_file: Option<PathBuf>,
+    },
+    /// Look for a watermark; prints {"payload": "<16 hex digits>" | null, "score": <float>}.
+    Detect {
+        #[arg(long)]
+        input: PathBuf,
+        /// Print one JSON object (the only output format).
+        #[arg(long)]
+        json: bool,
+        /// Key file (64 hex digits); defaults to the key `serve` uses.
+        #[arg(long)]
+        key_file: Option<PathBuf>,
+    },
+}
+
+fn parse_payload(text: &str) -> Result<u64, String> {
+    if text.len() != 16 || !text.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err("expected exactly 16 hex digits".into());
+    }
+    u64::from_str_radix(text, 16).map_err(|e| e.to_string())
 }
 
 /// Runs a parsed command; the error is one clear line for the operator.
@@ -47,7 +83,43 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             tracing::info!(backend = store.backend().as_str(), "migrations applied");
             Ok(())
         }
+        Command::Embed { input, output, payload, key_file } => {
+            let key = command_key(&settings, key_file.as_deref(), IfMissing::Create)?;
+            let (image, _) = read_image(&settings, &input)?;
+            let marked = watermark::embed(&image, &key, payload);
+            let bytes = image_io::encode(&marked, image_io::format_for_path(&output))?;
+            std::fs::write(&output, bytes).with_context(|| format!("cannot write {}", output.display()))?;
+            Ok(())
+        }
+        Command::Detect { input, json: _, key_file } => {
+            let key = command_key(&settings, key_file.as_deref(), IfMissing::Fail)?;
+            let (image, _) = read_image(&settings, &input)?;
+            let found = watermark::detect(&image, &key);
+            let answer = serde_json::json!({
+                "payload": found.map(|d| format!("{:016x}", d.payload)),
+                "score": found.map_or(0.0, |d| d.score),
+            });
+            println!("{answer}");
+            Ok(())
+        }
     }
+}
+
+fn command_key(settings: &Settings, key_file: Option<&Path>, if_missing: IfMissing) -> anyhow::Result<Key> {
+    Ok(match key_file {
+        Some(path) => keys::read_key_file(path)?,
+        None => keys::load_configured_key(settings, if_missing)?,
+    })
+}
+
+fn read_image(settings: &Settings, path: &Path) -> anyhow::Result<(image::RgbImage, image::ImageFormat)> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let limits = image_io::ImageLimits {
+        max_bytes: settings.limits.body_bytes,
+        max_pixels: settings.limits.max_pixels,
+        max_dimension: settings.limits.max_dimension,
+    };
+    Ok(image_io::decode(&bytes, &limits)?)
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {

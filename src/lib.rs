@@ -5,6 +5,7 @@ pub mod api;
 pub mod cli;
 pub mod config;
 pub mod keys;
+pub mod media;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

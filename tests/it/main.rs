@@ -8,3 +8,5 @@ mod support;
 mod cli;
 mod conformance;
 mod http_shell;
+mod watermark;
+mod wm_support;

@@ -1,0 +1,220 @@
+//! Detection: normalise, pre-filter, find the tile lattice, fold the image onto one tile,
+//! find the tile's offset and orientation from the synchronisation cells, read the cells and
+//! decode.
+
+use image::RgbImage;
+use rustfft::num_complex::Complex32;
+use rustfft::FftDirection;
+
+use super::code::{decode, encode};
+use super::fft::{fft2d, to_complex};
+use super::pattern::{render, Layout, CELLS, CELL_COUNT};
+use super::plane::Plane;
+use super::sync::{find_lattices, residual, Lattice};
+use super::{Detection, Key, Transform};
+
+/// The shorter side of the working image. Since the tile period is a fixed fraction of the
+/// embedded image's shorter side, this keeps the period in a narrow band of working pixels
+/// whatever the resolution the image arrives at.
+const WORK_SHORT_SIDE: usize = 320;
+/// The longest working side (very elongated canvases are not worth more pixels).
+const WORK_LONG_SIDE_MAX: usize = 1280;
+/// Size of the folded tile: 4 bins per cell.
+const FOLD: usize = 64;
+const BINS_PER_CELL: usize = FOLD / CELLS;
+/// Lattice candidates taken from the autocorrelation, and how many of them are decoded.
+const LATTICE_CANDIDATES: usize = 4;
+/// Decoding attempts (each an integrity-tag test): the false-positive arithmetic counts them.
+pub const DECODE_ATTEMPTS: usize = 3;
+/// Fine search around each candidate: relative period and angle (radians) offsets.
+const PERIOD_STEPS: [f32; 5] = [-0.01, -0.005, 0.0, 0.005, 0.01];
+const ANGLE_STEPS: [f32; 3] = [-0.007, 0.0, 0.007];
+
+/// The eight symmetries of the square: the lattice fixes the angle only modulo 90 degrees,
+/// and a mirrored image is the same lattice flipped.
+const DIHEDRAL: [(i8, i8, i8, i8); 8] = [
+    (1, 0, 0, 1),
+    (0, -1, 1, 0),
+    (-1, 0, 0, -1),
+    (0, 1, -1, 0),
+    (-1, 0, 0, 1),
+    (0, 1, 1, 0),
+    (1, 0, 0, -1),
+    (0, -1, -1, 0),
+];
+
+/// One fold's best alignment.
+struct Alignment {
+    z: f32,
+    lattice: Lattice,
+    symmetry: usize,
+    shift: (usize, usize),
+    fold: Vec<f32>,
+}
+
+pub fn detect(image: &RgbImage, key: &Key) -> Option<Detection> {
+    let (width, height) = (image.width() as usize, image.height() as usize);
+    if width < 16 || height < 16 {
+        return None;
+    }
+    let short = width.min(height) as f32;
+    let long = width.max(height) as f32;
+    let factor = (WORK_SHORT_SIDE as f32 / short).min(WORK_LONG_SIDE_MAX as f32 / long);
+    let (ww, wh) = (
+        ((width as f32 * factor).round() as usize).max(16),
+        ((height as f32 * factor).round() as usize).max(16),
+    );
+    let work = residual(&Plane::luma(image).resize(ww, wh));
+
+    let min_period = 24.0;
+    let max_period = 0.55 * ww.min(wh) as f32;
+    let lattices = find_lattices(&work, min_period, max_period, LATTICE_CANDIDATES);
+    let layout = Layout::new(key);
+    let template = sync_template(&layout);
+
+    let mut coarse: Vec<Alignment> = lattices.iter().map(|l| align(&work, *l, &template)).collect();
+    coarse.sort_by(|a, b| b.z.total_cmp(&a.z));
+    let mut refined: Vec<Alignment> =
+        coarse.into_iter().take(DECODE_ATTEMPTS).map(|a| refine(&work, a, &template)).collect();
+    refined.sort_by(|a, b| b.z.total_cmp(&a.z));
+
+    for alignment in refined {
+        let cells = read_cells(&alignment);
+        let mut soft = layout.soft_bits(&cells);
+        let rms = (soft.iter().map(|v| v * v).sum::<f32>() / soft.len() as f32).sqrt().max(1e-9);
+        soft.iter_mut().for_each(|v| *v /= rms);
+        if let Some(payload) = decode(key, &soft) {
+            let codeword = encode(key, payload);
+            let agreement =
+                soft.iter().zip(&codeword).map(|(s, &b)| if b == 1 { *s } else { -*s }).sum::<f32>()
+                    / soft.len() as f32;
+            let (a, b, c, d) = DIHEDRAL[alignment.symmetry];
+            // A symmetry with a negative determinant is a mirror image.
+            let flipped = a * d - b * c < 0;
+            return Some(Detection {
+                payload,
+                score: agreement.clamp(0.0, 1.0),
+                transform: Transform {
+                    tile_period_px: alignment.lattice.period / factor,
+                    rotation_degrees: alignment.lattice.angle.to_degrees(),
+                    flipped,
+                },
+            });
+        }
+    }
+    None
+}
+
+fn sync_template(layout: &Layout) -> Vec<Complex32> {
+    let mut t = render(&layout.sync_values(), FOLD);
+    let mean = t.iter().sum::<f32>() / t.len() as f32;
+    t.iter_mut().for_each(|v| *v -= mean);
+    let mut spectrum = to_complex(&t);
+    fft2d(&mut spectrum, FOLD, FOLD, FftDirection::Forward);
+    spectrum
+}
+
+/// Accumulates every working pixel into the tile bin it maps to under the lattice.
+fn fold(work: &Plane, lattice: Lattice) -> Vec<f32> {
+    let k = FOLD as f32 / lattice.period;
+    let (c, s) = ((-lattice.angle).cos() * k, (-lattice.angle).sin() * k);
+    let mut sum = vec![0.0f32; FOLD * FOLD];
+    let mut count = vec![0u32; FOLD * FOLD];
+    let n = FOLD as f32;
+    for y in 0..work.height {
+        let (yc, ys) = (y as f32 * -s, y as f32 * c);
+        let row = &work.data[y * work.width..(y + 1) * work.width];
+        for (x, v) in row.iter().enumerate() {
+            let u = (x as f32 * c + yc).rem_euclid(n) as usize % FOLD;
+            let w = (x as f32 * s + ys).rem_euclid(n) as usize % FOLD;
+            sum[w * FOLD + u] += v;
+            count[w * FOLD + u] += 1;
+        }
+    }
+    sum.iter().zip(&count).map(|(s, &c)| if c > 0 { s / c as f32 } else { 0.0 }).collect()
+}
+
+fn apply_symmetry(fold: &[f32], symmetry: usize) -> Vec<f32> {
+    let (a, b, c, d) = DIHEDRAL[symmetry];
+    let n = FOLD as isize;
+    let mut out = vec![0.0; FOLD * FOLD];
+    for v in 0..n {
+        for u in 0..n {
+            let su = (isize::from(a) * u + isize::from(b) * v).rem_euclid(n);
+            let sv = (isize::from(c) * u + isize::from(d) * v).rem_euclid(n);
+            out[(v * n + u) as usize] = fold[(sv * n + su) as usize];
+        }
+    }
+    out
+}
+
+/// Best symmetry and cyclic shift of one fold against the synchronisation template, with
+/// the peak's z-score.
+fn align(work: &Plane, lattice: Lattice, template: &[Complex32]) -> Alignment {
+    let folded = fold(work, lattice);
+    let mut best = Alignment { z: f32::NEG_INFINITY, lattice, symmetry: 0, shift: (0, 0), fold: Vec::new() };
+    for symmetry in 0..DIHEDRAL.len() {
+        let candidate = apply_symmetry(&folded, symmetry);
+        let mut spectrum = to_complex(&candidate);
+        fft2d(&mut spectrum, FOLD, FOLD, FftDirection::Forward);
+        for (s, t) in spectrum.iter_mut().zip(template) {
+            *s *= t.conj();
+        }
+        fft2d(&mut spectrum, FOLD, FOLD, FftDirection::Inverse);
+        let values: Vec<f32> = spectrum.iter().map(|c| c.re).collect();
+        let n = values.len() as f32;
+        let mean = values.iter().sum::<f32>() / n;
+        let std = (values.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / n).sqrt().max(1e-12);
+        let (index, peak) =
+            values
+                .iter()
+                .enumerate()
+                .fold((0, f32::NEG_INFINITY), |acc, (i, &v)| if v > acc.1 { (i, v) } else { acc });
+        let z = (peak - mean) / std;
+        if z > best.z {
+            best = Alignment { z, lattice, symmetry, shift: (index % FOLD, index / FOLD), fold: candidate };
+        }
+    }
+    best
+}
+
+/// Searches small period and angle corrections around a candidate: over many tiles, a
+/// fraction of a pixel of period error smears the fold.
+fn refine(work: &Plane, start: Alignment, template: &[Complex32]) -> Alignment {
+    let base = start.lattice;
+    let mut best = start;
+    for dp in PERIOD_STEPS {
+        for da in ANGLE_STEPS {
+            if dp == 0.0 && da == 0.0 {
+                continue;
+            }
+            let lattice =
+                Lattice { period: base.period * (1.0 + dp), angle: base.angle + da, score: base.score };
+            let candidate = align(work, lattice, template);
+            if candidate.z > best.z {
+                best = candidate;
+            }
+        }
+    }
+    best
+}
+
+/// Cell values from the aligned fold: a raised-cosine weighted sum around each cell centre.
+fn read_cells(alignment: &Alignment) -> [f32; CELL_COUNT] {
+    const WEIGHTS: [f32; BINS_PER_CELL] = [0.69, 0.96, 0.96, 0.69];
+    let (sx, sy) = alignment.shift;
+    let mut cells = [0.0; CELL_COUNT];
+    for (i, cell) in cells.iter_mut().enumerate() {
+        let (row, col) = (i / CELLS, i % CELLS);
+        let mut acc = 0.0;
+        for (dy, wy) in WEIGHTS.iter().enumerate() {
+            for (dx, wx) in WEIGHTS.iter().enumerate() {
+                let u = (col * BINS_PER_CELL + dx + sx) % FOLD;
+                let v = (row * BINS_PER_CELL + dy + sy) % FOLD;
+                acc += wx * wy * alignment.fold[v * FOLD + u];
+            }
+        }
+        *cell = acc;
+    }
+    cells
+}

@@ -1,0 +1,79 @@
+//! Embedding: a perceptually masked, periodically tiled pattern added to luma.
+
+use image::RgbImage;
+
+use super::code::encode;
+use super::pattern::{render, Layout};
+use super::plane::Plane;
+use super::Key;
+
+/// Tiles across the shorter side of the image. Eight keeps many whole tiles in any crop
+/// that keeps half the area (more tiles, more averaging) while cells stay large enough to
+/// survive a 4x downscale of a creator-sized output.
+pub const TILES_PER_SHORT_SIDE: f32 = 8.0;
+/// The smallest tile period in pixels (for small images).
+pub const MIN_PERIOD: usize = 32;
+/// Root-mean-square change of luma, in grey levels: about 43 dB PSNR.
+pub const TARGET_RMS: f32 = 1.75;
+/// Relative strength in flat areas and in busy texture: flat skies get a faint mark, foliage
+/// a strong one, which is how invisibility and robustness coexist.
+const FLAT_GAIN: f32 = 0.2;
+const TEXTURE_GAIN: f32 = 1.6;
+/// Local variance (grey levels²) at which an area counts as half textured.
+const TEXTURE_KNEE: f32 = 30.0;
+
+/// The tile period, in pixels, for an image of this size.
+pub fn tile_period(width: usize, height: usize) -> usize {
+    ((width.min(height) as f32 / TILES_PER_SHORT_SIDE).round() as usize).max(MIN_PERIOD)
+}
+
+/// Strength map from local luma variance (a noise-visibility-function style mask).
+fn perceptual_mask(luma: &Plane) -> Plane {
+    const RADIUS: usize = 3;
+    let mean = luma.box_blur(RADIUS);
+    let squares =
+        Plane { width: luma.width, height: luma.height, data: luma.data.iter().map(|v| v * v).collect() };
+    let mean_sq = squares.box_blur(RADIUS);
+    let data = mean
+        .data
+        .iter()
+        .zip(&mean_sq.data)
+        .map(|(m, m2)| {
+            let var = (m2 - m * m).max(0.0);
+            FLAT_GAIN + (TEXTURE_GAIN - FLAT_GAIN) * var / (var + TEXTURE_KNEE)
+        })
+        .collect();
+    Plane { width: luma.width, height: luma.height, data }
+}
+
+pub fn embed(image: &RgbImage, key: &Key, payload: u64) -> RgbImage {
+    let (width, height) = (image.width() as usize, image.height() as usize);
+    let layout = Layout::new(key);
+    let period = tile_period(width, height);
+    let mut tile = render(&layout.cell_values(&encode(key, payload)), period);
+    let rms = (tile.iter().map(|v| v * v).sum::<f32>() / tile.len() as f32).sqrt().max(1e-6);
+    tile.iter_mut().for_each(|v| *v /= rms);
+
+    let mask = perceptual_mask(&Plane::luma(image));
+    // Scale so the whole image's luma change has the target RMS.
+    let mut energy = 0.0f64;
+    for y in 0..height {
+        let row = &tile[(y % period) * period..(y % period + 1) * period];
+        for x in 0..width {
+            let d = mask.data[y * width + x] * row[x % period];
+            energy += f64::from(d * d);
+        }
+    }
+    let gain = TARGET_RMS / ((energy / (width * height) as f64).sqrt() as f32).max(1e-6);
+
+    let mut out = image.clone();
+    for (i, pixel) in out.pixels_mut().enumerate() {
+        let (x, y) = (i % width, i / width);
+        let delta = gain * mask.data[i] * tile[(y % period) * period + x % period];
+        // The same change on R, G and B moves luma only, leaving chroma untouched.
+        for c in pixel.0.iter_mut() {
+            *c = (f32::from(*c) + delta).round().clamp(0.0, 255.0) as u8;
+        }
+    }
+    out
+}

@@ -1,0 +1,181 @@
+//! Synchronisation, step one: the tile lattice's period and angle from the autocorrelation
+//! of the pre-filtered image. A periodically tiled mark makes the autocorrelation peak on a
+//! square lattice whatever the crop; its spacing gives the scale and its angle the rotation
+//! (modulo 90 degrees; the remaining symmetries are tried when folding).
+
+use std::f32::consts::FRAC_PI_2;
+
+use rustfft::num_complex::Complex32;
+use rustfft::FftDirection;
+
+use super::fft::fft2d;
+use super::plane::Plane;
+
+/// A candidate lattice: period in working pixels and angle in radians, in [0, pi/2).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Lattice {
+    pub period: f32,
+    pub angle: f32,
+    pub score: f32,
+}
+
+/// The residual's power spectrum, whitened by its radial average, so that a tiled mark
+/// shows as a comb of peaks on the dual lattice standing above a flat floor of ~1.
+struct Spectrum {
+    power: Vec<f32>,
+    pw: usize,
+    ph: usize,
+}
+
+impl Spectrum {
+    fn compute(residual: &Plane) -> Spectrum {
+        let (w, h) = (residual.width, residual.height);
+        let pw = (2 * w).next_power_of_two();
+        let ph = (2 * h).next_power_of_two();
+        let mut buf = vec![Complex32::new(0.0, 0.0); pw * ph];
+        for y in 0..h {
+            for x in 0..w {
+                buf[y * pw + x] = Complex32::new(residual.at(x, y), 0.0);
+            }
+        }
+        fft2d(&mut buf, pw, ph, FftDirection::Forward);
+        let mut power: Vec<f32> = buf.iter().map(|c| c.norm_sqr()).collect();
+        const RINGS: usize = 128;
+        let ring = |x: usize, y: usize| {
+            let fx = if x > pw / 2 { x as f32 - pw as f32 } else { x as f32 } / pw as f32;
+            let fy = if y > ph / 2 { y as f32 - ph as f32 } else { y as f32 } / ph as f32;
+            (((fx * fx + fy * fy).sqrt() / 0.71) * RINGS as f32).min(RINGS as f32 - 1.0) as usize
+        };
+        let mut sums = vec![0.0f64; RINGS];
+        let mut counts = vec![0u32; RINGS];
+        for y in 0..ph {
+            for x in 0..pw {
+                let r = ring(x, y);
+                sums[r] += f64::from(power[y * pw + x]);
+                counts[r] += 1;
+            }
+        }
+        let means: Vec<f32> =
+            sums.iter().zip(&counts).map(|(s, &c)| (s / f64::from(c.max(1))) as f32).collect();
+        for y in 0..ph {
+            for x in 0..pw {
+                let m = means[ring(x, y)];
+                power[y * pw + x] = if m > 0.0 { power[y * pw + x] / m } else { 0.0 };
+            }
+        }
+        Spectrum { power, pw, ph }
+    }
+
+    /// Whitened power at a frequency (cycles per pixel), bilinear between bins.
+    fn at(&self, fx: f32, fy: f32) -> f32 {
+        let (x, y) = (fx * self.pw as f32, fy * self.ph as f32);
+        let (x0, y0) = (x.floor(), y.floor());
+        let (ax, ay) = (x - x0, y - y0);
+        let bin = |xi: isize, yi: isize| {
+            let xi = xi.rem_euclid(self.pw as isize) as usize;
+            let yi = yi.rem_euclid(self.ph as isize) as usize;
+            self.power[yi * self.pw + xi]
+        };
+        let (x0, y0) = (x0 as isize, y0 as isize);
+        let top = bin(x0, y0) * (1.0 - ax) + bin(x0 + 1, y0) * ax;
+        let bottom = bin(x0, y0 + 1) * (1.0 - ax) + bin(x0 + 1, y0 + 1) * ax;
+        top * (1.0 - ay) + bottom * ay
+    }
+
+    /// Mean whitened power over the harmonics of a square lattice (half plane, below
+    /// Nyquist), minus the floor: about 0 for an unmarked image.
+    fn lattice_score(&self, period: f32, angle: f32) -> f32 {
+        const HARMONICS: i32 = 12;
+        let (c, s) = (angle.cos() / period, angle.sin() / period);
+        let mut sum = 0.0;
+        let mut n = 0;
+        for k in 0..=HARMONICS {
+            for l in -HARMONICS..=HARMONICS {
+                if k == 0 && l <= 0 {
+                    continue;
+                }
+                let (k, l) = (k as f32, l as f32);
+                let (fx, fy) = (k * c - l * s, k * s + l * c);
+                if fx.abs() > 0.45 || fy.abs() > 0.45 {
+                    continue;
+                }
+                sum += self.at(fx, fy);
+                n += 1;
+            }
+        }
+        if n == 0 {
+            return 0.0;
+        }
+        sum / n as f32 - 1.0
+    }
+}
+
+/// Candidate lattices, best first, with periods between `min_period` and `max_period`:
+/// a coarse search over period and angle scored by the whole comb of harmonics, then a
+/// finer search around the best local maxima.
+pub fn find_lattices(residual: &Plane, min_period: f32, max_period: f32, keep: usize) -> Vec<Lattice> {
+    let spectrum = Spectrum::compute(residual);
+    let mut periods = Vec::new();
+    let mut p = min_period;
+    while p <= max_period {
+        periods.push(p);
+        p *= 1.01;
+    }
+    const ANGLES: usize = 90;
+    let angle_of = |i: usize| i as f32 * FRAC_PI_2 / ANGLES as f32;
+    let scores: Vec<f32> = periods
+        .iter()
+        .flat_map(|&p| (0..ANGLES).map(move |a| (p, a)))
+        .map(|(p, a)| spectrum.lattice_score(p, angle_of(a)))
+        .collect();
+    let at = |pi: usize, ai: usize| scores[pi * ANGLES + ai % ANGLES];
+    let mut maxima: Vec<Lattice> = Vec::new();
+    for (pi, &period) in periods.iter().enumerate().take(periods.len().saturating_sub(1)).skip(1) {
+        for ai in 0..ANGLES {
+            let v = at(pi, ai);
+            let neighbours = [(pi - 1, ai), (pi + 1, ai), (pi, ai + 1), (pi, ai + ANGLES - 1)];
+            if neighbours.iter().all(|&(p, a)| at(p, a) < v) {
+                maxima.push(Lattice { period, angle: angle_of(ai), score: v });
+            }
+        }
+    }
+    maxima.sort_by(|a, b| b.score.total_cmp(&a.score));
+    maxima.truncate(keep);
+    maxima
+        .into_iter()
+        .map(|coarse| {
+            let mut best = coarse;
+            for dp in -5..=5 {
+                for da in -5..=5 {
+                    let period = coarse.period * (1.0 + 0.002 * dp as f32);
+                    let angle = coarse.angle + (da as f32 * 0.2).to_radians();
+                    let score = spectrum.lattice_score(period, angle);
+                    if score > best.score {
+                        best = Lattice { period, angle: angle.rem_euclid(FRAC_PI_2), score };
+                    }
+                }
+            }
+            best
+        })
+        .collect()
+}
+
+/// Pre-filter: removes the image's own low frequencies and evens out local contrast, so the
+/// faint mark is not drowned by the picture.
+pub fn residual(luma: &Plane) -> Plane {
+    let smooth = luma.box_blur(1).box_blur(1);
+    let mut res = Plane {
+        width: luma.width,
+        height: luma.height,
+        data: luma.data.iter().zip(&smooth.data).map(|(v, s)| v - s).collect(),
+    };
+    let magnitude =
+        Plane { width: res.width, height: res.height, data: res.data.iter().map(|v| v.abs()).collect() };
+    let local = magnitude.box_blur(6);
+    // Dividing by the square of the local residual level (not the level itself) mutes
+    // edges and busy texture hardest: measured best among the variants tried.
+    for (v, m) in res.data.iter_mut().zip(&local.data) {
+        *v = (*v / (m * m + 0.25)).clamp(-2.0, 2.0);
+    }
+    res
+}

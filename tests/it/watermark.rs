@@ -1,0 +1,103 @@
+//! The watermark engine on real photographs: invisibility, robustness to what platforms do,
+//! and no false detections.
+
+use image::imageops;
+use viewmark::media::attacks::standard_suite;
+use viewmark::watermark::{detect, embed, Key};
+
+use crate::wm_support::*;
+
+/// Detection floors per attack, as fractions of the (image, attack) pairs: the measured
+/// rates of the current engine with a small margin, so a regression fails the suite.
+/// docs/watermark.md holds the measured table and the targets still ahead.
+const FLOOR_DEFAULT: f64 = 0.6;
+const FLOORS: &[(&str, f64)] = &[
+    ("crop 70% at 0.8,0.3 > scale 0.6 > brightness +15% > jpeg 60", 0.4),
+    ("rotate 5 > scale 0.5 > jpeg 75", 0.4),
+];
+
+fn floor_for(name: &str) -> f64 {
+    FLOORS.iter().find(|(n, _)| *n == name).map_or(FLOOR_DEFAULT, |(_, f)| *f)
+}
+
+#[test]
+fn marks_are_invisible() {
+    let set = marked_set();
+    let psnr_mean =
+        set.iter().map(|(_, original, marked, _)| psnr(original, marked)).sum::<f64>() / set.len() as f64;
+    let ssim_mean =
+        set.iter().map(|(_, original, marked, _)| ssim(original, marked)).sum::<f64>() / set.len() as f64;
+    assert!(psnr_mean >= 42.0, "mean PSNR {psnr_mean:.2} dB");
+    assert!(ssim_mean >= 0.98, "mean SSIM {ssim_mean:.4}");
+    for (name, original, marked, _) in &set {
+        assert_eq!(original.dimensions(), marked.dimensions(), "{name}");
+    }
+}
+
+#[test]
+fn robustness_suite_meets_its_floors() {
+    let k = key();
+    let set = marked_set();
+    let clean = set.iter().filter(|(_, _, m, p)| detect(m, &k).map(|d| d.payload) == Some(*p)).count();
+    assert!(clean as f64 >= 0.8 * set.len() as f64, "clean detection {clean}/{}", set.len());
+    let mut failures = Vec::new();
+    for attack in standard_suite() {
+        let hits = set
+            .iter()
+            .filter(|(_, _, m, p)| detect(&attack.apply(m), &k).map(|d| d.payload) == Some(*p))
+            .count();
+        let rate = hits as f64 / set.len() as f64;
+        eprintln!("{:60} {hits}/{}", attack.name(), set.len());
+        if rate < floor_for(&attack.name()) {
+            failures.push(format!("{}: {hits}/{}", attack.name(), set.len()));
+        }
+    }
+    assert!(failures.is_empty(), "below floor: {failures:#?}");
+}
+
+#[test]
+fn a_wrong_key_reads_nothing() {
+    let set = marked_set();
+    let other = Key::from_bytes([0x42; 32]);
+    for (name, _, marked, _) in &set {
+        assert_eq!(detect(marked, &other), None, "{name} decoded under another key");
+    }
+}
+
+/// Unmarked photographs, and crops, scales and re-encodes of them: never a detection.
+#[test]
+fn unmarked_images_never_decode() {
+    let k = key();
+    let mut checked = 0;
+    for name in FIXTURES {
+        let img = fixture(name);
+        let (w, h) = img.dimensions();
+        for i in 0..100u32 {
+            // A deterministic spread of crop sizes, positions and treatments.
+            let cw = (w / 2 + (i * 37) % (w / 2)).max(64);
+            let ch = (h / 2 + (i * 53) % (h / 2)).max(64);
+            let x = (i * 97) % (w - cw + 1);
+            let y = (i * 31) % (h - ch + 1);
+            let mut sample = imageops::crop_imm(&img, x, y, cw, ch).to_image();
+            if i % 3 == 0 {
+                sample = imageops::flip_horizontal(&sample);
+            }
+            if i % 4 == 0 {
+                sample = viewmark::media::attacks::jpeg(&sample, 60 + (i % 30) as u8);
+            }
+            assert_eq!(detect(&sample, &k), None, "false detection in {name} sample {i}");
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 1000);
+}
+
+#[test]
+fn payloads_round_trip_exactly() {
+    let k = key();
+    let img = upscaled("hubble_deep_field.jpg", 1024);
+    for payload in [0u64, u64::MAX, 0x8000_0000_0000_0001] {
+        let found = detect(&embed(&img, &k, payload), &k).map(|d| d.payload);
+        assert_eq!(found, Some(payload));
+    }
+}
