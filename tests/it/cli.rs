@@ -123,3 +123,46 @@ fn an_unreachable_database_fails_fast_without_printing_the_url() {
     assert!(stderr.contains("cannot reach the database"), "{stderr}");
     assert!(!stderr.contains("s3cret-pw"), "the password was printed: {stderr}");
 }
+
+#[test]
+fn embed_and_detect_follow_the_cli_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = format!("{}/fixtures/images/hubble_deep_field.jpg", env!("CARGO_MANIFEST_DIR"));
+    let key_file = dir.path().join("k.key");
+    std::fs::write(&key_file, "ab".repeat(32)).unwrap();
+    let output = dir.path().join("marked.png");
+    let embed = viewmark()
+        .args(["embed", "--input", &input, "--output"])
+        .arg(&output)
+        .args(["--payload", "00c0ffee12345678", "--key-file"])
+        .arg(&key_file)
+        .output()
+        .unwrap();
+    assert!(embed.status.success(), "{}", String::from_utf8_lossy(&embed.stderr));
+    let (original, marked) = (image::open(&input).unwrap(), image::open(&output).unwrap());
+    assert_eq!((original.width(), original.height()), (marked.width(), marked.height()));
+
+    let detect = |path: &std::path::Path, key: &std::path::Path| {
+        let out = viewmark()
+            .args(["detect", "--json", "--input"])
+            .arg(path)
+            .arg("--key-file")
+            .arg(key)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let found = detect(&output, &key_file);
+    assert_eq!(found["payload"], "00c0ffee12345678");
+    assert!(found["score"].as_f64().unwrap() > 0.0);
+    let unmarked = detect(std::path::Path::new(&input), &key_file);
+    assert_eq!(unmarked["payload"], serde_json::Value::Null);
+    assert!(unmarked["score"].is_number());
+
+    let bad = viewmark()
+        .args(["embed", "--input", &input, "--output", "x.png", "--payload", "xyz"])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+}
