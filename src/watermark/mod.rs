@@ -10,7 +10,7 @@
 //!
 //! The detector resamples the image so its shorter side is 320 pixels, removes the picture's
 //! own low frequencies, and finds the tiling lattice (period and angle, modulo 90 degrees)
-//! from the autocorrelation peaks. It folds every pixel onto one tile under that lattice,
+//! from the comb of harmonics the tiling leaves in the whitened power spectrum. It folds every pixel onto one tile under that lattice,
 //! which averages all the tiles present whatever the crop; correlating the fold with the
 //! synchronisation cells under the 8 symmetries of the square (rotations by 90 degrees and
 //! mirror images) gives the orientation and cyclic offset. The cells are then read as soft

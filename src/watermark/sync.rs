@@ -1,6 +1,7 @@
-//! Synchronisation, step one: the tile lattice's period and angle from the autocorrelation
-//! of the pre-filtered image. A periodically tiled mark makes the autocorrelation peak on a
-//! square lattice whatever the crop; its spacing gives the scale and its angle the rotation
+//! Synchronisation, step one: the tile lattice's period and angle from the power spectrum
+//! of the pre-filtered image. A periodically tiled mark puts its energy on the harmonics of a
+//! square lattice whatever the crop; scoring a candidate by all its harmonics at once gathers
+//! many weak peaks into one strong score. The lattice gives the scale and the rotation
 //! (modulo 90 degrees; the remaining symmetries are tried when folding).
 
 use std::f32::consts::FRAC_PI_2;
