@@ -22,7 +22,7 @@ const WORK_LONG_SIDE_MAX: usize = 1280;
 /// Size of the folded tile: 4 bins per cell.
 const FOLD: usize = 64;
 const BINS_PER_CELL: usize = FOLD / CELLS;
-/// Lattice candidates taken from the autocorrelation, and how many of them are decoded.
+/// Lattice candidates taken from the spectrum search.
 const LATTICE_CANDIDATES: usize = 4;
 /// Decoding attempts (each an integrity-tag test): the false-positive arithmetic counts them.
 pub const DECODE_ATTEMPTS: usize = 3;

@@ -4,7 +4,7 @@
 //!
 //! A 16 x 16-cell tile is derived from the key and the payload: 212 cells carry the coded
 //! payload (one coded bit each, times a secret carrier sign), 44 carry a fixed secret
-//! synchronisation pattern. The tile is interpolated smoothly to a period of a quarter of the
+//! synchronisation pattern. The tile is interpolated smoothly to a period of an eighth of the
 //! image's shorter side and repeated over the whole image, added to luma only, with a
 //! strength that follows local texture (see `embed`).
 //!
