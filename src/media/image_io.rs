@@ -105,12 +105,14 @@ mod tests {
     }
 
     #[test]
-    fn bombs_stop_at_the_header() {
-        // A PNG header claiming 60000 x 60000 pixels, in a few hundred bytes.
-        let big = RgbImage::new(1, 1);
-        let mut png = encode(&big, ImageFormat::Png).unwrap();
-        png[16..20].copy_from_slice(&60000u32.to_be_bytes());
-        png[20..24].copy_from_slice(&60000u32.to_be_bytes());
-        assert!(matches!(decode(&png, &limits()), Err(MediaError::TooLarge(60000, 60000))));
+    fn oversized_images_stop_at_the_header() {
+        // A few hundred bytes that would decode to an image over the side limit.
+        let wide = RgbImage::new(20_000, 1);
+        let png = encode(&wide, ImageFormat::Png).unwrap();
+        assert!(png.len() < 2048);
+        assert!(matches!(decode(&png, &limits()), Err(MediaError::TooLarge(20_000, 1))));
+        let many = ImageLimits { max_pixels: 100, ..limits() };
+        let square = encode(&RgbImage::new(11, 11), ImageFormat::Png).unwrap();
+        assert!(matches!(decode(&square, &many), Err(MediaError::TooLarge(11, 11))));
     }
 }
