@@ -85,7 +85,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Embed { input, output, payload, key_file } => {
             let key = command_key(&settings, key_file.as_deref(), IfMissing::Create)?;
-            let (image, _) = read_image(&settings, &input)?;
+            let image = read_image(&settings, &input)?;
             let marked = watermark::embed(&image, &key, payload);
             let bytes = image_io::encode(&marked, image_io::format_for_path(&output))?;
             std::fs::write(&output, bytes).with_context(|| format!("cannot write {}", output.display()))?;
@@ -93,7 +93,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Detect { input, json: _, key_file } => {
             let key = command_key(&settings, key_file.as_deref(), IfMissing::Fail)?;
-            let (image, _) = read_image(&settings, &input)?;
+            let image = read_image(&settings, &input)?;
             let found = watermark::detect(&image, &key);
             let answer = serde_json::json!({
                 "payload": found.map(|d| format!("{:016x}", d.payload)),
@@ -112,14 +112,10 @@ fn command_key(settings: &Settings, key_file: Option<&Path>, if_missing: IfMissi
     })
 }
 
-fn read_image(settings: &Settings, path: &Path) -> anyhow::Result<(image::RgbImage, image::ImageFormat)> {
+fn read_image(settings: &Settings, path: &Path) -> anyhow::Result<image::RgbImage> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let limits = image_io::ImageLimits {
-        max_bytes: settings.limits.body_bytes,
-        max_pixels: settings.limits.max_pixels,
-        max_dimension: settings.limits.max_dimension,
-    };
-    Ok(image_io::decode(&bytes, &limits)?)
+    let (image, _format) = image_io::decode(&bytes, &(&settings.limits).into())?;
+    Ok(image)
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {

@@ -2,10 +2,8 @@
 //! cropping, padding, rotation, colour changes, blur, noise, overlays, mirroring and
 //! screenshots. Shared by the robustness suite, the benchmarks and the simulated platforms.
 
-use std::io::Cursor;
-
 use image::imageops::{self, FilterType};
-use image::{DynamicImage, ImageFormat, Rgb, RgbImage};
+use image::{ImageFormat, Rgb, RgbImage};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -171,12 +169,11 @@ pub fn standard_suite() -> Vec<Attack> {
     ]
 }
 
+/// A JPEG round trip at this quality (the image unchanged if encoding fails).
 pub fn jpeg(image: &RgbImage, quality: u8) -> RgbImage {
-    let mut bytes = Vec::new();
-    let encoder = image::codecs::jpeg::JpegEncoder::new_with_quality(Cursor::new(&mut bytes), quality);
-    if DynamicImage::ImageRgb8(image.clone()).write_with_encoder(encoder).is_err() {
+    let Ok(bytes) = super::image_io::encode_jpeg(image, quality) else {
         return image.clone();
-    }
+    };
     image::load_from_memory_with_format(&bytes, ImageFormat::Jpeg)
         .map(|i| i.to_rgb8())
         .unwrap_or_else(|_| image.clone())

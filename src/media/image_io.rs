@@ -33,6 +33,16 @@ pub enum MediaError {
     Encode(String),
 }
 
+impl From<&crate::config::Limits> for ImageLimits {
+    fn from(limits: &crate::config::Limits) -> Self {
+        ImageLimits {
+            max_bytes: limits.body_bytes,
+            max_pixels: limits.max_pixels,
+            max_dimension: limits.max_dimension,
+        }
+    }
+}
+
 const ACCEPTED: [ImageFormat; 3] = [ImageFormat::Png, ImageFormat::Jpeg, ImageFormat::WebP];
 
 /// Decodes PNG, JPEG or WebP bytes into upright RGB pixels, refusing anything over limits.
@@ -64,17 +74,25 @@ pub fn decode(bytes: &[u8], limits: &ImageLimits) -> Result<(RgbImage, ImageForm
     Ok((image.to_rgb8(), format))
 }
 
-/// Encodes RGB pixels; JPEG at quality 95 so the mark and the picture keep their quality.
+/// JPEG quality of the service's own outputs: high, so the mark and the picture keep
+/// their quality.
+pub const OUTPUT_JPEG_QUALITY: u8 = 95;
+
+/// Encodes RGB pixels (JPEG at `OUTPUT_JPEG_QUALITY`).
 pub fn encode(image: &RgbImage, format: ImageFormat) -> Result<Vec<u8>, MediaError> {
+    if format == ImageFormat::Jpeg {
+        return encode_jpeg(image, OUTPUT_JPEG_QUALITY);
+    }
     let mut bytes = Vec::new();
-    let result = match format {
-        ImageFormat::Jpeg => {
-            let encoder = image::codecs::jpeg::JpegEncoder::new_with_quality(Cursor::new(&mut bytes), 95);
-            DynamicImage::ImageRgb8(image.clone()).write_with_encoder(encoder)
-        }
-        other => image.write_to(&mut Cursor::new(&mut bytes), other),
-    };
-    result.map_err(|e| MediaError::Encode(e.to_string()))?;
+    image.write_to(&mut Cursor::new(&mut bytes), format).map_err(|e| MediaError::Encode(e.to_string()))?;
+    Ok(bytes)
+}
+
+/// Encodes RGB pixels as JPEG at the given quality (1-100).
+pub fn encode_jpeg(image: &RgbImage, quality: u8) -> Result<Vec<u8>, MediaError> {
+    let mut bytes = Vec::new();
+    let encoder = image::codecs::jpeg::JpegEncoder::new_with_quality(Cursor::new(&mut bytes), quality);
+    image.write_with_encoder(encoder).map_err(|e| MediaError::Encode(e.to_string()))?;
     Ok(bytes)
 }
 

@@ -31,9 +31,7 @@ pub fn tile_period(width: usize, height: usize) -> usize {
 fn perceptual_mask(luma: &Plane) -> Plane {
     const RADIUS: usize = 3;
     let mean = luma.box_blur(RADIUS);
-    let squares =
-        Plane { width: luma.width, height: luma.height, data: luma.data.iter().map(|v| v * v).collect() };
-    let mean_sq = squares.box_blur(RADIUS);
+    let mean_sq = luma.map(|v| v * v).box_blur(RADIUS);
     let data = mean
         .data
         .iter()

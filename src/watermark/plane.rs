@@ -20,6 +20,11 @@ impl Plane {
         Plane { width: image.width() as usize, height: image.height() as usize, data }
     }
 
+    /// A plane of the same size with `f` applied to every value.
+    pub fn map(&self, f: impl Fn(f32) -> f32) -> Plane {
+        Plane { width: self.width, height: self.height, data: self.data.iter().map(|&v| f(v)).collect() }
+    }
+
     #[inline]
     pub fn at(&self, x: usize, y: usize) -> f32 {
         self.data[y * self.width + x]

@@ -170,9 +170,7 @@ pub fn residual(luma: &Plane) -> Plane {
         height: luma.height,
         data: luma.data.iter().zip(&smooth.data).map(|(v, s)| v - s).collect(),
     };
-    let magnitude =
-        Plane { width: res.width, height: res.height, data: res.data.iter().map(|v| v.abs()).collect() };
-    let local = magnitude.box_blur(6);
+    let local = res.map(f32::abs).box_blur(6);
     // Dividing by the square of the local residual level (not the level itself) mutes
     // edges and busy texture hardest: measured best among the variants tried.
     for (v, m) in res.data.iter_mut().zip(&local.data) {

@@ -30,7 +30,7 @@ fn marks_are_invisible() {
     eprintln!("mean PSNR {psnr_mean:.2} dB, mean SSIM {ssim_mean:.4} over {} images", set.len());
     assert!(psnr_mean >= 42.0, "mean PSNR {psnr_mean:.2} dB");
     assert!(ssim_mean >= 0.98, "mean SSIM {ssim_mean:.4}");
-    for (name, original, marked, _) in &set {
+    for (name, original, marked, _) in set {
         assert_eq!(original.dimensions(), marked.dimensions(), "{name}");
     }
 }
@@ -60,7 +60,7 @@ fn robustness_suite_meets_its_floors() {
 fn a_wrong_key_reads_nothing() {
     let set = marked_set();
     let other = Key::from_bytes([0x42; 32]);
-    for (name, _, marked, _) in &set {
+    for (name, _, marked, _) in set {
         assert_eq!(detect(marked, &other), None, "{name} decoded under another key");
     }
 }

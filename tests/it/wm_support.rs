@@ -83,8 +83,17 @@ pub fn ssim(a: &RgbImage, b: &RgbImage) -> f64 {
     total / windows as f64
 }
 
+/// One marked image: its label, the original, the marked version and the payload.
+pub type Marked = (String, RgbImage, RgbImage, u64);
+
 /// The marked test set: every fixture at native size and upscaled to a creator-sized 1536 px.
-pub fn marked_set() -> Vec<(String, RgbImage, RgbImage, u64)> {
+/// Built once per test run and shared by the tests that need it.
+pub fn marked_set() -> &'static [Marked] {
+    static SET: std::sync::OnceLock<Vec<Marked>> = std::sync::OnceLock::new();
+    SET.get_or_init(build_marked_set)
+}
+
+fn build_marked_set() -> Vec<Marked> {
     let k = key();
     let mut set = Vec::new();
     for (i, name) in FIXTURES.iter().enumerate() {
