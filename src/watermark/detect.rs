@@ -24,8 +24,14 @@ const FOLD: usize = 64;
 const BINS_PER_CELL: usize = FOLD / CELLS;
 /// Lattice candidates taken from the spectrum search.
 const LATTICE_CANDIDATES: usize = 4;
-/// Decoding attempts (each an integrity-tag test): the false-positive arithmetic counts them.
-pub const DECODE_ATTEMPTS: usize = 3;
+/// Lattice candidates refined and decoded, best synchronisation first.
+const LATTICES_DECODED: usize = 3;
+/// Orientation/offset peaks decoded per lattice, best first: the right symmetry is not
+/// always the strongest peak when the mark is weak.
+const PEAKS_PER_LATTICE: usize = 4;
+/// Decoding attempts (each an integrity-tag test) per image: the false-positive arithmetic
+/// counts them.
+pub const DECODE_ATTEMPTS: usize = LATTICES_DECODED * PEAKS_PER_LATTICE;
 /// Fine search around each candidate: relative period and angle (radians) offsets.
 const PERIOD_STEPS: [f32; 5] = [-0.01, -0.005, 0.0, 0.005, 0.01];
 const ANGLE_STEPS: [f32; 3] = [-0.007, 0.0, 0.007];
@@ -43,13 +49,25 @@ const DIHEDRAL: [(i8, i8, i8, i8); 8] = [
     (0, -1, -1, 0),
 ];
 
-/// One fold's best alignment.
-struct Alignment {
+/// A correlation peak: a symmetry of the square and a cyclic offset, with its z-score.
+#[derive(Debug, Clone, Copy)]
+struct Peak {
     z: f32,
-    lattice: Lattice,
     symmetry: usize,
     shift: (usize, usize),
+}
+
+/// One lattice's fold and its best peaks (best first, one per symmetry).
+struct Alignment {
+    lattice: Lattice,
     fold: Vec<f32>,
+    peaks: Vec<Peak>,
+}
+
+impl Alignment {
+    fn z(&self) -> f32 {
+        self.peaks.first().map_or(f32::NEG_INFINITY, |p| p.z)
+    }
 }
 
 pub fn detect(image: &RgbImage, key: &Key) -> Option<Detection> {
@@ -73,13 +91,14 @@ pub fn detect(image: &RgbImage, key: &Key) -> Option<Detection> {
     let template = sync_template(&layout);
 
     let mut coarse: Vec<Alignment> = lattices.iter().map(|l| align(&work, *l, &template)).collect();
-    coarse.sort_by(|a, b| b.z.total_cmp(&a.z));
+    coarse.sort_by(|a, b| b.z().total_cmp(&a.z()));
     let mut refined: Vec<Alignment> =
-        coarse.into_iter().take(DECODE_ATTEMPTS).map(|a| refine(&work, a, &template)).collect();
-    refined.sort_by(|a, b| b.z.total_cmp(&a.z));
+        coarse.into_iter().take(LATTICES_DECODED).map(|a| refine(&work, a, &template)).collect();
+    refined.sort_by(|a, b| b.z().total_cmp(&a.z()));
 
-    for alignment in refined {
-        let cells = read_cells(&alignment);
+    let attempts = refined.iter().flat_map(|a| a.peaks.iter().take(PEAKS_PER_LATTICE).map(move |p| (a, *p)));
+    for (alignment, peak) in attempts {
+        let cells = read_cells(&alignment.fold, peak);
         let mut soft = layout.soft_bits(&cells);
         let rms = (soft.iter().map(|v| v * v).sum::<f32>() / soft.len() as f32).sqrt().max(1e-9);
         soft.iter_mut().for_each(|v| *v /= rms);
@@ -88,7 +107,7 @@ pub fn detect(image: &RgbImage, key: &Key) -> Option<Detection> {
             let agreement =
                 soft.iter().zip(&codeword).map(|(s, &b)| if b == 1 { *s } else { -*s }).sum::<f32>()
                     / soft.len() as f32;
-            let (a, b, c, d) = DIHEDRAL[alignment.symmetry];
+            let (a, b, c, d) = DIHEDRAL[peak.symmetry];
             // A symmetry with a negative determinant is a mirror image.
             let flipped = a * d - b * c < 0;
             return Some(Detection {
@@ -148,11 +167,11 @@ fn apply_symmetry(fold: &[f32], symmetry: usize) -> Vec<f32> {
     out
 }
 
-/// Best symmetry and cyclic shift of one fold against the synchronisation template, with
-/// the peak's z-score.
+/// The best cyclic shift of one fold against the synchronisation template under each
+/// symmetry of the square, best first.
 fn align(work: &Plane, lattice: Lattice, template: &[Complex32]) -> Alignment {
     let folded = fold(work, lattice);
-    let mut best = Alignment { z: f32::NEG_INFINITY, lattice, symmetry: 0, shift: (0, 0), fold: Vec::new() };
+    let mut peaks = Vec::with_capacity(DIHEDRAL.len());
     for symmetry in 0..DIHEDRAL.len() {
         let candidate = apply_symmetry(&folded, symmetry);
         let mut spectrum = to_complex(&candidate);
@@ -170,12 +189,10 @@ fn align(work: &Plane, lattice: Lattice, template: &[Complex32]) -> Alignment {
                 .iter()
                 .enumerate()
                 .fold((0, f32::NEG_INFINITY), |acc, (i, &v)| if v > acc.1 { (i, v) } else { acc });
-        let z = (peak - mean) / std;
-        if z > best.z {
-            best = Alignment { z, lattice, symmetry, shift: (index % FOLD, index / FOLD), fold: candidate };
-        }
+        peaks.push(Peak { z: (peak - mean) / std, symmetry, shift: (index % FOLD, index / FOLD) });
     }
-    best
+    peaks.sort_by(|a, b| b.z.total_cmp(&a.z));
+    Alignment { lattice, fold: folded, peaks }
 }
 
 /// Searches small period and angle corrections around a candidate: over many tiles, a
@@ -191,7 +208,7 @@ fn refine(work: &Plane, start: Alignment, template: &[Complex32]) -> Alignment {
             let lattice =
                 Lattice { period: base.period * (1.0 + dp), angle: base.angle + da, score: base.score };
             let candidate = align(work, lattice, template);
-            if candidate.z > best.z {
+            if candidate.z() > best.z() {
                 best = candidate;
             }
         }
@@ -199,10 +216,12 @@ fn refine(work: &Plane, start: Alignment, template: &[Complex32]) -> Alignment {
     best
 }
 
-/// Cell values from the aligned fold: a raised-cosine weighted sum around each cell centre.
-fn read_cells(alignment: &Alignment) -> [f32; CELL_COUNT] {
+/// Cell values from the fold aligned by a peak: a raised-cosine weighted sum around each
+/// cell centre.
+fn read_cells(fold: &[f32], peak: Peak) -> [f32; CELL_COUNT] {
     const WEIGHTS: [f32; BINS_PER_CELL] = [0.69, 0.96, 0.96, 0.69];
-    let (sx, sy) = alignment.shift;
+    let aligned = apply_symmetry(fold, peak.symmetry);
+    let (sx, sy) = peak.shift;
     let mut cells = [0.0; CELL_COUNT];
     for (i, cell) in cells.iter_mut().enumerate() {
         let (row, col) = (i / CELLS, i % CELLS);
@@ -211,7 +230,7 @@ fn read_cells(alignment: &Alignment) -> [f32; CELL_COUNT] {
             for (dx, wx) in WEIGHTS.iter().enumerate() {
                 let u = (col * BINS_PER_CELL + dx + sx) % FOLD;
                 let v = (row * BINS_PER_CELL + dy + sy) % FOLD;
-                acc += wx * wy * alignment.fold[v * FOLD + u];
+                acc += wx * wy * aligned[v * FOLD + u];
             }
         }
         *cell = acc;
