@@ -21,11 +21,12 @@
 //! A payload is accepted only if the decoded word's 36-bit integrity tag equals
 //! HMAC-SHA256(key, payload) truncated to 36 bits. On an image not marked with this key the
 //! Viterbi decoder outputs some word; since HMAC is a pseudo-random function, its tag matches
-//! with probability 2^-36 ~ 1.46e-11. The detector decodes at most `DECODE_ATTEMPTS` = 3
-//! candidate alignments per image (the search over periods, angles, symmetries and shifts
-//! picks those three by synchronisation score alone, never by decoding), so by the union
-//! bound the false-positive probability per image is at most 3 * 2^-36 ~ 4.4e-11, below the
-//! 1e-9 required. An image marked under another key decodes to noise under this key and is
+//! with probability 2^-36 ~ 1.46e-11. The detector decodes at most `DECODE_ATTEMPTS` = 12
+//! candidate alignments per image (the 4 best orientation peaks of each of the 3 best
+//! lattices; the search over periods, angles, symmetries and shifts ranks them by
+//! synchronisation score alone, never by decoding), so by the union bound the
+//! false-positive probability per image is at most 12 * 2^-36 ~ 1.75e-10, below the 1e-9
+//! required. An image marked under another key decodes to noise under this key and is
 //! covered by the same bound.
 
 mod code;
