@@ -53,25 +53,26 @@ pub fn embed(image: &RgbImage, key: &Key, payload: u64) -> RgbImage {
     let rms = (tile.iter().map(|v| v * v).sum::<f32>() / tile.len() as f32).sqrt().max(1e-6);
     tile.iter_mut().for_each(|v| *v /= rms);
 
-    let mask = perceptual_mask(&Plane::luma(image));
-    // Scale so the whole image's luma change has the target RMS.
+    // The luma change before scaling: mask times the tile repeated over the image, built
+    // once and reused for both the energy and the application.
+    let mut delta = perceptual_mask(&Plane::luma(image));
     let mut energy = 0.0f64;
-    for y in 0..height {
-        let row = &tile[(y % period) * period..(y % period + 1) * period];
-        for x in 0..width {
-            let d = mask.data[y * width + x] * row[x % period];
-            energy += f64::from(d * d);
+    for (y, row) in delta.data.chunks_exact_mut(width).enumerate() {
+        let tile_row = &tile[(y % period) * period..(y % period + 1) * period];
+        for (d, t) in row.iter_mut().zip(tile_row.iter().cycle()) {
+            *d *= t;
+            energy += f64::from(*d * *d);
         }
     }
+    // Scale so the whole image's luma change has the target RMS.
     let gain = TARGET_RMS / ((energy / (width * height) as f64).sqrt() as f32).max(1e-6);
 
     let mut out = image.clone();
-    for (i, pixel) in out.pixels_mut().enumerate() {
-        let (x, y) = (i % width, i / width);
-        let delta = gain * mask.data[i] * tile[(y % period) * period + x % period];
+    for (pixel, d) in out.pixels_mut().zip(&delta.data) {
+        let change = gain * d;
         // The same change on R, G and B moves luma only, leaving chroma untouched.
         for c in pixel.0.iter_mut() {
-            *c = (f32::from(*c) + delta).round().clamp(0.0, 255.0) as u8;
+            *c = (f32::from(*c) + change).round().clamp(0.0, 255.0) as u8;
         }
     }
     out

@@ -33,9 +33,11 @@ impl Plane {
     /// Box blur of the given radius (window 2r+1), edges clamped; O(1) per pixel.
     pub fn box_blur(&self, radius: usize) -> Plane {
         let horizontal = blur_rows(&self.data, self.width, self.height, radius);
-        let transposed = transpose(&horizontal, self.width, self.height);
-        let vertical = blur_rows(&transposed, self.height, self.width, radius);
-        Plane { width: self.width, height: self.height, data: transpose(&vertical, self.height, self.width) }
+        Plane {
+            width: self.width,
+            height: self.height,
+            data: blur_cols(&horizontal, self.width, self.height, radius),
+        }
     }
 
     /// Resamples to the given size with a triangle filter whose support widens when
@@ -45,54 +47,65 @@ impl Plane {
             return self.clone();
         }
         let rows = resample_rows(&self.data, self.width, self.height, width);
-        let transposed = transpose(&rows, width, self.height);
-        let cols = resample_rows(&transposed, self.height, width, height);
-        Plane { width, height, data: transpose(&cols, height, width) }
+        Plane { width, height, data: resample_cols(&rows, width, self.height, height) }
     }
-}
-
-fn transpose(data: &[f32], width: usize, height: usize) -> Vec<f32> {
-    let mut out = vec![0.0; data.len()];
-    const B: usize = 32;
-    for by in (0..height).step_by(B) {
-        for bx in (0..width).step_by(B) {
-            for y in by..(by + B).min(height) {
-                for x in bx..(bx + B).min(width) {
-                    out[x * height + y] = data[y * width + x];
-                }
-            }
-        }
-    }
-    out
 }
 
 fn blur_rows(data: &[f32], width: usize, height: usize, radius: usize) -> Vec<f32> {
     let mut out = vec![0.0; data.len()];
     let norm = 1.0 / (2 * radius + 1) as f32;
+    // Each row padded with its edge values, so the sliding window needs no bounds checks.
+    let mut padded = vec![0.0f32; width + 2 * radius + 1];
     for y in 0..height {
         let row = &data[y * width..(y + 1) * width];
+        for (j, p) in padded.iter_mut().enumerate() {
+            *p = row[j.saturating_sub(radius).min(width - 1)];
+        }
         let dst = &mut out[y * width..(y + 1) * width];
-        let at = |i: isize| row[i.clamp(0, width as isize - 1) as usize];
-        let r = radius as isize;
-        let mut sum: f32 = (-r..=r).map(at).sum();
+        let mut sum: f32 = padded[..=2 * radius].iter().sum();
         for (x, d) in dst.iter_mut().enumerate() {
             *d = sum * norm;
-            let x = x as isize;
-            sum += at(x + r + 1) - at(x - r);
+            sum += padded[x + 2 * radius + 1] - padded[x];
         }
     }
     out
 }
 
-fn resample_rows(data: &[f32], width: usize, height: usize, new_width: usize) -> Vec<f32> {
-    let scale = width as f32 / new_width as f32;
+/// The vertical twin of `blur_rows`: whole rows at a time, so memory is read in order (a
+/// transpose of a power-of-two-wide plane thrashes the cache). Same sums in the same order.
+fn blur_cols(data: &[f32], width: usize, height: usize, radius: usize) -> Vec<f32> {
+    let mut out = vec![0.0; data.len()];
+    let norm = 1.0 / (2 * radius + 1) as f32;
+    let row = |i: isize| {
+        let y = i.clamp(0, height as isize - 1) as usize;
+        &data[y * width..(y + 1) * width]
+    };
+    let r = radius as isize;
+    let mut sums = row(-r).to_vec();
+    for k in -r + 1..=r {
+        sums.iter_mut().zip(row(k)).for_each(|(s, v)| *s += v);
+    }
+    for (y, dst) in out.chunks_exact_mut(width).enumerate() {
+        let y = y as isize;
+        for (d, s) in dst.iter_mut().zip(&sums) {
+            *d = s * norm;
+        }
+        for ((s, add), sub) in sums.iter_mut().zip(row(y + r + 1)).zip(row(y - r)) {
+            *s += add - sub;
+        }
+    }
+    out
+}
+
+/// Per output coordinate: the first input coordinate and the triangle-filter weights.
+fn resample_taps(size: usize, new_size: usize) -> Vec<(usize, Vec<f32>)> {
+    let scale = size as f32 / new_size as f32;
     let support = scale.max(1.0);
-    // Precompute, per output column, the first input column and the weights.
-    let taps: Vec<(usize, Vec<f32>)> = (0..new_width)
+    (0..new_size)
         .map(|x| {
             let centre = (x as f32 + 0.5) * scale - 0.5;
             let lo = (centre - support).floor().max(0.0) as usize;
-            let hi = ((centre + support).ceil() as usize).min(width - 1);
+            let hi = ((centre + support).ceil() as usize).min(size - 1);
             let mut weights: Vec<f32> =
                 (lo..=hi).map(|i| (1.0 - (i as f32 - centre).abs() / support).max(0.0)).collect();
             let total: f32 = weights.iter().sum();
@@ -103,12 +116,30 @@ fn resample_rows(data: &[f32], width: usize, height: usize, new_width: usize) ->
             }
             (lo, weights)
         })
-        .collect();
+        .collect()
+}
+
+fn resample_rows(data: &[f32], width: usize, height: usize, new_width: usize) -> Vec<f32> {
+    let taps = resample_taps(width, new_width);
     let mut out = vec![0.0; new_width * height];
     for y in 0..height {
         let row = &data[y * width..(y + 1) * width];
         for (x, (lo, weights)) in taps.iter().enumerate() {
             out[y * new_width + x] = weights.iter().zip(&row[*lo..]).map(|(w, v)| w * v).sum();
+        }
+    }
+    out
+}
+
+/// The vertical twin of `resample_rows`, a whole row at a time (same weighted sums, in the
+/// same order).
+fn resample_cols(data: &[f32], width: usize, height: usize, new_height: usize) -> Vec<f32> {
+    let taps = resample_taps(height, new_height);
+    let mut out = vec![0.0; width * new_height];
+    for (dst, (lo, weights)) in out.chunks_exact_mut(width).zip(&taps) {
+        for (i, w) in weights.iter().enumerate() {
+            let src = &data[(lo + i) * width..(lo + i + 1) * width];
+            dst.iter_mut().zip(src).for_each(|(d, v)| *d += w * v);
         }
     }
     out
