@@ -129,7 +129,7 @@ fn sync_template(layout: &Layout) -> Vec<Complex32> {
     let mean = t.iter().sum::<f32>() / t.len() as f32;
     t.iter_mut().for_each(|v| *v -= mean);
     let mut spectrum = to_complex(&t);
-    fft2d(&mut spectrum, FOLD, FOLD, FftDirection::Forward);
+    fft2d(&mut spectrum, FOLD, FOLD, FOLD, FftDirection::Forward);
     spectrum
 }
 
@@ -175,11 +175,11 @@ fn align(work: &Plane, lattice: Lattice, template: &[Complex32]) -> Alignment {
     for symmetry in 0..DIHEDRAL.len() {
         let candidate = apply_symmetry(&folded, symmetry);
         let mut spectrum = to_complex(&candidate);
-        fft2d(&mut spectrum, FOLD, FOLD, FftDirection::Forward);
+        fft2d(&mut spectrum, FOLD, FOLD, FOLD, FftDirection::Forward);
         for (s, t) in spectrum.iter_mut().zip(template) {
             *s *= t.conj();
         }
-        fft2d(&mut spectrum, FOLD, FOLD, FftDirection::Inverse);
+        fft2d(&mut spectrum, FOLD, FOLD, FOLD, FftDirection::Inverse);
         let values: Vec<f32> = spectrum.iter().map(|c| c.re).collect();
         let n = values.len() as f32;
         let mean = values.iter().sum::<f32>() / n;

@@ -4,10 +4,11 @@ use rustfft::num_complex::Complex32;
 use rustfft::{FftDirection, FftPlanner};
 
 /// In-place 2-D FFT of a `width` x `height` buffer (unnormalised in both directions).
-pub fn fft2d(data: &mut [Complex32], width: usize, height: usize, direction: FftDirection) {
+/// Rows from `used_rows` on must be zero (padding): their row transforms are skipped.
+pub fn fft2d(data: &mut [Complex32], width: usize, height: usize, used_rows: usize, direction: FftDirection) {
     let mut planner = FftPlanner::<f32>::new();
     let rows = planner.plan_fft(width, direction);
-    for row in data.chunks_exact_mut(width) {
+    for row in data.chunks_exact_mut(width).take(used_rows) {
         rows.process(row);
     }
     let cols = planner.plan_fft(height, direction);

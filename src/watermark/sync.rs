@@ -39,7 +39,8 @@ impl Spectrum {
                 buf[y * pw + x] = Complex32::new(residual.at(x, y), 0.0);
             }
         }
-        fft2d(&mut buf, pw, ph, FftDirection::Forward);
+        // Rows below the image are zero padding: their row transforms are zero too.
+        fft2d(&mut buf, pw, ph, h, FftDirection::Forward);
         let mut power: Vec<f32> = buf.iter().map(|c| c.norm_sqr()).collect();
         const RINGS: usize = 128;
         let ring = |x: usize, y: usize| {
@@ -47,22 +48,19 @@ impl Spectrum {
             let fy = if y > ph / 2 { y as f32 - ph as f32 } else { y as f32 } / ph as f32;
             (((fx * fx + fy * fy).sqrt() / 0.71) * RINGS as f32).min(RINGS as f32 - 1.0) as usize
         };
+        let rings: Vec<u8> =
+            (0..ph).flat_map(|y| (0..pw).map(move |x| (x, y))).map(|(x, y)| ring(x, y) as u8).collect();
         let mut sums = vec![0.0f64; RINGS];
         let mut counts = vec![0u32; RINGS];
-        for y in 0..ph {
-            for x in 0..pw {
-                let r = ring(x, y);
-                sums[r] += f64::from(power[y * pw + x]);
-                counts[r] += 1;
-            }
+        for (&r, p) in rings.iter().zip(&power) {
+            sums[usize::from(r)] += f64::from(*p);
+            counts[usize::from(r)] += 1;
         }
         let means: Vec<f32> =
             sums.iter().zip(&counts).map(|(s, &c)| (s / f64::from(c.max(1))) as f32).collect();
-        for y in 0..ph {
-            for x in 0..pw {
-                let m = means[ring(x, y)];
-                power[y * pw + x] = if m > 0.0 { power[y * pw + x] / m } else { 0.0 };
-            }
+        for (&r, p) in rings.iter().zip(power.iter_mut()) {
+            let m = means[usize::from(r)];
+            *p = if m > 0.0 { *p / m } else { 0.0 };
         }
         Spectrum { power, pw, ph }
     }
@@ -72,9 +70,10 @@ impl Spectrum {
         let (x, y) = (fx * self.pw as f32, fy * self.ph as f32);
         let (x0, y0) = (x.floor(), y.floor());
         let (ax, ay) = (x - x0, y - y0);
+        // Sizes are powers of two: masking the two's-complement index is the cyclic wrap.
         let bin = |xi: isize, yi: isize| {
-            let xi = xi.rem_euclid(self.pw as isize) as usize;
-            let yi = yi.rem_euclid(self.ph as isize) as usize;
+            let xi = (xi as usize) & (self.pw - 1);
+            let yi = (yi as usize) & (self.ph - 1);
             self.power[yi * self.pw + xi]
         };
         let (x0, y0) = (x0 as isize, y0 as isize);
