@@ -70,25 +70,33 @@ impl Alignment {
     }
 }
 
-pub fn detect(image: &RgbImage, key: &Key) -> Option<Detection> {
-    let (width, height) = (image.width() as usize, image.height() as usize);
-    if width < 16 || height < 16 {
-        return None;
-    }
+/// The working image size for an input of this size, and the scale factor to it.
+fn working_size(width: usize, height: usize) -> (usize, usize, f32) {
     let short = width.min(height) as f32;
     let long = width.max(height) as f32;
     let factor = (WORK_SHORT_SIDE as f32 / short).min(WORK_LONG_SIDE_MAX as f32 / long);
-    let (ww, wh) = (
+    (
         ((width as f32 * factor).round() as usize).max(16),
         ((height as f32 * factor).round() as usize).max(16),
-    );
+        factor,
+    )
+}
+
+/// Candidate alignments, best synchronisation first, each with the cells it reads: exactly
+/// the `DECODE_ATTEMPTS` the false-positive arithmetic counts (fewer when the spectrum has
+/// fewer lattice candidates).
+fn attempts(image: &RgbImage, layout: &Layout) -> Vec<(Transform, [f32; CELL_COUNT])> {
+    let (width, height) = (image.width() as usize, image.height() as usize);
+    if width < 16 || height < 16 {
+        return Vec::new();
+    }
+    let (ww, wh, factor) = working_size(width, height);
     let work = residual(&Plane::luma(image).resize(ww, wh));
 
     let min_period = 24.0;
     let max_period = 0.55 * ww.min(wh) as f32;
     let lattices = find_lattices(&work, min_period, max_period, LATTICE_CANDIDATES);
-    let layout = Layout::new(key);
-    let template = sync_template(&layout);
+    let template = sync_template(layout);
 
     let mut coarse: Vec<Alignment> = lattices.iter().map(|l| align(&work, *l, &template)).collect();
     coarse.sort_by(|a, b| b.z().total_cmp(&a.z()));
@@ -96,32 +104,58 @@ pub fn detect(image: &RgbImage, key: &Key) -> Option<Detection> {
         coarse.into_iter().take(LATTICES_DECODED).map(|a| refine(&work, a, &template)).collect();
     refined.sort_by(|a, b| b.z().total_cmp(&a.z()));
 
-    let attempts = refined.iter().flat_map(|a| a.peaks.iter().take(PEAKS_PER_LATTICE).map(move |p| (a, *p)));
-    for (alignment, peak) in attempts {
-        let cells = read_cells(&alignment.fold, peak);
-        let mut soft = layout.soft_bits(&cells);
-        let rms = (soft.iter().map(|v| v * v).sum::<f32>() / soft.len() as f32).sqrt().max(1e-9);
-        soft.iter_mut().for_each(|v| *v /= rms);
+    refined
+        .iter()
+        .flat_map(|a| a.peaks.iter().take(PEAKS_PER_LATTICE).map(move |p| (a, *p)))
+        .map(|(alignment, peak)| {
+            let (a, b, c, d) = DIHEDRAL[peak.symmetry];
+            let transform = Transform {
+                tile_period_px: alignment.lattice.period / factor,
+                rotation_degrees: alignment.lattice.angle.to_degrees(),
+                // A symmetry with a negative determinant is a mirror image.
+                flipped: a * d - b * c < 0,
+            };
+            (transform, read_cells(&alignment.fold, peak))
+        })
+        .collect()
+}
+
+/// Soft coded bits from cells, normalised to unit RMS.
+fn normalised_soft_bits(layout: &Layout, cells: &[f32; CELL_COUNT]) -> Vec<f32> {
+    let mut soft = layout.soft_bits(cells);
+    let rms = (soft.iter().map(|v| v * v).sum::<f32>() / soft.len() as f32).sqrt().max(1e-9);
+    soft.iter_mut().for_each(|v| *v /= rms);
+    soft
+}
+
+pub fn detect(image: &RgbImage, key: &Key) -> Option<Detection> {
+    let layout = Layout::new(key);
+    for (transform, cells) in attempts(image, &layout) {
+        let soft = normalised_soft_bits(&layout, &cells);
         if let Some(payload) = decode(key, &soft) {
             let codeword = encode(key, payload);
             let agreement =
                 soft.iter().zip(&codeword).map(|(s, &b)| if b == 1 { *s } else { -*s }).sum::<f32>()
                     / soft.len() as f32;
-            let (a, b, c, d) = DIHEDRAL[peak.symmetry];
-            // A symmetry with a negative determinant is a mirror image.
-            let flipped = a * d - b * c < 0;
-            return Some(Detection {
-                payload,
-                score: agreement.clamp(0.0, 1.0),
-                transform: Transform {
-                    tile_period_px: alignment.lattice.period / factor,
-                    rotation_degrees: alignment.lattice.angle.to_degrees(),
-                    flipped,
-                },
-            });
+            return Some(Detection { payload, score: agreement.clamp(0.0, 1.0), transform });
         }
     }
     None
+}
+
+/// For measurement: the most coded bits any attempt reads right for a known payload.
+#[doc(hidden)]
+pub fn coded_bits_right(image: &RgbImage, key: &Key, payload: u64) -> usize {
+    let layout = Layout::new(key);
+    let codeword = encode(key, payload);
+    attempts(image, &layout)
+        .iter()
+        .map(|(_, cells)| {
+            let soft = layout.soft_bits(cells);
+            soft.iter().zip(&codeword).filter(|(s, &b)| (**s > 0.0) == (b == 1)).count()
+        })
+        .max()
+        .unwrap_or(0)
 }
 
 fn sync_template(layout: &Layout) -> Vec<Complex32> {

@@ -40,7 +40,9 @@ mod sync;
 
 use image::RgbImage;
 
-pub use code::{PAYLOAD_BITS, TAG_BITS};
+pub use code::{CODED_BITS, PAYLOAD_BITS, TAG_BITS};
+#[doc(hidden)]
+pub use detect::coded_bits_right;
 pub use detect::DECODE_ATTEMPTS;
 pub use embed::tile_period;
 pub use key::Key;
