@@ -5,10 +5,12 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
+use crate::api::auth::service_token;
 use crate::config::Settings;
 use crate::keys::{self, IfMissing};
 use crate::media::image_io;
 use crate::startup::{self, Application};
+use crate::store::NewServiceToken;
 use crate::telemetry;
 use crate::watermark::{self, Key};
 
@@ -63,6 +65,36 @@ pub enum Command {
         #[arg(long)]
         key_file: Option<PathBuf>,
     },
+    /// Service tokens for the generation backend, the payout system and operators.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token; prints {"id", "name", "scopes", "token"} once. Only its hash is stored:
+    /// the token cannot be shown again.
+    Create {
+        /// A label for people (which system holds it).
+        #[arg(long)]
+        name: String,
+        /// content:write, payouts:read or admin; repeat for several.
+        #[arg(long = "scope", required = true, value_parser = parse_scope)]
+        scopes: Vec<String>,
+    },
+    /// Revoke a token by id; it stops working at once.
+    Revoke {
+        #[arg(long)]
+        id: uuid::Uuid,
+    },
+}
+
+fn parse_scope(text: &str) -> Result<String, String> {
+    if service_token::SCOPES.contains(&text) {
+        Ok(text.to_owned())
+    } else {
+        Err(format!("unknown scope (expected one of {})", service_token::SCOPES.join(", ")))
+    }
 }
 
 fn parse_payload(text: &str) -> Result<u64, String> {
@@ -102,7 +134,41 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{answer}");
             Ok(())
         }
+        Command::Token(command) => token(&settings, command).await,
     }
+}
+
+async fn token(settings: &Settings, command: TokenCommand) -> anyhow::Result<()> {
+    let store = startup::open_store(settings, true).await?;
+    match command {
+        TokenCommand::Create { name, mut scopes } => {
+            scopes.sort();
+            scopes.dedup();
+            let token = service_token::generate();
+            let new = NewServiceToken {
+                name,
+                token_hash: service_token::hash(&token),
+                scopes,
+                at: chrono::Utc::now(),
+            };
+            let created = store.insert_service_token(&new).await?;
+            tracing::info!(token_id = %created.id, "service token created");
+            let shown = serde_json::json!({
+                "id": created.id,
+                "name": created.name,
+                "scopes": created.scopes,
+                "token": token,
+            });
+            println!("{shown}");
+        }
+        TokenCommand::Revoke { id } => {
+            if !store.revoke_service_token(id).await? {
+                anyhow::bail!("no live service token with id {id}");
+            }
+            tracing::info!(token_id = %id, "service token revoked");
+        }
+    }
+    Ok(())
 }
 
 fn command_key(settings: &Settings, key_file: Option<&Path>, if_missing: IfMissing) -> anyhow::Result<Key> {

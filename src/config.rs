@@ -26,6 +26,34 @@ pub struct Settings {
     pub watermark_key_file: Option<PathBuf>,
     /// Seconds in-flight requests get to finish after SIGTERM/SIGINT.
     pub shutdown_timeout_secs: u64,
+    pub auth: AuthSettings,
+    pub consent: ConsentSettings,
+}
+
+/// How creators' session tokens from the identity provider are checked. With no issuer,
+/// audience or key configured, every creator token is refused (fail closed).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct AuthSettings {
+    /// The `iss` every token must carry.
+    pub issuer: Option<String>,
+    /// The `aud` every token must carry.
+    pub audience: Option<String>,
+    /// The identity provider's RS256 public keys, PEM text.
+    pub public_keys_pem: Vec<String>,
+    /// Files holding such PEM keys.
+    pub public_key_files: Vec<PathBuf>,
+    /// Clock skew allowed on `exp` and `nbf`, in seconds.
+    pub leeway_secs: u64,
+    /// Accepted `azp` (authorized party) values, checked when a token carries one.
+    pub allowed_origins: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ConsentSettings {
+    /// Version of the privacy policy text creators consent to when joining or re-granting.
+    pub policy_version: String,
+    /// The youngest age allowed into the Creator Program.
+    pub minimum_age: i32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -79,6 +107,8 @@ impl Default for Settings {
             watermark_key: None,
             watermark_key_file: None,
             shutdown_timeout_secs: 30,
+            auth: AuthSettings { leeway_secs: 30, ..AuthSettings::default() },
+            consent: ConsentSettings { policy_version: "2026-01".into(), minimum_age: 13 },
         }
     }
 }

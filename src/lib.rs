@@ -4,6 +4,7 @@
 pub mod api;
 pub mod cli;
 pub mod config;
+pub mod consent;
 pub mod keys;
 pub mod media;
 pub mod startup;

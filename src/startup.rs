@@ -21,6 +21,8 @@ pub enum StartupError {
     Store(#[from] store::StoreError),
     #[error(transparent)]
     Key(#[from] keys::KeyError),
+    #[error(transparent)]
+    Auth(#[from] api::auth::VerifierError),
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: String, source: std::io::Error },
 }
@@ -59,7 +61,14 @@ impl Application {
         let bind_err = |source| StartupError::Bind { addr: settings.bind.clone(), source };
         let listener = TcpListener::bind(&settings.bind).map_err(bind_err)?;
         let port = listener.local_addr().map_err(bind_err)?.port();
-        let state = web::Data::new(AppState { store, key, limits: settings.limits.clone() });
+        let verifier = api::auth::CreatorVerifier::from_settings(&settings.auth)?;
+        let state = web::Data::new(AppState {
+            store,
+            key,
+            limits: settings.limits.clone(),
+            verifier,
+            consent: settings.consent.clone(),
+        });
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(api::error_handlers())

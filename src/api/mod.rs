@@ -1,6 +1,8 @@
 //! The HTTP layer: routes, error mapping and middleware. It talks to storage only through
 //! the `store` traits and never sees SQL.
 
+pub mod auth;
+mod creators;
 pub mod error;
 mod health;
 pub mod request_id;
@@ -11,7 +13,7 @@ use actix_web::http::StatusCode;
 use actix_web::middleware::ErrorHandlers;
 use actix_web::{error::InternalError, web, HttpRequest, HttpResponse};
 
-use crate::config::Limits;
+use crate::config::{ConsentSettings, Limits};
 use crate::store::Store;
 use crate::watermark::Key;
 use error::{json_error, ApiError};
@@ -21,6 +23,8 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub key: Key,
     pub limits: Limits,
+    pub verifier: auth::CreatorVerifier,
+    pub consent: ConsentSettings,
 }
 
 /// Registers every route, the body limits and the error mapping on an app. Used by `serve`
@@ -40,7 +44,11 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
             }))
             // Resources (not bare routes) so a wrong method is a 405, not a 404.
             .service(web::resource("/healthz").get(health::healthz))
-            .service(web::resource("/readyz").get(health::readyz));
+            .service(web::resource("/readyz").get(health::readyz))
+            .service(web::resource("/v1/creators/me").post(creators::join).get(creators::me))
+            .service(
+                web::resource("/v1/creators/me/consent").post(creators::change_consent).get(creators::ledger),
+            );
     }
 }
 

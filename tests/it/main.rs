@@ -1,12 +1,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-//! Integration tests: the storage conformance suite (both backends), the HTTP shell over
+//! Integration tests: the storage conformance suite (both backends), the HTTP routes over
 //! the real server, and the CLI driven as a real process.
 
 mod support;
+mod tokens;
 
 mod cli;
 mod conformance;
+mod creators_api;
 mod http_shell;
 mod watermark;
 mod wm_support;

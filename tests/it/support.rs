@@ -101,12 +101,24 @@ pub fn test_key() -> Key {
     Key::from_bytes([7u8; 32])
 }
 
+pub const TEST_ISSUER: &str = "https://idp.test";
+pub const TEST_AUDIENCE: &str = "viewmark";
+
+pub fn fixture_path(relative: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(relative)
+}
+
 pub fn test_settings(db: &TestDb) -> Settings {
-    Settings {
+    let mut settings = Settings {
         bind: "127.0.0.1:0".into(),
         database_url: Some(Secret::new(db.url.clone())),
         ..Settings::default()
-    }
+    };
+    settings.auth.issuer = Some(TEST_ISSUER.into());
+    settings.auth.audience = Some(TEST_AUDIENCE.into());
+    settings.auth.public_key_files = vec![fixture_path("auth/test-idp-public.pem")];
+    settings.auth.allowed_origins = vec!["https://app.test".into()];
+    settings
 }
 
 /// The real server on a random port.

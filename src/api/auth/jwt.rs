@@ -1,0 +1,92 @@
+//! Creators' session tokens: RS256 JWTs from the identity provider, checked against its
+//! public keys. The algorithm is fixed here, never taken from the token's header.
+
+use std::path::Path;
+
+use jsonwebtoken::{decode, Algorithm, DecodingKey, Validation};
+use serde::Deserialize;
+
+use crate::config::AuthSettings;
+
+/// What a verified creator token says about its holder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreatorIdentity {
+    /// The identity provider's user id (`sub`).
+    pub user_id: String,
+    /// Birth year, when the identity provider shares it.
+    pub birth_year: Option<i32>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Claims {
+    sub: String,
+    azp: Option<String>,
+    birth_year: Option<i32>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum VerifierError {
+    #[error("cannot read the identity provider key file {path}: {source}")]
+    KeyFile { path: String, source: std::io::Error },
+    #[error("an identity provider key is not an RSA public key in PEM form: {0}")]
+    BadKey(jsonwebtoken::errors::Error),
+}
+
+/// Checks creator tokens. With no issuer, audience or key configured it refuses them all.
+pub struct CreatorVerifier {
+    keys: Vec<DecodingKey>,
+    validation: Option<Validation>,
+    allowed_origins: Vec<String>,
+}
+
+impl CreatorVerifier {
+    pub fn from_settings(settings: &AuthSettings) -> Result<CreatorVerifier, VerifierError> {
+        // One backend is compiled in; installing it is idempotent (Err: already installed).
+        let _ = jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER.install_default();
+        let mut pems: Vec<String> = settings.public_keys_pem.clone();
+        for path in &settings.public_key_files {
+            pems.push(read_key_file(path)?);
+        }
+        let keys = pems
+            .iter()
+            .map(|pem| DecodingKey::from_rsa_pem(pem.as_bytes()).map_err(VerifierError::BadKey))
+            .collect::<Result<Vec<_>, _>>()?;
+        let validation = match (&settings.issuer, &settings.audience) {
+            (Some(issuer), Some(audience)) if !keys.is_empty() => {
+                let mut v = Validation::new(Algorithm::RS256);
+                v.set_issuer(&[issuer]);
+                v.set_audience(&[audience]);
+                v.set_required_spec_claims(&["exp", "sub", "iss", "aud"]);
+                v.validate_nbf = true;
+                v.leeway = settings.leeway_secs;
+                Some(v)
+            }
+            _ => None,
+        };
+        Ok(CreatorVerifier { keys, validation, allowed_origins: settings.allowed_origins.clone() })
+    }
+
+    /// The identity in a valid token, or `None` for any token that fails a check.
+    pub fn verify(&self, token: &str) -> Option<CreatorIdentity> {
+        let validation = self.validation.as_ref()?;
+        let claims = self
+            .keys
+            .iter()
+            .find_map(|key| decode::<Claims>(token, key, validation).ok())
+            .map(|data| data.claims)?;
+        if let Some(azp) = &claims.azp {
+            if !self.allowed_origins.iter().any(|o| o == azp) {
+                return None;
+            }
+        }
+        if claims.sub.is_empty() {
+            return None;
+        }
+        Some(CreatorIdentity { user_id: claims.sub, birth_year: claims.birth_year })
+    }
+}
+
+fn read_key_file(path: &Path) -> Result<String, VerifierError> {
+    std::fs::read_to_string(path)
+        .map_err(|source| VerifierError::KeyFile { path: path.display().to_string(), source })
+}

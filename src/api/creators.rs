@@ -1,0 +1,204 @@
+//! The Creator Program from the creator's side: joining, the profile, and consent to view
+//! tracking (grant and revoke, each an event appended to the ledger).
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse};
+use serde::{Deserialize, Serialize};
+
+use super::auth::Caller;
+use super::error::ApiError;
+use super::AppState;
+use crate::consent::{self, AdmissionError, JoinRequest};
+use crate::store::{ConsentChange, ConsentEvent, ConsentState, Creator, NewCreator, StoreError, Timestamp};
+
+/// The channel recorded on ledger events made through this API.
+const CHANNEL: &str = "api";
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JoinBody {
+    display_name: Option<String>,
+    birth_year: Option<i32>,
+    #[serde(default)]
+    age_attested: bool,
+    policy_version: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsentBody {
+    tracking: bool,
+    policy_version: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct CreatorView {
+    id: uuid::Uuid,
+    display_name: Option<String>,
+    birth_year: Option<i32>,
+    tracking_consent: ConsentView,
+    created_at: Timestamp,
+}
+
+#[derive(Debug, Serialize)]
+struct ConsentView {
+    state: ConsentState,
+    changed_at: Timestamp,
+}
+
+#[derive(Debug, Serialize)]
+struct LedgerView {
+    state: ConsentState,
+    events: Vec<EventView>,
+}
+
+#[derive(Debug, Serialize)]
+struct EventView {
+    id: i64,
+    kind: &'static str,
+    policy_version: String,
+    channel: String,
+    actor: String,
+    occurred_at: Timestamp,
+}
+
+impl From<&Creator> for CreatorView {
+    fn from(c: &Creator) -> Self {
+        CreatorView {
+            id: c.id,
+            display_name: c.display_name.clone(),
+            birth_year: c.birth_year,
+            tracking_consent: ConsentView { state: c.consent, changed_at: c.consent_changed_at },
+            created_at: c.created_at,
+        }
+    }
+}
+
+impl From<&ConsentEvent> for EventView {
+    fn from(e: &ConsentEvent) -> Self {
+        let kind = match e.kind {
+            ConsentState::Granted => "grant",
+            ConsentState::Revoked => "revoke",
+        };
+        EventView {
+            id: e.id,
+            kind,
+            policy_version: e.policy_version.clone(),
+            channel: e.channel.clone(),
+            actor: e.actor.clone(),
+            occurred_at: e.occurred_at,
+        }
+    }
+}
+
+fn admission_error(err: AdmissionError) -> ApiError {
+    let (status, code) = match &err {
+        AdmissionError::UnderAge(_) => (StatusCode::FORBIDDEN, "under_minimum_age"),
+        AdmissionError::AgeUnknown => (StatusCode::BAD_REQUEST, "age_required"),
+        AdmissionError::ImplausibleBirthYear(_) => (StatusCode::BAD_REQUEST, "bad_birth_year"),
+        AdmissionError::PolicyOutdated { .. } => (StatusCode::CONFLICT, "policy_outdated"),
+        AdmissionError::DisplayName => (StatusCode::BAD_REQUEST, "bad_display_name"),
+    };
+    ApiError::new(status, code, err.to_string())
+}
+
+pub fn store_error(err: StoreError) -> ApiError {
+    match err {
+        StoreError::Unreachable(_) => ApiError::unavailable("the database is unavailable"),
+        other => {
+            tracing::error!(error = %other, "storage failure");
+            ApiError::internal()
+        }
+    }
+}
+
+/// The caller's creator record, or 404 when they have not joined.
+pub async fn current_creator(state: &AppState, caller: &Caller) -> Result<Creator, ApiError> {
+    let identity = caller.creator()?;
+    state.store.creator_by_user_id(&identity.user_id).await.map_err(store_error)?.ok_or_else(|| {
+        ApiError::new(StatusCode::NOT_FOUND, "not_joined", "you have not joined the Creator Program")
+    })
+}
+
+/// `POST /v1/creators/me`: joins the Creator Program, consenting to view tracking.
+pub async fn join(
+    state: web::Data<AppState>,
+    caller: Caller,
+    body: web::Json<JoinBody>,
+) -> Result<HttpResponse, ApiError> {
+    let identity = caller.creator()?;
+    let body = body.into_inner();
+    let now = chrono::Utc::now();
+    let request = JoinRequest {
+        display_name: body.display_name,
+        token_birth_year: identity.birth_year,
+        birth_year: body.birth_year,
+        age_attested: body.age_attested,
+        policy_version: body.policy_version,
+    };
+    let admission = consent::admit(&request, &state.consent, now).map_err(admission_error)?;
+    let new = NewCreator {
+        user_id: identity.user_id.clone(),
+        display_name: admission.display_name,
+        birth_year: admission.birth_year,
+        policy_version: admission.policy_version,
+        channel: CHANNEL.into(),
+        at: now,
+    };
+    let already = || {
+        ApiError::new(StatusCode::CONFLICT, "already_joined", "you have already joined the Creator Program")
+    };
+    if state.store.creator_by_user_id(&new.user_id).await.map_err(store_error)?.is_some() {
+        return Err(already());
+    }
+    // The unique user id is the backstop against two joins racing.
+    let creator = state.store.create_creator(&new).await.map_err(|e| match e {
+        StoreError::Conflict(_) => already(),
+        other => store_error(other),
+    })?;
+    tracing::info!(creator_id = %creator.id, "creator joined");
+    Ok(HttpResponse::Created().json(CreatorView::from(&creator)))
+}
+
+/// `GET /v1/creators/me`.
+pub async fn me(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
+    let creator = current_creator(&state, &caller).await?;
+    Ok(HttpResponse::Ok().json(CreatorView::from(&creator)))
+}
+
+/// `POST /v1/creators/me/consent`: `{"tracking": false}` revokes, `true` grants again. Only a
+/// change of state is recorded: asking for the state already in force appends nothing.
+pub async fn change_consent(
+    state: web::Data<AppState>,
+    caller: Caller,
+    body: web::Json<ConsentBody>,
+) -> Result<HttpResponse, ApiError> {
+    let creator = current_creator(&state, &caller).await?;
+    let wanted = if body.tracking { ConsentState::Granted } else { ConsentState::Revoked };
+    let policy_version =
+        consent::policy_version(body.policy_version.as_deref(), &state.consent).map_err(admission_error)?;
+    if creator.consent != wanted {
+        let change = ConsentChange {
+            grant: body.tracking,
+            policy_version,
+            channel: CHANNEL.into(),
+            actor: creator.id.to_string(),
+            at: chrono::Utc::now(),
+        };
+        state.store.record_consent(creator.id, &change).await.map_err(store_error)?;
+        tracing::info!(creator_id = %creator.id, state = wanted.as_str(), "tracking consent changed");
+    }
+    ledger_response(&state, &caller).await
+}
+
+/// `GET /v1/creators/me/consent`: the current state and the whole ledger, oldest first.
+pub async fn ledger(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
+    ledger_response(&state, &caller).await
+}
+
+async fn ledger_response(state: &AppState, caller: &Caller) -> Result<HttpResponse, ApiError> {
+    let creator = current_creator(state, caller).await?;
+    let events = state.store.consent_ledger(creator.id).await.map_err(store_error)?;
+    Ok(HttpResponse::Ok()
+        .json(LedgerView { state: creator.consent, events: events.iter().map(EventView::from).collect() }))
+}

@@ -1,0 +1,157 @@
+//! The consent rules of the Creator Program: who may join, and what a consent change is.
+//! The ledger itself (append-only grant/revoke events) lives in the store; this module
+//! decides, the HTTP layer only translates.
+
+use chrono::Datelike;
+
+use crate::config::ConsentSettings;
+use crate::store::Timestamp;
+
+/// Why a creator cannot join.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AdmissionError {
+    #[error("the Creator Program is not open to users under {0}")]
+    UnderAge(i32),
+    #[error("a birth year or an age attestation is required to join")]
+    AgeUnknown,
+    #[error("birth year {0} is not plausible")]
+    ImplausibleBirthYear(i32),
+    #[error("consent was given to policy version {given}, but the current version is {current}")]
+    PolicyOutdated { given: String, current: String },
+    #[error("display name must be 1 to {MAX_DISPLAY_NAME} characters")]
+    DisplayName,
+}
+
+pub const MAX_DISPLAY_NAME: usize = 100;
+
+/// What a would-be creator says when joining, with what their session token says.
+#[derive(Debug, Clone, Default)]
+pub struct JoinRequest {
+    pub display_name: Option<String>,
+    /// From the identity provider's token; wins over the one in the request.
+    pub token_birth_year: Option<i32>,
+    pub birth_year: Option<i32>,
+    /// The caller attests being at least the minimum age (when no birth year is known).
+    pub age_attested: bool,
+    /// The policy version the client showed; the current one when absent.
+    pub policy_version: Option<String>,
+}
+
+/// An accepted join: what is recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Admission {
+    pub display_name: Option<String>,
+    pub birth_year: Option<i32>,
+    pub policy_version: String,
+}
+
+/// Decides whether a join is allowed. A birth year only gives the age to within a year, so
+/// the rule is conservative: the caller must be at least the minimum age whatever their
+/// birthday (born in year Y, certainly `now - Y - 1` years old).
+pub fn admit(
+    request: &JoinRequest,
+    settings: &ConsentSettings,
+    now: Timestamp,
+) -> Result<Admission, AdmissionError> {
+    let display_name = match &request.display_name {
+        Some(name) => {
+            let trimmed = name.trim();
+            if trimmed.is_empty()
+                || trimmed.chars().count() > MAX_DISPLAY_NAME
+                || trimmed.chars().any(char::is_control)
+            {
+                return Err(AdmissionError::DisplayName);
+            }
+            Some(trimmed.to_owned())
+        }
+        None => None,
+    };
+    let year = now.year();
+    let birth_year = request.token_birth_year.or(request.birth_year);
+    match birth_year {
+        Some(y) if !(1900..=year).contains(&y) => return Err(AdmissionError::ImplausibleBirthYear(y)),
+        Some(y) if year - y - 1 < settings.minimum_age => {
+            return Err(AdmissionError::UnderAge(settings.minimum_age))
+        }
+        Some(_) => {}
+        None if request.age_attested => {}
+        None => return Err(AdmissionError::AgeUnknown),
+    }
+    let policy_version = policy_version(request.policy_version.as_deref(), settings)?;
+    Ok(Admission { display_name, birth_year, policy_version })
+}
+
+/// The policy version a consent refers to: the current one; a stale one is refused so that
+/// nobody is recorded as consenting to a text they were not shown.
+pub fn policy_version(given: Option<&str>, settings: &ConsentSettings) -> Result<String, AdmissionError> {
+    match given {
+        Some(v) if v != settings.policy_version => Err(AdmissionError::PolicyOutdated {
+            given: v.to_owned(),
+            current: settings.policy_version.clone(),
+        }),
+        _ => Ok(settings.policy_version.clone()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    fn settings() -> ConsentSettings {
+        ConsentSettings { policy_version: "2026-01".into(), minimum_age: 13 }
+    }
+
+    fn now() -> Timestamp {
+        chrono::Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0).single().unwrap()
+    }
+
+    #[test]
+    fn age_is_checked_conservatively_and_the_token_wins() {
+        let join = |token_birth_year, birth_year, age_attested| JoinRequest {
+            token_birth_year,
+            birth_year,
+            age_attested,
+            ..JoinRequest::default()
+        };
+        assert!(admit(&join(None, Some(2012), false), &settings(), now()).is_ok());
+        // Born in 2013: 12 or 13 today, so not certainly 13.
+        assert_eq!(
+            admit(&join(None, Some(2013), false), &settings(), now()),
+            Err(AdmissionError::UnderAge(13))
+        );
+        assert_eq!(
+            admit(&join(Some(2015), Some(1990), true), &settings(), now()),
+            Err(AdmissionError::UnderAge(13))
+        );
+        assert_eq!(admit(&join(None, None, false), &settings(), now()), Err(AdmissionError::AgeUnknown));
+        assert!(admit(&join(None, None, true), &settings(), now()).is_ok());
+        assert_eq!(
+            admit(&join(None, Some(1850), false), &settings(), now()),
+            Err(AdmissionError::ImplausibleBirthYear(1850))
+        );
+    }
+
+    #[test]
+    fn consent_names_the_current_policy_only() {
+        let mut join = JoinRequest { age_attested: true, ..JoinRequest::default() };
+        assert_eq!(admit(&join, &settings(), now()).unwrap().policy_version, "2026-01");
+        join.policy_version = Some("2025-06".into());
+        assert!(matches!(admit(&join, &settings(), now()), Err(AdmissionError::PolicyOutdated { .. })));
+    }
+
+    #[test]
+    fn display_names_are_trimmed_and_bounded() {
+        let mut join = JoinRequest {
+            age_attested: true,
+            display_name: Some("  Ada  ".into()),
+            ..JoinRequest::default()
+        };
+        assert_eq!(admit(&join, &settings(), now()).unwrap().display_name.as_deref(), Some("Ada"));
+        join.display_name = Some("x".repeat(101));
+        assert_eq!(admit(&join, &settings(), now()), Err(AdmissionError::DisplayName));
+        join.display_name = Some("   ".into());
+        assert_eq!(admit(&join, &settings(), now()), Err(AdmissionError::DisplayName));
+    }
+}
