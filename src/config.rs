@@ -88,6 +88,9 @@ pub struct Limits {
     pub max_pixels: u64,
     /// Largest decoded image side, in pixels.
     pub max_dimension: u32,
+    /// Images decoded, marked or detected at once; more wait their turn, so a burst of
+    /// uploads cannot exhaust memory.
+    pub media_concurrency: usize,
 }
 
 impl Default for Settings {
@@ -103,6 +106,7 @@ impl Default for Settings {
                 json_bytes: 256 * 1024,
                 max_pixels: 8192 * 8192,
                 max_dimension: 16384,
+                media_concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
             },
             watermark_key: None,
             watermark_key_file: None,

@@ -5,6 +5,7 @@ pub mod api;
 pub mod cli;
 pub mod config;
 pub mod consent;
+pub mod enrollment;
 pub mod keys;
 pub mod media;
 pub mod startup;

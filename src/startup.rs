@@ -68,6 +68,7 @@ impl Application {
             limits: settings.limits.clone(),
             verifier,
             consent: settings.consent.clone(),
+            media_permits: tokio::sync::Semaphore::new(settings.limits.media_concurrency.max(1)),
         });
         let server = HttpServer::new(move || {
             App::new()

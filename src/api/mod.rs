@@ -2,10 +2,13 @@
 //! the `store` traits and never sees SQL.
 
 pub mod auth;
+mod contents;
 mod creators;
+mod detect;
 pub mod error;
 mod health;
 pub mod request_id;
+mod upload;
 
 use std::sync::Arc;
 
@@ -25,6 +28,8 @@ pub struct AppState {
     pub limits: Limits,
     pub verifier: auth::CreatorVerifier,
     pub consent: ConsentSettings,
+    /// Bounds concurrent media work (decoding, marking, detection).
+    pub media_permits: tokio::sync::Semaphore,
 }
 
 /// Registers every route, the body limits and the error mapping on an app. Used by `serve`
@@ -48,7 +53,10 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
             .service(web::resource("/v1/creators/me").post(creators::join).get(creators::me))
             .service(
                 web::resource("/v1/creators/me/consent").post(creators::change_consent).get(creators::ledger),
-            );
+            )
+            .service(web::resource("/v1/contents").post(contents::enroll).get(contents::list))
+            .service(web::resource("/v1/contents/{id}").get(contents::get))
+            .service(web::resource("/v1/detect").post(detect::detect));
     }
 }
 

@@ -7,8 +7,8 @@ use uuid::Uuid;
 
 use super::backend::{from_ms, parse_uuid, payload_from_db, payload_to_db, to_ms, SqlStore};
 use super::{
-    ConsentChange, ConsentEvent, ConsentState, Content, Creator, CreatorRepo, MediaKind, NewContent,
-    NewCreator, StoreError, StoreResult,
+    ConsentChange, ConsentEvent, ConsentState, Content, ContentCursor, Creator, CreatorRepo, MediaKind,
+    NewContent, NewCreator, StoreError, StoreResult,
 };
 
 const CREATOR_COLUMNS: &str =
@@ -179,6 +179,41 @@ impl CreatorRepo for SqlStore {
         .fetch_one(&self.pool)
         .await?;
         content_from_row(&row)
+    }
+
+    async fn content(&self, id: Uuid) -> StoreResult<Option<Content>> {
+        sqlx::query(&format!("SELECT {CONTENT_COLUMNS} FROM contents WHERE id = $1"))
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(content_from_row)
+            .transpose()
+    }
+
+    async fn contents_for_creator(
+        &self,
+        creator_id: Uuid,
+        after: Option<ContentCursor>,
+        limit: u32,
+    ) -> StoreResult<Vec<Content>> {
+        // Keyset pagination on (created_at, id): stable under concurrent inserts. Without a
+        // cursor, start before every real row.
+        let (after_ms, after_id) =
+            after.map_or((i64::MIN, String::new()), |c| (to_ms(c.created_at), c.id.to_string()));
+        sqlx::query(&format!(
+            "SELECT {CONTENT_COLUMNS} FROM contents WHERE creator_id = $1 \
+             AND (created_at > $2 OR (created_at = $2 AND id > $3)) ORDER BY created_at, id LIMIT $4"
+        ))
+        .bind(creator_id.to_string())
+        .bind(after_ms)
+        .bind(after_id)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(content_from_row)
+        .collect()
     }
 
     async fn content_by_payload(&self, payload: u64) -> StoreResult<Option<Content>> {

@@ -93,6 +93,14 @@ pub trait CreatorRepo: Send + Sync {
     /// Enrolled content; the payload must be unique across the store.
     async fn insert_content(&self, new: &NewContent) -> StoreResult<Content>;
     async fn content_by_payload(&self, payload: u64) -> StoreResult<Option<Content>>;
+    async fn content(&self, id: Uuid) -> StoreResult<Option<Content>>;
+    /// A creator's contents, oldest first, after the cursor, at most `limit`.
+    async fn contents_for_creator(
+        &self,
+        creator_id: Uuid,
+        after: Option<ContentCursor>,
+        limit: u32,
+    ) -> StoreResult<Vec<Content>>;
 }
 
 /// Social accounts, posts and their view snapshots.

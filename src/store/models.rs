@@ -93,6 +93,13 @@ pub struct NewContent {
     pub at: Timestamp,
 }
 
+/// Where a page of contents resumes: after this (creation time, id), in that order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ContentCursor {
+    pub created_at: Timestamp,
+    pub id: Uuid,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Content {
     pub id: Uuid,

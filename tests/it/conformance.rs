@@ -86,6 +86,7 @@ on_both_backends!(
     statement_totals_cannot_change,
     a_post_is_registered_once,
     service_tokens_are_found_by_hash_until_revoked,
+    contents_page_in_creation_order_per_creator,
 );
 
 async fn migrations_apply_once_and_leave_nothing_pending(db: TestDb) {
@@ -317,4 +318,30 @@ async fn service_tokens_are_found_by_hash_until_revoked(db: TestDb) {
     assert!(store.revoke_service_token(token.id).await.unwrap());
     assert!(!store.revoke_service_token(token.id).await.unwrap());
     assert_eq!(store.active_service_token(&"11".repeat(32)).await.unwrap(), None);
+}
+
+async fn contents_page_in_creation_order_per_creator(db: TestDb) {
+    let store = db.store().await;
+    let a = creator(store.as_ref(), "user-a").await;
+    let b = creator(store.as_ref(), "user-b").await;
+    let mut mine = Vec::new();
+    for i in 0..5u64 {
+        // Two share a creation time: the id breaks the tie.
+        let new = NewContent { at: at(10 + (i as i64).min(3)), ..content(a.id, 100 + i) };
+        mine.push(store.insert_content(&new).await.unwrap());
+        store.insert_content(&content(b.id, 200 + i)).await.unwrap();
+    }
+    mine.sort_by_key(|c| (c.created_at, c.id));
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = store.contents_for_creator(a.id, cursor, 2).await.unwrap();
+        assert!(page.len() <= 2);
+        let Some(last) = page.last() else { break };
+        cursor = Some(ContentCursor { created_at: last.created_at, id: last.id });
+        seen.extend(page);
+    }
+    assert_eq!(seen, mine);
+    assert_eq!(store.content(mine[0].id).await.unwrap().as_ref(), Some(&mine[0]));
+    assert_eq!(store.content(Uuid::new_v4()).await.unwrap(), None);
 }

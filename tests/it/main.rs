@@ -6,8 +6,10 @@
 mod support;
 mod tokens;
 
+mod auth_matrix;
 mod cli;
 mod conformance;
+mod contents_api;
 mod creators_api;
 mod http_shell;
 mod watermark;

@@ -3,6 +3,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
 use sqlx::{AnyPool, Executor};
 use viewmark::config::{Secret, Settings};
 use viewmark::store::{self, ConnectOptions, Store};
@@ -147,5 +149,27 @@ impl TestApp {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
+    }
+}
+
+/// JSON calls with an optional bearer token; the body comes back as JSON (null if none).
+impl TestApp {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        bearer: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self.client.request(method, self.url(path));
+        if let Some(token) = bearer {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
     }
 }

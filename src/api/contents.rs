@@ -1,0 +1,249 @@
+//! Content enrollment and lookup: creators (and the generation backend on their behalf)
+//! send an output and get it back watermarked; only its metadata is stored.
+
+use actix_web::http::header::{self, ContentType};
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use base64::Engine;
+use image::ImageFormat;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::auth::{forbidden, service_token, Caller};
+use super::creators::{current_creator, store_error};
+use super::error::ApiError;
+use super::upload::{media_error, read_upload};
+use super::AppState;
+use crate::enrollment::{self, MarkedOutput};
+use crate::store::{
+    ConsentState, Content, ContentCursor, Creator, MediaKind, NewContent, StoreError, Timestamp,
+};
+
+/// Attempts at a fresh payload before giving up (a clash is a one-in-2^64 event per pair).
+const PAYLOAD_ATTEMPTS: usize = 3;
+const DEFAULT_PAGE: u32 = 50;
+const MAX_PAGE: u32 = 200;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnrollQuery {
+    /// For service callers: the identity provider's id of the creator enrolled for.
+    user_id: Option<String>,
+    /// Output format: png, jpeg or webp (the input's format when absent).
+    format: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    limit: Option<u32>,
+    cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ContentView {
+    id: Uuid,
+    creator_id: Uuid,
+    media_kind: MediaKind,
+    width: u32,
+    height: u32,
+    sha256: String,
+    created_at: Timestamp,
+}
+
+impl From<&Content> for ContentView {
+    fn from(c: &Content) -> Self {
+        ContentView {
+            id: c.id,
+            creator_id: c.creator_id,
+            media_kind: c.media_kind,
+            width: c.width,
+            height: c.height,
+            sha256: c.sha256.clone(),
+            created_at: c.created_at,
+        }
+    }
+}
+
+fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such content")
+}
+
+fn output_format(name: Option<&str>) -> Result<Option<ImageFormat>, ApiError> {
+    match name {
+        None => Ok(None),
+        Some("png") => Ok(Some(ImageFormat::Png)),
+        Some("jpeg") | Some("jpg") => Ok(Some(ImageFormat::Jpeg)),
+        Some("webp") => Ok(Some(ImageFormat::WebP)),
+        Some(_) => Err(ApiError::bad_request("bad_format", "format must be png, jpeg or webp")),
+    }
+}
+
+/// The creator an enrollment is for: the caller, or the one a `content:write` service names.
+async fn enrollee(state: &AppState, caller: &Caller, user_id: Option<&str>) -> Result<Creator, ApiError> {
+    match caller {
+        Caller::Creator(identity) => {
+            if user_id.is_some_and(|u| u != identity.user_id) {
+                return Err(forbidden("creators enroll for themselves only"));
+            }
+            current_creator(state, caller).await
+        }
+        Caller::Service(_) => {
+            caller.service_with(service_token::CONTENT_WRITE)?;
+            let user_id = user_id.ok_or_else(|| {
+                ApiError::bad_request("user_id_required", "name the creator with ?user_id=")
+            })?;
+            state.store.creator_by_user_id(user_id).await.map_err(store_error)?.ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    "unknown_creator",
+                    "no creator has joined with that user id",
+                )
+            })
+        }
+    }
+}
+
+/// Runs blocking media work off the async threads, at most `media_concurrency` at once.
+pub async fn media_task<T: Send + 'static>(
+    state: &AppState,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    let _permit = state.media_permits.acquire().await.map_err(|_| ApiError::internal())?;
+    web::block(work).await.map_err(|_| ApiError::internal())
+}
+
+/// `POST /v1/contents`: marks the uploaded image and returns it.
+pub async fn enroll(
+    state: web::Data<AppState>,
+    caller: Caller,
+    query: web::Query<EnrollQuery>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let creator = enrollee(&state, &caller, query.user_id.as_deref()).await?;
+    if creator.consent == ConsentState::Revoked {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "consent_revoked",
+            "tracking consent is revoked: grant it again to enroll content",
+        ));
+    }
+    let format = output_format(query.format.as_deref())?;
+    let bytes = std::sync::Arc::new(read_upload(&req, payload, state.limits.body_bytes).await?);
+    let limits = (&state.limits).into();
+
+    for _ in 0..PAYLOAD_ATTEMPTS {
+        let payload = enrollment::fresh_payload();
+        let (key, input) = (state.key.clone(), bytes.clone());
+        let marked =
+            media_task(&state, move || enrollment::mark_image(&input, &limits, &key, payload, format))
+                .await?
+                .map_err(media_error)?;
+        let new = NewContent {
+            creator_id: creator.id,
+            payload,
+            media_kind: MediaKind::Image,
+            width: marked.width,
+            height: marked.height,
+            sha256: marked.sha256.clone(),
+            at: chrono::Utc::now(),
+        };
+        match state.store.insert_content(&new).await {
+            Ok(content) => {
+                tracing::info!(creator_id = %creator.id, content_id = %content.id, caller = %caller.log_id(), "content enrolled");
+                return Ok(enrolled_response(&req, &content, marked));
+            }
+            Err(StoreError::Conflict(_)) => continue,
+            Err(other) => return Err(store_error(other)),
+        }
+    }
+    Err(ApiError::internal())
+}
+
+fn enrolled_response(req: &HttpRequest, content: &Content, marked: MarkedOutput) -> HttpResponse {
+    let media_type = marked.format.to_mime_type();
+    let location = format!("/v1/contents/{}", content.id);
+    let wants_json = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("application/json"));
+    let mut response = HttpResponse::Created();
+    response
+        .insert_header((header::LOCATION, location))
+        .insert_header(("x-content-id", content.id.to_string()));
+    if wants_json {
+        response.json(serde_json::json!({
+            "content": ContentView::from(content),
+            "image": {
+                "media_type": media_type,
+                "base64": base64::engine::general_purpose::STANDARD.encode(&marked.bytes),
+            },
+        }))
+    } else {
+        response.content_type(media_type).body(marked.bytes)
+    }
+}
+
+fn encode_cursor(c: &Content) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!(
+        "{}.{}",
+        c.created_at.timestamp_millis(),
+        c.id
+    ))
+}
+
+fn decode_cursor(text: &str) -> Result<ContentCursor, ApiError> {
+    let bad = || ApiError::bad_request("bad_cursor", "cursor is not one this service issued");
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text).map_err(|_| bad())?;
+    let raw = String::from_utf8(raw).map_err(|_| bad())?;
+    let (ms, id) = raw.split_once('.').ok_or_else(bad)?;
+    let created_at =
+        ms.parse::<i64>().ok().and_then(chrono::DateTime::from_timestamp_millis).ok_or_else(bad)?;
+    Ok(ContentCursor { created_at, id: id.parse().map_err(|_| bad())? })
+}
+
+/// `GET /v1/contents`: the caller's contents, oldest first, a page at a time.
+pub async fn list(
+    state: web::Data<AppState>,
+    caller: Caller,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let creator = current_creator(&state, &caller).await?;
+    let limit = query.limit.unwrap_or(DEFAULT_PAGE);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ApiError::bad_request("bad_limit", format!("limit must be 1 to {MAX_PAGE}")));
+    }
+    let after = query.cursor.as_deref().map(decode_cursor).transpose()?;
+    let page = state.store.contents_for_creator(creator.id, after, limit).await.map_err(store_error)?;
+    let next_cursor = (page.len() == limit as usize).then(|| page.last().map(encode_cursor)).flatten();
+    let items: Vec<ContentView> = page.iter().map(ContentView::from).collect();
+    Ok(HttpResponse::Ok().content_type(ContentType::json()).json(serde_json::json!({
+        "items": items,
+        "next_cursor": next_cursor,
+    })))
+}
+
+/// `GET /v1/contents/{id}`: one content, for its creator or an operator.
+pub async fn get(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    // Who may look is settled before anything is looked up, so a refusal says nothing
+    // about whether the id exists.
+    let owner = match &caller {
+        Caller::Service(_) => {
+            caller.service_with(service_token::ADMIN)?;
+            None
+        }
+        Caller::Creator(_) => Some(current_creator(&state, &caller).await?.id),
+    };
+    let content = state.store.content(*id).await.map_err(store_error)?.ok_or_else(not_found)?;
+    // Another creator's content is indistinguishable from none.
+    if owner.is_some_and(|owner| owner != content.creator_id) {
+        return Err(not_found());
+    }
+    Ok(HttpResponse::Ok().json(ContentView::from(&content)))
+}

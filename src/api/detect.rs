@@ -1,0 +1,62 @@
+//! `POST /v1/detect`: which enrolled content an image carries, if any the caller may see.
+//! Operators see any content; a creator sees only their own (another creator's content
+//! answers exactly like an unmarked image).
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Serialize;
+
+use super::auth::{service_token, Caller};
+use super::contents::{media_task, ContentView};
+use super::creators::{current_creator, store_error};
+use super::error::ApiError;
+use super::upload::{media_error, read_upload};
+use super::AppState;
+use crate::media::image_io;
+use crate::watermark;
+
+#[derive(Debug, Serialize)]
+struct DetectView {
+    found: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    content: Option<ContentView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    score: Option<f32>,
+}
+
+pub async fn detect(
+    state: web::Data<AppState>,
+    caller: Caller,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let viewer = match &caller {
+        Caller::Service(_) => {
+            caller.service_with(service_token::ADMIN)?;
+            None
+        }
+        Caller::Creator(_) => Some(current_creator(&state, &caller).await?.id),
+    };
+    let bytes = read_upload(&req, payload, state.limits.body_bytes).await?;
+    let (limits, key) = ((&state.limits).into(), state.key.clone());
+    let found = media_task(&state, move || {
+        image_io::decode(&bytes, &limits).map(|(image, _)| watermark::detect(&image, &key))
+    })
+    .await?
+    .map_err(media_error)?;
+
+    let mut answer = DetectView { found: false, content: None, score: None };
+    if let Some(detection) = found {
+        // An erased creator's payload no longer maps to anything: "unknown".
+        if let Some(content) = state.store.content_by_payload(detection.payload).await.map_err(store_error)? {
+            if viewer.is_none_or(|viewer| viewer == content.creator_id) {
+                answer = DetectView {
+                    found: true,
+                    content: Some(ContentView::from(&content)),
+                    score: Some(detection.score),
+                };
+            }
+        }
+    }
+    tracing::info!(caller = %caller.log_id(), found = answer.found, "detection");
+    Ok(HttpResponse::Ok().json(answer))
+}

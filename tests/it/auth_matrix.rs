@@ -1,0 +1,196 @@
+//! Every route against every kind of caller. Each route says which callers it accepts:
+//! those get through (neither 401 nor 403); valid callers of another kind get 403; missing,
+//! forged, expired or revoked credentials get 401 with `WWW-Authenticate: Bearer`.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use crate::on_both_backends;
+use crate::support::{TestApp, TestDb};
+use crate::tokens::{self, claims, creator_token, service, sign_with};
+
+/// The kinds of valid caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Creator,
+    ContentWrite,
+    PayoutsRead,
+    Admin,
+}
+
+const ALL: [Kind; 4] = [Kind::Creator, Kind::ContentWrite, Kind::PayoutsRead, Kind::Admin];
+
+enum Body {
+    None,
+    Json(Value),
+    Image,
+}
+
+struct Route {
+    method: Method,
+    path: String,
+    body: Body,
+    accepts: &'static [Kind],
+}
+
+fn png() -> Vec<u8> {
+    let img = image::RgbImage::from_fn(300, 260, |x, y| {
+        image::Rgb([(x % 256) as u8, (y % 256) as u8, ((x * y) % 251) as u8])
+    });
+    viewmark::media::image_io::encode(&img, image::ImageFormat::Png).unwrap()
+}
+
+async fn send(app: &TestApp, route: &Route, bearer: Option<&str>) -> reqwest::Response {
+    let mut request = app.client.request(route.method.clone(), app.url(&route.path));
+    if let Some(token) = bearer {
+        request = request.bearer_auth(token);
+    }
+    request = match &route.body {
+        Body::None => request,
+        Body::Json(v) => request.json(v),
+        Body::Image => request.header("content-type", "image/png").body(png()),
+    };
+    request.send().await.unwrap()
+}
+
+async fn every_route_accepts_only_its_callers(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    // A joined creator with one content, so that "own" routes have something to find.
+    let creator = creator_token("user-frank");
+    let (status, _) =
+        app.call(Method::POST, "/v1/creators/me", Some(&creator), Some(json!({"age_attested": true}))).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let enrolled = app
+        .client
+        .post(app.url("/v1/contents"))
+        .bearer_auth(&creator)
+        .header("content-type", "image/png")
+        .body(png())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(enrolled.status(), StatusCode::CREATED);
+    let content_id = enrolled.headers()["x-content-id"].to_str().unwrap().to_owned();
+
+    let routes = [
+        Route {
+            method: Method::POST,
+            path: "/v1/creators/me".into(),
+            body: Body::Json(json!({"age_attested": true})),
+            accepts: &[Kind::Creator],
+        },
+        Route {
+            method: Method::GET,
+            path: "/v1/creators/me".into(),
+            body: Body::None,
+            accepts: &[Kind::Creator],
+        },
+        Route {
+            method: Method::POST,
+            path: "/v1/creators/me/consent".into(),
+            body: Body::Json(json!({"tracking": true})),
+            accepts: &[Kind::Creator],
+        },
+        Route {
+            method: Method::GET,
+            path: "/v1/creators/me/consent".into(),
+            body: Body::None,
+            accepts: &[Kind::Creator],
+        },
+        Route {
+            method: Method::POST,
+            path: "/v1/contents?user_id=user-frank".into(),
+            body: Body::Image,
+            accepts: &[Kind::Creator, Kind::ContentWrite],
+        },
+        Route {
+            method: Method::POST,
+            path: "/v1/contents".into(),
+            body: Body::Image,
+            accepts: &[Kind::Creator, Kind::ContentWrite],
+        },
+        Route {
+            method: Method::GET,
+            path: "/v1/contents".into(),
+            body: Body::None,
+            accepts: &[Kind::Creator],
+        },
+        Route {
+            method: Method::GET,
+            path: format!("/v1/contents/{content_id}"),
+            body: Body::None,
+            accepts: &[Kind::Creator, Kind::Admin],
+        },
+        Route {
+            method: Method::POST,
+            path: "/v1/detect".into(),
+            body: Body::Image,
+            accepts: &[Kind::Creator, Kind::Admin],
+        },
+    ];
+
+    let mut expired = claims("user-frank");
+    expired["exp"] = json!(chrono::Utc::now().timestamp() - 3600);
+    let mut wrong_audience = claims("user-frank");
+    wrong_audience["aud"] = json!("someone-else");
+    let mut wrong_issuer = claims("user-frank");
+    wrong_issuer["iss"] = json!("https://evil.test");
+    let mut not_yet = claims("user-frank");
+    not_yet["nbf"] = json!(chrono::Utc::now().timestamp() + 3600);
+    let mut foreign_origin = claims("user-frank");
+    foreign_origin["azp"] = json!("https://evil.test");
+    let (revoked, revoked_id) = service(app.store.as_ref(), &["admin", "content:write"]).await;
+    assert!(app.store.revoke_service_token(revoked_id).await.unwrap());
+    let refused: Vec<(&str, Option<String>)> = vec![
+        ("no credentials", None),
+        ("garbage", Some("not-a-token".into())),
+        (
+            "unknown service token",
+            Some(format!("{}{}", viewmark::api::auth::service_token::PREFIX, "0".repeat(64))),
+        ),
+        ("revoked service token", Some(revoked)),
+        ("signed by another key", Some(sign_with("other-private.pem", &claims("user-frank")))),
+        ("expired", Some(sign_with("test-idp-private.pem", &expired))),
+        ("not yet valid", Some(sign_with("test-idp-private.pem", &not_yet))),
+        ("wrong audience", Some(sign_with("test-idp-private.pem", &wrong_audience))),
+        ("wrong issuer", Some(sign_with("test-idp-private.pem", &wrong_issuer))),
+        ("foreign azp", Some(sign_with("test-idp-private.pem", &foreign_origin))),
+        ("HS256 with the public key", Some(tokens::hs256_with_public_key("user-frank"))),
+    ];
+    let mut valid = Vec::new();
+    for kind in ALL {
+        let token = match kind {
+            Kind::Creator => creator.clone(),
+            Kind::ContentWrite => service(app.store.as_ref(), &["content:write"]).await.0,
+            Kind::PayoutsRead => service(app.store.as_ref(), &["payouts:read"]).await.0,
+            Kind::Admin => service(app.store.as_ref(), &["admin"]).await.0,
+        };
+        valid.push((kind, token));
+    }
+
+    for route in &routes {
+        let name = format!("{} {}", route.method, route.path);
+        for (label, bearer) in &refused {
+            let response = send(&app, route, bearer.as_deref()).await;
+            assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{name} with {label}");
+            assert_eq!(response.headers()["www-authenticate"], "Bearer", "{name} with {label}");
+            let body: Value = response.json().await.unwrap();
+            assert_eq!(body["error"]["code"], "unauthorized", "{name} with {label}");
+        }
+        for (kind, token) in &valid {
+            let response = send(&app, route, Some(token)).await;
+            let status = response.status();
+            let body = response.text().await.unwrap_or_default();
+            if route.accepts.contains(kind) {
+                assert!(
+                    status != StatusCode::UNAUTHORIZED && status != StatusCode::FORBIDDEN,
+                    "{name} refused {kind:?}: {status} {body}"
+                );
+            } else {
+                assert_eq!(status, StatusCode::FORBIDDEN, "{name} let {kind:?} through: {body}");
+            }
+        }
+    }
+}
+
+on_both_backends!(every_route_accepts_only_its_callers);
