@@ -28,6 +28,16 @@ pub struct Settings {
     pub shutdown_timeout_secs: u64,
     pub auth: AuthSettings,
     pub consent: ConsentSettings,
+    pub rate_limit: RateLimitSettings,
+}
+
+/// Requests each caller (creator or service token) may make.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RateLimitSettings {
+    /// Sustained rate.
+    pub per_minute: u32,
+    /// Requests allowed at once above the sustained rate.
+    pub burst: u32,
 }
 
 /// How creators' session tokens from the identity provider are checked. With no issuer,
@@ -42,6 +52,11 @@ pub struct AuthSettings {
     pub public_keys_pem: Vec<String>,
     /// Files holding such PEM keys.
     pub public_key_files: Vec<PathBuf>,
+    /// The identity provider's key set (JWKS), fetched when first needed and again when a
+    /// token names a key id not seen yet.
+    pub jwks_url: Option<String>,
+    /// The key set is fetched again at most this often, however many unknown key ids arrive.
+    pub jwks_min_refresh_secs: u64,
     /// Clock skew allowed on `exp` and `nbf`, in seconds.
     pub leeway_secs: u64,
     /// Accepted `azp` (authorized party) values, checked when a token carries one.
@@ -111,8 +126,9 @@ impl Default for Settings {
             watermark_key: None,
             watermark_key_file: None,
             shutdown_timeout_secs: 30,
-            auth: AuthSettings { leeway_secs: 30, ..AuthSettings::default() },
+            auth: AuthSettings { leeway_secs: 30, jwks_min_refresh_secs: 60, ..AuthSettings::default() },
             consent: ConsentSettings { policy_version: "2026-01".into(), minimum_age: 13 },
+            rate_limit: RateLimitSettings { per_minute: 600, burst: 60 },
         }
     }
 }

@@ -69,6 +69,7 @@ impl Application {
             verifier,
             consent: settings.consent.clone(),
             media_permits: tokio::sync::Semaphore::new(settings.limits.media_concurrency.max(1)),
+            rate_limiter: api::rate_limit_for(&settings.rate_limit),
         });
         let server = HttpServer::new(move || {
             App::new()

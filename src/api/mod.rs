@@ -7,6 +7,7 @@ mod creators;
 mod detect;
 pub mod error;
 mod health;
+mod rate_limit;
 pub mod request_id;
 mod upload;
 
@@ -30,6 +31,7 @@ pub struct AppState {
     pub consent: ConsentSettings,
     /// Bounds concurrent media work (decoding, marking, detection).
     pub media_permits: tokio::sync::Semaphore,
+    pub rate_limiter: rate_limit::CallerLimiter,
 }
 
 /// Registers every route, the body limits and the error mapping on an app. Used by `serve`
@@ -88,4 +90,9 @@ pub async fn not_found() -> HttpResponse {
 /// so even rewritten errors carry the id).
 pub fn error_handlers<B: actix_web::body::MessageBody + 'static>() -> ErrorHandlers<B> {
     ErrorHandlers::new().default_handler(error::ensure_json_body)
+}
+
+/// The inbound limiter the settings describe.
+pub fn rate_limit_for(settings: &crate::config::RateLimitSettings) -> rate_limit::CallerLimiter {
+    rate_limit::CallerLimiter::new(settings)
 }

@@ -136,7 +136,31 @@ async fn bad_bodies_are_clear_400s(db: TestDb) {
     assert_eq!(app.call(Method::GET, "/v1/creators/me", Some(&token), None).await.0, StatusCode::NOT_FOUND);
 }
 
+/// One caller over its budget is told to wait; other callers are not slowed.
+async fn each_caller_has_its_own_rate_limit(db: TestDb) {
+    let app = TestApp::spawn_with(db, |s| {
+        s.rate_limit.per_minute = 6;
+        s.rate_limit.burst = 3;
+    })
+    .await;
+    let (ada, bob) = (creator_token("user-ada"), creator_token("user-bob"));
+    for _ in 0..3 {
+        assert_eq!(app.call(Method::GET, "/v1/creators/me", Some(&ada), None).await.0, StatusCode::NOT_FOUND);
+    }
+    let response = app.client.get(app.url("/v1/creators/me")).bearer_auth(&ada).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    let wait: u64 = response.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&wait), "Retry-After {wait}");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "rate_limited");
+    // Another creator and a service are unaffected.
+    assert_eq!(app.call(Method::GET, "/v1/creators/me", Some(&bob), None).await.0, StatusCode::NOT_FOUND);
+    let (admin, _) = crate::tokens::service(app.store.as_ref(), &["admin"]).await;
+    assert_eq!(app.call(Method::GET, "/v1/creators/me", Some(&admin), None).await.0, StatusCode::FORBIDDEN);
+}
+
 on_both_backends!(
+    each_caller_has_its_own_rate_limit,
     joining_gives_a_profile_and_a_first_grant,
     consent_changes_append_to_the_ledger,
     under_13s_and_unknown_ages_are_refused,

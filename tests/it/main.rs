@@ -12,5 +12,6 @@ mod conformance;
 mod contents_api;
 mod creators_api;
 mod http_shell;
+mod jwks;
 mod watermark;
 mod wm_support;

@@ -28,6 +28,15 @@ pub fn sign_with(private_pem: &str, claims: &Value) -> String {
     encode(&Header::new(Algorithm::RS256), claims, &key).unwrap()
 }
 
+/// Signs claims with a key id in the header, as a provider publishing a JWKS does.
+pub fn sign_with_kid(private_pem: &str, kid: &str, claims: &Value) -> String {
+    let _ = jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER.install_default();
+    let key = EncodingKey::from_rsa_pem(&pem(private_pem)).unwrap();
+    let mut header = Header::new(Algorithm::RS256);
+    header.kid = Some(kid.to_owned());
+    encode(&header, claims, &key).unwrap()
+}
+
 /// A session token the test identity provider would issue.
 pub fn creator_token(user_id: &str) -> String {
     sign_with("test-idp-private.pem", &claims(user_id))

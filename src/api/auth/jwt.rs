@@ -3,9 +3,10 @@
 
 use std::path::Path;
 
-use jsonwebtoken::{decode, Algorithm, DecodingKey, Validation};
+use jsonwebtoken::{decode, decode_header, Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 
+use super::jwks::JwksCache;
 use crate::config::AuthSettings;
 
 /// What a verified creator token says about its holder.
@@ -32,9 +33,11 @@ pub enum VerifierError {
     BadKey(jsonwebtoken::errors::Error),
 }
 
-/// Checks creator tokens. With no issuer, audience or key configured it refuses them all.
+/// Checks creator tokens. With no issuer, audience or key source configured it refuses
+/// them all.
 pub struct CreatorVerifier {
     keys: Vec<DecodingKey>,
+    jwks: Option<JwksCache>,
     validation: Option<Validation>,
     allowed_origins: Vec<String>,
 }
@@ -51,8 +54,11 @@ impl CreatorVerifier {
             .iter()
             .map(|pem| DecodingKey::from_rsa_pem(pem.as_bytes()).map_err(VerifierError::BadKey))
             .collect::<Result<Vec<_>, _>>()?;
+        let jwks = settings.jwks_url.as_ref().map(|url| {
+            JwksCache::new(url.clone(), std::time::Duration::from_secs(settings.jwks_min_refresh_secs))
+        });
         let validation = match (&settings.issuer, &settings.audience) {
-            (Some(issuer), Some(audience)) if !keys.is_empty() => {
+            (Some(issuer), Some(audience)) if !keys.is_empty() || jwks.is_some() => {
                 let mut v = Validation::new(Algorithm::RS256);
                 v.set_issuer(&[issuer]);
                 v.set_audience(&[audience]);
@@ -63,14 +69,22 @@ impl CreatorVerifier {
             }
             _ => None,
         };
-        Ok(CreatorVerifier { keys, validation, allowed_origins: settings.allowed_origins.clone() })
+        Ok(CreatorVerifier { keys, jwks, validation, allowed_origins: settings.allowed_origins.clone() })
     }
 
     /// The identity in a valid token, or `None` for any token that fails a check.
-    pub fn verify(&self, token: &str) -> Option<CreatorIdentity> {
+    pub async fn verify(&self, token: &str) -> Option<CreatorIdentity> {
         let validation = self.validation.as_ref()?;
-        let claims = self
-            .keys
+        // The header is read only for the key id; the algorithm is fixed by `validation`.
+        let header = decode_header(token).ok()?;
+        if header.alg != Algorithm::RS256 {
+            return None;
+        }
+        let mut keys = self.keys.clone();
+        if let Some(jwks) = &self.jwks {
+            keys.extend(jwks.keys_for(header.kid.as_deref()).await);
+        }
+        let claims = keys
             .iter()
             .find_map(|key| decode::<Claims>(token, key, validation).ok())
             .map(|data| data.claims)?;

@@ -2,6 +2,7 @@
 //! Every route takes a `Caller` and says what it accepts; no credentials or bad ones are a
 //! 401, valid credentials without the right are a 403.
 
+mod jwks;
 mod jwt;
 pub mod service_token;
 
@@ -47,6 +48,14 @@ impl Caller {
         }
     }
 
+    /// Whose budget a request counts against.
+    pub fn limit_key(&self) -> String {
+        match self {
+            Caller::Creator(identity) => format!("creator:{}", identity.user_id),
+            Caller::Service(s) => format!("service:{}", s.token_id),
+        }
+    }
+
     /// An id safe to log: the token id for services; creators are logged by creator id
     /// where a route resolves one, never by their identity provider id.
     pub fn log_id(&self) -> String {
@@ -82,21 +91,24 @@ impl FromRequest for Caller {
                 .map(str::trim)
                 .filter(|t| !t.is_empty())
                 .ok_or_else(|| unauthorized("the Authorization header must be 'Bearer <token>'"))?;
-            if token.starts_with(service_token::PREFIX) {
+            let caller = if token.starts_with(service_token::PREFIX) {
                 let found = state
                     .store
                     .active_service_token(&service_token::hash(token))
                     .await
                     .map_err(|e| ApiError::unavailable(e.to_string()))?
                     .ok_or_else(|| unauthorized("unknown or revoked service token"))?;
-                Ok(Caller::Service(ServiceCaller { token_id: found.id, scopes: found.scopes }))
+                Caller::Service(ServiceCaller { token_id: found.id, scopes: found.scopes })
             } else {
                 state
                     .verifier
                     .verify(token)
+                    .await
                     .map(Caller::Creator)
-                    .ok_or_else(|| unauthorized("invalid or expired session token"))
-            }
+                    .ok_or_else(|| unauthorized("invalid or expired session token"))?
+            };
+            state.rate_limiter.check(&caller.limit_key())?;
+            Ok(caller)
         })
     }
 }

@@ -1,0 +1,96 @@
+//! Creator tokens checked against the identity provider's published key set (JWKS): keys
+//! are fetched once and cached, a rotation is picked up on the first token naming the new
+//! key id, and unknown key ids cannot make the service fetch again and again.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use actix_web::{web, App, HttpResponse, HttpServer};
+use reqwest::{Method, StatusCode};
+
+use crate::support::{fixture_path, TestApp, TestDb};
+use crate::tokens::{claims, sign_with_kid};
+
+/// The identity provider's JWKS endpoint: serves the file named in `current`, counting hits.
+struct StandInProvider {
+    url: String,
+    fetches: Arc<AtomicUsize>,
+    current: Arc<Mutex<&'static str>>,
+}
+
+async fn stand_in_provider() -> StandInProvider {
+    let fetches = Arc::new(AtomicUsize::new(0));
+    let current = Arc::new(Mutex::new("auth/test-idp-jwks.json"));
+    let (f, c) = (fetches.clone(), current.clone());
+    let server = HttpServer::new(move || {
+        let (f, c) = (f.clone(), c.clone());
+        App::new().route(
+            "/.well-known/jwks.json",
+            web::get().to(move || {
+                let (f, c) = (f.clone(), c.clone());
+                async move {
+                    f.fetch_add(1, Ordering::SeqCst);
+                    let file = *c.lock().unwrap();
+                    HttpResponse::Ok()
+                        .content_type("application/json")
+                        .body(std::fs::read(fixture_path(file)).unwrap())
+                }
+            }),
+        )
+    })
+    .workers(1)
+    .bind("127.0.0.1:0")
+    .unwrap();
+    let port = server.addrs()[0].port();
+    tokio::spawn(server.run());
+    StandInProvider { url: format!("http://127.0.0.1:{port}/.well-known/jwks.json"), fetches, current }
+}
+
+#[tokio::test]
+async fn keys_come_from_the_providers_key_set_and_follow_rotation() {
+    let provider = stand_in_provider().await;
+    let url = provider.url.clone();
+    let app = TestApp::spawn_with(TestDb::sqlite(), move |s| {
+        s.auth.public_key_files.clear();
+        s.auth.jwks_url = Some(url);
+        s.auth.jwks_min_refresh_secs = 1;
+    })
+    .await;
+    let me = |token: String| {
+        let app = &app;
+        async move { app.call(Method::GET, "/v1/creators/me", Some(&token), None).await.0 }
+    };
+
+    // Known key id: one fetch, then served from the cache.
+    for _ in 0..3 {
+        assert_eq!(
+            me(sign_with_kid("test-idp-private.pem", "test-1", &claims("user-a"))).await,
+            StatusCode::NOT_FOUND
+        );
+    }
+    assert_eq!(provider.fetches.load(Ordering::SeqCst), 1);
+
+    // A key id the provider does not publish: refused, one refetch at most per interval
+    // (none before the interval has passed since the last fetch).
+    let forged = sign_with_kid("other-private.pem", "rotated-2", &claims("user-a"));
+    assert_eq!(me(forged).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(provider.fetches.load(Ordering::SeqCst), 1);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    for _ in 0..5 {
+        let forged = sign_with_kid("other-private.pem", "rotated-2", &claims("user-a"));
+        assert_eq!(me(forged).await, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(provider.fetches.load(Ordering::SeqCst), 2);
+
+    // The provider rotates in a new key: after the interval, the first token naming it
+    // triggers a fetch and is accepted.
+    *provider.current.lock().unwrap() = "auth/rotated-jwks.json";
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let rotated = sign_with_kid("other-private.pem", "rotated-2", &claims("user-a"));
+    assert_eq!(me(rotated).await, StatusCode::NOT_FOUND);
+    assert_eq!(provider.fetches.load(Ordering::SeqCst), 3);
+    // A key from the set cannot be used under another key's id.
+    let mislabelled = sign_with_kid("other-private.pem", "test-1", &claims("user-a"));
+    assert_eq!(me(mislabelled).await, StatusCode::UNAUTHORIZED);
+}
