@@ -24,6 +24,11 @@ pub struct Settings {
     pub watermark_key: Option<Secret>,
     /// Path of a file holding the watermark key as 64 hex digits.
     pub watermark_key_file: Option<PathBuf>,
+    /// 64 hex digits: encrypts personal secrets at rest (platform tokens). When absent, a
+    /// key file in `data_dir` is used (created by `serve`).
+    pub encryption_key: Option<Secret>,
+    /// Path of a file holding the encryption key as 64 hex digits.
+    pub encryption_key_file: Option<PathBuf>,
     /// Seconds in-flight requests get to finish after SIGTERM/SIGINT.
     pub shutdown_timeout_secs: u64,
     pub auth: AuthSettings,
@@ -125,6 +130,8 @@ impl Default for Settings {
             },
             watermark_key: None,
             watermark_key_file: None,
+            encryption_key: None,
+            encryption_key_file: None,
             shutdown_timeout_secs: 30,
             auth: AuthSettings { leeway_secs: 30, jwks_min_refresh_secs: 60, ..AuthSettings::default() },
             consent: ConsentSettings { policy_version: "2026-01".into(), minimum_age: 13 },

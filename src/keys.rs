@@ -1,5 +1,7 @@
-//! The watermark key: from configuration, from a key file, or generated once into the data
-//! directory (mode 0600) and reused on every later start.
+//! The service's secret keys (the watermark key, and the key that encrypts personal secrets
+//! at rest): from configuration, from a key file, or generated once into the data directory
+//! (mode 0600) and reused on every later start. The two are separate, so one leaking does
+//! not expose what the other protects.
 
 use std::fs;
 use std::io::Write;
@@ -11,18 +13,17 @@ use crate::config::Settings;
 use crate::watermark::Key;
 
 pub const KEY_FILE_NAME: &str = "watermark.key";
+pub const ENCRYPTION_KEY_FILE_NAME: &str = "encryption.key";
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
-    #[error("watermark key must be 64 hex digits (256 bits)")]
+    #[error("a key must be 64 hex digits (256 bits)")]
     Malformed,
-    #[error("cannot read watermark key file {path}: {source}")]
+    #[error("cannot read key file {path}: {source}")]
     Read { path: PathBuf, source: std::io::Error },
-    #[error("cannot create watermark key file {path}: {source}")]
+    #[error("cannot create key file {path}: {source}")]
     Create { path: PathBuf, source: std::io::Error },
-    #[error(
-        "no watermark key configured and no key file at {0}; run `viewmark serve` once or pass --key-file"
-    )]
+    #[error("no key configured and no key file at {0}; run `viewmark serve` once or pass --key-file")]
     Missing(PathBuf),
 }
 
@@ -48,21 +49,54 @@ pub fn read_key_file(path: &Path) -> Result<Key, KeyError> {
 /// The key the service uses: `watermark_key`, else `watermark_key_file`, else
 /// `<data_dir>/watermark.key`, generated when missing and `if_missing` allows it.
 pub fn load_configured_key(settings: &Settings, if_missing: IfMissing) -> Result<Key, KeyError> {
-    if let Some(hex_key) = &settings.watermark_key {
-        return parse_key(hex_key.expose());
+    let inline = settings.watermark_key.as_ref().map(|k| k.expose());
+    let source = KeySource {
+        inline,
+        file: settings.watermark_key_file.as_deref(),
+        default_file: &settings.data_dir.join(KEY_FILE_NAME),
+    };
+    load_key(source, if_missing, "watermark key: back it up, marks cannot be read without it")
+}
+
+/// The key that encrypts personal secrets at rest: `encryption_key`, else
+/// `encryption_key_file`, else `<data_dir>/encryption.key`, generated when missing.
+pub fn load_encryption_key(settings: &Settings) -> Result<[u8; 32], KeyError> {
+    let inline = settings.encryption_key.as_ref().map(|k| k.expose());
+    let default_file = settings.data_dir.join(ENCRYPTION_KEY_FILE_NAME);
+    let source =
+        KeySource { inline, file: settings.encryption_key_file.as_deref(), default_file: &default_file };
+    let key = load_key(
+        source,
+        IfMissing::Create,
+        "encryption key: back it up, stored secrets cannot be read without it",
+    )?;
+    Ok(*key.as_bytes())
+}
+
+/// Where a key comes from, in order: inline hex, an explicitly named file (which must
+/// exist: a mistyped path must not silently yield a new key), a default file.
+struct KeySource<'a> {
+    inline: Option<&'a str>,
+    file: Option<&'a Path>,
+    default_file: &'a Path,
+}
+
+fn load_key(source: KeySource<'_>, if_missing: IfMissing, what: &str) -> Result<Key, KeyError> {
+    if let Some(hex_key) = source.inline {
+        return parse_key(hex_key);
     }
-    if let Some(path) = &settings.watermark_key_file {
+    if let Some(path) = source.file {
         return read_key_file(path);
     }
-    let path = settings.data_dir.join(KEY_FILE_NAME);
-    if path.exists() {
-        return read_key_file(&path);
+    let file = source.default_file;
+    if file.exists() {
+        return read_key_file(file);
     }
     match if_missing {
-        IfMissing::Fail => Err(KeyError::Missing(path)),
+        IfMissing::Fail => Err(KeyError::Missing(file.to_owned())),
         IfMissing::Create => {
-            let key = create_key_file(&path)?;
-            tracing::warn!(path = %path.display(), "no watermark key configured: created a new random key file; back it up, marks cannot be read without it");
+            let key = create_key_file(file)?;
+            tracing::warn!(path = %file.display(), "no key configured: created a new random key file for the {what}");
             Ok(key)
         }
     }

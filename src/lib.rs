@@ -8,6 +8,8 @@ pub mod consent;
 pub mod enrollment;
 pub mod keys;
 pub mod media;
+pub mod platforms;
+pub mod sealing;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

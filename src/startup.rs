@@ -49,14 +49,17 @@ impl Application {
         let store = open_store(&settings, true).await?;
         tracing::info!(backend = store.backend().as_str(), "database ready");
         let key = keys::load_configured_key(&settings, IfMissing::Create)?;
-        Application::build_with(&settings, store, key)
+        let encryption_key = keys::load_encryption_key(&settings)?;
+        Application::build_with(&settings, store, key, &encryption_key)
     }
 
-    /// Builds the server around an already-open store and key.
+    /// Builds the server around an already-open store, the watermark key and the
+    /// encryption key for secrets at rest.
     pub fn build_with(
         settings: &Settings,
         store: Arc<dyn Store>,
         key: Key,
+        encryption_key: &[u8; 32],
     ) -> Result<Application, StartupError> {
         let bind_err = |source| StartupError::Bind { addr: settings.bind.clone(), source };
         let listener = TcpListener::bind(&settings.bind).map_err(bind_err)?;
@@ -70,6 +73,7 @@ impl Application {
             consent: settings.consent.clone(),
             media_permits: tokio::sync::Semaphore::new(settings.limits.media_concurrency.max(1)),
             rate_limiter: api::rate_limit_for(&settings.rate_limit),
+            sealer: crate::sealing::Sealer::new(encryption_key),
         });
         let server = HttpServer::new(move || {
             App::new()

@@ -9,6 +9,7 @@ pub mod error;
 mod health;
 mod rate_limit;
 pub mod request_id;
+mod social_accounts;
 mod upload;
 
 use std::sync::Arc;
@@ -32,6 +33,8 @@ pub struct AppState {
     /// Bounds concurrent media work (decoding, marking, detection).
     pub media_permits: tokio::sync::Semaphore,
     pub rate_limiter: rate_limit::CallerLimiter,
+    /// Seals personal secrets (platform tokens) before they are stored.
+    pub sealer: crate::sealing::Sealer,
 }
 
 /// Registers every route, the body limits and the error mapping on an app. Used by `serve`
@@ -58,7 +61,10 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
             )
             .service(web::resource("/v1/contents").post(contents::enroll).get(contents::list))
             .service(web::resource("/v1/contents/{id}").get(contents::get))
-            .service(web::resource("/v1/detect").post(detect::detect));
+            .service(web::resource("/v1/detect").post(detect::detect))
+            .service(
+                web::resource("/v1/social-accounts").post(social_accounts::link).get(social_accounts::list),
+            );
     }
 }
 

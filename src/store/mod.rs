@@ -107,6 +107,8 @@ pub trait CreatorRepo: Send + Sync {
 #[async_trait]
 pub trait TrackingRepo: Send + Sync {
     async fn insert_social_account(&self, new: &NewSocialAccount) -> StoreResult<SocialAccount>;
+    /// A creator's linked accounts, oldest first.
+    async fn social_accounts_for_creator(&self, creator_id: Uuid) -> StoreResult<Vec<SocialAccount>>;
     async fn insert_post(&self, new: &NewPost) -> StoreResult<Post>;
     /// Stores a snapshot unless one exists for that post and poll slot (a retried poll).
     async fn record_snapshot(&self, new: &NewSnapshot) -> StoreResult<SnapshotWrite>;

@@ -144,6 +144,8 @@ pub struct NewSocialAccount {
     pub platform: Platform,
     pub handle: String,
     pub proof_code: Option<String>,
+    /// Platform tokens handed over by the creator's app, already sealed (`crate::sealing`).
+    pub sealed_oauth_token: Option<Vec<u8>>,
     pub at: Timestamp,
 }
 
@@ -153,6 +155,10 @@ pub struct SocialAccount {
     pub creator_id: Uuid,
     pub platform: Platform,
     pub handle: String,
+    /// The one-time code the creator places in the profile to prove ownership.
+    pub proof_code: Option<String>,
+    /// Whether sealed platform tokens are held (they are never read back through this).
+    pub has_oauth_token: bool,
     pub proven_at: Option<Timestamp>,
     pub created_at: Timestamp,
 }

@@ -11,7 +11,9 @@ use super::{
     StoreError, StoreResult, TrackingRepo, ViewSnapshot,
 };
 
-const ACCOUNT_COLUMNS: &str = "id, creator_id, platform, handle, proven_at, created_at";
+const ACCOUNT_COLUMNS: &str =
+    "id, creator_id, platform, handle, proof_code, \
+     CAST(CASE WHEN oauth_token_enc IS NULL THEN 0 ELSE 1 END AS BIGINT) AS has_oauth_token, proven_at, created_at";
 const POST_COLUMNS: &str =
     "id, creator_id, social_account_id, platform, platform_post_id, url, content_id, status, next_poll_at, created_at";
 
@@ -26,6 +28,8 @@ fn account_from_row(row: &AnyRow) -> StoreResult<SocialAccount> {
         creator_id: parse_uuid(&row.try_get::<String, _>("creator_id")?)?,
         platform: platform(row)?,
         handle: row.try_get("handle")?,
+        proof_code: row.try_get("proof_code")?,
+        has_oauth_token: row.try_get::<i64, _>("has_oauth_token")? != 0,
         proven_at: opt_from_ms(row.try_get("proven_at")?)?,
         created_at: from_ms(row.try_get("created_at")?)?,
     })
@@ -62,18 +66,31 @@ fn snapshot_from_row(row: &AnyRow) -> StoreResult<ViewSnapshot> {
 impl TrackingRepo for SqlStore {
     async fn insert_social_account(&self, new: &NewSocialAccount) -> StoreResult<SocialAccount> {
         let row = sqlx::query(&format!(
-            "INSERT INTO social_accounts (id, creator_id, platform, handle, proof_code, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6) RETURNING {ACCOUNT_COLUMNS}"
+            "INSERT INTO social_accounts (id, creator_id, platform, handle, proof_code, oauth_token_enc, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {ACCOUNT_COLUMNS}"
         ))
         .bind(Uuid::new_v4().to_string())
         .bind(new.creator_id.to_string())
         .bind(new.platform.as_str())
         .bind(&new.handle)
         .bind(new.proof_code.clone())
+        .bind(new.sealed_oauth_token.clone())
         .bind(to_ms(new.at))
         .fetch_one(&self.pool)
         .await?;
         account_from_row(&row)
+    }
+
+    async fn social_accounts_for_creator(&self, creator_id: Uuid) -> StoreResult<Vec<SocialAccount>> {
+        sqlx::query(&format!(
+            "SELECT {ACCOUNT_COLUMNS} FROM social_accounts WHERE creator_id = $1 ORDER BY created_at, id"
+        ))
+        .bind(creator_id.to_string())
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(account_from_row)
+        .collect()
     }
 
     async fn insert_post(&self, new: &NewPost) -> StoreResult<Post> {

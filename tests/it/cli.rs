@@ -79,6 +79,9 @@ async fn serve_creates_database_and_key_then_stops_on_sigterm() {
     {
         use std::os::unix::fs::PermissionsExt;
         assert_eq!(std::fs::metadata(&key_path).unwrap().permissions().mode() & 0o777, 0o600);
+        let sealing = dir.path().join("encryption.key");
+        assert_eq!(std::fs::metadata(&sealing).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_ne!(std::fs::read_to_string(&sealing).unwrap(), key, "the two keys are distinct");
     }
     let status = terminate(child);
     assert!(status.success(), "{status:?}");
@@ -165,4 +168,34 @@ fn embed_and_detect_follow_the_cli_contract() {
         .output()
         .unwrap();
     assert!(!bad.status.success());
+}
+
+#[test]
+fn service_tokens_are_shown_once_stored_hashed_and_revocable() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| viewmark().args(args).env("VIEWMARK_DATA_DIR", dir.path()).output().unwrap();
+    let out = run(&["token", "create", "--name", "payouts", "--scope", "payouts:read", "--scope", "admin"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let created: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let token = created["token"].as_str().unwrap();
+    assert!(token.starts_with("vmk_"), "{token}");
+    assert_eq!(created["scopes"], serde_json::json!(["admin", "payouts:read"]));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains(token), "the token was logged");
+    // The database and its write-ahead log, where a fresh row may still sit.
+    let stored: Vec<u8> = ["viewmark.db", "viewmark.db-wal"]
+        .iter()
+        .flat_map(|f| std::fs::read(dir.path().join(f)).unwrap_or_default())
+        .collect();
+    let hash = viewmark::api::auth::service_token::hash(token);
+    assert!(!stored.windows(token.len()).any(|w| w == token.as_bytes()), "the token is stored in clear");
+    assert!(stored.windows(hash.len()).any(|w| w == hash.as_bytes()), "its hash is what is stored");
+
+    let bad = run(&["token", "create", "--name", "x", "--scope", "root"]);
+    assert!(!bad.status.success());
+    let id = created["id"].as_str().unwrap();
+    assert!(run(&["token", "revoke", "--id", id]).status.success());
+    assert!(
+        !run(&["token", "revoke", "--id", id]).status.success(),
+        "a revoked token cannot be revoked again"
+    );
 }

@@ -13,5 +13,6 @@ mod contents_api;
 mod creators_api;
 mod http_shell;
 mod jwks;
+mod social_accounts_api;
 mod watermark;
 mod wm_support;

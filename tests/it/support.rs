@@ -99,6 +99,8 @@ macro_rules! on_both_backends {
     )+};
 }
 
+pub const TEST_ENCRYPTION_KEY: [u8; 32] = [9u8; 32];
+
 pub fn test_key() -> Key {
     Key::from_bytes([7u8; 32])
 }
@@ -141,7 +143,13 @@ impl TestApp {
         let mut settings = test_settings(&db);
         adjust(&mut settings);
         let store = db.store().await;
-        let app = viewmark::startup::Application::build_with(&settings, store.clone(), test_key()).unwrap();
+        let app = viewmark::startup::Application::build_with(
+            &settings,
+            store.clone(),
+            test_key(),
+            &TEST_ENCRYPTION_KEY,
+        )
+        .unwrap();
         let address = format!("http://127.0.0.1:{}", app.port());
         tokio::spawn(app.run_until_stopped());
         TestApp { address, store, client: reqwest::Client::new(), _db: db }

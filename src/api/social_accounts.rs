@@ -1,0 +1,148 @@
+//! Linking social accounts. A linked account starts unproven: the creator proves it by
+//! placing the one-time code in the account's bio (checked through the platform's adapter),
+//! and the app may hand over the platform's OAuth tokens, which are sealed at rest and never
+//! returned or logged. Unproven accounts cannot verify posts.
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::auth::Caller;
+use super::creators::{current_creator, store_error};
+use super::error::ApiError;
+use super::AppState;
+use crate::platforms::normalise_handle;
+use crate::store::{ConsentState, NewSocialAccount, Platform, SocialAccount, StoreError, Timestamp};
+
+/// Characters of a proof code after its prefix: unambiguous lowercase letters and digits.
+const PROOF_ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789";
+const PROOF_LENGTH: usize = 10;
+/// Longest platform token accepted (real ones are well under this).
+const MAX_TOKEN_CHARS: usize = 4096;
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct OAuthTokens {
+    access_token: String,
+    refresh_token: Option<String>,
+    /// When the access token expires (RFC 3339), if the platform said.
+    expires_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkBody {
+    platform: String,
+    handle: String,
+    oauth: Option<OAuthTokens>,
+}
+
+#[derive(Debug, Serialize)]
+struct AccountView {
+    id: Uuid,
+    platform: Platform,
+    handle: String,
+    proven: bool,
+    proven_at: Option<Timestamp>,
+    /// Present until the account is proven.
+    proof: Option<ProofView>,
+    oauth_tokens_held: bool,
+    created_at: Timestamp,
+}
+
+#[derive(Debug, Serialize)]
+struct ProofView {
+    code: String,
+    instructions: String,
+}
+
+impl From<&SocialAccount> for AccountView {
+    fn from(a: &SocialAccount) -> Self {
+        let proof = match (&a.proof_code, a.proven_at) {
+            (Some(code), None) => Some(ProofView {
+                code: code.clone(),
+                instructions: format!(
+                    "Add {code} to the bio or description of your {} account; it can be removed once the account is proven.",
+                    a.platform.as_str()
+                ),
+            }),
+            _ => None,
+        };
+        AccountView {
+            id: a.id,
+            platform: a.platform,
+            handle: a.handle.clone(),
+            proven: a.proven_at.is_some(),
+            proven_at: a.proven_at,
+            proof,
+            oauth_tokens_held: a.has_oauth_token,
+            created_at: a.created_at,
+        }
+    }
+}
+
+fn proof_code() -> String {
+    let mut rng = rand::rngs::OsRng;
+    let suffix: String = (0..PROOF_LENGTH)
+        .map(|_| char::from(PROOF_ALPHABET[rng.gen_range(0..PROOF_ALPHABET.len())]))
+        .collect();
+    format!("viewmark-{suffix}")
+}
+
+/// `POST /v1/social-accounts`: links an account by handle.
+pub async fn link(
+    state: web::Data<AppState>,
+    caller: Caller,
+    body: web::Json<LinkBody>,
+) -> Result<HttpResponse, ApiError> {
+    let creator = current_creator(&state, &caller).await?;
+    if creator.consent == ConsentState::Revoked {
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "consent_revoked", "tracking consent is revoked"));
+    }
+    let body = body.into_inner();
+    let platform = Platform::parse(&body.platform).ok_or_else(|| {
+        ApiError::bad_request("bad_platform", "platform must be youtube, tiktok, instagram or x")
+    })?;
+    let handle = normalise_handle(platform, &body.handle)
+        .map_err(|e| ApiError::bad_request("bad_handle", e.to_string()))?;
+    let sealed_oauth_token = match &body.oauth {
+        Some(tokens) => {
+            let too_long = |t: &str| t.is_empty() || t.len() > MAX_TOKEN_CHARS;
+            if too_long(&tokens.access_token) || tokens.refresh_token.as_deref().is_some_and(too_long) {
+                return Err(ApiError::bad_request(
+                    "bad_oauth",
+                    format!("tokens must be 1 to {MAX_TOKEN_CHARS} characters"),
+                ));
+            }
+            let plain = serde_json::to_vec(tokens).map_err(|_| ApiError::internal())?;
+            Some(state.sealer.seal(creator.id, &plain).map_err(|_| ApiError::internal())?)
+        }
+        None => None,
+    };
+    let new = NewSocialAccount {
+        creator_id: creator.id,
+        platform,
+        handle,
+        proof_code: Some(proof_code()),
+        sealed_oauth_token,
+        at: chrono::Utc::now(),
+    };
+    let account = state.store.insert_social_account(&new).await.map_err(|e| match e {
+        StoreError::Conflict(_) => {
+            ApiError::new(StatusCode::CONFLICT, "handle_taken", "that account is already linked")
+        }
+        other => store_error(other),
+    })?;
+    tracing::info!(creator_id = %creator.id, account_id = %account.id, platform = platform.as_str(), "social account linked");
+    Ok(HttpResponse::Created().json(AccountView::from(&account)))
+}
+
+/// `GET /v1/social-accounts`: the caller's linked accounts.
+pub async fn list(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
+    let creator = current_creator(&state, &caller).await?;
+    let accounts = state.store.social_accounts_for_creator(creator.id).await.map_err(store_error)?;
+    let items: Vec<AccountView> = accounts.iter().map(AccountView::from).collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items })))
+}

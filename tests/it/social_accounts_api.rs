@@ -1,0 +1,134 @@
+//! Linking social accounts over HTTP on both backends: handles per platform, one owner per
+//! account, proof codes, and platform tokens sealed at rest (never returned).
+
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use sqlx::Row;
+use viewmark::sealing::Sealer;
+
+use crate::on_both_backends;
+use crate::support::{TestApp, TestDb, TEST_ENCRYPTION_KEY};
+use crate::tokens::creator_token;
+
+async fn join(app: &TestApp, user: &str) -> (String, String) {
+    let token = creator_token(user);
+    let (status, body) =
+        app.call(Method::POST, "/v1/creators/me", Some(&token), Some(json!({"age_attested": true}))).await;
+    assert_eq!(status, StatusCode::CREATED);
+    (token, body["id"].as_str().unwrap().to_owned())
+}
+
+async fn accounts_are_linked_unproven_with_a_proof_code(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let (ada, _) = join(&app, "user-ada").await;
+    let (bob, _) = join(&app, "user-bob").await;
+    let (status, linked) = app
+        .call(
+            Method::POST,
+            "/v1/social-accounts",
+            Some(&ada),
+            Some(json!({"platform": "x", "handle": "@Ada_Makes"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{linked}");
+    assert_eq!(linked["handle"], "ada_makes");
+    assert_eq!(linked["proven"], false);
+    let code = linked["proof"]["code"].as_str().unwrap();
+    assert!(code.starts_with("viewmark-") && code.len() == "viewmark-".len() + 10, "{code}");
+    assert!(linked["proof"]["instructions"].as_str().unwrap().contains(code));
+
+    // One owner per account, whatever the spelling.
+    let (status, err) = app
+        .call(
+            Method::POST,
+            "/v1/social-accounts",
+            Some(&bob),
+            Some(json!({"platform": "x", "handle": "ADA_MAKES"})),
+        )
+        .await;
+    assert_eq!((status, err["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("handle_taken")));
+    // The same handle on another platform is another account.
+    let (status, _) = app
+        .call(
+            Method::POST,
+            "/v1/social-accounts",
+            Some(&bob),
+            Some(json!({"platform": "tiktok", "handle": "ada_makes"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+
+    for (body, code) in [
+        (json!({"platform": "myspace", "handle": "ada"}), "bad_platform"),
+        (json!({"platform": "x", "handle": "not a handle"}), "bad_handle"),
+        (json!({"platform": "instagram", "handle": ""}), "bad_handle"),
+    ] {
+        let (status, err) =
+            app.call(Method::POST, "/v1/social-accounts", Some(&ada), Some(body.clone())).await;
+        assert_eq!((status, err["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some(code)), "{body}");
+    }
+
+    let (status, mine) = app.call(Method::GET, "/v1/social-accounts", Some(&ada), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let items = mine["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["id"], linked["id"]);
+
+    // While consent is revoked nothing new is linked.
+    app.call(Method::POST, "/v1/creators/me/consent", Some(&ada), Some(json!({"tracking": false}))).await;
+    let (status, _) = app
+        .call(
+            Method::POST,
+            "/v1/social-accounts",
+            Some(&ada),
+            Some(json!({"platform": "youtube", "handle": "adamakes"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+async fn platform_tokens_are_sealed_at_rest_and_never_shown(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let raw = app._db.raw().await;
+    let (ada, creator_id) = join(&app, "user-ada").await;
+    let body = json!({
+        "platform": "tiktok",
+        "handle": "ada.makes",
+        "oauth": {"access_token": "act.SECRET-ACCESS-4242", "refresh_token": "rft.SECRET-REFRESH-4242"},
+    });
+    let (status, linked) = app.call(Method::POST, "/v1/social-accounts", Some(&ada), Some(body)).await;
+    assert_eq!(status, StatusCode::CREATED, "{linked}");
+    assert_eq!(linked["oauth_tokens_held"], true);
+    let (_, listed) = app.call(Method::GET, "/v1/social-accounts", Some(&ada), None).await;
+    for shown in [&linked, &listed] {
+        let text = shown.to_string();
+        assert!(!text.contains("SECRET"), "a token was returned: {text}");
+    }
+
+    let row = sqlx::query("SELECT oauth_token_enc FROM social_accounts WHERE handle = 'ada.makes'")
+        .fetch_one(&raw)
+        .await
+        .unwrap();
+    let sealed: Vec<u8> = row.try_get("oauth_token_enc").unwrap();
+    assert!(!sealed.windows(6).any(|w| w == b"SECRET"), "stored in clear");
+    let owner: uuid::Uuid = creator_id.parse().unwrap();
+    let opened: Value =
+        serde_json::from_slice(&Sealer::new(&TEST_ENCRYPTION_KEY).open(owner, &sealed).unwrap()).unwrap();
+    assert_eq!(opened["access_token"], "act.SECRET-ACCESS-4242");
+    assert!(Sealer::new(&[1; 32]).open(owner, &sealed).is_err());
+
+    let (status, _) = app
+        .call(
+            Method::POST,
+            "/v1/social-accounts",
+            Some(&ada),
+            Some(json!({"platform": "x", "handle": "ada", "oauth": {"access_token": ""}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+on_both_backends!(
+    accounts_are_linked_unproven_with_a_proof_code,
+    platform_tokens_are_sealed_at_rest_and_never_shown
+);
