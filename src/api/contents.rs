@@ -1,10 +1,11 @@
 //! Content enrollment and lookup: creators (and the generation backend on their behalf)
 //! send an output and get it back watermarked; only its metadata is stored.
 
-use actix_web::http::header::{self, ContentType};
+use actix_web::http::header;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use base64::Engine;
+use chrono::{DateTime, Utc};
 use image::ImageFormat;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -12,12 +13,11 @@ use uuid::Uuid;
 use super::auth::{forbidden, service_token, Caller};
 use super::creators::{current_creator, store_error};
 use super::error::ApiError;
+use super::openapi::ErrorDoc;
 use super::upload::{media_error, read_upload};
 use super::AppState;
 use crate::enrollment::{self, MarkedOutput};
-use crate::store::{
-    ConsentState, Content, ContentCursor, Creator, MediaKind, NewContent, StoreError, Timestamp,
-};
+use crate::store::{ConsentState, Content, ContentCursor, Creator, MediaKind, NewContent, StoreError};
 
 /// Attempts at a fresh payload before giving up (a clash is a one-in-2^64 event per pair).
 const PAYLOAD_ATTEMPTS: usize = 3;
@@ -40,7 +40,7 @@ pub struct PageQuery {
     cursor: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ContentView {
     id: Uuid,
     creator_id: Uuid,
@@ -48,7 +48,27 @@ pub struct ContentView {
     width: u32,
     height: u32,
     sha256: String,
-    created_at: Timestamp,
+    created_at: DateTime<Utc>,
+}
+
+/// A page of contents; `next_cursor` continues it (absent on the last page).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ContentPage {
+    items: Vec<ContentView>,
+    next_cursor: Option<String>,
+}
+
+/// The JSON form of an enrollment's answer (`Accept: application/json`).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Enrolled {
+    content: ContentView,
+    image: EncodedImage,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct EncodedImage {
+    media_type: String,
+    base64: String,
 }
 
 impl From<&Content> for ContentView {
@@ -114,6 +134,19 @@ pub async fn media_task<T: Send + 'static>(
 }
 
 /// `POST /v1/contents`: marks the uploaded image and returns it.
+#[utoipa::path(post, path = "/v1/contents", tag = "contents", security(("bearer" = [])),
+    params(
+        ("user_id" = Option<String>, Query, description = "For content:write services: the creator's identity provider id"),
+        ("format" = Option<String>, Query, description = "png, jpeg or webp (default: as sent)"),
+    ),
+    request_body(description = "The image, raw (image/png, image/jpeg, image/webp) or multipart/form-data with a part named image", content_type = "application/octet-stream"),
+    responses(
+        (status = 201, description = "The watermarked image (X-Content-Id names the content), or its JSON form with Accept: application/json", body = Enrolled),
+        (status = 400, description = "Bad or truncated image, bad parameters", body = ErrorDoc),
+        (status = 403, description = "Consent revoked, or enrolling for someone else", body = ErrorDoc),
+        (status = 413, description = "Body or image over the limits", body = ErrorDoc),
+        (status = 415, description = "Not PNG, JPEG or WebP", body = ErrorDoc),
+    ))]
 pub async fn enroll(
     state: web::Data<AppState>,
     caller: Caller,
@@ -174,13 +207,13 @@ fn enrolled_response(req: &HttpRequest, content: &Content, marked: MarkedOutput)
         .insert_header((header::LOCATION, location))
         .insert_header(("x-content-id", content.id.to_string()));
     if wants_json {
-        response.json(serde_json::json!({
-            "content": ContentView::from(content),
-            "image": {
-                "media_type": media_type,
-                "base64": base64::engine::general_purpose::STANDARD.encode(&marked.bytes),
+        response.json(Enrolled {
+            content: ContentView::from(content),
+            image: EncodedImage {
+                media_type: media_type.to_owned(),
+                base64: base64::engine::general_purpose::STANDARD.encode(&marked.bytes),
             },
-        }))
+        })
     } else {
         response.content_type(media_type).body(marked.bytes)
     }
@@ -205,6 +238,9 @@ fn decode_cursor(text: &str) -> Result<ContentCursor, ApiError> {
 }
 
 /// `GET /v1/contents`: the caller's contents, oldest first, a page at a time.
+#[utoipa::path(get, path = "/v1/contents", tag = "contents", security(("bearer" = [])),
+    params(("limit" = Option<u32>, Query, description = "1 to 200, default 50"), ("cursor" = Option<String>, Query, description = "next_cursor of the previous page")),
+    responses((status = 200, body = ContentPage), (status = 400, description = "Bad limit or cursor", body = ErrorDoc)))]
 pub async fn list(
     state: web::Data<AppState>,
     caller: Caller,
@@ -218,14 +254,14 @@ pub async fn list(
     let after = query.cursor.as_deref().map(decode_cursor).transpose()?;
     let page = state.store.contents_for_creator(creator.id, after, limit).await.map_err(store_error)?;
     let next_cursor = (page.len() == limit as usize).then(|| page.last().map(encode_cursor)).flatten();
-    let items: Vec<ContentView> = page.iter().map(ContentView::from).collect();
-    Ok(HttpResponse::Ok().content_type(ContentType::json()).json(serde_json::json!({
-        "items": items,
-        "next_cursor": next_cursor,
-    })))
+    let items = page.iter().map(ContentView::from).collect();
+    Ok(HttpResponse::Ok().json(ContentPage { items, next_cursor }))
 }
 
 /// `GET /v1/contents/{id}`: one content, for its creator or an operator.
+#[utoipa::path(get, path = "/v1/contents/{id}", tag = "contents", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Content id")),
+    responses((status = 200, body = ContentView), (status = 404, description = "No such content (or not the caller's)", body = ErrorDoc)))]
 pub async fn get(
     state: web::Data<AppState>,
     caller: Caller,

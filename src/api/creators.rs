@@ -3,18 +3,20 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::auth::Caller;
 use super::error::ApiError;
+use super::openapi::ErrorDoc;
 use super::AppState;
 use crate::consent::{self, AdmissionError, JoinRequest};
-use crate::store::{ConsentChange, ConsentEvent, ConsentState, Creator, NewCreator, StoreError, Timestamp};
+use crate::store::{ConsentChange, ConsentEvent, ConsentState, Creator, NewCreator, StoreError};
 
 /// The channel recorded on ledger events made through this API.
 const CHANNEL: &str = "api";
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct JoinBody {
     display_name: Option<String>,
@@ -24,42 +26,42 @@ pub struct JoinBody {
     policy_version: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConsentBody {
     tracking: bool,
     policy_version: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct CreatorView {
     id: uuid::Uuid,
     display_name: Option<String>,
     birth_year: Option<i32>,
     tracking_consent: ConsentView,
-    created_at: Timestamp,
+    created_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct ConsentView {
     state: ConsentState,
-    changed_at: Timestamp,
+    changed_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct LedgerView {
     state: ConsentState,
     events: Vec<EventView>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct EventView {
     id: i64,
     kind: &'static str,
     policy_version: String,
     channel: String,
     actor: String,
-    occurred_at: Timestamp,
+    occurred_at: DateTime<Utc>,
 }
 
 impl From<&Creator> for CreatorView {
@@ -121,6 +123,14 @@ pub async fn current_creator(state: &AppState, caller: &Caller) -> Result<Creato
 }
 
 /// `POST /v1/creators/me`: joins the Creator Program, consenting to view tracking.
+#[utoipa::path(post, path = "/v1/creators/me", tag = "creators", security(("bearer" = [])),
+    request_body = JoinBody,
+    responses(
+        (status = 201, description = "Joined, with tracking consent recorded", body = CreatorView),
+        (status = 400, description = "Bad body, birth year or display name; no age given", body = ErrorDoc),
+        (status = 403, description = "Under the minimum age, or not a creator", body = ErrorDoc),
+        (status = 409, description = "Already joined, or an outdated policy version", body = ErrorDoc),
+    ))]
 pub async fn join(
     state: web::Data<AppState>,
     caller: Caller,
@@ -161,6 +171,8 @@ pub async fn join(
 }
 
 /// `GET /v1/creators/me`.
+#[utoipa::path(get, path = "/v1/creators/me", tag = "creators", security(("bearer" = [])),
+    responses((status = 200, body = CreatorView), (status = 404, description = "Not joined", body = ErrorDoc)))]
 pub async fn me(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
     let creator = current_creator(&state, &caller).await?;
     Ok(HttpResponse::Ok().json(CreatorView::from(&creator)))
@@ -168,6 +180,12 @@ pub async fn me(state: web::Data<AppState>, caller: Caller) -> Result<HttpRespon
 
 /// `POST /v1/creators/me/consent`: `{"tracking": false}` revokes, `true` grants again. Only a
 /// change of state is recorded: asking for the state already in force appends nothing.
+#[utoipa::path(post, path = "/v1/creators/me/consent", tag = "creators", security(("bearer" = [])),
+    request_body = ConsentBody,
+    responses(
+        (status = 200, description = "The ledger after the change", body = LedgerView),
+        (status = 409, description = "Outdated policy version", body = ErrorDoc),
+    ))]
 pub async fn change_consent(
     state: web::Data<AppState>,
     caller: Caller,
@@ -192,6 +210,8 @@ pub async fn change_consent(
 }
 
 /// `GET /v1/creators/me/consent`: the current state and the whole ledger, oldest first.
+#[utoipa::path(get, path = "/v1/creators/me/consent", tag = "creators", security(("bearer" = [])),
+    responses((status = 200, description = "Current state and every consent event, oldest first", body = LedgerView)))]
 pub async fn ledger(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
     ledger_response(&state, &caller).await
 }

@@ -9,12 +9,13 @@ use super::auth::{service_token, Caller};
 use super::contents::{media_task, ContentView};
 use super::creators::{current_creator, store_error};
 use super::error::ApiError;
+use super::openapi::ErrorDoc;
 use super::upload::{media_error, read_upload};
 use super::AppState;
 use crate::media::image_io;
 use crate::watermark;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct DetectView {
     found: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -23,6 +24,10 @@ struct DetectView {
     score: Option<f32>,
 }
 
+#[utoipa::path(post, path = "/v1/detect", tag = "contents", security(("bearer" = [])),
+    request_body(description = "An image, raw or multipart/form-data", content_type = "application/octet-stream"),
+    responses((status = 200, description = "Which content the image carries, among those the caller may see", body = DetectView),
+        (status = 413, body = ErrorDoc), (status = 415, body = ErrorDoc)))]
 pub async fn detect(
     state: web::Data<AppState>,
     caller: Caller,

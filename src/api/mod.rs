@@ -7,6 +7,7 @@ mod creators;
 mod detect;
 pub mod error;
 mod health;
+mod openapi;
 mod rate_limit;
 pub mod request_id;
 mod social_accounts;
@@ -55,6 +56,7 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
             // Resources (not bare routes) so a wrong method is a 405, not a 404.
             .service(web::resource("/healthz").get(health::healthz))
             .service(web::resource("/readyz").get(health::readyz))
+            .service(web::resource("/openapi.json").get(openapi::document))
             .service(web::resource("/v1/creators/me").post(creators::join).get(creators::me))
             .service(
                 web::resource("/v1/creators/me/consent").post(creators::change_consent).get(creators::ledger),

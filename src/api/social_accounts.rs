@@ -5,6 +5,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
+use chrono::{DateTime, Utc};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -12,9 +13,10 @@ use uuid::Uuid;
 use super::auth::Caller;
 use super::creators::{current_creator, store_error};
 use super::error::ApiError;
+use super::openapi::ErrorDoc;
 use super::AppState;
 use crate::platforms::normalise_handle;
-use crate::store::{ConsentState, NewSocialAccount, Platform, SocialAccount, StoreError, Timestamp};
+use crate::store::{ConsentState, NewSocialAccount, Platform, SocialAccount, StoreError};
 
 /// Characters of a proof code after its prefix: unambiguous lowercase letters and digits.
 const PROOF_ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789";
@@ -22,16 +24,16 @@ const PROOF_LENGTH: usize = 10;
 /// Longest platform token accepted (real ones are well under this).
 const MAX_TOKEN_CHARS: usize = 4096;
 
-#[derive(Debug, Deserialize, Serialize)]
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OAuthTokens {
     access_token: String,
     refresh_token: Option<String>,
     /// When the access token expires (RFC 3339), if the platform said.
-    expires_at: Option<Timestamp>,
+    expires_at: Option<DateTime<Utc>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LinkBody {
     platform: String,
@@ -39,23 +41,28 @@ pub struct LinkBody {
     oauth: Option<OAuthTokens>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct AccountView {
     id: Uuid,
     platform: Platform,
     handle: String,
     proven: bool,
-    proven_at: Option<Timestamp>,
+    proven_at: Option<DateTime<Utc>>,
     /// Present until the account is proven.
     proof: Option<ProofView>,
     oauth_tokens_held: bool,
-    created_at: Timestamp,
+    created_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct ProofView {
     code: String,
     instructions: String,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct AccountList {
+    items: Vec<AccountView>,
 }
 
 impl From<&SocialAccount> for AccountView {
@@ -92,6 +99,14 @@ fn proof_code() -> String {
 }
 
 /// `POST /v1/social-accounts`: links an account by handle.
+#[utoipa::path(post, path = "/v1/social-accounts", tag = "social accounts", security(("bearer" = [])),
+    request_body = LinkBody,
+    responses(
+        (status = 201, description = "Linked, unproven until the proof code is found in the profile", body = AccountView),
+        (status = 400, description = "Unknown platform, bad handle or tokens", body = ErrorDoc),
+        (status = 403, description = "Consent revoked", body = ErrorDoc),
+        (status = 409, description = "The account is already linked", body = ErrorDoc),
+    ))]
 pub async fn link(
     state: web::Data<AppState>,
     caller: Caller,
@@ -140,9 +155,10 @@ pub async fn link(
 }
 
 /// `GET /v1/social-accounts`: the caller's linked accounts.
+#[utoipa::path(get, path = "/v1/social-accounts", tag = "social accounts", security(("bearer" = [])),
+    responses((status = 200, body = AccountList)))]
 pub async fn list(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
     let creator = current_creator(&state, &caller).await?;
     let accounts = state.store.social_accounts_for_creator(creator.id).await.map_err(store_error)?;
-    let items: Vec<AccountView> = accounts.iter().map(AccountView::from).collect();
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items })))
+    Ok(HttpResponse::Ok().json(AccountList { items: accounts.iter().map(AccountView::from).collect() }))
 }

@@ -13,6 +13,7 @@ mod contents_api;
 mod creators_api;
 mod http_shell;
 mod jwks;
+mod openapi;
 mod social_accounts_api;
 mod watermark;
 mod wm_support;

@@ -1,0 +1,63 @@
+//! The OpenAPI 3 description of the HTTP API, served at `/openapi.json`. Generated from the
+//! handlers' own annotations, so it cannot drift from the routes silently (a test checks
+//! every registered route is described).
+
+use actix_web::HttpResponse;
+use serde::Serialize;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use super::{contents, creators, detect, social_accounts};
+
+/// The error body every 4xx and 5xx carries.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorDoc {
+    error: ErrorDetailDoc,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorDetailDoc {
+    /// Stable, machine-readable.
+    code: String,
+    /// For people.
+    message: String,
+}
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        let scheme = HttpBuilder::new()
+            .scheme(HttpAuthScheme::Bearer)
+            .description(Some(
+                "A creator's session JWT from the identity provider, or a service token (vmk_...) with scopes content:write, payouts:read or admin",
+            ))
+            .build();
+        components.add_security_scheme("bearer", SecurityScheme::Http(scheme));
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "viewmark", description = "Invisible watermarks and verified social views for a Creator Program"),
+    paths(
+        creators::join,
+        creators::me,
+        creators::change_consent,
+        creators::ledger,
+        contents::enroll,
+        contents::list,
+        contents::get,
+        detect::detect,
+        social_accounts::link,
+        social_accounts::list,
+    ),
+    modifiers(&BearerAuth)
+)]
+pub struct ApiDoc;
+
+/// `GET /openapi.json`.
+pub async fn document() -> HttpResponse {
+    HttpResponse::Ok().json(ApiDoc::openapi())
+}

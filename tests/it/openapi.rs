@@ -1,0 +1,67 @@
+//! The OpenAPI document: served, and in step with the routes. Every documented operation
+//! exists (an anonymous call is refused with 401, not 404 or 405), and every route the API
+//! offers is documented, with its bearer security and its error bodies.
+
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+
+use crate::support::{TestApp, TestDb};
+
+/// Every authenticated route the service offers.
+const ROUTES: [(&str, &str); 10] = [
+    ("post", "/v1/creators/me"),
+    ("get", "/v1/creators/me"),
+    ("post", "/v1/creators/me/consent"),
+    ("get", "/v1/creators/me/consent"),
+    ("post", "/v1/contents"),
+    ("get", "/v1/contents"),
+    ("get", "/v1/contents/{id}"),
+    ("post", "/v1/detect"),
+    ("post", "/v1/social-accounts"),
+    ("get", "/v1/social-accounts"),
+];
+
+#[tokio::test]
+async fn the_document_describes_exactly_the_routes_served() {
+    let app = TestApp::spawn(TestDb::sqlite()).await;
+    let (status, doc) = app.call(Method::GET, "/openapi.json", None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."), "{}", doc["openapi"]);
+    assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+
+    let paths = doc["paths"].as_object().unwrap();
+    let mut documented = Vec::new();
+    for (path, operations) in paths {
+        for (method, operation) in operations.as_object().unwrap() {
+            documented.push((method.clone(), path.clone()));
+            assert!(operation["security"].to_string().contains("bearer"), "{method} {path} has no security");
+            let concrete = path.replace("{id}", &uuid::Uuid::new_v4().to_string());
+            let response = app
+                .client
+                .request(method.to_uppercase().parse().unwrap(), app.url(&concrete))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(
+                response.status(),
+                StatusCode::UNAUTHORIZED,
+                "{method} {path} is documented but not served"
+            );
+            let has_error_body = operation["responses"]
+                .as_object()
+                .unwrap()
+                .iter()
+                .any(|(code, r)| code.starts_with('4') && r.to_string().contains("ErrorDoc"));
+            let body: Value = response.json().await.unwrap();
+            assert_eq!(body["error"]["code"], "unauthorized");
+            assert!(has_error_body || method == "get", "{method} {path} documents no error body");
+        }
+    }
+    for (method, path) in ROUTES {
+        assert!(
+            documented.contains(&(method.to_owned(), path.to_owned())),
+            "{method} {path} is not documented"
+        );
+    }
+    assert_eq!(documented.len(), ROUTES.len(), "documented: {documented:?}");
+}
