@@ -1,5 +1,7 @@
-//! The social platforms: what a valid account handle looks like on each. (The adapters
-//! that speak each platform's API come next to this.)
+//! The social platforms: what a valid account handle looks like on each, and which post a
+//! pasted URL names. (The adapters that speak each platform's API come next to these.)
+
+pub mod urls;
 
 use crate::store::Platform;
 
