@@ -11,13 +11,13 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::auth::{forbidden, service_token, Caller};
-use super::creators::{current_creator, store_error};
+use super::creators::{current_creator, require_tracking_consent, store_error};
 use super::error::ApiError;
 use super::openapi::ErrorDoc;
 use super::upload::{media_error, read_upload};
 use super::AppState;
 use crate::enrollment::{self, MarkedOutput};
-use crate::store::{ConsentState, Content, ContentCursor, Creator, MediaKind, NewContent, StoreError};
+use crate::store::{Content, ContentCursor, Creator, MediaKind, NewContent, StoreError};
 
 /// Attempts at a fresh payload before giving up (a clash is a one-in-2^64 event per pair).
 const PAYLOAD_ATTEMPTS: usize = 3;
@@ -155,13 +155,7 @@ pub async fn enroll(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let creator = enrollee(&state, &caller, query.user_id.as_deref()).await?;
-    if creator.consent == ConsentState::Revoked {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "consent_revoked",
-            "tracking consent is revoked: grant it again to enroll content",
-        ));
-    }
+    require_tracking_consent(&creator)?;
     let format = output_format(query.format.as_deref())?;
     let bytes = std::sync::Arc::new(read_upload(&req, payload, state.limits.body_bytes).await?);
     let limits = (&state.limits).into();
@@ -258,6 +252,18 @@ pub async fn list(
     Ok(HttpResponse::Ok().json(ContentPage { items, next_cursor }))
 }
 
+/// Whose contents the caller may see: `None` for an operator (all), else the caller's own
+/// creator id. Other callers are refused.
+pub async fn content_viewer(state: &AppState, caller: &Caller) -> Result<Option<Uuid>, ApiError> {
+    match caller {
+        Caller::Service(_) => {
+            caller.service_with(service_token::ADMIN)?;
+            Ok(None)
+        }
+        Caller::Creator(_) => Ok(Some(current_creator(state, caller).await?.id)),
+    }
+}
+
 /// `GET /v1/contents/{id}`: one content, for its creator or an operator.
 #[utoipa::path(get, path = "/v1/contents/{id}", tag = "contents", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Content id")),
@@ -269,13 +275,7 @@ pub async fn get(
 ) -> Result<HttpResponse, ApiError> {
     // Who may look is settled before anything is looked up, so a refusal says nothing
     // about whether the id exists.
-    let owner = match &caller {
-        Caller::Service(_) => {
-            caller.service_with(service_token::ADMIN)?;
-            None
-        }
-        Caller::Creator(_) => Some(current_creator(&state, &caller).await?.id),
-    };
+    let owner = content_viewer(&state, &caller).await?;
     let content = state.store.content(*id).await.map_err(store_error)?.ok_or_else(not_found)?;
     // Another creator's content is indistinguishable from none.
     if owner.is_some_and(|owner| owner != content.creator_id) {

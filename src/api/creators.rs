@@ -122,6 +122,19 @@ pub async fn current_creator(state: &AppState, caller: &Caller) -> Result<Creato
     })
 }
 
+/// Refuses new processing (enrollment, linking) while the creator's tracking consent is
+/// revoked: restriction means the data is kept but nothing new is done with it.
+pub fn require_tracking_consent(creator: &Creator) -> Result<(), ApiError> {
+    if creator.consent == ConsentState::Revoked {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "consent_revoked",
+            "tracking consent is revoked: grant it again first",
+        ));
+    }
+    Ok(())
+}
+
 /// `POST /v1/creators/me`: joins the Creator Program, consenting to view tracking.
 #[utoipa::path(post, path = "/v1/creators/me", tag = "creators", security(("bearer" = [])),
     request_body = JoinBody,

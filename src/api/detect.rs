@@ -5,9 +5,9 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
 
-use super::auth::{service_token, Caller};
-use super::contents::{media_task, ContentView};
-use super::creators::{current_creator, store_error};
+use super::auth::Caller;
+use super::contents::{content_viewer, media_task, ContentView};
+use super::creators::store_error;
 use super::error::ApiError;
 use super::openapi::ErrorDoc;
 use super::upload::{media_error, read_upload};
@@ -34,13 +34,7 @@ pub async fn detect(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let viewer = match &caller {
-        Caller::Service(_) => {
-            caller.service_with(service_token::ADMIN)?;
-            None
-        }
-        Caller::Creator(_) => Some(current_creator(&state, &caller).await?.id),
-    };
+    let viewer = content_viewer(&state, &caller).await?;
     let bytes = read_upload(&req, payload, state.limits.body_bytes).await?;
     let (limits, key) = ((&state.limits).into(), state.key.clone());
     let found = media_task(&state, move || {

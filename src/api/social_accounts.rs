@@ -11,12 +11,12 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::auth::Caller;
-use super::creators::{current_creator, store_error};
+use super::creators::{current_creator, require_tracking_consent, store_error};
 use super::error::ApiError;
 use super::openapi::ErrorDoc;
 use super::AppState;
 use crate::platforms::normalise_handle;
-use crate::store::{ConsentState, NewSocialAccount, Platform, SocialAccount, StoreError};
+use crate::store::{NewSocialAccount, Platform, SocialAccount, StoreError};
 
 /// Characters of a proof code after its prefix: unambiguous lowercase letters and digits.
 const PROOF_ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789";
@@ -113,9 +113,7 @@ pub async fn link(
     body: web::Json<LinkBody>,
 ) -> Result<HttpResponse, ApiError> {
     let creator = current_creator(&state, &caller).await?;
-    if creator.consent == ConsentState::Revoked {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, "consent_revoked", "tracking consent is revoked"));
-    }
+    require_tracking_consent(&creator)?;
     let body = body.into_inner();
     let platform = Platform::parse(&body.platform).ok_or_else(|| {
         ApiError::bad_request("bad_platform", "platform must be youtube, tiktok, instagram or x")
