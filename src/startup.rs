@@ -72,7 +72,7 @@ impl Application {
             verifier,
             consent: settings.consent.clone(),
             media_permits: tokio::sync::Semaphore::new(settings.limits.media_concurrency.max(1)),
-            rate_limiter: api::rate_limit_for(&settings.rate_limit),
+            rate_limiter: api::rate_limit::CallerLimiter::new(&settings.rate_limit),
             sealer: crate::sealing::Sealer::new(encryption_key),
         });
         let server = HttpServer::new(move || {

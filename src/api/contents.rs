@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::auth::{forbidden, service_token, Caller};
-use super::creators::{current_creator, require_tracking_consent, store_error};
-use super::error::ApiError;
+use super::creators::{current_creator, require_tracking_consent};
+use super::error::{store_error, ApiError};
 use super::openapi::ErrorDoc;
 use super::upload::{media_error, read_upload};
 use super::AppState;

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::auth::Caller;
-use super::error::ApiError;
+use super::error::{store_error, ApiError};
 use super::openapi::ErrorDoc;
 use super::AppState;
 use crate::consent::{self, AdmissionError, JoinRequest};
@@ -102,16 +102,6 @@ fn admission_error(err: AdmissionError) -> ApiError {
         AdmissionError::DisplayName => (StatusCode::BAD_REQUEST, "bad_display_name"),
     };
     ApiError::new(status, code, err.to_string())
-}
-
-pub fn store_error(err: StoreError) -> ApiError {
-    match err {
-        StoreError::Unreachable(_) => ApiError::unavailable("the database is unavailable"),
-        other => {
-            tracing::error!(error = %other, "storage failure");
-            ApiError::internal()
-        }
-    }
 }
 
 /// The caller's creator record, or 404 when they have not joined.

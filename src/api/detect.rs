@@ -7,8 +7,7 @@ use serde::Serialize;
 
 use super::auth::Caller;
 use super::contents::{content_viewer, media_task, ContentView};
-use super::creators::store_error;
-use super::error::ApiError;
+use super::error::{store_error, ApiError};
 use super::openapi::ErrorDoc;
 use super::upload::{media_error, read_upload};
 use super::AppState;

@@ -123,3 +123,15 @@ pub fn ensure_json_body<B: MessageBody + 'static>(
     let res: ServiceResponse<BoxBody> = ServiceResponse::new(req, new);
     Ok(ErrorHandlerResponse::Response(res.map_into_right_body()))
 }
+
+/// A storage failure as the caller sees it: 503 while the database is unreachable, else a
+/// bare 500 (the details go to the log, never to the caller).
+pub fn store_error(err: crate::store::StoreError) -> ApiError {
+    match err {
+        crate::store::StoreError::Unreachable(_) => ApiError::unavailable("the database is unavailable"),
+        other => {
+            tracing::error!(error = %other, "storage failure");
+            ApiError::internal()
+        }
+    }
+}

@@ -8,7 +8,7 @@ mod detect;
 pub mod error;
 mod health;
 mod openapi;
-mod rate_limit;
+pub(crate) mod rate_limit;
 pub mod request_id;
 mod social_accounts;
 mod upload;
@@ -98,9 +98,4 @@ pub async fn not_found() -> HttpResponse {
 /// so even rewritten errors carry the id).
 pub fn error_handlers<B: actix_web::body::MessageBody + 'static>() -> ErrorHandlers<B> {
     ErrorHandlers::new().default_handler(error::ensure_json_body)
-}
-
-/// The inbound limiter the settings describe.
-pub fn rate_limit_for(settings: &crate::config::RateLimitSettings) -> rate_limit::CallerLimiter {
-    rate_limit::CallerLimiter::new(settings)
 }
