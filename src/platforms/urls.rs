@@ -80,7 +80,10 @@ pub fn parse_post_url(text: &str) -> Result<PostRef, PostUrlError> {
     }
     if host_is(&host, "youtube.com") || host_is(&host, "youtube-nocookie.com") {
         let id = match segments.as_slice() {
-            ["watch"] => url.query_pairs().find(|(k, _)| k == "v").map(|(_, v)| v.into_owned()),
+            // The first `v` that is a video id: pasted URLs can carry an empty or stray one.
+            ["watch"] => {
+                url.query_pairs().find(|(k, v)| k == "v" && is_youtube_id(v)).map(|(_, v)| v.into_owned())
+            }
             ["shorts" | "embed" | "live" | "v", id, ..] => Some((*id).to_owned()),
             _ => None,
         };
@@ -160,6 +163,7 @@ mod tests {
             ("https://www.youtube.com/live/dQw4w9WgXcQ", ok(Platform::Youtube, yt)),
             ("https://www.youtube.com/@somechannel", Err(PostUrlError::NotAPost("YouTube"))),
             ("https://www.youtube.com/watch?v=short", Err(PostUrlError::NotAPost("YouTube"))),
+            ("https://www.youtube.com/watch?v=&v=dQw4w9WgXcQ", ok(Platform::Youtube, yt)),
             (
                 "https://www.tiktok.com/@some.creator/video/7301234567890123456?is_from_webapp=1&sender_device=pc",
                 ok(Platform::Tiktok, "7301234567890123456"),
