@@ -9,6 +9,7 @@ use crate::api::auth::service_token;
 use crate::config::Settings;
 use crate::keys::{self, IfMissing};
 use crate::media::image_io;
+use crate::platforms::simulator::{Scenario, Simulator};
 use crate::startup::{self, Application};
 use crate::store::NewServiceToken;
 use crate::telemetry;
@@ -68,6 +69,20 @@ pub enum Command {
     /// Service tokens for the generation backend, the payout system and operators.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Serve simulated YouTube, TikTok, Instagram and X APIs from a scenario file, for demos
+    /// and tests; prints the settings that point `serve` at it, then runs until interrupted.
+    SimulatePlatforms {
+        #[arg(long, default_value = "fixtures/platforms/scenario.json")]
+        scenario: PathBuf,
+        #[arg(long, default_value = "127.0.0.1:8090")]
+        bind: String,
+        /// Key that marks the scenario's pictures; defaults to the key `serve` uses.
+        #[arg(long)]
+        key_file: Option<PathBuf>,
+        /// Also write the `[platforms]` settings that point `serve` here to this TOML file.
+        #[arg(long)]
+        write_config: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -135,7 +150,31 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Token(command) => token(&settings, command).await,
+        Command::SimulatePlatforms { scenario, bind, key_file, write_config } => {
+            simulate_platforms(&settings, &scenario, &bind, key_file.as_deref(), write_config.as_deref())
+                .await
+        }
     }
+}
+
+async fn simulate_platforms(
+    settings: &Settings,
+    path: &Path,
+    bind: &str,
+    key_file: Option<&Path>,
+    write_config: Option<&Path>,
+) -> anyhow::Result<()> {
+    let (scenario, dir) = Scenario::load(path)?;
+    let key = command_key(settings, key_file, IfMissing::Create)?;
+    let simulator = Simulator::start(scenario, &dir, Some(key), bind).await?;
+    let toml = simulator_config(&simulator.platform_settings(settings.platforms.clone()));
+    if let Some(out) = write_config {
+        std::fs::write(out, &toml).with_context(|| format!("cannot write {}", out.display()))?;
+    }
+    println!("{}", serde_json::json!({"simulator": simulator.base_url(), "config": write_config}));
+    tracing::info!(address = simulator.base_url(), "simulated platforms serving");
+    tokio::signal::ctrl_c().await?;
+    Ok(())
 }
 
 async fn token(settings: &Settings, command: TokenCommand) -> anyhow::Result<()> {
@@ -192,4 +231,31 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     app.run_until_stopped().await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The `[platforms]` TOML that points the adapters at a simulator.
+fn simulator_config(p: &crate::platforms::PlatformSettings) -> String {
+    let secret =
+        |s: &Option<crate::config::Secret>| s.as_ref().map(|s| s.expose().to_owned()).unwrap_or_default();
+    let hosts = |h: &[String]| h.iter().map(|h| format!("{h:?}")).collect::<Vec<_>>().join(", ");
+    format!(
+        "[platforms.youtube]\nbase_url = {:?}\napi_key = {:?}\n\n\
+         [platforms.tiktok]\nbase_url = {:?}\nclient_key = {:?}\nclient_secret = {:?}\n\n\
+         [platforms.instagram]\nbase_url = {:?}\n\n\
+         [platforms.x]\nbase_url = {:?}\nbearer_token = {:?}\n\n\
+         [platforms.media]\nallow_loopback = true\nallow_http = true\nyoutube_hosts = [{}]\n\
+         tiktok_hosts = [{}]\ninstagram_hosts = [{}]\nx_hosts = [{}]\n",
+        p.youtube.base_url,
+        secret(&p.youtube.api_key),
+        p.tiktok.base_url,
+        secret(&p.tiktok.client_key),
+        secret(&p.tiktok.client_secret),
+        p.instagram.base_url,
+        p.x.base_url,
+        secret(&p.x.bearer_token),
+        hosts(&p.media.youtube_hosts),
+        hosts(&p.media.tiktok_hosts),
+        hosts(&p.media.instagram_hosts),
+        hosts(&p.media.x_hosts),
+    )
 }

@@ -34,6 +34,8 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub consent: ConsentSettings,
     pub rate_limit: RateLimitSettings,
+    /// The platform APIs, our credentials for them, and the media fetcher's rules.
+    pub platforms: crate::platforms::PlatformSettings,
 }
 
 /// Requests each caller (creator or service token) may make.
@@ -136,6 +138,7 @@ impl Default for Settings {
             auth: AuthSettings { leeway_secs: 30, jwks_min_refresh_secs: 60, ..AuthSettings::default() },
             consent: ConsentSettings { policy_version: "2026-01".into(), minimum_age: 13 },
             rate_limit: RateLimitSettings { per_minute: 600, burst: 60 },
+            platforms: crate::platforms::PlatformSettings::default(),
         }
     }
 }

@@ -1,10 +1,97 @@
-//! The social platforms: what a valid account handle looks like on each, and which post a
-//! pasted URL names. (The adapters that speak each platform's API come next to these.)
+//! The social platforms: which post a pasted URL names, what a valid handle looks like, and
+//! one adapter per platform API behind [`PlatformAdapter`], so the poller never knows which
+//! platform it talks to. Media named in API answers are fetched only through
+//! [`fetcher::MediaFetcher`]. [`simulator`] serves all four APIs for tests and demos.
 
+pub mod client;
+pub mod fetcher;
+pub mod instagram;
+pub mod observation;
+pub mod settings;
+pub mod simulator;
+pub mod tiktok;
 pub mod urls;
+pub mod x;
+pub mod youtube;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+pub use observation::{Fetched, Observation, PlatformError, PostState, Profile, UserCredential, UserToken};
+pub use settings::PlatformSettings;
 
 use crate::store::Platform;
 
+/// One platform's API, normalised.
+#[async_trait]
+pub trait PlatformAdapter: Send + Sync {
+    fn platform(&self) -> Platform;
+    /// Most posts the platform answers about in one request.
+    fn batch_size(&self) -> usize;
+    /// Whether reading needs the creator's own OAuth token (TikTok, Instagram).
+    fn needs_user_token(&self) -> bool;
+    /// How much longer the platform is paused after a rate-limit or quota answer.
+    fn paused_for(&self) -> Option<Duration>;
+    /// One observation per id asked, in the same order; posts the platform does not return
+    /// are `Removed` (or `Private` where it says so).
+    async fn observe(
+        &self,
+        post_ids: &[String],
+        user: Option<&UserCredential>,
+    ) -> Result<Fetched<Vec<Observation>>, PlatformError>;
+    /// The profile, for the ownership proof in its bio; `None` when there is no such account.
+    /// Where only the token owner's profile can be read (TikTok, Instagram), that one is
+    /// returned, and the caller compares handles.
+    async fn profile(
+        &self,
+        handle: &str,
+        user: Option<&UserCredential>,
+    ) -> Result<Fetched<Option<Profile>>, PlatformError>;
+}
+
+/// The four adapters, built once from settings.
+#[derive(Clone)]
+pub struct Platforms {
+    youtube: Arc<dyn PlatformAdapter>,
+    tiktok: Arc<dyn PlatformAdapter>,
+    instagram: Arc<dyn PlatformAdapter>,
+    x: Arc<dyn PlatformAdapter>,
+}
+
+impl Platforms {
+    pub fn new(settings: &PlatformSettings) -> Result<Platforms, PlatformError> {
+        Ok(Platforms {
+            youtube: Arc::new(youtube::Youtube::new(settings)?),
+            tiktok: Arc::new(tiktok::Tiktok::new(settings)?),
+            instagram: Arc::new(instagram::Instagram::new(settings)?),
+            x: Arc::new(x::X::new(settings)?),
+        })
+    }
+
+    pub fn adapter(&self, platform: Platform) -> &dyn PlatformAdapter {
+        match platform {
+            Platform::Youtube => self.youtube.as_ref(),
+            Platform::Tiktok => self.tiktok.as_ref(),
+            Platform::Instagram => self.instagram.as_ref(),
+            Platform::X => self.x.as_ref(),
+        }
+    }
+}
+
+fn require_user(platform: Platform, user: Option<&UserCredential>) -> Result<&UserCredential, PlatformError> {
+    user.ok_or_else(|| PlatformError::NotConfigured {
+        platform,
+        reason: "this platform is read with the creator's token, and none is held".into(),
+    })
+}
+
+/// A handle as a platform reports it (`@Name`, `Name`), normalised; `None` if it is not a
+/// valid handle there.
+fn normalise_reported_handle(platform: Platform, reported: &str) -> Option<String> {
+    normalise_handle(platform, reported).ok()
+}
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("not a valid {platform} handle: {rule}")]
 pub struct HandleError {

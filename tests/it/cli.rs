@@ -199,3 +199,36 @@ fn service_tokens_are_shown_once_stored_hashed_and_revocable() {
         "a revoked token cannot be revoked again"
     );
 }
+
+#[tokio::test]
+async fn simulated_platforms_start_with_one_command_and_answer_the_adapters() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("simulated.toml");
+    let mut child = viewmark()
+        .args(["simulate-platforms", "--bind", "127.0.0.1:0", "--write-config"])
+        .arg(&config)
+        .env("VIEWMARK_DATA_DIR", dir.path())
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first: serde_json::Value = serde_json::from_str(&stdout.next().unwrap().unwrap()).unwrap();
+    let base = first["simulator"].as_str().unwrap().to_owned();
+
+    // `serve` reads the written config: the adapters built from it reach the simulator.
+    let settings = viewmark::config::Settings::load(&config).unwrap();
+    assert_eq!(settings.platforms.x.base_url, base);
+    let platforms = viewmark::platforms::Platforms::new(&settings.platforms).unwrap();
+    let seen = platforms
+        .adapter(viewmark::store::Platform::X)
+        .observe(&["1800000000000000001".to_owned()], None)
+        .await
+        .unwrap();
+    assert_eq!(seen.value[0].author_handle.as_deref(), Some("ana_creates"));
+    let fetcher = viewmark::platforms::fetcher::MediaFetcher::new(&settings.platforms.media).unwrap();
+    let media = fetcher.fetch(viewmark::store::Platform::X, &seen.value[0].media_urls[0]).await.unwrap();
+    assert!(!media.bytes.is_empty());
+    terminate(child);
+}

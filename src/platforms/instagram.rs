@@ -1,0 +1,239 @@
+//! Instagram Graph API with the creator's token: the Graph API knows media by numeric id,
+//! not by the shortcode in a post URL, so the creator's media list (`/me/media` with
+//! `media_type`, `media_url`, `thumbnail_url`, `permalink`, `username`) is searched for the
+//! shortcode, then `/{id}/insights?metric=views` gives the views. `media_url` may be missing
+//! (then the thumbnail is used). Long-lived tokens have no refresh token: they are extended
+//! (`/refresh_access_token`) while still valid, within a week of expiry; an expired one
+//! (error 190) means the creator must link again.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::Utc;
+use reqwest::StatusCode;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::client::{budget, retry_hint, ApiClient, ApiResponse};
+use super::observation::{
+    count_from_json, media_url, Fetched, Observation, PlatformError, PostState, Profile, UserCredential,
+    UserToken,
+};
+use super::settings::PlatformSettings;
+use super::urls::parse_post_url;
+use super::{normalise_reported_handle, require_user, PlatformAdapter};
+use crate::config::Secret;
+use crate::store::Platform;
+
+/// Posts asked about per call (each found one costs an insights request).
+pub const BATCH: usize = 25;
+const MEDIA_FIELDS: &str = "id,media_type,media_url,thumbnail_url,permalink,username";
+/// Graph API error codes for "too many calls" (application, user, page, custom limits).
+const RATE_LIMIT_CODES: [i64; 5] = [4, 17, 32, 613, 80002];
+const EXTEND_WITHIN: chrono::Duration = chrono::Duration::days(7);
+
+pub struct Instagram {
+    client: ApiClient,
+    /// The host root (token extension lives here, outside the versioned paths).
+    root: String,
+    /// The root with the API version.
+    base: String,
+    max_pages: u32,
+}
+
+#[derive(Deserialize)]
+struct TokenAnswer {
+    access_token: String,
+    expires_in: Option<i64>,
+}
+
+impl Instagram {
+    pub fn new(settings: &PlatformSettings) -> Result<Instagram, PlatformError> {
+        let per_user = budget(settings.instagram.requests_per_user_per_hour, Duration::from_secs(3600));
+        let root = settings.instagram.base_url.trim_end_matches('/').to_owned();
+        let base = format!("{root}/{}", settings.instagram.api_version.trim_matches('/'));
+        Ok(Instagram {
+            client: ApiClient::new(Platform::Instagram, settings, None, Some(per_user))?,
+            root,
+            base,
+            max_pages: settings.instagram.max_media_pages.max(1),
+        })
+    }
+
+    async fn get(
+        &self,
+        user: &UserCredential,
+        token: &UserToken,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> Result<Value, PlatformError> {
+        let url = format!("{}{path}", self.base);
+        let response = self
+            .client
+            .send(Some(user.account_id), |http| {
+                http.get(&url).query(query).query(&[("access_token", token.access_token.expose())])
+            })
+            .await?;
+        if response.status == StatusCode::OK {
+            return self.client.json(&response);
+        }
+        Err(self.error(&response))
+    }
+
+    /// Graph errors: `{"error": {"message", "type", "code", "error_subcode", "fbtrace_id"}}`.
+    fn error(&self, response: &ApiResponse) -> PlatformError {
+        let body: Value = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
+        let code = body["error"]["code"].as_i64().unwrap_or_default();
+        if code == 190 || response.status == StatusCode::UNAUTHORIZED {
+            return PlatformError::Unauthorized {
+                platform: Platform::Instagram,
+                reason: "token expired or revoked: the creator must link the account again".into(),
+            };
+        }
+        if RATE_LIMIT_CODES.contains(&code) {
+            return self
+                .client
+                .rate_limited(retry_hint(&response.headers).unwrap_or(Duration::from_secs(300)));
+        }
+        self.client.refused(response)
+    }
+
+    /// Extends a long-lived token that expires within a week (it cannot be once expired).
+    async fn extend_if_due(&self, user: &UserCredential) -> Result<Option<UserToken>, PlatformError> {
+        let due = user.token.expires_at.is_some_and(|at| at - Utc::now() < EXTEND_WITHIN);
+        if !due {
+            return Ok(None);
+        }
+        let url = format!("{}/refresh_access_token", self.root);
+        let query = [("grant_type", "ig_refresh_token"), ("access_token", user.token.access_token.expose())];
+        let response = self.client.send(Some(user.account_id), |http| http.get(&url).query(&query)).await?;
+        if response.status != StatusCode::OK {
+            return Err(self.error(&response));
+        }
+        let answer: TokenAnswer = self.client.json(&response)?;
+        tracing::info!(account_id = %user.account_id, "instagram token extended");
+        Ok(Some(UserToken {
+            access_token: Secret::new(answer.access_token),
+            refresh_token: None,
+            expires_at: answer.expires_in.map(|s| Utc::now() + chrono::Duration::seconds(s)),
+        }))
+    }
+
+    /// The creator's media by shortcode, searched page by page until all are found.
+    async fn find_media(
+        &self,
+        user: &UserCredential,
+        token: &UserToken,
+        shortcodes: &[String],
+    ) -> Result<HashMap<String, Value>, PlatformError> {
+        let mut found = HashMap::new();
+        let mut after: Option<String> = None;
+        for _ in 0..self.max_pages {
+            let mut query = vec![("fields", MEDIA_FIELDS), ("limit", "50")];
+            if let Some(cursor) = &after {
+                query.push(("after", cursor));
+            }
+            let page = self.get(user, token, "/me/media", &query).await?;
+            for item in page["data"].as_array().into_iter().flatten() {
+                let shortcode =
+                    item["permalink"].as_str().and_then(|p| parse_post_url(p).ok()).map(|p| p.post_id);
+                if let Some(code) = shortcode.filter(|c| shortcodes.contains(c)) {
+                    found.insert(code, item.clone());
+                }
+            }
+            after = page["paging"]["cursors"]["after"].as_str().map(str::to_owned);
+            if found.len() == shortcodes.len() || after.is_none() || page["paging"]["next"].is_null() {
+                break;
+            }
+        }
+        Ok(found)
+    }
+
+    async fn views(
+        &self,
+        user: &UserCredential,
+        token: &UserToken,
+        media_id: &str,
+    ) -> Result<Option<u64>, PlatformError> {
+        let insights =
+            self.get(user, token, &format!("/{media_id}/insights"), &[("metric", "views")]).await?;
+        let metric = insights["data"].as_array().into_iter().flatten().find(|m| m["name"] == "views");
+        Ok(metric.and_then(|m| {
+            count_from_json(&m["values"][0]["value"]).or_else(|| count_from_json(&m["total_value"]["value"]))
+        }))
+    }
+}
+
+#[async_trait]
+impl PlatformAdapter for Instagram {
+    fn platform(&self) -> Platform {
+        Platform::Instagram
+    }
+
+    fn batch_size(&self) -> usize {
+        BATCH
+    }
+
+    fn needs_user_token(&self) -> bool {
+        true
+    }
+
+    fn paused_for(&self) -> Option<Duration> {
+        self.client.paused_for()
+    }
+
+    async fn observe(
+        &self,
+        post_ids: &[String],
+        user: Option<&UserCredential>,
+    ) -> Result<Fetched<Vec<Observation>>, PlatformError> {
+        let user = require_user(Platform::Instagram, user)?;
+        let refreshed = self.extend_if_due(user).await?;
+        let token = refreshed.as_ref().unwrap_or(&user.token);
+        let media = self.find_media(user, token, post_ids).await?;
+        let mut observations = Vec::with_capacity(post_ids.len());
+        for id in post_ids {
+            let Some(item) = media.get(id) else {
+                observations.push(Observation::gone(id, PostState::Removed));
+                continue;
+            };
+            let views = match item["id"].as_str() {
+                Some(media_id) => self.views(user, token, media_id).await?,
+                None => None,
+            };
+            // Videos and reels: the thumbnail is the picture; `media_url` may be withheld.
+            let picture = match item["media_type"].as_str() {
+                Some("VIDEO") => item["thumbnail_url"].as_str().or(item["media_url"].as_str()),
+                _ => item["media_url"].as_str().or(item["thumbnail_url"].as_str()),
+            };
+            observations.push(Observation {
+                post_id: id.clone(),
+                state: PostState::Live,
+                author_handle: item["username"]
+                    .as_str()
+                    .and_then(|h| normalise_reported_handle(Platform::Instagram, h)),
+                views,
+                media_urls: picture.and_then(media_url).into_iter().collect(),
+            });
+        }
+        Ok(Fetched { value: observations, refreshed })
+    }
+
+    /// The token owner's profile.
+    async fn profile(
+        &self,
+        _handle: &str,
+        user: Option<&UserCredential>,
+    ) -> Result<Fetched<Option<Profile>>, PlatformError> {
+        let user = require_user(Platform::Instagram, user)?;
+        let refreshed = self.extend_if_due(user).await?;
+        let token = refreshed.as_ref().unwrap_or(&user.token);
+        let me = self.get(user, token, "/me", &[("fields", "user_id,username,biography")]).await?;
+        let profile = me["username"]
+            .as_str()
+            .and_then(|h| normalise_reported_handle(Platform::Instagram, h))
+            .map(|handle| Profile { handle, bio: me["biography"].as_str().unwrap_or_default().to_owned() });
+        Ok(Fetched { value: profile, refreshed })
+    }
+}

@@ -1,0 +1,149 @@
+//! What an adapter reports, the same for every platform, and every way asking can fail.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use url::Url;
+use uuid::Uuid;
+
+use crate::config::Secret;
+use crate::store::Platform;
+
+/// Whether a post can be seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PostState {
+    Live,
+    /// Deleted, or not returned at all (YouTube does not tell deleted from private).
+    Removed,
+    /// Exists, but hidden from the credential used (protected account, private video).
+    Private,
+}
+
+/// One post as seen on its platform at one moment.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Observation {
+    pub post_id: String,
+    pub state: PostState,
+    /// The author's handle, normalised (no `@`, lowercase), when the platform says.
+    pub author_handle: Option<String>,
+    pub views: Option<u64>,
+    /// The picture, or a video's cover or thumbnail, best first.
+    pub media_urls: Vec<Url>,
+}
+
+impl Observation {
+    pub fn gone(post_id: &str, state: PostState) -> Observation {
+        Observation {
+            post_id: post_id.to_owned(),
+            state,
+            author_handle: None,
+            views: None,
+            media_urls: vec![],
+        }
+    }
+}
+
+/// A profile, for ownership checks (the proof code is placed in the bio).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Profile {
+    pub handle: String,
+    pub bio: String,
+}
+
+/// A creator's OAuth tokens for a platform (TikTok and Instagram read with these).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserToken {
+    pub access_token: Secret,
+    pub refresh_token: Option<Secret>,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// The creator's credential for one account; the account id keys the per-user rate limit
+/// (and is what logs name, never the token).
+#[derive(Debug, Clone)]
+pub struct UserCredential {
+    pub account_id: Uuid,
+    pub token: UserToken,
+}
+
+/// An answer, and the creator's new tokens when the old ones had to be refreshed (the
+/// caller stores them, sealed, in place of the old).
+#[derive(Debug, Clone)]
+pub struct Fetched<T> {
+    pub value: T,
+    pub refreshed: Option<UserToken>,
+}
+
+impl<T> Fetched<T> {
+    pub fn plain(value: T) -> Fetched<T> {
+        Fetched { value, refreshed: None }
+    }
+}
+
+/// Every way asking a platform can fail. None of them is a panic, and each tells the caller
+/// what to do next.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PlatformError {
+    /// Over the platform's rate limit (ours or theirs): the platform is paused; try again
+    /// after this long.
+    #[error("{platform} rate limit reached: paused for {}s", retry_after.as_secs())]
+    RateLimited { platform: Platform, retry_after: Duration },
+    /// The daily budget is spent (YouTube quota): nothing more until it resets.
+    #[error("{platform} quota exhausted: paused for {}s", retry_after.as_secs())]
+    QuotaExhausted { platform: Platform, retry_after: Duration },
+    /// Our credential was refused, even after a token refresh where the platform has one.
+    #[error("{platform} refused the credential: {reason}")]
+    Unauthorized { platform: Platform, reason: String },
+    /// 5xx, timeouts, dropped connections: still failing after the bounded retries.
+    #[error("{platform} unavailable after {attempts} attempts: {reason}")]
+    Unavailable { platform: Platform, attempts: u32, reason: String },
+    /// An answer that does not parse as the API's shape (truncated, wrong type, ...).
+    #[error("{platform} answered something unreadable: {reason}")]
+    BadResponse { platform: Platform, reason: String },
+    /// The adapter cannot run: no base URL or credential configured, or none given.
+    #[error("{platform} is not configured: {reason}")]
+    NotConfigured { platform: Platform, reason: String },
+    /// The platform refused the request itself (a 4xx other than the above).
+    #[error("{platform} refused the request ({status}): {reason}")]
+    Refused { platform: Platform, status: u16, reason: String },
+}
+
+impl PlatformError {
+    /// Seconds to wait before asking this platform again, when it said.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            PlatformError::RateLimited { retry_after, .. }
+            | PlatformError::QuotaExhausted { retry_after, .. } => Some(*retry_after),
+            _ => None,
+        }
+    }
+
+    /// A short stable name for metrics and stored reasons.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            PlatformError::RateLimited { .. } => "rate_limited",
+            PlatformError::QuotaExhausted { .. } => "quota_exhausted",
+            PlatformError::Unauthorized { .. } => "unauthorized",
+            PlatformError::Unavailable { .. } => "unavailable",
+            PlatformError::BadResponse { .. } => "bad_response",
+            PlatformError::NotConfigured { .. } => "not_configured",
+            PlatformError::Refused { .. } => "refused",
+        }
+    }
+}
+
+/// Parses a count the platform may send as a JSON number or a decimal string (YouTube).
+pub fn count_from_json(value: &serde_json::Value) -> Option<u64> {
+    match value {
+        serde_json::Value::Number(n) => n.as_u64(),
+        serde_json::Value::String(s) => s.parse().ok(),
+        _ => None,
+    }
+}
+
+/// Parses a media URL from an API answer; anything but http(s) is dropped.
+pub fn media_url(text: &str) -> Option<Url> {
+    Url::parse(text).ok().filter(|u| matches!(u.scheme(), "http" | "https"))
+}

@@ -1,0 +1,292 @@
+//! The simulated TikTok Display API (video query, user info, token refresh) and Instagram
+//! Graph API (the creator's media, insights, profile, long-lived token refresh), both read
+//! with the creator's own token, in their real shapes.
+
+use std::collections::HashMap;
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{json_body, lock, Before, FaultTarget, SimPostState, SimState};
+use crate::store::Platform;
+
+pub(super) fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/v2/video/query/", web::post().to(tiktok_video_query))
+        .route("/v2/user/info/", web::get().to(tiktok_user_info))
+        .route("/v2/oauth/token/", web::post().to(tiktok_refresh))
+        .route("/refresh_access_token", web::get().to(instagram_refresh))
+        .route("/{version}/me/media", web::get().to(instagram_media))
+        .route("/{version}/me", web::get().to(instagram_me))
+        .route("/{version}/{media_id}/insights", web::get().to(instagram_insights));
+}
+
+fn tiktok_error(status: u16, code: &str, message: &str) -> HttpResponse {
+    HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap_or_default())
+        .json(json!({"data": {}, "error": {"code": code, "message": message, "log_id": "sim"}}))
+}
+
+pub(super) fn tiktok_rate_limited() -> HttpResponse {
+    tiktok_error(429, "rate_limit_exceeded", "API rate limit was exceeded, please try again later.")
+}
+
+fn tiktok_ok(data: Value, truncate: bool) -> HttpResponse {
+    let body = json!({"data": data, "error": {"code": "ok", "message": "", "log_id": "sim"}});
+    HttpResponse::Ok().content_type("application/json").body(json_body(&body, truncate))
+}
+
+/// Faults, the bearer token, the per-minute window: the account handle, or the answer.
+async fn tiktok_gate(state: &SimState, request: &HttpRequest) -> Result<(String, bool), HttpResponse> {
+    let truncate = match state.before(FaultTarget::Tiktok).await {
+        Before::Answer(answer) => return Err(answer),
+        Before::Proceed { truncate } => truncate,
+    };
+    let token = request
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let invalid = || {
+        tiktok_error(401, "access_token_invalid", "The access token is invalid or not found in the request.")
+    };
+    let (handle, expired) =
+        token.and_then(|t| state.account_for_token(Platform::Tiktok, t)).ok_or_else(invalid)?;
+    if expired {
+        return Err(invalid());
+    }
+    if !state.within_budget(Platform::Tiktok) {
+        return Err(tiktok_rate_limited());
+    }
+    Ok((handle, truncate))
+}
+
+#[derive(Deserialize)]
+struct VideoQuery {
+    filters: VideoFilters,
+}
+
+#[derive(Deserialize)]
+struct VideoFilters {
+    video_ids: Vec<String>,
+}
+
+async fn tiktok_video_query(
+    state: web::Data<SimState>,
+    request: HttpRequest,
+    query: web::Query<HashMap<String, String>>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let (handle, truncate) = match tiktok_gate(&state, &request).await {
+        Ok(ok) => ok,
+        Err(answer) => return answer,
+    };
+    let Ok(body) = serde_json::from_slice::<VideoQuery>(&body) else {
+        return tiktok_error(400, "invalid_params", "filters.video_ids is required");
+    };
+    if body.filters.video_ids.len() > 20 {
+        return tiktok_error(400, "invalid_params", "at most 20 video ids");
+    }
+    let fields: Vec<&str> = query.get("fields").map(|f| f.split(',').collect()).unwrap_or_default();
+    let videos: Vec<Value> = state
+        .posts(Platform::Tiktok)
+        .filter(|p| p.account == handle && body.filters.video_ids.contains(&p.id))
+        .filter(|p| state.post_state(Platform::Tiktok, &p.id) == Some(SimPostState::Live))
+        .map(|post| {
+            let full = json!({"id": post.id, "view_count": state.views(post), "cover_image_url": state.media_url(post),
+                "share_url": format!("https://www.tiktok.com/@{}/video/{}", post.account, post.id),
+                "like_count": 0, "comment_count": 0, "share_count": 0});
+            // Only the fields asked for come back, as on the real API.
+            Value::Object(fields.iter().filter_map(|f| Some(((*f).to_owned(), full.get(*f)?.clone()))).collect())
+        })
+        .collect();
+    tiktok_ok(json!({"videos": videos, "cursor": 0, "has_more": false}), truncate)
+}
+
+async fn tiktok_user_info(state: web::Data<SimState>, request: HttpRequest) -> HttpResponse {
+    let (handle, truncate) = match tiktok_gate(&state, &request).await {
+        Ok(ok) => ok,
+        Err(answer) => return answer,
+    };
+    let bio = state.scenario.account(Platform::Tiktok, &handle).map(|a| a.bio.clone()).unwrap_or_default();
+    tiktok_ok(
+        json!({"user": {"open_id": format!("open-{handle}"), "username": handle, "bio_description": bio}}),
+        truncate,
+    )
+}
+
+#[derive(Deserialize)]
+struct RefreshForm {
+    client_key: String,
+    client_secret: String,
+    grant_type: String,
+    refresh_token: String,
+}
+
+async fn tiktok_refresh(state: web::Data<SimState>, form: web::Form<RefreshForm>) -> HttpResponse {
+    if let Before::Answer(answer) = state.before(FaultTarget::Tiktok).await {
+        return answer;
+    }
+    let credentials = &state.scenario.credentials;
+    let app_ok = form.client_key == credentials.tiktok_client_key
+        && form.client_secret == credentials.tiktok_client_secret;
+    let mut tokens = lock(&state.tokens);
+    let account = tokens.iter_mut().find(|((p, _), t)| {
+        *p == Platform::Tiktok && t.refresh.as_deref() == Some(form.refresh_token.as_str())
+    });
+    let (Some(((_, handle), token)), true, "refresh_token") = (account, app_ok, form.grant_type.as_str())
+    else {
+        return HttpResponse::BadRequest()
+            .json(json!({"error": "invalid_grant", "error_description": "Refresh token is invalid or expired.", "log_id": "sim"}));
+    };
+    token.generation += 1;
+    token.access = format!("act.{handle}.{}", token.generation);
+    token.refresh = Some(format!("rft.{handle}.{}", token.generation));
+    token.expired = false;
+    HttpResponse::Ok().json(json!({"access_token": token.access, "expires_in": 86400, "open_id": format!("open-{handle}"),
+        "refresh_expires_in": 31_536_000, "refresh_token": token.refresh, "scope": "user.info.basic,video.list",
+        "token_type": "Bearer"}))
+}
+
+pub(super) fn instagram_error(status: u16, code: i64, message: &str) -> HttpResponse {
+    let kind = if code == 190 { "OAuthException" } else { "GraphMethodException" };
+    HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap_or_default())
+        .json(json!({"error": {"message": message, "type": kind, "code": code, "fbtrace_id": "sim"}}))
+}
+
+/// Faults, the `access_token` parameter, the hourly window.
+async fn instagram_gate(
+    state: &SimState,
+    query: &HashMap<String, String>,
+) -> Result<(String, bool), HttpResponse> {
+    let truncate = match state.before(FaultTarget::Instagram).await {
+        Before::Answer(answer) => return Err(answer),
+        Before::Proceed { truncate } => truncate,
+    };
+    let found = query.get("access_token").and_then(|t| state.account_for_token(Platform::Instagram, t));
+    match found {
+        None => Err(instagram_error(400, 190, "Invalid OAuth access token - Cannot parse access token")),
+        Some((_, true)) => {
+            Err(instagram_error(400, 190, "Error validating access token: Session has expired."))
+        }
+        Some(_) if !state.within_budget(Platform::Instagram) => {
+            Err(instagram_error(400, 4, "Application request limit reached"))
+        }
+        Some((handle, false)) => Ok((handle, truncate)),
+    }
+}
+
+fn instagram_ok(body: &Value, truncate: bool) -> HttpResponse {
+    HttpResponse::Ok().content_type("application/json; charset=UTF-8").body(json_body(body, truncate))
+}
+
+fn media_id(state: &SimState, post_id: &str) -> String {
+    let index =
+        state.scenario.posts.iter().position(|p| p.platform == Platform::Instagram && p.id == post_id);
+    format!("{}", 17_900_000_000_u64 + index.unwrap_or(0) as u64)
+}
+
+async fn instagram_media(
+    state: web::Data<SimState>,
+    query: web::Query<HashMap<String, String>>,
+) -> HttpResponse {
+    let (handle, truncate) = match instagram_gate(&state, &query).await {
+        Ok(ok) => ok,
+        Err(answer) => return answer,
+    };
+    let limit = query.get("limit").and_then(|l| l.parse::<usize>().ok()).unwrap_or(25).clamp(1, 100);
+    let start = query.get("after").and_then(|a| a.parse::<usize>().ok()).unwrap_or(0);
+    // The owner sees all of their media, private account or not; deleted media is gone.
+    let mine: Vec<_> = state
+        .posts(Platform::Instagram)
+        .filter(|p| {
+            p.account == handle && state.post_state(Platform::Instagram, &p.id) != Some(SimPostState::Removed)
+        })
+        .collect();
+    let page: Vec<Value> = mine
+        .iter()
+        .skip(start)
+        .take(limit)
+        .map(|post| {
+            let video = post.media.as_ref().is_some_and(|m| m.video);
+            let mut item = json!({"id": media_id(&state, &post.id), "username": handle,
+                "media_type": if video { "VIDEO" } else { "IMAGE" },
+                "permalink": format!("https://www.instagram.com/{}/{}/", if video { "reel" } else { "p" }, post.id),
+                "timestamp": "2026-01-01T00:00:00+0000"});
+            // A video's `media_url` is withheld (as for reels with licensed audio).
+            match (state.media_url(post), video) {
+                (Some(url), true) => item["thumbnail_url"] = json!(url),
+                (Some(url), false) => item["media_url"] = json!(url),
+                (None, _) => {}
+            }
+            item
+        })
+        .collect();
+    let end = start + page.len();
+    let mut paging = json!({"cursors": {"before": start.to_string(), "after": end.to_string()}});
+    if end < mine.len() {
+        paging["next"] = json!(format!("{}/me/media?after={end}", state.base_url));
+    }
+    instagram_ok(&json!({"data": page, "paging": paging}), truncate)
+}
+
+async fn instagram_insights(
+    state: web::Data<SimState>,
+    path: web::Path<(String, String)>,
+    query: web::Query<HashMap<String, String>>,
+) -> HttpResponse {
+    let (handle, truncate) = match instagram_gate(&state, &query).await {
+        Ok(ok) => ok,
+        Err(answer) => return answer,
+    };
+    let (_, wanted) = path.into_inner();
+    let post = state
+        .posts(Platform::Instagram)
+        .find(|p| media_id(&state, &p.id) == wanted && p.account == handle)
+        .filter(|p| state.post_state(Platform::Instagram, &p.id) != Some(SimPostState::Removed));
+    let Some(post) = post else {
+        return instagram_error(
+            400,
+            100,
+            "Unsupported get request. Object does not exist or cannot be loaded.",
+        );
+    };
+    let body = json!({"data": [{"name": "views", "period": "lifetime", "values": [{"value": state.views(post)}],
+        "title": "Views", "description": "Total views", "id": format!("{wanted}/insights/views/lifetime")}]});
+    instagram_ok(&body, truncate)
+}
+
+async fn instagram_me(
+    state: web::Data<SimState>,
+    query: web::Query<HashMap<String, String>>,
+) -> HttpResponse {
+    let (handle, truncate) = match instagram_gate(&state, &query).await {
+        Ok(ok) => ok,
+        Err(answer) => return answer,
+    };
+    let bio = state.scenario.account(Platform::Instagram, &handle).map(|a| a.bio.clone()).unwrap_or_default();
+    instagram_ok(
+        &json!({"id": format!("ig-{handle}"), "user_id": format!("ig-{handle}"), "username": handle, "biography": bio}),
+        truncate,
+    )
+}
+
+async fn instagram_refresh(
+    state: web::Data<SimState>,
+    query: web::Query<HashMap<String, String>>,
+) -> HttpResponse {
+    let (handle, _) = match instagram_gate(&state, &query).await {
+        Ok(ok) => ok,
+        Err(answer) => return answer,
+    };
+    if query.get("grant_type").map(String::as_str) != Some("ig_refresh_token") {
+        return instagram_error(400, 100, "grant_type must be ig_refresh_token");
+    }
+    let mut tokens = lock(&state.tokens);
+    let Some(token) = tokens.get_mut(&(Platform::Instagram, handle.clone())) else {
+        return instagram_error(400, 190, "Invalid OAuth access token");
+    };
+    token.generation += 1;
+    token.access = format!("IGQ.{handle}.{}", token.generation);
+    HttpResponse::Ok()
+        .json(json!({"access_token": token.access, "token_type": "bearer", "expires_in": 5_184_000}))
+}

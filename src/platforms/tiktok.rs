@@ -1,0 +1,257 @@
+//! TikTok Display API: `POST /v2/video/query/` with the creator's OAuth token (up to 20
+//! ids; only that creator's public videos come back), and `/v2/user/info/` for the handle
+//! and bio. An invalid or expired access token is refreshed once with the refresh token
+//! (`/v2/oauth/token/`), and the new tokens are handed back for storing.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::Utc;
+use reqwest::StatusCode;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::client::{budget, ApiClient, ApiResponse};
+use super::observation::{
+    count_from_json, media_url, Fetched, Observation, PlatformError, PostState, Profile, UserCredential,
+    UserToken,
+};
+use super::settings::PlatformSettings;
+use super::{normalise_reported_handle, require_user, PlatformAdapter};
+use crate::config::Secret;
+use crate::store::Platform;
+
+pub const BATCH: usize = 20;
+const VIDEO_FIELDS: &str = "id,view_count,cover_image_url,share_url";
+const USER_FIELDS: &str = "open_id,username,bio_description";
+
+pub struct Tiktok {
+    client: ApiClient,
+    base: String,
+    client_key: Option<Secret>,
+    client_secret: Option<Secret>,
+}
+
+/// An answer, or the token was refused (and may be refreshed).
+enum Call<T> {
+    Answer(T),
+    TokenRefused(String),
+}
+
+#[derive(Deserialize)]
+struct TokenAnswer {
+    access_token: String,
+    refresh_token: Option<String>,
+    expires_in: Option<i64>,
+}
+
+impl Tiktok {
+    pub fn new(settings: &PlatformSettings) -> Result<Tiktok, PlatformError> {
+        let per_user = budget(settings.tiktok.requests_per_minute, Duration::from_secs(60));
+        Ok(Tiktok {
+            client: ApiClient::new(Platform::Tiktok, settings, None, Some(per_user))?,
+            base: settings.tiktok.base_url.trim_end_matches('/').to_owned(),
+            client_key: settings.tiktok.client_key.clone(),
+            client_secret: settings.tiktok.client_secret.clone(),
+        })
+    }
+
+    /// TikTok's shape: `{"data": {...}, "error": {"code": "ok" | ..., "message", "log_id"}}`.
+    fn read(&self, response: &ApiResponse) -> Result<Call<Value>, PlatformError> {
+        let body: Value = self.client.json(response)?;
+        let code = body["error"]["code"].as_str().unwrap_or("ok");
+        match (response.status, code) {
+            (StatusCode::OK, "ok") => Ok(Call::Answer(body["data"].clone())),
+            (_, "access_token_invalid" | "access_token_expired") | (StatusCode::UNAUTHORIZED, _) => {
+                Ok(Call::TokenRefused(code.to_owned()))
+            }
+            (_, "scope_not_authorized" | "scope_permission_missed") => {
+                Err(PlatformError::Unauthorized { platform: Platform::Tiktok, reason: code.to_owned() })
+            }
+            (_, "rate_limit_exceeded") => Err(self.client.rate_limited(Duration::from_secs(60))),
+            _ => Err(self.client.refused(response)),
+        }
+    }
+
+    async fn query(
+        &self,
+        user: &UserCredential,
+        token: &UserToken,
+        ids: &[String],
+    ) -> Result<Call<Value>, PlatformError> {
+        let url = format!("{}/v2/video/query/", self.base);
+        let body = json!({"filters": {"video_ids": ids}});
+        let response = self
+            .client
+            .send(Some(user.account_id), |http| {
+                http.post(&url)
+                    .query(&[("fields", VIDEO_FIELDS)])
+                    .bearer_auth(token.access_token.expose())
+                    .json(&body)
+            })
+            .await?;
+        self.read(&response)
+    }
+
+    async fn user_info(
+        &self,
+        user: &UserCredential,
+        token: &UserToken,
+    ) -> Result<Call<Value>, PlatformError> {
+        let url = format!("{}/v2/user/info/", self.base);
+        let response = self
+            .client
+            .send(Some(user.account_id), |http| {
+                http.get(&url).query(&[("fields", USER_FIELDS)]).bearer_auth(token.access_token.expose())
+            })
+            .await?;
+        self.read(&response)
+    }
+
+    async fn refresh(&self, user: &UserCredential) -> Result<UserToken, PlatformError> {
+        let refused =
+            |reason: &str| PlatformError::Unauthorized { platform: Platform::Tiktok, reason: reason.into() };
+        let (Some(key), Some(secret)) = (&self.client_key, &self.client_secret) else {
+            return Err(refused("token refused and no client key configured to refresh it"));
+        };
+        let refresh_token =
+            user.token.refresh_token.as_ref().ok_or_else(|| refused("token refused, no refresh token"))?;
+        let url = format!("{}/v2/oauth/token/", self.base);
+        let form = [
+            ("client_key", key.expose()),
+            ("client_secret", secret.expose()),
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token.expose()),
+        ];
+        let response = self.client.send(Some(user.account_id), |http| http.post(&url).form(&form)).await?;
+        let answer: TokenAnswer = match response.status {
+            StatusCode::OK => self.client.json(&response).map_err(|_| refused("refresh refused"))?,
+            _ => return Err(refused("refresh refused")),
+        };
+        tracing::info!(account_id = %user.account_id, "tiktok token refreshed");
+        Ok(UserToken {
+            access_token: Secret::new(answer.access_token),
+            refresh_token: answer.refresh_token.map(Secret::new).or_else(|| user.token.refresh_token.clone()),
+            expires_at: answer.expires_in.map(|s| Utc::now() + chrono::Duration::seconds(s)),
+        })
+    }
+
+    /// Runs `call` with the creator's token, refreshing it once if refused.
+    async fn with_token<'a, F, Fut>(
+        &'a self,
+        user: &'a UserCredential,
+        call: F,
+    ) -> Result<Fetched<Value>, PlatformError>
+    where
+        F: Fn(UserToken) -> Fut,
+        Fut: std::future::Future<Output = Result<Call<Value>, PlatformError>>,
+    {
+        if let Call::Answer(value) = call(user.token.clone()).await? {
+            return Ok(Fetched::plain(value));
+        }
+        let fresh = self.refresh(user).await?;
+        match call(fresh.clone()).await? {
+            Call::Answer(value) => Ok(Fetched { value, refreshed: Some(fresh) }),
+            Call::TokenRefused(code) => {
+                Err(PlatformError::Unauthorized { platform: Platform::Tiktok, reason: code })
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl PlatformAdapter for Tiktok {
+    fn platform(&self) -> Platform {
+        Platform::Tiktok
+    }
+
+    fn batch_size(&self) -> usize {
+        BATCH
+    }
+
+    fn needs_user_token(&self) -> bool {
+        true
+    }
+
+    fn paused_for(&self) -> Option<Duration> {
+        self.client.paused_for()
+    }
+
+    async fn observe(
+        &self,
+        post_ids: &[String],
+        user: Option<&UserCredential>,
+    ) -> Result<Fetched<Vec<Observation>>, PlatformError> {
+        let user = require_user(Platform::Tiktok, user)?;
+        let mut videos = HashMap::new();
+        let mut refreshed = None;
+        for chunk in post_ids.chunks(BATCH) {
+            let current = UserCredential {
+                account_id: user.account_id,
+                token: refreshed.clone().unwrap_or(user.token.clone()),
+            };
+            let current = &current;
+            let answer = self
+                .with_token(current, |token| async move { self.query(current, &token, chunk).await })
+                .await?;
+            refreshed = answer.refreshed.or(refreshed);
+            for video in answer.value["videos"].as_array().into_iter().flatten() {
+                if let Some(id) = video["id"].as_str() {
+                    videos.insert(id.to_owned(), video.clone());
+                }
+            }
+        }
+        // Only the token owner's videos are returned, so the author is the token owner.
+        let author = if videos.is_empty() {
+            None
+        } else {
+            let current = UserCredential {
+                account_id: user.account_id,
+                token: refreshed.clone().unwrap_or(user.token.clone()),
+            };
+            let current = &current;
+            let info = self
+                .with_token(current, |token| async move { self.user_info(current, &token).await })
+                .await?;
+            refreshed = info.refreshed.or(refreshed);
+            info.value["user"]["username"]
+                .as_str()
+                .and_then(|h| normalise_reported_handle(Platform::Tiktok, h))
+        };
+        let observations = post_ids
+            .iter()
+            .map(|id| match videos.get(id) {
+                // Deleted, private, or not this creator's: TikTok does not say which.
+                None => Observation::gone(id, PostState::Removed),
+                Some(video) => Observation {
+                    post_id: id.clone(),
+                    state: PostState::Live,
+                    author_handle: author.clone(),
+                    views: count_from_json(&video["view_count"]),
+                    media_urls: video["cover_image_url"].as_str().and_then(media_url).into_iter().collect(),
+                },
+            })
+            .collect();
+        Ok(Fetched { value: observations, refreshed })
+    }
+
+    /// The token owner's profile (TikTok shows profiles only to their owner's token).
+    async fn profile(
+        &self,
+        _handle: &str,
+        user: Option<&UserCredential>,
+    ) -> Result<Fetched<Option<Profile>>, PlatformError> {
+        let user = require_user(Platform::Tiktok, user)?;
+        let info = self.with_token(user, |token| async move { self.user_info(user, &token).await }).await?;
+        let profile_of = &info.value["user"];
+        let profile = profile_of["username"]
+            .as_str()
+            .and_then(|h| normalise_reported_handle(Platform::Tiktok, h))
+            .map(|handle| Profile {
+                handle,
+                bio: profile_of["bio_description"].as_str().unwrap_or_default().to_owned(),
+            });
+        Ok(Fetched { value: profile, refreshed: info.refreshed })
+    }
+}

@@ -1,0 +1,201 @@
+//! X API v2: tweet lookup by ids (up to 100) with `public_metrics.impression_count`, the
+//! author and the attached media; user lookup by username for the bio. The app's bearer
+//! token authenticates. A 429 carries `x-rate-limit-reset` (epoch seconds) and no
+//! `Retry-After`; every answer reports what is left of the 15-minute window.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use super::client::{budget, ApiClient};
+use super::observation::{
+    count_from_json, media_url, Fetched, Observation, PlatformError, PostState, Profile, UserCredential,
+};
+use super::settings::PlatformSettings;
+use super::{normalise_reported_handle, PlatformAdapter};
+use crate::config::Secret;
+use crate::store::Platform;
+
+pub const BATCH: usize = 100;
+const NOT_FOUND: &str = "https://api.twitter.com/2/problems/resource-not-found";
+const NOT_AUTHORIZED: &str = "https://api.twitter.com/2/problems/not-authorized-for-resource";
+
+pub struct X {
+    client: ApiClient,
+    base: String,
+    bearer: Option<Secret>,
+}
+
+impl X {
+    pub fn new(settings: &PlatformSettings) -> Result<X, PlatformError> {
+        let window = budget(settings.x.requests_per_15_min, Duration::from_secs(15 * 60));
+        Ok(X {
+            client: ApiClient::new(Platform::X, settings, Some(window), None)?,
+            base: settings.x.base_url.trim_end_matches('/').to_owned(),
+            bearer: settings.x.bearer_token.clone(),
+        })
+    }
+
+    async fn get(&self, path: &str, query: &[(&str, &str)]) -> Result<Value, PlatformError> {
+        let bearer = self.bearer.as_ref().ok_or_else(|| PlatformError::NotConfigured {
+            platform: Platform::X,
+            reason: "platforms.x.bearer_token is not set".into(),
+        })?;
+        let url = format!("{}{path}", self.base);
+        let response =
+            self.client.send(None, |http| http.get(&url).query(query).bearer_auth(bearer.expose())).await?;
+        match response.status {
+            StatusCode::OK => self.client.json(&response),
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Err(PlatformError::Unauthorized {
+                platform: Platform::X,
+                reason: format!("status {}", response.status.as_u16()),
+            }),
+            _ => Err(self.client.refused(&response)),
+        }
+    }
+}
+
+/// Which ids the `errors` array reports missing or protected.
+fn problems(body: &Value) -> HashMap<String, PostState> {
+    let mut states = HashMap::new();
+    for problem in body["errors"].as_array().into_iter().flatten() {
+        let state = match problem["type"].as_str() {
+            Some(NOT_FOUND) => PostState::Removed,
+            Some(NOT_AUTHORIZED) => PostState::Private,
+            _ => continue,
+        };
+        if let Some(id) = problem["resource_id"].as_str().or(problem["value"].as_str()) {
+            states.insert(id.to_owned(), state);
+        }
+    }
+    states
+}
+
+fn tweet_observation(
+    tweet: &Value,
+    media: &HashMap<&str, &Value>,
+    users: &HashMap<&str, &Value>,
+) -> Observation {
+    let media_urls = tweet["attachments"]["media_keys"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|key| media.get(key.as_str()?))
+        .filter_map(|m| m["url"].as_str().or(m["preview_image_url"].as_str()).and_then(media_url))
+        .collect();
+    let author = tweet["author_id"].as_str().and_then(|id| users.get(id));
+    Observation {
+        post_id: tweet["id"].as_str().unwrap_or_default().to_owned(),
+        state: PostState::Live,
+        author_handle: author
+            .and_then(|u| u["username"].as_str())
+            .and_then(|h| normalise_reported_handle(Platform::X, h)),
+        views: count_from_json(&tweet["public_metrics"]["impression_count"]),
+        media_urls,
+    }
+}
+
+fn index<'a>(list: &'a Value, key: &str) -> HashMap<&'a str, &'a Value> {
+    list.as_array().into_iter().flatten().filter_map(|item| Some((item[key].as_str()?, item))).collect()
+}
+
+#[async_trait]
+impl PlatformAdapter for X {
+    fn platform(&self) -> Platform {
+        Platform::X
+    }
+
+    fn batch_size(&self) -> usize {
+        BATCH
+    }
+
+    fn needs_user_token(&self) -> bool {
+        false
+    }
+
+    fn paused_for(&self) -> Option<Duration> {
+        self.client.paused_for()
+    }
+
+    async fn observe(
+        &self,
+        post_ids: &[String],
+        _user: Option<&UserCredential>,
+    ) -> Result<Fetched<Vec<Observation>>, PlatformError> {
+        let mut seen = HashMap::new();
+        let mut missing = HashMap::new();
+        for chunk in post_ids.chunks(BATCH) {
+            let ids = chunk.join(",");
+            let body = self
+                .get(
+                    "/2/tweets",
+                    &[
+                        ("ids", &ids),
+                        ("tweet.fields", "public_metrics,author_id"),
+                        ("expansions", "attachments.media_keys,author_id"),
+                        ("media.fields", "url,preview_image_url"),
+                        ("user.fields", "username"),
+                    ],
+                )
+                .await?;
+            let media = index(&body["includes"]["media"], "media_key");
+            let users = index(&body["includes"]["users"], "id");
+            for tweet in body["data"].as_array().into_iter().flatten() {
+                let observation = tweet_observation(tweet, &media, &users);
+                seen.insert(observation.post_id.clone(), observation);
+            }
+            missing.extend(problems(&body));
+        }
+        let observations = post_ids
+            .iter()
+            .map(|id| match seen.remove(id) {
+                Some(observation) => observation,
+                None => Observation::gone(id, missing.get(id).copied().unwrap_or(PostState::Removed)),
+            })
+            .collect();
+        Ok(Fetched::plain(observations))
+    }
+
+    async fn profile(
+        &self,
+        handle: &str,
+        _user: Option<&UserCredential>,
+    ) -> Result<Fetched<Option<Profile>>, PlatformError> {
+        // Validated, so it cannot change the path it is placed in.
+        let handle = super::normalise_handle(Platform::X, handle).map_err(|e| PlatformError::Refused {
+            platform: Platform::X,
+            status: 400,
+            reason: e.to_string(),
+        })?;
+        let path = format!("/2/users/by/username/{handle}");
+        let body = self.get(&path, &[("user.fields", "description")]).await?;
+        let profile = body["data"]["username"]
+            .as_str()
+            .and_then(|u| normalise_reported_handle(Platform::X, u))
+            .map(|handle| Profile {
+                handle,
+                bio: body["data"]["description"].as_str().unwrap_or_default().to_owned(),
+            });
+        Ok(Fetched::plain(profile))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_and_protected_tweets_are_told_apart() {
+        let body = serde_json::json!({"errors": [
+            {"value": "1", "resource_id": "1", "type": NOT_FOUND, "title": "Not Found Error"},
+            {"value": "2", "resource_id": "2", "type": NOT_AUTHORIZED, "title": "Authorization Error"},
+            {"value": "3", "type": "https://api.twitter.com/2/problems/other"}]});
+        let states = problems(&body);
+        assert_eq!(states.get("1"), Some(&PostState::Removed));
+        assert_eq!(states.get("2"), Some(&PostState::Private));
+        assert_eq!(states.get("3"), None);
+    }
+}

@@ -1,0 +1,227 @@
+//! YouTube Data API v3: `videos.list` (statistics and snippet, up to 50 ids per call, counts
+//! as strings) and `channels.list` for the author's handle and the channel description.
+//! Each call costs one quota unit; `quotaExceeded` pauses YouTube until the daily reset.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use reqwest::StatusCode;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::client::{budget, ApiClient, ApiResponse};
+use super::observation::{
+    count_from_json, media_url, Fetched, Observation, PlatformError, PostState, Profile, UserCredential,
+};
+use super::settings::PlatformSettings;
+use super::{normalise_reported_handle, PlatformAdapter};
+use crate::config::Secret;
+use crate::store::Platform;
+
+pub const BATCH: usize = 50;
+const THUMBNAIL_PREFERENCE: [&str; 5] = ["maxres", "standard", "high", "medium", "default"];
+
+pub struct Youtube {
+    client: ApiClient,
+    base: String,
+    api_key: Option<Secret>,
+}
+
+#[derive(Deserialize)]
+struct ListResponse {
+    #[serde(default)]
+    items: Vec<Value>,
+}
+
+impl Youtube {
+    pub fn new(settings: &PlatformSettings) -> Result<Youtube, PlatformError> {
+        let quota = budget(settings.youtube.daily_quota_units, Duration::from_secs(24 * 3600));
+        Ok(Youtube {
+            client: ApiClient::new(Platform::Youtube, settings, Some(quota), None)?,
+            base: settings.youtube.base_url.trim_end_matches('/').to_owned(),
+            api_key: settings.youtube.api_key.clone(),
+        })
+    }
+
+    async fn list(&self, resource: &str, query: &[(&str, &str)]) -> Result<Vec<Value>, PlatformError> {
+        let key = self.api_key.as_ref().ok_or_else(|| PlatformError::NotConfigured {
+            platform: Platform::Youtube,
+            reason: "platforms.youtube.api_key is not set".into(),
+        })?;
+        let url = format!("{}/youtube/v3/{resource}", self.base);
+        let response = self
+            .client
+            .send(None, |http| http.get(&url).query(query).query(&[("key", key.expose())]))
+            .await?;
+        if response.status != StatusCode::OK {
+            return Err(self.error(&response));
+        }
+        Ok(self.client.json::<ListResponse>(&response)?.items)
+    }
+
+    /// Google's error shape: `{"error": {"code", "message", "errors": [{"reason", ...}]}}`.
+    fn error(&self, response: &ApiResponse) -> PlatformError {
+        let body: Value = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
+        // Reasons appear in `errors` and, for key problems, in `details` (API_KEY_INVALID).
+        let reasons: Vec<&str> = ["errors", "details"]
+            .iter()
+            .filter_map(|list| body["error"][list].as_array())
+            .flatten()
+            .filter_map(|e| e["reason"].as_str())
+            .collect();
+        let has = |r: &str| reasons.contains(&r);
+        if has("quotaExceeded") || has("dailyLimitExceeded") {
+            let retry_after = until_quota_reset(chrono::Utc::now());
+            self.client.pause(retry_after);
+            return PlatformError::QuotaExhausted { platform: Platform::Youtube, retry_after };
+        }
+        if has("rateLimitExceeded") || has("userRateLimitExceeded") {
+            return self.client.rate_limited(Duration::from_secs(60));
+        }
+        if has("keyInvalid")
+            || has("API_KEY_INVALID")
+            || has("keyExpired")
+            || response.status == StatusCode::UNAUTHORIZED
+        {
+            return PlatformError::Unauthorized { platform: Platform::Youtube, reason: reasons.join(",") };
+        }
+        self.client.refused(response)
+    }
+
+    /// Handles and descriptions of the channels, by channel id.
+    async fn channels(&self, ids: &[String]) -> Result<HashMap<String, Value>, PlatformError> {
+        let mut found = HashMap::new();
+        for chunk in ids.chunks(BATCH) {
+            let joined = chunk.join(",");
+            for item in self.list("channels", &[("part", "snippet"), ("id", &joined)]).await? {
+                if let Some(id) = item["id"].as_str() {
+                    found.insert(id.to_owned(), item["snippet"].clone());
+                }
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// YouTube quotas reset at midnight Pacific time; 08:00 UTC is that midnight in winter and
+/// an hour after it in summer, so waiting for it is never too early.
+fn until_quota_reset(now: chrono::DateTime<chrono::Utc>) -> Duration {
+    let today = now.date_naive().and_hms_opt(8, 0, 0).map(|t| t.and_utc());
+    let next = match today {
+        Some(reset) if reset > now => reset,
+        Some(reset) => reset + chrono::Duration::days(1),
+        None => now + chrono::Duration::hours(24),
+    };
+    (next - now).to_std().unwrap_or(Duration::from_secs(3600))
+}
+
+fn best_thumbnail(snippet: &Value) -> Vec<url::Url> {
+    THUMBNAIL_PREFERENCE
+        .iter()
+        .filter_map(|size| snippet["thumbnails"][size]["url"].as_str().and_then(media_url))
+        .take(1)
+        .collect()
+}
+
+#[async_trait]
+impl PlatformAdapter for Youtube {
+    fn platform(&self) -> Platform {
+        Platform::Youtube
+    }
+
+    fn batch_size(&self) -> usize {
+        BATCH
+    }
+
+    fn needs_user_token(&self) -> bool {
+        false
+    }
+
+    fn paused_for(&self) -> Option<Duration> {
+        self.client.paused_for()
+    }
+
+    async fn observe(
+        &self,
+        post_ids: &[String],
+        _user: Option<&UserCredential>,
+    ) -> Result<Fetched<Vec<Observation>>, PlatformError> {
+        let mut videos = HashMap::new();
+        for chunk in post_ids.chunks(BATCH) {
+            let joined = chunk.join(",");
+            for item in self.list("videos", &[("part", "statistics,snippet"), ("id", &joined)]).await? {
+                if let Some(id) = item["id"].as_str() {
+                    videos.insert(id.to_owned(), item.clone());
+                }
+            }
+        }
+        let mut channel_ids: Vec<String> =
+            videos.values().filter_map(|v| v["snippet"]["channelId"].as_str().map(str::to_owned)).collect();
+        channel_ids.sort();
+        channel_ids.dedup();
+        let channels =
+            if channel_ids.is_empty() { HashMap::new() } else { self.channels(&channel_ids).await? };
+        let observations = post_ids
+            .iter()
+            .map(|id| match videos.get(id) {
+                // Deleted and private videos are both simply absent from the answer.
+                None => Observation::gone(id, PostState::Removed),
+                Some(video) => {
+                    let channel = video["snippet"]["channelId"].as_str().and_then(|c| channels.get(c));
+                    Observation {
+                        post_id: id.clone(),
+                        state: PostState::Live,
+                        author_handle: channel
+                            .and_then(|c| c["customUrl"].as_str())
+                            .and_then(|h| normalise_reported_handle(Platform::Youtube, h)),
+                        views: count_from_json(&video["statistics"]["viewCount"]),
+                        media_urls: best_thumbnail(&video["snippet"]),
+                    }
+                }
+            })
+            .collect();
+        Ok(Fetched::plain(observations))
+    }
+
+    async fn profile(
+        &self,
+        handle: &str,
+        _user: Option<&UserCredential>,
+    ) -> Result<Fetched<Option<Profile>>, PlatformError> {
+        let at_handle = format!("@{handle}");
+        let items = self.list("channels", &[("part", "snippet"), ("forHandle", &at_handle)]).await?;
+        let profile = items.first().and_then(|item| {
+            let snippet = &item["snippet"];
+            let reported = snippet["customUrl"].as_str().unwrap_or(&at_handle);
+            Some(Profile {
+                handle: normalise_reported_handle(Platform::Youtube, reported)?,
+                bio: snippet["description"].as_str().unwrap_or_default().to_owned(),
+            })
+        });
+        Ok(Fetched::plain(profile))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn quota_pauses_until_the_next_pacific_midnight() {
+        let before = chrono::Utc.with_ymd_and_hms(2026, 3, 1, 7, 0, 0).unwrap();
+        assert_eq!(until_quota_reset(before), Duration::from_secs(3600));
+        let after = chrono::Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap();
+        assert_eq!(until_quota_reset(after), Duration::from_secs(23 * 3600));
+    }
+
+    #[test]
+    fn the_largest_thumbnail_is_taken() {
+        let snippet = serde_json::json!({"thumbnails": {
+            "default": {"url": "https://i.ytimg.com/vi/x/default.jpg"},
+            "high": {"url": "https://i.ytimg.com/vi/x/hqdefault.jpg"}}});
+        assert_eq!(best_thumbnail(&snippet)[0].as_str(), "https://i.ytimg.com/vi/x/hqdefault.jpg");
+        assert!(best_thumbnail(&serde_json::json!({})).is_empty());
+    }
+}

@@ -1,0 +1,365 @@
+//! The four adapters against the simulated platforms: normal answers, removed and private
+//! posts, profiles, token refresh, and every API fault mapped to a typed outcome.
+
+use std::time::{Duration, Instant};
+
+use viewmark::media::image_io::{decode, ImageLimits};
+use viewmark::platforms::fetcher::MediaFetcher;
+use viewmark::platforms::simulator::{Fault, FaultKind, FaultTarget, Scenario, SimPostState, Simulator};
+use viewmark::platforms::{PlatformError, PlatformSettings, Platforms, PostState, UserCredential, UserToken};
+use viewmark::store::Platform;
+
+use crate::support::{fixture_path, test_key};
+
+pub const YT: &str = "vmkDemoYT01";
+pub const TT: &str = "7300000000000000001";
+pub const IG: &str = "CvmkDemo01";
+pub const TW: &str = "1800000000000000001";
+
+pub struct World {
+    pub sim: Simulator,
+    pub platforms: Platforms,
+    pub fetcher: MediaFetcher,
+    pub settings: PlatformSettings,
+}
+
+/// Fast retries and short timeouts, so fault tests finish quickly.
+pub fn quick_settings() -> PlatformSettings {
+    let mut settings = PlatformSettings {
+        request_timeout_ms: 700,
+        max_retries: 2,
+        backoff_base_ms: 5,
+        backoff_max_ms: 20,
+        ..PlatformSettings::default()
+    };
+    settings.media.timeout_ms = 1500;
+    settings
+}
+
+pub async fn world_with(adjust: impl FnOnce(&mut Scenario)) -> World {
+    let (mut scenario, dir) = Scenario::load(&fixture_path("platforms/scenario.json")).unwrap();
+    adjust(&mut scenario);
+    let sim = Simulator::start(scenario, &dir, Some(test_key()), "127.0.0.1:0").await.unwrap();
+    let settings = sim.platform_settings(quick_settings());
+    let platforms = Platforms::new(&settings).unwrap();
+    let fetcher = MediaFetcher::new(&settings.media).unwrap();
+    World { sim, platforms, fetcher, settings }
+}
+
+pub async fn world() -> World {
+    world_with(|_| {}).await
+}
+
+pub fn creator(token: &str, refresh: Option<&str>) -> UserCredential {
+    UserCredential {
+        account_id: uuid::Uuid::new_v4(),
+        token: UserToken {
+            access_token: viewmark::config::Secret::new(token),
+            refresh_token: refresh.map(viewmark::config::Secret::new),
+            expires_at: None,
+        },
+    }
+}
+
+pub fn tiktok_creator() -> UserCredential {
+    creator("act.ana.creates.0", Some("rft.ana.creates.0"))
+}
+
+pub fn instagram_creator() -> UserCredential {
+    creator("IGQ.ana.creates.0", None)
+}
+
+fn ids(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| (*s).to_owned()).collect()
+}
+
+#[tokio::test]
+async fn every_adapter_reads_views_author_and_a_detectable_picture() {
+    let w = world().await;
+    let cases = [
+        (Platform::Youtube, YT, "ana-creates", None, 120, 0xa1),
+        (Platform::Tiktok, TT, "ana.creates", Some(tiktok_creator()), 500, 0xa2),
+        (Platform::Instagram, IG, "ana.creates", Some(instagram_creator()), 80, 0xa3),
+        (Platform::X, TW, "ana_creates", None, 1000, 0xa4),
+    ];
+    for (platform, id, handle, user, min_views, payload) in cases {
+        let adapter = w.platforms.adapter(platform);
+        let fetched = adapter.observe(&ids(&[id]), user.as_ref()).await.unwrap();
+        assert!(fetched.refreshed.is_none());
+        let seen = &fetched.value[0];
+        assert_eq!(seen.post_id, id);
+        assert_eq!(seen.state, PostState::Live, "{platform:?}");
+        assert_eq!(seen.author_handle.as_deref(), Some(handle), "{platform:?}");
+        let views = seen.views.unwrap();
+        assert!(views >= min_views && views < min_views + 100, "{platform:?}: {views}");
+        assert_eq!(seen.media_urls.len(), 1, "{platform:?}");
+        let media = w.fetcher.fetch(platform, &seen.media_urls[0]).await.unwrap();
+        assert_eq!(media.content_type, "image/jpeg");
+        let limits = ImageLimits { max_bytes: 1 << 24, max_pixels: 1 << 26, max_dimension: 8192 };
+        let (image, _) = decode(&media.bytes, &limits).unwrap();
+        let found = viewmark::watermark::detect(&image, &test_key());
+        assert_eq!(
+            found.map(|d| d.payload),
+            Some(payload),
+            "{platform:?}: the platform's copy keeps the mark"
+        );
+    }
+}
+
+#[tokio::test]
+async fn views_follow_the_curve_as_time_passes() {
+    let w = world().await;
+    let x = w.platforms.adapter(Platform::X);
+    let before = x.observe(&ids(&[TW]), None).await.unwrap().value[0].views.unwrap();
+    w.sim.advance(43_200);
+    let after = x.observe(&ids(&[TW]), None).await.unwrap().value[0].views.unwrap();
+    assert!(before < 1100 && (12_900..=13_100).contains(&after), "{before} -> {after}");
+}
+
+#[tokio::test]
+async fn removed_and_private_posts_are_reported_as_such() {
+    let w = world().await;
+    let yt =
+        w.platforms.adapter(Platform::Youtube).observe(&ids(&[YT, "vmkDemoYT02", "nonexistent"]), None).await;
+    let states: Vec<_> = yt.unwrap().value.iter().map(|o| o.state).collect();
+    assert_eq!(
+        states,
+        [PostState::Live, PostState::Removed, PostState::Removed],
+        "YouTube hides private videos"
+    );
+
+    let tt = w.platforms.adapter(Platform::Tiktok);
+    let seen = tt.observe(&ids(&[TT, "7300000000000000002"]), Some(&tiktok_creator())).await.unwrap();
+    assert_eq!(seen.value[1].state, PostState::Removed);
+    assert!(seen.value[1].views.is_none() && seen.value[1].media_urls.is_empty());
+
+    let x = w.platforms.adapter(Platform::X);
+    let seen = x.observe(&ids(&[TW, "1800000000000000002", "1800000000000000009"]), None).await.unwrap();
+    let states: Vec<_> = seen.value.iter().map(|o| o.state).collect();
+    assert_eq!(states, [PostState::Live, PostState::Private, PostState::Removed]);
+
+    w.sim.set_post_state(Platform::X, TW, SimPostState::Removed);
+    w.sim.set_post_state(Platform::Instagram, IG, SimPostState::Removed);
+    assert_eq!(x.observe(&ids(&[TW]), None).await.unwrap().value[0].state, PostState::Removed);
+    let ig = w.platforms.adapter(Platform::Instagram);
+    let seen = ig.observe(&ids(&[IG, "CvmkDemo02"]), Some(&instagram_creator())).await.unwrap();
+    assert_eq!(seen.value[0].state, PostState::Removed);
+    assert_eq!(seen.value[1].state, PostState::Live, "a reel without media_url still has its thumbnail");
+    assert_eq!(seen.value[1].media_urls.len(), 1);
+}
+
+#[tokio::test]
+async fn profiles_carry_the_bio() {
+    let w = world().await;
+    let cases = [
+        (Platform::Youtube, "ana-creates", None),
+        (Platform::Tiktok, "ana.creates", Some(tiktok_creator())),
+        (Platform::Instagram, "ana.creates", Some(instagram_creator())),
+        (Platform::X, "ana_creates", None),
+    ];
+    for (platform, handle, user) in cases {
+        let profile =
+            w.platforms.adapter(platform).profile(handle, user.as_ref()).await.unwrap().value.unwrap();
+        assert_eq!(profile.handle, handle);
+        assert_eq!(profile.bio, "AI pictures every day");
+    }
+    let nobody = w.platforms.adapter(Platform::X).profile("nobody_here", None).await.unwrap();
+    assert!(nobody.value.is_none());
+    let nobody = w.platforms.adapter(Platform::Youtube).profile("nobody-here", None).await.unwrap();
+    assert!(nobody.value.is_none());
+}
+
+#[tokio::test]
+async fn an_expired_tiktok_token_is_refreshed_once_and_handed_back() {
+    let w = world().await;
+    w.sim.expire_token(Platform::Tiktok, "ana.creates");
+    let tt = w.platforms.adapter(Platform::Tiktok);
+    let fetched = tt.observe(&ids(&[TT]), Some(&tiktok_creator())).await.unwrap();
+    assert_eq!(fetched.value[0].state, PostState::Live);
+    let fresh = fetched.refreshed.expect("new tokens to store");
+    assert_eq!(
+        Some(fresh.access_token.expose().to_owned()),
+        w.sim.access_token(Platform::Tiktok, "ana.creates")
+    );
+    assert!(fresh.expires_at.is_some());
+    // The old refresh token was rotated: a second refresh with it is refused.
+    w.sim.expire_token(Platform::Tiktok, "ana.creates");
+    let err = tt.observe(&ids(&[TT]), Some(&tiktok_creator())).await.unwrap_err();
+    assert_eq!(err.kind(), "unauthorized");
+}
+
+#[tokio::test]
+async fn instagram_tokens_are_extended_before_expiry_and_an_expired_one_is_unauthorized() {
+    let w = world().await;
+    let ig = w.platforms.adapter(Platform::Instagram);
+    let mut soon = instagram_creator();
+    soon.token.expires_at = Some(chrono::Utc::now() + chrono::Duration::days(2));
+    let fetched = ig.observe(&ids(&[IG]), Some(&soon)).await.unwrap();
+    let fresh = fetched.refreshed.expect("extended token");
+    assert_eq!(
+        Some(fresh.access_token.expose().to_owned()),
+        w.sim.access_token(Platform::Instagram, "ana.creates")
+    );
+    let with_fresh = creator(fresh.access_token.expose(), None);
+    assert!(ig.observe(&ids(&[IG]), Some(&with_fresh)).await.unwrap().refreshed.is_none());
+
+    w.sim.expire_token(Platform::Instagram, "ana.creates");
+    let err = ig.observe(&ids(&[IG]), Some(&with_fresh)).await.unwrap_err();
+    assert!(matches!(err, PlatformError::Unauthorized { .. }), "{err:?}");
+    let err = ig.observe(&ids(&[IG]), None).await.unwrap_err();
+    assert_eq!(err.kind(), "not_configured", "no token held");
+}
+
+#[tokio::test]
+async fn wrong_app_credentials_are_unauthorized() {
+    let w = world().await;
+    let mut settings = w.settings.clone();
+    settings.youtube.api_key = Some(viewmark::config::Secret::new("wrong"));
+    settings.x.bearer_token = Some(viewmark::config::Secret::new("wrong"));
+    let platforms = Platforms::new(&settings).unwrap();
+    for platform in [Platform::Youtube, Platform::X] {
+        let err = platforms.adapter(platform).observe(&ids(&["a"]), None).await.unwrap_err();
+        assert_eq!(err.kind(), "unauthorized", "{platform:?}: {err:?}");
+    }
+    settings.youtube.api_key = None;
+    let err = Platforms::new(&settings).unwrap().adapter(Platform::Youtube).observe(&ids(&[YT]), None).await;
+    assert_eq!(err.unwrap_err().kind(), "not_configured");
+}
+
+fn inject(sim: &Simulator, target: FaultTarget, kind: FaultKind, times: u32) {
+    sim.inject(Fault { target, kind, times });
+}
+
+fn user_for(platform: Platform) -> Option<UserCredential> {
+    match platform {
+        Platform::Tiktok => Some(tiktok_creator()),
+        Platform::Instagram => Some(instagram_creator()),
+        _ => None,
+    }
+}
+
+fn post_for(platform: Platform) -> Vec<String> {
+    ids(&[match platform {
+        Platform::Youtube => YT,
+        Platform::Tiktok => TT,
+        Platform::Instagram => IG,
+        Platform::X => TW,
+    }])
+}
+
+#[tokio::test]
+async fn every_api_fault_maps_to_a_typed_outcome_on_every_platform() {
+    for platform in Platform::ALL {
+        let w = world().await;
+        let (adapter, user, posts, target) = (
+            w.platforms.adapter(platform),
+            user_for(platform),
+            post_for(platform),
+            FaultTarget::from(platform),
+        );
+        let observe = || adapter.observe(&posts, user.as_ref());
+
+        // One 5xx, one slow answer: retried or waited out, then fine.
+        inject(&w.sim, target, FaultKind::ServerError { status: 503 }, 1);
+        assert!(observe().await.is_ok(), "{platform:?}: one 503 is retried");
+        inject(&w.sim, target, FaultKind::Slow { delay_ms: 200 }, 1);
+        assert!(observe().await.is_ok(), "{platform:?}: slow but within the timeout");
+
+        // 5xx that persist, and a hang: bounded retries, then Unavailable.
+        inject(&w.sim, target, FaultKind::ServerError { status: 500 }, 10);
+        let err = observe().await.unwrap_err();
+        assert!(matches!(err, PlatformError::Unavailable { attempts: 3, .. }), "{platform:?}: {err:?}");
+        w.sim.clear_faults();
+        inject(&w.sim, target, FaultKind::Hang, 10);
+        let started = Instant::now();
+        let err = observe().await.unwrap_err();
+        assert!(
+            matches!(&err, PlatformError::Unavailable { reason, .. } if reason == "timed out"),
+            "{platform:?}: {err:?}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(10));
+        w.sim.clear_faults();
+
+        // A body cut in half.
+        inject(&w.sim, target, FaultKind::Truncated, 1);
+        assert_eq!(observe().await.unwrap_err().kind(), "bad_response", "{platform:?}");
+
+        // The platform's rate-limit answer pauses it: the next call makes no request.
+        inject(&w.sim, target, FaultKind::RateLimit { retry_after_secs: 120 }, 1);
+        let err = observe().await.unwrap_err();
+        assert_eq!(err.kind(), "rate_limited", "{platform:?}: {err:?}");
+        assert!(err.retry_after().unwrap() >= Duration::from_secs(50), "{platform:?}: {err:?}");
+        let requests = w.sim.requests(target);
+        assert_eq!(observe().await.unwrap_err().kind(), "rate_limited");
+        assert_eq!(w.sim.requests(target), requests, "{platform:?}: paused means no request");
+        assert!(adapter.paused_for().is_some());
+    }
+}
+
+#[tokio::test]
+async fn youtube_quota_exhaustion_pauses_until_the_daily_reset() {
+    let w = world().await;
+    inject(&w.sim, FaultTarget::Youtube, FaultKind::QuotaExceeded, 1);
+    let err =
+        w.platforms.adapter(Platform::Youtube).observe(&post_for(Platform::Youtube), None).await.unwrap_err();
+    assert!(matches!(err, PlatformError::QuotaExhausted { .. }), "{err:?}");
+    assert!(err.retry_after().unwrap() <= Duration::from_secs(24 * 3600));
+}
+
+#[tokio::test]
+async fn the_platforms_own_limits_are_enforced_and_honoured() {
+    // The simulated X allows 3 lookups per window; the adapter's budget is larger, so the
+    // 4th request meets X's 429 and its reset header pauses X.
+    let w = world_with(|s| s.limits.x_per_15_min = 3).await;
+    let x = w.platforms.adapter(Platform::X);
+    let mut outcomes = vec![];
+    for _ in 0..5 {
+        outcomes.push(x.observe(&post_for(Platform::X), None).await.map(|_| ()).map_err(|e| e.kind()));
+    }
+    // X reports "0 remaining" on the third answer, so the adapter pauses before a 429.
+    assert_eq!(outcomes, [Ok(()), Ok(()), Ok(()), Err("rate_limited"), Err("rate_limited")]);
+    assert_eq!(w.sim.requests(FaultTarget::X), 3);
+
+    // Our own budget: two requests per window, the third is refused before leaving.
+    let mut settings = w.settings.clone();
+    settings.youtube.daily_quota_units = 2;
+    let platforms = Platforms::new(&settings).unwrap();
+    let yt = platforms.adapter(Platform::Youtube);
+    assert!(yt.observe(&ids(&["nothing0001"]), None).await.is_ok(), "no videos: one call");
+    let before = w.sim.requests(FaultTarget::Youtube);
+    assert!(yt.observe(&ids(&[YT]), None).await.is_err(), "videos and channels need two units");
+    assert_eq!(w.sim.requests(FaultTarget::Youtube), before + 1);
+}
+
+#[tokio::test]
+async fn one_throttled_or_hanging_platform_does_not_slow_the_others() {
+    let w = world().await;
+    inject(&w.sim, FaultTarget::X, FaultKind::RateLimit { retry_after_secs: 900 }, 1);
+    inject(&w.sim, FaultTarget::Tiktok, FaultKind::Hang, 10);
+    let x = w.platforms.adapter(Platform::X);
+    assert_eq!(x.observe(&post_for(Platform::X), None).await.unwrap_err().kind(), "rate_limited");
+
+    let creator = tiktok_creator();
+    let started = Instant::now();
+    let tiktok = async {
+        let outcome =
+            w.platforms.adapter(Platform::Tiktok).observe(&post_for(Platform::Tiktok), Some(&creator)).await;
+        (outcome, started.elapsed())
+    };
+    let others = async {
+        for platform in [Platform::Youtube, Platform::Instagram] {
+            let user = user_for(platform);
+            let seen =
+                w.platforms.adapter(platform).observe(&post_for(platform), user.as_ref()).await.unwrap();
+            assert_eq!(seen.value[0].state, PostState::Live);
+        }
+        let x_again = x.observe(&post_for(Platform::X), None).await.unwrap_err();
+        (started.elapsed(), x_again.kind())
+    };
+    let ((tiktok, tiktok_took), (others_took, x_again)) = tokio::join!(tiktok, others);
+    assert_eq!(tiktok.unwrap_err().kind(), "unavailable", "TikTok hung and timed out");
+    assert_eq!(x_again, "rate_limited");
+    // Order, not wall-clock figures: the others were done while TikTok still waited.
+    assert!(others_took < tiktok_took, "others took {others_took:?}, TikTok {tiktok_took:?}");
+    assert_eq!(w.sim.requests(FaultTarget::X), 1, "X stayed paused");
+}
