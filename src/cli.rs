@@ -41,6 +41,9 @@ pub enum Command {
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Run only the poller (no HTTP server), to scale polling apart from the API; any number
+    /// of workers may share one PostgreSQL database. Stops after its round on SIGTERM/SIGINT.
+    Worker,
     /// Embed a 64-bit payload in an image; writes OUT (PNG, or the format of OUT's
     /// extension) at the same size.
     Embed {
@@ -150,6 +153,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Token(command) => token(&settings, command).await,
+        Command::Worker => worker(settings).await,
         Command::SimulatePlatforms { scenario, bind, key_file, write_config } => {
             simulate_platforms(&settings, &scenario, &bind, key_file.as_deref(), write_config.as_deref())
                 .await
@@ -221,6 +225,30 @@ fn read_image(settings: &Settings, path: &Path) -> anyhow::Result<image::RgbImag
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     let (image, _format) = image_io::decode(&bytes, &(&settings.limits).into())?;
     Ok(image)
+}
+
+async fn worker(settings: Settings) -> anyhow::Result<()> {
+    let store = startup::open_store(&settings, true).await?;
+    // The key must be the one `serve` marks with: a worker never makes its own.
+    let key = keys::load_configured_key(&settings, IfMissing::Fail)?;
+    let encryption_key = keys::load_encryption_key(&settings)?;
+    let (platforms, _) = startup::build_platforms(&settings)?;
+    let poller =
+        std::sync::Arc::new(startup::build_poller(&settings, store, key, &encryption_key, platforms)?);
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = terminate.recv() => {}
+            _ = interrupt.recv() => {}
+        }
+        let _ = stop.send(true);
+    });
+    tracing::info!(worker = poller.worker_id(), "worker polling");
+    crate::tracking::run_worker(poller, stopped).await;
+    Ok(())
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {

@@ -36,6 +36,8 @@ pub struct Settings {
     pub rate_limit: RateLimitSettings,
     /// The platform APIs, our credentials for them, and the media fetcher's rules.
     pub platforms: crate::platforms::PlatformSettings,
+    /// The poller's schedule, leases and verification attempts.
+    pub tracking: crate::tracking::TrackingSettings,
 }
 
 /// Requests each caller (creator or service token) may make.
@@ -139,6 +141,7 @@ impl Default for Settings {
             consent: ConsentSettings { policy_version: "2026-01".into(), minimum_age: 13 },
             rate_limit: RateLimitSettings { per_minute: 600, burst: 60 },
             platforms: crate::platforms::PlatformSettings::default(),
+            tracking: crate::tracking::TrackingSettings::default(),
         }
     }
 }

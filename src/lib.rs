@@ -13,4 +13,5 @@ pub mod sealing;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
+pub mod tracking;
 pub mod watermark;

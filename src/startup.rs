@@ -12,7 +12,12 @@ use actix_web::{web, App, HttpServer};
 use crate::api::{self, request_id, AppState};
 use crate::config::Settings;
 use crate::keys::{self, IfMissing};
+use crate::media::image_io::ImageLimits;
+use crate::platforms::fetcher::MediaFetcher;
+use crate::platforms::Platforms;
+use crate::sealing::Sealer;
 use crate::store::{self, ConnectOptions, Store};
+use crate::tracking::{self, verify::Verifier, Poller};
 use crate::watermark::Key;
 
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +30,8 @@ pub enum StartupError {
     Auth(#[from] api::auth::VerifierError),
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: String, source: std::io::Error },
+    #[error("platform settings: {0}")]
+    Platforms(String),
 }
 
 /// Opens (and by default migrates) the configured database.
@@ -40,6 +47,38 @@ pub async fn open_store(settings: &Settings, migrate: bool) -> Result<Arc<dyn St
 pub struct Application {
     port: u16,
     server: Server,
+    /// The poller `serve` runs beside the HTTP server (`tracking.poll_in_serve`).
+    poller: Option<Arc<Poller>>,
+}
+
+/// The platform adapters and the media fetcher, built once and shared by the HTTP routes
+/// and the poller (so they share each platform's budget and pauses).
+pub fn build_platforms(settings: &Settings) -> Result<(Platforms, Arc<MediaFetcher>), StartupError> {
+    let platforms =
+        Platforms::new(&settings.platforms).map_err(|e| StartupError::Platforms(e.to_string()))?;
+    let fetcher =
+        MediaFetcher::new(&settings.platforms.media).map_err(|e| StartupError::Platforms(e.to_string()))?;
+    Ok((platforms, Arc::new(fetcher)))
+}
+
+/// A poller over the given store and platforms.
+pub fn build_poller(
+    settings: &Settings,
+    store: Arc<dyn Store>,
+    key: Key,
+    encryption_key: &[u8; 32],
+    platforms: Platforms,
+) -> Result<Poller, StartupError> {
+    let fetcher =
+        MediaFetcher::new(&settings.platforms.media).map_err(|e| StartupError::Platforms(e.to_string()))?;
+    let verifier = Verifier {
+        store: store.clone(),
+        fetcher,
+        key,
+        limits: ImageLimits::from(&settings.limits),
+        media_permits: Arc::new(tokio::sync::Semaphore::new(settings.limits.media_concurrency.max(1))),
+    };
+    Ok(Poller::new(store, platforms, verifier, Sealer::new(encryption_key), settings.tracking.clone()))
 }
 
 impl Application {
@@ -65,6 +104,18 @@ impl Application {
         let listener = TcpListener::bind(&settings.bind).map_err(bind_err)?;
         let port = listener.local_addr().map_err(bind_err)?.port();
         let verifier = api::auth::CreatorVerifier::from_settings(&settings.auth)?;
+        let (platforms, fetcher) = build_platforms(settings)?;
+        let poller = if settings.tracking.poll_in_serve {
+            Some(Arc::new(build_poller(
+                settings,
+                store.clone(),
+                key.clone(),
+                encryption_key,
+                platforms.clone(),
+            )?))
+        } else {
+            None
+        };
         let state = web::Data::new(AppState {
             store,
             key,
@@ -74,6 +125,8 @@ impl Application {
             media_permits: tokio::sync::Semaphore::new(settings.limits.media_concurrency.max(1)),
             rate_limiter: api::rate_limit::CallerLimiter::new(&settings.rate_limit),
             sealer: crate::sealing::Sealer::new(encryption_key),
+            platforms,
+            fetcher,
         });
         let server = HttpServer::new(move || {
             App::new()
@@ -89,7 +142,7 @@ impl Application {
         .listen(listener)
         .map_err(bind_err)?
         .run();
-        Ok(Application { port, server })
+        Ok(Application { port, server, poller })
     }
 
     pub fn port(&self) -> u16 {
@@ -120,8 +173,15 @@ impl Application {
         Ok(())
     }
 
-    /// Serves until stopped.
+    /// Serves (and polls, when configured) until stopped; the poller finishes its round.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let worker = self.poller.map(|poller| tokio::spawn(tracking::run_worker(poller, stopped)));
+        let served = self.server.await;
+        let _ = stop.send(true);
+        if let Some(worker) = worker {
+            let _ = worker.await;
+        }
+        served
     }
 }

@@ -214,21 +214,12 @@ fn enrolled_response(req: &HttpRequest, content: &Content, marked: MarkedOutput)
 }
 
 fn encode_cursor(c: &Content) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!(
-        "{}.{}",
-        c.created_at.timestamp_millis(),
-        c.id
-    ))
+    super::cursor::encode(c.created_at, c.id)
 }
 
 fn decode_cursor(text: &str) -> Result<ContentCursor, ApiError> {
-    let bad = || ApiError::bad_request("bad_cursor", "cursor is not one this service issued");
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text).map_err(|_| bad())?;
-    let raw = String::from_utf8(raw).map_err(|_| bad())?;
-    let (ms, id) = raw.split_once('.').ok_or_else(bad)?;
-    let created_at =
-        ms.parse::<i64>().ok().and_then(chrono::DateTime::from_timestamp_millis).ok_or_else(bad)?;
-    Ok(ContentCursor { created_at, id: id.parse().map_err(|_| bad())? })
+    let (created_at, id) = super::cursor::decode(text)?;
+    Ok(ContentCursor { created_at, id })
 }
 
 /// `GET /v1/contents`: the caller's contents, oldest first, a page at a time.

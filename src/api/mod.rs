@@ -4,10 +4,12 @@
 pub mod auth;
 mod contents;
 mod creators;
+mod cursor;
 mod detect;
 pub mod error;
 mod health;
 mod openapi;
+mod posts;
 pub(crate) mod rate_limit;
 pub mod request_id;
 mod social_accounts;
@@ -36,6 +38,9 @@ pub struct AppState {
     pub rate_limiter: rate_limit::CallerLimiter,
     /// Seals personal secrets (platform tokens) before they are stored.
     pub sealer: crate::sealing::Sealer,
+    /// The platform adapters (shared with the poller: one budget per platform).
+    pub platforms: crate::platforms::Platforms,
+    pub fetcher: std::sync::Arc<crate::platforms::fetcher::MediaFetcher>,
 }
 
 /// Registers every route, the body limits and the error mapping on an app. Used by `serve`
@@ -66,7 +71,10 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
             .service(web::resource("/v1/detect").post(detect::detect))
             .service(
                 web::resource("/v1/social-accounts").post(social_accounts::link).get(social_accounts::list),
-            );
+            )
+            .service(web::resource("/v1/social-accounts/{id}/verify").post(social_accounts::verify))
+            .service(web::resource("/v1/posts").post(posts::register).get(posts::list))
+            .service(web::resource("/v1/posts/{id}").get(posts::get).delete(posts::stop));
     }
 }
 

@@ -7,7 +7,7 @@ use serde::Serialize;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{contents, creators, detect, social_accounts};
+use super::{contents, creators, detect, posts, social_accounts};
 
 /// The error body every 4xx and 5xx carries.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -52,6 +52,11 @@ impl Modify for BearerAuth {
         detect::detect,
         social_accounts::link,
         social_accounts::list,
+        social_accounts::verify,
+        posts::register,
+        posts::list,
+        posts::get,
+        posts::stop,
     ),
     modifiers(&BearerAuth)
 )]

@@ -15,7 +15,7 @@ use super::creators::{current_creator, require_tracking_consent};
 use super::error::{store_error, ApiError};
 use super::openapi::ErrorDoc;
 use super::AppState;
-use crate::platforms::normalise_handle;
+use crate::platforms::{normalise_handle, PlatformError, UserCredential, UserToken};
 use crate::store::{NewSocialAccount, Platform, SocialAccount, StoreError};
 
 /// Characters of a proof code after its prefix: unambiguous lowercase letters and digits.
@@ -159,4 +159,82 @@ pub async fn list(state: web::Data<AppState>, caller: Caller) -> Result<HttpResp
     let creator = current_creator(&state, &caller).await?;
     let accounts = state.store.social_accounts_for_creator(creator.id).await.map_err(store_error)?;
     Ok(HttpResponse::Ok().json(AccountList { items: accounts.iter().map(AccountView::from).collect() }))
+}
+
+fn platform_error(error: &PlatformError) -> ApiError {
+    match error {
+        PlatformError::Unauthorized { .. } => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "platform_token_refused",
+            "the platform refused the account's token: link the account again with fresh tokens",
+        ),
+        PlatformError::NotConfigured { .. } => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "platform_token_missing",
+            "this platform is read with your token: link the account with its OAuth tokens",
+        ),
+        other => {
+            let busy = ApiError::unavailable(format!("{} cannot be reached now: try again later", other));
+            match other.retry_after() {
+                Some(wait) => busy.with_retry_after(wait.as_secs().max(1)),
+                None => busy,
+            }
+        }
+    }
+}
+
+/// `POST /v1/social-accounts/{id}/verify`: looks for the proof code in the account's
+/// profile through the platform's API; the account is proven when it is there.
+#[utoipa::path(post, path = "/v1/social-accounts/{id}/verify", tag = "social accounts", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Social account id")),
+    responses(
+        (status = 200, description = "Proven (now or before)", body = AccountView),
+        (status = 404, description = "No such account of the caller's", body = ErrorDoc),
+        (status = 422, description = "Proof code not in the profile, or the platform token is missing or refused", body = ErrorDoc),
+        (status = 503, description = "The platform cannot be asked now", body = ErrorDoc),
+    ))]
+pub async fn verify(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let creator = current_creator(&state, &caller).await?;
+    require_tracking_consent(&creator)?;
+    let not_found = || ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such social account of yours");
+    let account = state.store.social_account(*id).await.map_err(store_error)?.ok_or_else(not_found)?;
+    if account.creator_id != creator.id {
+        return Err(not_found());
+    }
+    if account.proven_at.is_some() {
+        return Ok(HttpResponse::Ok().json(AccountView::from(&account)));
+    }
+    let adapter = state.platforms.adapter(account.platform);
+    let user = match state.store.sealed_oauth_token(account.id).await.map_err(store_error)? {
+        Some(sealed) => {
+            let plain = state.sealer.open(creator.id, &sealed).map_err(|_| ApiError::internal())?;
+            let token: UserToken = serde_json::from_slice(&plain).map_err(|_| ApiError::internal())?;
+            Some(UserCredential { account_id: account.id, token })
+        }
+        None => None,
+    };
+    let fetched = adapter.profile(&account.handle, user.as_ref()).await.map_err(|e| platform_error(&e))?;
+    if let Some(token) = &fetched.refreshed {
+        let plain = serde_json::to_vec(token).map_err(|_| ApiError::internal())?;
+        let sealed = state.sealer.seal(creator.id, &plain).map_err(|_| ApiError::internal())?;
+        state.store.store_sealed_oauth_token(account.id, &sealed).await.map_err(store_error)?;
+    }
+    let code = account.proof_code.as_deref().unwrap_or_default();
+    let proven =
+        fetched.value.is_some_and(|p| p.handle == account.handle && !code.is_empty() && p.bio.contains(code));
+    if !proven {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "proof_not_found",
+            "the proof code is not in that account's profile yet (or the token belongs to another account)",
+        ));
+    }
+    state.store.mark_account_proven(account.id, Utc::now()).await.map_err(store_error)?;
+    tracing::info!(creator_id = %creator.id, account_id = %account.id, "social account proven");
+    let account = state.store.social_account(account.id).await.map_err(store_error)?.ok_or_else(not_found)?;
+    Ok(HttpResponse::Ok().json(AccountView::from(&account)))
 }

@@ -31,6 +31,18 @@ pub enum PostUrlError {
     TooLong(usize),
 }
 
+impl PostRef {
+    /// The post's address without tracking parameters or mobile hosts: what is stored.
+    pub fn canonical_url(&self) -> String {
+        match self.platform {
+            Platform::Youtube => format!("https://www.youtube.com/watch?v={}", self.post_id),
+            Platform::Tiktok => format!("https://www.tiktok.com/@/video/{}", self.post_id),
+            Platform::Instagram => format!("https://www.instagram.com/p/{}/", self.post_id),
+            Platform::X => format!("https://x.com/i/status/{}", self.post_id),
+        }
+    }
+}
+
 /// Longest URL considered (real post URLs with tracking parameters are far shorter).
 pub const MAX_URL_CHARS: usize = 2048;
 

@@ -9,6 +9,7 @@
 mod backend;
 mod creators;
 mod models;
+mod polling;
 mod postgres;
 mod service_tokens;
 mod sqlite;
@@ -114,6 +115,45 @@ pub trait TrackingRepo: Send + Sync {
     async fn record_snapshot(&self, new: &NewSnapshot) -> StoreResult<SnapshotWrite>;
     /// Snapshots of a post, in poll-slot order.
     async fn snapshots_for_post(&self, post_id: Uuid) -> StoreResult<Vec<ViewSnapshot>>;
+    async fn social_account(&self, id: Uuid) -> StoreResult<Option<SocialAccount>>;
+    /// The account's platform tokens as stored (sealed), if any.
+    async fn sealed_oauth_token(&self, id: Uuid) -> StoreResult<Option<Vec<u8>>>;
+    /// Records that the proof code was found in the account's profile (first time only).
+    async fn mark_account_proven(&self, id: Uuid, at: Timestamp) -> StoreResult<()>;
+    async fn post(&self, id: Uuid) -> StoreResult<Option<Post>>;
+    /// A creator's posts, oldest first, after the cursor, at most `limit`.
+    async fn posts_for_creator(
+        &self,
+        creator_id: Uuid,
+        after: Option<PostCursor>,
+        limit: u32,
+    ) -> StoreResult<Vec<Post>>;
+    async fn latest_snapshot(&self, post_id: Uuid) -> StoreResult<Option<ViewSnapshot>>;
+    /// Stops tracking a post (it is never leased again); `None` if there is no such post.
+    async fn stop_post(&self, id: Uuid) -> StoreResult<Option<Post>>;
+}
+
+/// The poller's view of posts: leases, the consent check, and a poll's result.
+#[async_trait]
+pub trait PollRepo: Send + Sync {
+    /// Leases up to `limit` due posts of consenting creators to `worker` for `lease_for`;
+    /// posts leased to another worker are skipped until that lease expires.
+    async fn lease_due_posts(
+        &self,
+        worker: &str,
+        now: Timestamp,
+        lease_for: Duration,
+        limit: u32,
+    ) -> StoreResult<Vec<LeasedPost>>;
+    /// The creator's consent state now (`None`: no such creator, e.g. erased).
+    async fn consent_stamp(&self, creator_id: Uuid) -> StoreResult<Option<ConsentStamp>>;
+    /// Gives a lease back without recording anything (the poll did not happen).
+    async fn release_lease(&self, post_id: Uuid, worker: &str) -> StoreResult<()>;
+    /// Writes a poll's result in one transaction that first checks the lease is still ours
+    /// and consent is still the one the poll started under; otherwise stores nothing.
+    async fn complete_poll(&self, done: &PollCompletion) -> StoreResult<PollCommit>;
+    /// Replaces an account's sealed platform tokens (after a refresh).
+    async fn store_sealed_oauth_token(&self, account_id: Uuid, sealed: &[u8]) -> StoreResult<()>;
 }
 
 /// Service tokens, stored as SHA-256 hashes only.
@@ -127,8 +167,8 @@ pub trait ServiceTokenRepo: Send + Sync {
 }
 
 /// Everything the service stores, behind one object the rest of the code shares.
-pub trait Store: Health + CreatorRepo + TrackingRepo + ServiceTokenRepo {}
-impl<T: Health + CreatorRepo + TrackingRepo + ServiceTokenRepo> Store for T {}
+pub trait Store: Health + CreatorRepo + TrackingRepo + PollRepo + ServiceTokenRepo {}
+impl<T: Health + CreatorRepo + TrackingRepo + PollRepo + ServiceTokenRepo> Store for T {}
 
 /// How to open a store.
 #[derive(Debug, Clone)]

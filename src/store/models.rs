@@ -224,8 +224,83 @@ pub struct Post {
     pub url: String,
     pub content_id: Option<Uuid>,
     pub status: PostStatus,
+    /// Why a post is unverified, removed or failing, in a few words.
+    pub status_reason: Option<String>,
     pub next_poll_at: Timestamp,
+    /// Consecutive failed polls (reset by a successful one).
+    pub failures: u32,
+    pub last_polled_at: Option<Timestamp>,
+    /// The latest successful watermark check.
+    pub evidence: Option<Evidence>,
     pub created_at: Timestamp,
+}
+
+/// Where a page of posts ends: the last post's creation time and id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PostCursor {
+    pub created_at: Timestamp,
+    pub id: Uuid,
+}
+
+/// What proved a post carries the creator's content.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Evidence {
+    pub verified_at: Timestamp,
+    /// SHA-256 of the media bytes the watermark was found in.
+    pub media_sha256: String,
+    pub score: f64,
+}
+
+/// A post leased to one worker for one poll.
+#[derive(Debug, Clone)]
+pub struct LeasedPost {
+    pub post: Post,
+    pub account: SocialAccount,
+    /// The creator's platform tokens, sealed (TikTok, Instagram).
+    pub sealed_oauth_token: Option<Vec<u8>>,
+    /// The schedule slot of this poll: the due time it was leased for (ms). A retried poll
+    /// of the same slot stores no second snapshot.
+    pub slot: i64,
+}
+
+/// What one poll found, to be written in one transaction with the consent check.
+#[derive(Debug, Clone)]
+pub struct PollCompletion {
+    pub post_id: Uuid,
+    pub creator_id: Uuid,
+    pub worker: String,
+    pub slot: i64,
+    /// The creator's `consent_changed_at` when the poll started: if it moved, consent was
+    /// revoked (and maybe granted again) meanwhile, and the poll stores nothing.
+    pub consent_since: Timestamp,
+    pub observed_at: Timestamp,
+    /// Views to record (only for a verified post).
+    pub views: Option<u64>,
+    pub status: PostStatus,
+    pub status_reason: Option<String>,
+    pub next_poll_at: Timestamp,
+    pub failures: u32,
+    /// New evidence, when the watermark was checked and found.
+    pub evidence: Option<Evidence>,
+    /// The content found in the media, when the post did not name one.
+    pub content_id: Option<Uuid>,
+}
+
+/// How a poll's write ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PollCommit {
+    Stored(Option<SnapshotWrite>),
+    /// Consent was revoked (or changed) since the poll started: nothing was stored.
+    ConsentEnded,
+    /// The lease expired and another worker has the post: nothing was stored.
+    LeaseLost,
+}
+
+/// The creator's consent as the poller must see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConsentStamp {
+    pub granted: bool,
+    pub changed_at: Timestamp,
 }
 
 #[derive(Debug, Clone)]
@@ -244,6 +319,8 @@ pub struct ViewSnapshot {
     pub poll_slot: i64,
     pub observed_at: Timestamp,
     pub views: u64,
+    /// The first snapshot since consent was (re)granted: counting starts here.
+    pub baseline: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -17,5 +17,6 @@ mod media_fetch;
 mod openapi;
 mod platforms;
 mod social_accounts_api;
+mod tracking;
 mod watermark;
 mod wm_support;

@@ -122,6 +122,8 @@ pub fn test_settings(db: &TestDb) -> Settings {
     settings.auth.audience = Some(TEST_AUDIENCE.into());
     settings.auth.public_key_files = vec![fixture_path("auth/test-idp-public.pem")];
     settings.auth.allowed_origins = vec!["https://app.test".into()];
+    // Tests drive the poller round by round.
+    settings.tracking.poll_in_serve = false;
     settings
 }
 

@@ -114,7 +114,7 @@ async fn youtube_channels(
         .filter(|a| ids.contains(&channel_id(&a.handle).as_str()) || for_handle.as_deref() == Some(a.handle.as_str()))
         .map(|a| {
             json!({"kind": "youtube#channel", "etag": "sim", "id": channel_id(&a.handle),
-                   "snippet": {"title": a.handle, "description": a.bio, "customUrl": format!("@{}", a.handle)}})
+                   "snippet": {"title": a.handle, "description": state.bio(Platform::Youtube, &a.handle), "customUrl": format!("@{}", a.handle)}})
         })
         .collect();
     list("youtube#channelListResponse", items, truncate)
@@ -248,7 +248,7 @@ async fn x_user(state: web::Data<SimState>, request: HttpRequest, path: web::Pat
     let username = path.into_inner().to_ascii_lowercase();
     let body = match state.scenario.account(Platform::X, &username) {
         Some(a) => json!({"data": {"id": x_user_id(&state, &a.handle), "name": a.handle,
-                                   "username": a.handle, "description": a.bio}}),
+                                   "username": a.handle, "description": state.bio(Platform::X, &a.handle)}}),
         None => {
             json!({"errors": [{"value": username, "detail": format!("Could not find user with username: [{username}]."),
             "title": "Not Found Error", "resource_type": "user", "parameter": "username", "resource_id": username,

@@ -107,7 +107,7 @@ async fn tiktok_user_info(state: web::Data<SimState>, request: HttpRequest) -> H
         Ok(ok) => ok,
         Err(answer) => return answer,
     };
-    let bio = state.scenario.account(Platform::Tiktok, &handle).map(|a| a.bio.clone()).unwrap_or_default();
+    let bio = state.bio(Platform::Tiktok, &handle);
     tiktok_ok(
         json!({"user": {"open_id": format!("open-{handle}"), "username": handle, "bio_description": bio}}),
         truncate,
@@ -263,7 +263,7 @@ async fn instagram_me(
         Ok(ok) => ok,
         Err(answer) => return answer,
     };
-    let bio = state.scenario.account(Platform::Instagram, &handle).map(|a| a.bio.clone()).unwrap_or_default();
+    let bio = state.bio(Platform::Instagram, &handle);
     instagram_ok(
         &json!({"id": format!("ig-{handle}"), "user_id": format!("ig-{handle}"), "username": handle, "biography": bio}),
         truncate,

@@ -118,6 +118,10 @@ pub(crate) struct SimState {
     media: HashMap<String, Vec<u8>>,
     faults: Mutex<Vec<Fault>>,
     requests: Mutex<HashMap<FaultTarget, u64>>,
+    /// When each API request arrived, per target (for consent-gate tests).
+    arrivals: Mutex<Vec<(FaultTarget, chrono::DateTime<chrono::Utc>)>>,
+    /// Bios changed since start (a creator pasting a proof code).
+    bios: Mutex<HashMap<(Platform, String), String>>,
     windows: Mutex<HashMap<Platform, (Instant, u32)>>,
 }
 
@@ -145,6 +149,12 @@ impl SimState {
         self.scenario.posts.iter().filter(move |p| p.platform == platform)
     }
 
+    /// An account's bio now.
+    fn bio(&self, platform: Platform, handle: &str) -> String {
+        let changed = lock(&self.bios).get(&(platform, handle.to_owned())).cloned();
+        changed.or_else(|| self.scenario.account(platform, handle).map(|a| a.bio.clone())).unwrap_or_default()
+    }
+
     fn views(&self, post: &scenario::SimPost) -> u64 {
         scenario::views_at(&post.views, self.elapsed())
     }
@@ -166,6 +176,7 @@ impl SimState {
     /// Counts a request, consults the fault queue and the platform's rate window.
     async fn before(&self, target: FaultTarget) -> Before {
         *lock(&self.requests).entry(target).or_default() += 1;
+        lock(&self.arrivals).push((target, chrono::Utc::now()));
         let fault = {
             let mut faults = lock(&self.faults);
             let index = faults.iter().position(|f| f.target == target);
@@ -299,6 +310,8 @@ impl Simulator {
             media: rendered,
             faults: Mutex::new(Vec::new()),
             requests: Mutex::new(HashMap::new()),
+            arrivals: Mutex::new(Vec::new()),
+            bios: Mutex::new(HashMap::new()),
             windows: Mutex::new(HashMap::new()),
         });
         let data = web::Data::from(state.clone());
@@ -360,6 +373,16 @@ impl Simulator {
     /// The creator's current access token (after refreshes).
     pub fn access_token(&self, platform: Platform, handle: &str) -> Option<String> {
         lock(&self.state.tokens).get(&(platform, handle.to_owned())).map(|t| t.access.clone())
+    }
+
+    /// Replaces an account's bio (as a creator adding a proof code would).
+    pub fn set_bio(&self, platform: Platform, handle: &str, bio: &str) {
+        lock(&self.state.bios).insert((platform, handle.to_owned()), bio.to_owned());
+    }
+
+    /// When the requests to one target arrived.
+    pub fn arrivals(&self, target: FaultTarget) -> Vec<chrono::DateTime<chrono::Utc>> {
+        lock(&self.state.arrivals).iter().filter(|(t, _)| *t == target).map(|(_, at)| *at).collect()
     }
 
     /// Requests seen so far for one target.

@@ -1,0 +1,221 @@
+//! What the poller needs from storage: leasing due posts (any number of workers, never the
+//! same post twice at once), and writing a poll's result in one transaction with the consent
+//! check, so that a revocation and a snapshot can never interleave.
+//!
+//! PostgreSQL: the lease takes due rows with `FOR UPDATE SKIP LOCKED`, so concurrent workers
+//! skip each other's rows instead of waiting; the completion locks the creator's row `FOR
+//! SHARE`, which a revocation's `UPDATE creators` must wait for (and the other way round).
+//! SQLite: one writer at a time; the completion's first statement is a write, so the
+//! transaction holds the write lock before it reads the consent state.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use uuid::Uuid;
+
+use super::backend::{from_ms, to_ms, SqlStore};
+use super::tracking::{account_from_row, post_from_row, ACCOUNT_COLUMNS, POST_COLUMNS};
+use super::{
+    Backend, ConsentStamp, LeasedPost, PollCommit, PollCompletion, PollRepo, SnapshotWrite, StoreError,
+    StoreResult, Timestamp,
+};
+
+#[async_trait]
+impl PollRepo for SqlStore {
+    async fn lease_due_posts(
+        &self,
+        worker: &str,
+        now: Timestamp,
+        lease_for: Duration,
+        limit: u32,
+    ) -> StoreResult<Vec<LeasedPost>> {
+        let now_ms = to_ms(now);
+        let expires = now_ms + i64::try_from(lease_for.as_millis()).unwrap_or(i64::MAX / 2);
+        let skip_locked = match self.backend {
+            Backend::Postgres => "FOR UPDATE OF p SKIP LOCKED",
+            Backend::Sqlite => "",
+        };
+        // Due, pollable, not leased (or the lease expired: a crashed worker), and the
+        // creator's consent in force.
+        let leased = sqlx::query(&format!(
+            "UPDATE posts SET lease_owner = $1, lease_expires_at = $2 WHERE id IN ( \
+               SELECT p.id FROM posts p JOIN creators c ON c.id = p.creator_id \
+               WHERE p.status IN ('pending', 'verified') AND p.next_poll_at <= $3 \
+                 AND (p.lease_expires_at IS NULL OR p.lease_expires_at < $3) \
+                 AND c.consent_state = 'granted' \
+               ORDER BY p.next_poll_at LIMIT $4 {skip_locked}) \
+             RETURNING id"
+        ))
+        .bind(worker)
+        .bind(expires)
+        .bind(now_ms)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        if leased.is_empty() {
+            return Ok(vec![]);
+        }
+        let posts = sqlx::query(&format!(
+            "SELECT {POST_COLUMNS} FROM posts WHERE lease_owner = $1 AND lease_expires_at = $2 ORDER BY next_poll_at"
+        ))
+        .bind(worker)
+        .bind(expires)
+        .fetch_all(&self.pool)
+        .await?;
+        let accounts = sqlx::query(&format!(
+            "SELECT {ACCOUNT_COLUMNS}, oauth_token_enc FROM social_accounts WHERE id IN \
+             (SELECT social_account_id FROM posts WHERE lease_owner = $1 AND lease_expires_at = $2)"
+        ))
+        .bind(worker)
+        .bind(expires)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut by_id = HashMap::new();
+        for row in &accounts {
+            let sealed: Option<Vec<u8>> = sqlx::Row::try_get(row, "oauth_token_enc")?;
+            let account = account_from_row(row)?;
+            by_id.insert(account.id, (account, sealed));
+        }
+        posts
+            .iter()
+            .map(|row| {
+                let post = post_from_row(row)?;
+                let (account, sealed_oauth_token) = by_id
+                    .get(&post.social_account_id)
+                    .cloned()
+                    .ok_or_else(|| StoreError::Corrupt("post without its account".into()))?;
+                Ok(LeasedPost { slot: to_ms(post.next_poll_at), post, account, sealed_oauth_token })
+            })
+            .collect()
+    }
+
+    async fn consent_stamp(&self, creator_id: Uuid) -> StoreResult<Option<ConsentStamp>> {
+        let row = sqlx::query("SELECT consent_state, consent_changed_at FROM creators WHERE id = $1")
+            .bind(creator_id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| {
+            let state: String = sqlx::Row::try_get(&row, "consent_state")?;
+            Ok(ConsentStamp {
+                granted: state == "granted",
+                changed_at: from_ms(sqlx::Row::try_get(&row, "consent_changed_at")?)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn release_lease(&self, post_id: Uuid, worker: &str) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE posts SET lease_owner = NULL, lease_expires_at = NULL WHERE id = $1 AND lease_owner = $2",
+        )
+        .bind(post_id.to_string())
+        .bind(worker)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn complete_poll(&self, done: &PollCompletion) -> StoreResult<PollCommit> {
+        let post_id = done.post_id.to_string();
+        let mut tx = self.pool.begin().await?;
+        // A write first: on SQLite this takes the write lock before anything is read; on
+        // PostgreSQL it locks the post row. No row: the lease is gone.
+        let ours = sqlx::query(
+            "UPDATE posts SET lease_expires_at = lease_expires_at WHERE id = $1 AND lease_owner = $2 AND next_poll_at = $3",
+        )
+        .bind(&post_id)
+        .bind(&done.worker)
+        .bind(done.slot)
+        .execute(&mut *tx)
+        .await?;
+        if ours.rows_affected() == 0 {
+            tx.rollback().await?;
+            return Ok(PollCommit::LeaseLost);
+        }
+        let lock = if self.backend == Backend::Postgres { "FOR SHARE" } else { "" };
+        let consent = sqlx::query(&format!(
+            "SELECT consent_state, consent_changed_at FROM creators WHERE id = $1 {lock}"
+        ))
+        .bind(done.creator_id.to_string())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let in_force = match &consent {
+            Some(row) => {
+                let state: String = sqlx::Row::try_get(row, "consent_state")?;
+                let changed: i64 = sqlx::Row::try_get(row, "consent_changed_at")?;
+                state == "granted" && changed == to_ms(done.consent_since)
+            }
+            None => false,
+        };
+        if !in_force {
+            sqlx::query("UPDATE posts SET lease_owner = NULL, lease_expires_at = NULL WHERE id = $1")
+                .bind(&post_id)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            return Ok(PollCommit::ConsentEnded);
+        }
+        let mut snapshot = None;
+        if let Some(views) = done.views {
+            let views =
+                i64::try_from(views).map_err(|_| StoreError::Corrupt("view count out of range".into()))?;
+            // The first snapshot since consent was (re)granted starts a counting run.
+            let since_grant = sqlx::query(
+                "SELECT COUNT(*) AS n FROM view_snapshots WHERE post_id = $1 AND observed_at >= $2",
+            )
+            .bind(&post_id)
+            .bind(to_ms(done.consent_since))
+            .fetch_one(&mut *tx)
+            .await?;
+            let baseline = i64::from(sqlx::Row::try_get::<i64, _>(&since_grant, "n")? == 0);
+            let written = sqlx::query(
+                "INSERT INTO view_snapshots (post_id, poll_slot, observed_at, views, baseline) VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (post_id, poll_slot) DO NOTHING",
+            )
+            .bind(&post_id)
+            .bind(done.slot)
+            .bind(to_ms(done.observed_at))
+            .bind(views)
+            .bind(baseline)
+            .execute(&mut *tx)
+            .await?;
+            snapshot = Some(if written.rows_affected() == 1 {
+                SnapshotWrite::Inserted
+            } else {
+                SnapshotWrite::AlreadyRecorded
+            });
+        }
+        let evidence = done.evidence.as_ref();
+        sqlx::query(
+            "UPDATE posts SET status = $2, status_reason = $3, next_poll_at = $4, failures = $5, last_polled_at = $6, \
+               verified_at = COALESCE($7, verified_at), evidence_media_sha256 = COALESCE($8, evidence_media_sha256), \
+               evidence_score = COALESCE($9, evidence_score), content_id = COALESCE(content_id, $10), \
+               lease_owner = NULL, lease_expires_at = NULL \
+             WHERE id = $1",
+        )
+        .bind(&post_id)
+        .bind(done.status.as_str())
+        .bind(done.status_reason.clone())
+        .bind(to_ms(done.next_poll_at))
+        .bind(i64::from(done.failures))
+        .bind(to_ms(done.observed_at))
+        .bind(evidence.map(|e| to_ms(e.verified_at)))
+        .bind(evidence.map(|e| e.media_sha256.clone()))
+        .bind(evidence.map(|e| e.score))
+        .bind(done.content_id.map(|c| c.to_string()))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(PollCommit::Stored(snapshot))
+    }
+
+    async fn store_sealed_oauth_token(&self, account_id: Uuid, sealed: &[u8]) -> StoreResult<()> {
+        sqlx::query("UPDATE social_accounts SET oauth_token_enc = $2 WHERE id = $1")
+            .bind(account_id.to_string())
+            .bind(sealed.to_vec())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,303 @@
+//! The poller, the service's main loop: lease due posts, ask each platform about them in
+//! batches, check the watermark where due, record views, schedule the next poll. One round
+//! is [`Poller::try_execute_task`] (testable alone); [`run_worker`] is the thin loop around it
+//! that `serve` and `viewmark worker` run.
+//!
+//! The consent gate (invariant 1) is enforced twice: a post is leased, and its platform
+//! request started, only while the creator's consent is in force (read from the database
+//! just before the request); and the result is written in one transaction that re-checks
+//! consent under a lock a revocation also needs, storing nothing if consent changed since
+//! the poll started.
+
+pub mod schedule;
+pub mod verify;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use uuid::Uuid;
+
+pub use schedule::TrackingSettings;
+use verify::{Verdict, Verifier};
+
+use crate::platforms::{Observation, PlatformError, Platforms, PostState, UserCredential, UserToken};
+use crate::sealing::Sealer;
+use crate::store::{LeasedPost, PollCommit, PollCompletion, PostStatus, Store, StoreError, Timestamp};
+
+/// What one round did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Round {
+    /// Nothing was due.
+    Idle,
+    /// This many posts were leased and settled (stored, discarded or failed).
+    Polled(usize),
+}
+
+pub struct Poller {
+    store: Arc<dyn Store>,
+    platforms: Platforms,
+    verifier: Verifier,
+    sealer: Sealer,
+    settings: TrackingSettings,
+    worker_id: String,
+}
+
+impl Poller {
+    pub fn new(
+        store: Arc<dyn Store>,
+        platforms: Platforms,
+        verifier: Verifier,
+        sealer: Sealer,
+        settings: TrackingSettings,
+    ) -> Poller {
+        let worker_id = format!("worker-{}", Uuid::new_v4());
+        Poller { store, platforms, verifier, sealer, settings, worker_id }
+    }
+
+    pub fn worker_id(&self) -> &str {
+        &self.worker_id
+    }
+
+    /// One round: lease a batch of due posts and poll them, grouped per platform (and per
+    /// creator token where the platform reads with one).
+    pub async fn try_execute_task(&self) -> Result<Round, StoreError> {
+        let lease = Duration::from_secs(self.settings.lease_secs.max(1));
+        let leased =
+            self.store.lease_due_posts(&self.worker_id, Utc::now(), lease, self.settings.batch_size).await?;
+        if leased.is_empty() {
+            return Ok(Round::Idle);
+        }
+        let count = leased.len();
+        let mut groups: HashMap<(crate::store::Platform, Option<Uuid>), Vec<LeasedPost>> = HashMap::new();
+        for post in leased {
+            let adapter = self.platforms.adapter(post.post.platform);
+            let per_account = adapter.needs_user_token().then_some(post.account.id);
+            groups.entry((post.post.platform, per_account)).or_default().push(post);
+        }
+        for ((platform, _), posts) in groups {
+            self.poll_group(platform, posts).await?;
+        }
+        Ok(Round::Polled(count))
+    }
+
+    async fn poll_group(
+        &self,
+        platform: crate::store::Platform,
+        posts: Vec<LeasedPost>,
+    ) -> Result<(), StoreError> {
+        let adapter = self.platforms.adapter(platform);
+        for chunk in posts.chunks(adapter.batch_size().max(1)) {
+            // The gate: consent read just before the request; revoked creators' posts are
+            // given back untouched, and their ids never reach the platform.
+            let mut ready = Vec::with_capacity(chunk.len());
+            for leased in chunk {
+                match self.store.consent_stamp(leased.post.creator_id).await? {
+                    Some(stamp) if stamp.granted => ready.push((leased, stamp.changed_at)),
+                    _ => self.store.release_lease(leased.post.id, &self.worker_id).await?,
+                }
+            }
+            let Some((first, _)) = ready.first() else { continue };
+            let user = if adapter.needs_user_token() {
+                match self.user_credential(first) {
+                    Ok(user) => Some(user),
+                    Err(reason) => {
+                        for (leased, since) in &ready {
+                            self.fail(leased, *since, reason.clone(), None).await?;
+                        }
+                        continue;
+                    }
+                }
+            } else {
+                None
+            };
+            let ids: Vec<String> = ready.iter().map(|(l, _)| l.post.platform_post_id.clone()).collect();
+            match adapter.observe(&ids, user.as_ref()).await {
+                Ok(fetched) => {
+                    if let (Some(token), Some(user)) = (fetched.refreshed, &user) {
+                        self.store_refreshed_token(first, user.account_id, &token).await?;
+                    }
+                    for ((leased, since), seen) in ready.iter().zip(fetched.value) {
+                        self.settle(leased, *since, &seen).await?;
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(
+                        platform = platform.as_str(),
+                        kind = error.kind(),
+                        posts = ready.len(),
+                        "poll failed"
+                    );
+                    for (leased, since) in &ready {
+                        self.fail(leased, *since, describe(&error), error.retry_after()).await?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn user_credential(&self, leased: &LeasedPost) -> Result<UserCredential, String> {
+        let sealed = leased.sealed_oauth_token.as_ref().ok_or("no platform token held for the account")?;
+        let plain = self
+            .sealer
+            .open(leased.post.creator_id, sealed)
+            .map_err(|_| "the platform token cannot be read")?;
+        let token: UserToken =
+            serde_json::from_slice(&plain).map_err(|_| "the platform token cannot be read")?;
+        Ok(UserCredential { account_id: leased.account.id, token })
+    }
+
+    async fn store_refreshed_token(
+        &self,
+        leased: &LeasedPost,
+        account_id: Uuid,
+        token: &UserToken,
+    ) -> Result<(), StoreError> {
+        let plain = serde_json::to_vec(token).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let sealed = self
+            .sealer
+            .seal(leased.post.creator_id, &plain)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.store.store_sealed_oauth_token(account_id, &sealed).await
+    }
+
+    fn completion(&self, leased: &LeasedPost, since: Timestamp, now: Timestamp) -> PollCompletion {
+        PollCompletion {
+            post_id: leased.post.id,
+            creator_id: leased.post.creator_id,
+            worker: self.worker_id.clone(),
+            slot: leased.slot,
+            consent_since: since,
+            observed_at: now,
+            views: None,
+            status: leased.post.status,
+            status_reason: None,
+            next_poll_at: self.settings.next_poll(leased.post.created_at, now),
+            failures: 0,
+            evidence: None,
+            content_id: None,
+        }
+    }
+
+    /// A poll that learnt nothing about the post: try again later.
+    async fn fail(
+        &self,
+        leased: &LeasedPost,
+        since: Timestamp,
+        reason: String,
+        retry_after: Option<Duration>,
+    ) -> Result<(), StoreError> {
+        let now = Utc::now();
+        let mut done = self.completion(leased, since, now);
+        done.status_reason = Some(reason);
+        match retry_after {
+            // The platform asked us to wait: not the post's fault.
+            Some(wait) => {
+                done.failures = leased.post.failures;
+                done.next_poll_at =
+                    now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::hours(1));
+            }
+            None => {
+                done.failures = leased.post.failures.saturating_add(1);
+                done.next_poll_at = self.settings.next_retry(done.failures, now);
+            }
+        }
+        self.commit(&done).await
+    }
+
+    async fn settle(
+        &self,
+        leased: &LeasedPost,
+        since: Timestamp,
+        seen: &Observation,
+    ) -> Result<(), StoreError> {
+        let now = Utc::now();
+        let post = &leased.post;
+        let mut done = self.completion(leased, since, now);
+        match seen.state {
+            PostState::Removed => {
+                done.status = PostStatus::Removed;
+                done.status_reason = Some("removed from the platform".into());
+            }
+            PostState::Private => {
+                return self.fail(leased, since, "the post is not public".into(), None).await
+            }
+            PostState::Live => {
+                let reverify = chrono::Duration::seconds(self.settings.reverify_after_secs as i64);
+                let check_due = post.status == PostStatus::Pending
+                    || post.evidence.as_ref().is_none_or(|e| now - e.verified_at > reverify);
+                if check_due {
+                    match self.verifier.check(post, &leased.account, seen).await {
+                        Verdict::Verified { evidence, content_id } => {
+                            done.status = PostStatus::Verified;
+                            done.evidence = Some(evidence);
+                            done.content_id = Some(content_id);
+                            done.views = seen.views;
+                        }
+                        Verdict::Rejected(reason) => {
+                            done.status = PostStatus::Unverified;
+                            done.status_reason = Some(reason);
+                        }
+                        Verdict::NotYet(reason) => {
+                            done.failures = post.failures.saturating_add(1);
+                            if done.failures >= self.settings.max_verify_attempts {
+                                done.status = PostStatus::Unverified;
+                            } else {
+                                done.next_poll_at = self.settings.next_retry(done.failures, now);
+                            }
+                            done.status_reason = Some(reason);
+                        }
+                    }
+                } else {
+                    done.views = seen.views;
+                }
+            }
+        }
+        self.commit(&done).await
+    }
+
+    async fn commit(&self, done: &PollCompletion) -> Result<(), StoreError> {
+        let outcome = self.store.complete_poll(done).await?;
+        match outcome {
+            PollCommit::Stored(_) => {
+                tracing::debug!(post_id = %done.post_id, status = done.status.as_str(), "poll stored");
+            }
+            PollCommit::ConsentEnded => {
+                tracing::info!(post_id = %done.post_id, "consent changed during the poll: nothing stored");
+            }
+            PollCommit::LeaseLost => tracing::warn!(post_id = %done.post_id, "lease lost: nothing stored"),
+        }
+        Ok(())
+    }
+}
+
+fn describe(error: &PlatformError) -> String {
+    match error {
+        PlatformError::Unauthorized { .. } => "the platform refused the token: link the account again".into(),
+        other => format!("platform: {}", other.kind()),
+    }
+}
+
+/// Runs rounds until `stop` turns true: straight on while there is work, pausing
+/// `idle_ms` when nothing is due or the database fails.
+pub async fn run_worker(poller: Arc<Poller>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let idle = Duration::from_millis(poller.settings.idle_ms.max(10));
+    tracing::info!(worker = poller.worker_id(), "poller started");
+    while !*stop.borrow() {
+        let pause = match poller.try_execute_task().await {
+            Ok(Round::Polled(_)) => continue,
+            Ok(Round::Idle) => idle,
+            Err(error) => {
+                tracing::error!(%error, "poll round failed");
+                idle
+            }
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(pause) => {}
+            _ = stop.changed() => {}
+        }
+    }
+    tracing::info!(worker = poller.worker_id(), "poller stopped");
+}

@@ -1,0 +1,108 @@
+//! Does this post carry this creator's content? (Invariant 4.) Only if the watermark in its
+//! media decodes to content the same creator enrolled, and the post's author is a social
+//! account that creator has proven to own.
+
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+use tokio::sync::Semaphore;
+use uuid::Uuid;
+
+use crate::media::image_io::{self, ImageLimits};
+use crate::platforms::fetcher::MediaFetcher;
+use crate::platforms::Observation;
+use crate::store::{Evidence, Post, SocialAccount, Store};
+use crate::watermark::{self, Key};
+
+/// The outcome of one check.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verdict {
+    Verified {
+        evidence: Evidence,
+        content_id: Uuid,
+    },
+    /// Not proven this time (no mark found, media unreachable...): counts as an attempt.
+    NotYet(String),
+    /// Proven wrong: another account posted it, or it carries someone else's content.
+    Rejected(String),
+}
+
+/// What a check needs, shared by all polls of a worker.
+pub struct Verifier {
+    pub store: Arc<dyn Store>,
+    pub fetcher: MediaFetcher,
+    pub key: Key,
+    pub limits: ImageLimits,
+    /// Bounds concurrent decoding and detection (memory and CPU).
+    pub media_permits: Arc<Semaphore>,
+}
+
+impl Verifier {
+    pub async fn check(&self, post: &Post, account: &SocialAccount, seen: &Observation) -> Verdict {
+        match seen.author_handle.as_deref() {
+            Some(author) if author != account.handle => {
+                return Verdict::Rejected("posted by an account other than the one registered".into())
+            }
+            None => return Verdict::NotYet("the platform did not say who posted it".into()),
+            Some(_) => {}
+        }
+        if account.proven_at.is_none() || account.creator_id != post.creator_id {
+            return Verdict::Rejected("the account is not proven to belong to this creator".into());
+        }
+        let mut last = "the post has no picture to check".to_owned();
+        for url in seen.media_urls.iter().take(2) {
+            let media = match self.fetcher.fetch(post.platform, url).await {
+                Ok(media) => media,
+                Err(e) => {
+                    last = format!("media fetch: {e}");
+                    continue;
+                }
+            };
+            let digest = hex::encode(Sha256::digest(&media.bytes));
+            let found = match self.detect(media.bytes).await {
+                Ok(found) => found,
+                Err(reason) => {
+                    last = reason;
+                    continue;
+                }
+            };
+            let Some(detection) = found else {
+                last = "no watermark found in the media".into();
+                continue;
+            };
+            return self.attribute(post, detection, digest).await;
+        }
+        Verdict::NotYet(last)
+    }
+
+    async fn detect(&self, bytes: Vec<u8>) -> Result<Option<watermark::Detection>, String> {
+        let _permit = self.media_permits.acquire().await.map_err(|_| "shutting down".to_owned())?;
+        let (key, limits) = (self.key.clone(), self.limits);
+        let started = std::time::Instant::now();
+        let found = tokio::task::spawn_blocking(move || {
+            let (image, _) = image_io::decode(&bytes, &limits).map_err(|e| format!("media: {e}"))?;
+            Ok(watermark::detect(&image, &key))
+        })
+        .await
+        .map_err(|_| "detection failed".to_owned())?;
+        tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "detection");
+        found
+    }
+
+    async fn attribute(&self, post: &Post, detection: watermark::Detection, media_sha256: String) -> Verdict {
+        let content = match self.store.content_by_payload(detection.payload).await {
+            Ok(Some(content)) => content,
+            Ok(None) => return Verdict::NotYet("the watermark names no enrolled content".into()),
+            Err(_) => return Verdict::NotYet("content lookup failed".into()),
+        };
+        if content.creator_id != post.creator_id {
+            return Verdict::Rejected("the media carries another creator's content".into());
+        }
+        if post.content_id.is_some_and(|named| named != content.id) {
+            return Verdict::Rejected("the media carries different content than the post names".into());
+        }
+        let evidence =
+            Evidence { verified_at: chrono::Utc::now(), media_sha256, score: f64::from(detection.score) };
+        Verdict::Verified { evidence, content_id: content.id }
+    }
+}

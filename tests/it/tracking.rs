@@ -1,0 +1,377 @@
+//! Tracking end to end on both backends, against the simulated platforms: registration,
+//! verification by watermark (and every way it must fail), view snapshots, removal, and the
+//! consent gate under revocations racing polls.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use rand::Rng;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use viewmark::config::Settings;
+use viewmark::platforms::simulator::{
+    scenario::{SimAccount, SimMedia, SimPost},
+    Fault, FaultKind, FaultTarget, Scenario, SimPostState, Simulator,
+};
+use viewmark::platforms::Platforms;
+use viewmark::store::{MediaKind, NewContent, Platform};
+use viewmark::tracking::{Poller, Round, TrackingSettings};
+
+use crate::on_both_backends;
+use crate::platforms::quick_settings;
+use crate::support::{fixture_path, test_key, TestApp, TestDb, TEST_ENCRYPTION_KEY};
+use crate::tokens::creator_token;
+
+pub const OURS: &str = "1900000000000000001";
+const BOBS_CONTENT: &str = "1900000000000000002";
+const UNMARKED: &str = "1900000000000000003";
+const STRANGERS: &str = "1900000000000000004";
+
+pub struct Tracked {
+    pub app: TestApp,
+    pub sim: Simulator,
+    pub poller: Poller,
+    pub settings: Settings,
+    pub ada: String,
+    pub bob: String,
+}
+
+fn account(handle: &str) -> SimAccount {
+    SimAccount {
+        platform: Platform::X,
+        handle: handle.into(),
+        bio: String::new(),
+        access_token: None,
+        refresh_token: None,
+        token_expired: false,
+        protected: false,
+    }
+}
+
+fn post(id: &str, by: &str, image: &str, payload: Option<u64>) -> SimPost {
+    SimPost {
+        platform: Platform::X,
+        id: id.into(),
+        account: by.into(),
+        state: SimPostState::Live,
+        views: vec![(0, 100), (3600, 4600)],
+        media: Some(SimMedia {
+            image: format!("images/{image}").into(),
+            payload: payload.map(|p| format!("{p:016x}")),
+            video: false,
+            transform: None,
+        }),
+    }
+}
+
+pub fn tracking_settings() -> TrackingSettings {
+    TrackingSettings {
+        jitter: 0.0,
+        young_interval_secs: 1,
+        retry_base_secs: 1,
+        max_verify_attempts: 1,
+        ..TrackingSettings::default()
+    }
+}
+
+async fn join(app: &TestApp, user: &str) -> (String, uuid::Uuid) {
+    let token = creator_token(user);
+    let (status, body) =
+        app.call(Method::POST, "/v1/creators/me", Some(&token), Some(json!({"age_attested": true}))).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    (token, body["id"].as_str().unwrap().parse().unwrap())
+}
+
+async fn enroll(app: &TestApp, creator_id: uuid::Uuid, payload: u64) {
+    let content = NewContent {
+        creator_id,
+        payload,
+        media_kind: MediaKind::Image,
+        width: 512,
+        height: 512,
+        sha256: "0".repeat(64),
+        at: Utc::now(),
+    };
+    app.store.insert_content(&content).await.unwrap();
+}
+
+/// Links the X account and proves it: the proof code goes into the simulated bio.
+pub async fn link_and_prove(app: &TestApp, sim: &Simulator, token: &str, handle: &str) {
+    let (status, linked) = app
+        .call(
+            Method::POST,
+            "/v1/social-accounts",
+            Some(token),
+            Some(json!({"platform": "x", "handle": handle})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{linked}");
+    let code = linked["proof"]["code"].as_str().unwrap();
+    let path = format!("/v1/social-accounts/{}/verify", linked["id"].as_str().unwrap());
+    let (status, body) = app.call(Method::POST, &path, Some(token), None).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "no code in the bio yet: {body}");
+    sim.set_bio(Platform::X, handle, &format!("AI art · {code}"));
+    let (status, body) = app.call(Method::POST, &path, Some(token), None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["proven"], true);
+}
+
+/// Ada (ada_makes) and Bob (bob_makes) with proven X accounts and one content each; the
+/// simulated X has Ada's post with her content, one with Bob's, one unmarked, and one by a
+/// stranger carrying Ada's.
+pub async fn tracked(db: TestDb) -> Tracked {
+    let (ada_payload, bob_payload) = (rand::thread_rng().gen::<u64>(), rand::thread_rng().gen::<u64>());
+    let scenario = Scenario {
+        credentials: Default::default(),
+        limits: Default::default(),
+        accounts: vec![account("ada_makes"), account("bob_makes"), account("stranger")],
+        posts: vec![
+            post(OURS, "ada_makes", "astronaut.png", Some(ada_payload)),
+            post(BOBS_CONTENT, "ada_makes", "astronaut.png", Some(bob_payload)),
+            post(UNMARKED, "ada_makes", "coffee.png", None),
+            post(STRANGERS, "stranger", "astronaut.png", Some(ada_payload)),
+        ],
+    };
+    let sim = Simulator::start(scenario, &fixture_path(""), Some(test_key()), "127.0.0.1:0").await.unwrap();
+    let mut used = Settings::default();
+    let app = TestApp::spawn_with(db, |s| {
+        s.platforms = sim.platform_settings(quick_settings());
+        s.tracking = tracking_settings();
+        used = s.clone();
+    })
+    .await;
+    let (ada, ada_id) = join(&app, "user-ada").await;
+    let (bob, bob_id) = join(&app, "user-bob").await;
+    enroll(&app, ada_id, ada_payload).await;
+    enroll(&app, bob_id, bob_payload).await;
+    link_and_prove(&app, &sim, &ada, "ada_makes").await;
+    let platforms = Platforms::new(&used.platforms).unwrap();
+    let poller = viewmark::startup::build_poller(
+        &used,
+        app.store.clone(),
+        test_key(),
+        &TEST_ENCRYPTION_KEY,
+        platforms,
+    )
+    .unwrap();
+    Tracked { app, sim, poller, settings: used, ada, bob }
+}
+
+pub async fn register(t: &Tracked, token: &str, id: &str) -> Value {
+    let url = format!("https://x.com/someone/status/{id}?s=20");
+    let (status, body) = t.app.call(Method::POST, "/v1/posts", Some(token), Some(json!({"url": url}))).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["status"], "pending");
+    assert_eq!(body["url"], format!("https://x.com/i/status/{id}"), "stored without tracking parameters");
+    body
+}
+
+pub async fn show(t: &Tracked, token: &str, post: &Value) -> Value {
+    let path = format!("/v1/posts/{}", post["id"].as_str().unwrap());
+    let (status, body) = t.app.call(Method::GET, &path, Some(token), None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body
+}
+
+pub fn post_id(post: &Value) -> uuid::Uuid {
+    post["id"].as_str().unwrap().parse().unwrap()
+}
+
+/// Waits until the 1-second polling interval has passed.
+pub async fn next_slot() {
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+}
+
+async fn only_true_posts_verify_and_verified_ones_accumulate_snapshots(db: TestDb) {
+    let t = tracked(db).await;
+    let ours = register(&t, &t.ada, OURS).await;
+    let bobs = register(&t, &t.ada, BOBS_CONTENT).await;
+    let unmarked = register(&t, &t.ada, UNMARKED).await;
+    let strangers = register(&t, &t.ada, STRANGERS).await;
+    assert_eq!(t.poller.try_execute_task().await.unwrap(), Round::Polled(4));
+    assert_eq!(t.sim.requests(FaultTarget::X), 1 + 2, "one batched lookup (after the two profile reads)");
+
+    let ours_now = show(&t, &t.ada, &ours).await;
+    assert_eq!(ours_now["status"], "verified", "{ours_now}");
+    assert!((100..200).contains(&ours_now["latest_views"].as_u64().unwrap()), "{ours_now}");
+    assert_eq!(ours_now["evidence"]["media_sha256"].as_str().unwrap().len(), 64);
+    assert!(ours_now["evidence"]["score"].as_f64().unwrap() > 0.0);
+    assert!(ours_now["content_id"].is_string(), "the content found is recorded");
+    for (post, reason) in [
+        (&bobs, "another creator's content"),
+        (&unmarked, "no watermark"),
+        (&strangers, "account other than the one registered"),
+    ] {
+        let now = show(&t, &t.ada, post).await;
+        assert_eq!(now["status"], "unverified", "{now}");
+        assert!(now["status_reason"].as_str().unwrap().contains(reason), "{now}");
+        assert!(now["latest_views"].is_null() && now["next_poll_at"].is_null(), "{now}");
+        assert!(t.app.store.snapshots_for_post(post_id(post)).await.unwrap().is_empty());
+    }
+
+    // The next slot: only the verified post is polled, and its views have grown.
+    next_slot().await;
+    t.sim.advance(1800);
+    assert_eq!(t.poller.try_execute_task().await.unwrap(), Round::Polled(1));
+    let snapshots = t.app.store.snapshots_for_post(post_id(&ours)).await.unwrap();
+    assert_eq!(snapshots.len(), 2);
+    assert!(snapshots[0].baseline && !snapshots[1].baseline);
+    assert!(snapshots[1].views > snapshots[0].views + 2000, "{snapshots:?}");
+    assert_eq!(t.poller.try_execute_task().await.unwrap(), Round::Idle, "nothing due before the next slot");
+}
+
+async fn registration_refuses_unproven_accounts_duplicates_and_bad_urls(db: TestDb) {
+    let t = tracked(db).await;
+    let url = |id: &str| json!({"url": format!("https://twitter.com/a/status/{id}")});
+    // Bob linked nothing; after linking, his account is still unproven.
+    let (status, body) = t.app.call(Method::POST, "/v1/posts", Some(&t.bob), Some(url(OURS))).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("unproven_account"))
+    );
+    let link = json!({"platform": "x", "handle": "bob_makes"});
+    assert_eq!(
+        t.app.call(Method::POST, "/v1/social-accounts", Some(&t.bob), Some(link)).await.0,
+        StatusCode::CREATED
+    );
+    let (status, _) = t.app.call(Method::POST, "/v1/posts", Some(&t.bob), Some(url(OURS))).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    register(&t, &t.ada, OURS).await;
+    let (status, body) = t.app.call(Method::POST, "/v1/posts", Some(&t.ada), Some(url(OURS))).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("post_taken")));
+    for bad in ["https://x.com/ada_makes", "https://example.com/status/1", "not a url"] {
+        let (status, body) =
+            t.app.call(Method::POST, "/v1/posts", Some(&t.ada), Some(json!({"url": bad}))).await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("bad_post_url")),
+            "{bad}"
+        );
+    }
+    let other_content =
+        json!({"url": "https://x.com/a/status/1900000000000000009", "content_id": uuid::Uuid::new_v4()});
+    assert_eq!(
+        t.app.call(Method::POST, "/v1/posts", Some(&t.ada), Some(other_content)).await.0,
+        StatusCode::NOT_FOUND
+    );
+
+    // Another creator's post is invisible; a revoked creator registers nothing.
+    let (status, listed) = t.app.call(Method::GET, "/v1/posts", Some(&t.ada), None).await;
+    assert_eq!((status, listed["items"].as_array().unwrap().len()), (StatusCode::OK, 1));
+    let path = format!("/v1/posts/{}", listed["items"][0]["id"].as_str().unwrap());
+    assert_eq!(t.app.call(Method::GET, &path, Some(&t.bob), None).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(t.app.call(Method::DELETE, &path, Some(&t.bob), None).await.0, StatusCode::NOT_FOUND);
+    revoke(&t, &t.ada).await;
+    let (status, _) =
+        t.app.call(Method::POST, "/v1/posts", Some(&t.ada), Some(url("1900000000000000008"))).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+async fn removed_and_stopped_posts_are_not_polled_again(db: TestDb) {
+    let t = tracked(db).await;
+    let ours = register(&t, &t.ada, OURS).await;
+    let unmarked = register(&t, &t.ada, UNMARKED).await;
+    t.sim.set_post_state(Platform::X, OURS, SimPostState::Removed);
+    assert_eq!(t.poller.try_execute_task().await.unwrap(), Round::Polled(2));
+    let now = show(&t, &t.ada, &ours).await;
+    assert_eq!((now["status"].as_str(), now["next_poll_at"].is_null()), (Some("removed"), true), "{now}");
+
+    // Stopping is idempotent and final.
+    let path = format!("/v1/posts/{}", unmarked["id"].as_str().unwrap());
+    let (status, stopped) = t.app.call(Method::DELETE, &path, Some(&t.ada), None).await;
+    assert_eq!((status, stopped["status"].as_str()), (StatusCode::OK, Some("stopped")));
+    assert_eq!(t.app.call(Method::DELETE, &path, Some(&t.ada), None).await.0, StatusCode::OK);
+    let requests = t.sim.requests(FaultTarget::X);
+    next_slot().await;
+    assert_eq!(t.poller.try_execute_task().await.unwrap(), Round::Idle);
+    assert_eq!(t.sim.requests(FaultTarget::X), requests, "no request for removed or stopped posts");
+}
+
+pub async fn revoke(t: &Tracked, token: &str) {
+    let (status, body) = t
+        .app
+        .call(Method::POST, "/v1/creators/me/consent", Some(token), Some(json!({"tracking": false})))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+pub async fn grant(t: &Tracked, token: &str) {
+    let body = json!({"tracking": true, "policy_version": t.settings.consent.policy_version});
+    let (status, body) = t.app.call(Method::POST, "/v1/creators/me/consent", Some(token), Some(body)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+async fn revocation_stops_polling_and_a_regrant_restarts_counting(db: TestDb) {
+    let t = tracked(db).await;
+    let ours = register(&t, &t.ada, OURS).await;
+    assert_eq!(t.poller.try_execute_task().await.unwrap(), Round::Polled(1));
+    revoke(&t, &t.ada).await;
+    let requests = t.sim.requests(FaultTarget::X);
+    next_slot().await;
+    t.sim.advance(1800);
+    assert_eq!(
+        t.poller.try_execute_task().await.unwrap(),
+        Round::Idle,
+        "a revoked creator's post is not leased"
+    );
+    assert_eq!(t.sim.requests(FaultTarget::X), requests, "no platform request after the revocation");
+    assert_eq!(t.app.store.snapshots_for_post(post_id(&ours)).await.unwrap().len(), 1);
+
+    grant(&t, &t.ada).await;
+    assert_eq!(t.poller.try_execute_task().await.unwrap(), Round::Polled(1));
+    let snapshots = t.app.store.snapshots_for_post(post_id(&ours)).await.unwrap();
+    assert_eq!(snapshots.len(), 2);
+    assert!(snapshots[1].baseline, "counting restarts from the first snapshot after the re-grant");
+}
+
+/// Revocations land at random moments while polls are in flight (slowed by the simulated
+/// platform by a random delay): nothing observed after a revocation is ever stored, and
+/// after it no request starts.
+async fn revocations_racing_polls_never_let_a_snapshot_through(db: TestDb) {
+    let t = Arc::new(tracked(db).await);
+    let ours = register(&t, &t.ada, OURS).await;
+    let mut discarded = 0;
+    for round in 0..8 {
+        let delay = rand::thread_rng().gen_range(0..60);
+        t.sim.inject(Fault { target: FaultTarget::X, kind: FaultKind::Slow { delay_ms: delay }, times: 1 });
+        let polling = {
+            let t = t.clone();
+            tokio::spawn(async move { t.poller.try_execute_task().await.unwrap() })
+        };
+        tokio::time::sleep(Duration::from_millis(rand::thread_rng().gen_range(0..60))).await;
+        let before = t.app.store.snapshots_for_post(post_id(&ours)).await.unwrap().len();
+        revoke(&t, &t.ada).await;
+        let revoked_at = Utc::now();
+        polling.await.unwrap();
+        let snapshots = t.app.store.snapshots_for_post(post_id(&ours)).await.unwrap();
+        for s in &snapshots {
+            assert!(
+                s.observed_at < revoked_at,
+                "round {round}: snapshot observed at {} after revocation",
+                s.observed_at
+            );
+        }
+        discarded += usize::from(snapshots.len() == before);
+        // After the revocation: no lease, no request.
+        let arrivals = t.sim.arrivals(FaultTarget::X).len();
+        assert_eq!(t.poller.try_execute_task().await.unwrap(), Round::Idle);
+        assert!(
+            t.sim.arrivals(FaultTarget::X).iter().all(|at| *at < revoked_at),
+            "round {round}: request after revocation"
+        );
+        assert_eq!(t.sim.arrivals(FaultTarget::X).len(), arrivals);
+        grant(&t, &t.ada).await;
+        next_slot().await;
+    }
+    assert!(discarded > 0, "some polls were in flight at a revocation and were discarded");
+}
+
+on_both_backends!(
+    only_true_posts_verify_and_verified_ones_accumulate_snapshots,
+    registration_refuses_unproven_accounts_duplicates_and_bad_urls,
+    removed_and_stopped_posts_are_not_polled_again,
+    revocation_stops_polling_and_a_regrant_restarts_counting,
+    revocations_racing_polls_never_let_a_snapshot_through,
+);
