@@ -127,6 +127,43 @@ async fn every_route_accepts_only_its_callers(db: TestDb) {
             body: Body::Image,
             accepts: &[Kind::Creator, Kind::Admin],
         },
+        Route {
+            method: Method::POST,
+            path: "/v1/social-accounts".into(),
+            body: Body::Json(json!({"platform": "x", "handle": "frank_makes"})),
+            accepts: &[Kind::Creator],
+        },
+        Route {
+            method: Method::GET,
+            path: "/v1/social-accounts".into(),
+            body: Body::None,
+            accepts: &[Kind::Creator],
+        },
+        Route {
+            method: Method::POST,
+            path: format!("/v1/social-accounts/{}/verify", uuid::Uuid::new_v4()),
+            body: Body::None,
+            accepts: &[Kind::Creator],
+        },
+        Route {
+            method: Method::POST,
+            path: "/v1/posts".into(),
+            body: Body::Json(json!({"url": "https://x.com/frank/status/1234"})),
+            accepts: &[Kind::Creator],
+        },
+        Route { method: Method::GET, path: "/v1/posts".into(), body: Body::None, accepts: &[Kind::Creator] },
+        Route {
+            method: Method::GET,
+            path: format!("/v1/posts/{}", uuid::Uuid::new_v4()),
+            body: Body::None,
+            accepts: &[Kind::Creator, Kind::Admin],
+        },
+        Route {
+            method: Method::DELETE,
+            path: format!("/v1/posts/{}", uuid::Uuid::new_v4()),
+            body: Body::None,
+            accepts: &[Kind::Creator],
+        },
     ];
 
     let mut expired = claims("user-frank");

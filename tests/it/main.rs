@@ -13,6 +13,7 @@ mod contents_api;
 mod creators_api;
 mod http_shell;
 mod jwks;
+mod leases;
 mod media_fetch;
 mod openapi;
 mod platforms;

@@ -8,7 +8,7 @@ use serde_json::Value;
 use crate::support::{TestApp, TestDb};
 
 /// Every authenticated route the service offers.
-const ROUTES: [(&str, &str); 10] = [
+const ROUTES: [(&str, &str); 15] = [
     ("post", "/v1/creators/me"),
     ("get", "/v1/creators/me"),
     ("post", "/v1/creators/me/consent"),
@@ -19,6 +19,11 @@ const ROUTES: [(&str, &str); 10] = [
     ("post", "/v1/detect"),
     ("post", "/v1/social-accounts"),
     ("get", "/v1/social-accounts"),
+    ("post", "/v1/social-accounts/{id}/verify"),
+    ("post", "/v1/posts"),
+    ("get", "/v1/posts"),
+    ("get", "/v1/posts/{id}"),
+    ("delete", "/v1/posts/{id}"),
 ];
 
 #[tokio::test]

@@ -1,0 +1,183 @@
+//! The poller's storage contract on both backends: leases are exclusive, a crashed
+//! worker's lease expires and another takes over, and a late, retried or duplicated
+//! completion never stores a second snapshot for a slot (invariant 5).
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use tokio::sync::Mutex;
+use viewmark::store::*;
+
+use crate::on_both_backends;
+use crate::support::TestDb;
+
+async fn creator(store: &dyn Store, user: &str) -> Creator {
+    let new = NewCreator {
+        user_id: user.into(),
+        display_name: None,
+        birth_year: Some(1990),
+        policy_version: "2026-01".into(),
+        channel: "api".into(),
+        at: Utc::now() - chrono::Duration::hours(1),
+    };
+    store.create_creator(&new).await.unwrap()
+}
+
+/// `count` due posts of one creator on X.
+async fn due_posts(store: &dyn Store, creator: &Creator, count: usize) -> Vec<Post> {
+    let account = store
+        .insert_social_account(&NewSocialAccount {
+            creator_id: creator.id,
+            platform: Platform::X,
+            handle: format!("h{}", &creator.id.simple().to_string()[..8]),
+            proof_code: None,
+            sealed_oauth_token: None,
+            at: Utc::now(),
+        })
+        .await
+        .unwrap();
+    let mut posts = Vec::with_capacity(count);
+    for i in 0..count {
+        let new = NewPost {
+            creator_id: creator.id,
+            social_account_id: account.id,
+            platform: Platform::X,
+            platform_post_id: format!("{}-{i}", creator.id.simple()),
+            url: String::new(),
+            content_id: None,
+            at: Utc::now() - chrono::Duration::seconds(5),
+        };
+        posts.push(store.insert_post(&new).await.unwrap());
+    }
+    posts
+}
+
+fn completion(leased: &LeasedPost, worker: &str, consent_since: Timestamp, views: u64) -> PollCompletion {
+    PollCompletion {
+        post_id: leased.post.id,
+        creator_id: leased.post.creator_id,
+        worker: worker.into(),
+        slot: leased.slot,
+        consent_since,
+        observed_at: Utc::now(),
+        views: Some(views),
+        status: PostStatus::Verified,
+        status_reason: None,
+        next_poll_at: Utc::now() + chrono::Duration::hours(1),
+        failures: 0,
+        evidence: None,
+        content_id: None,
+    }
+}
+
+async fn a_crashed_workers_lease_expires_and_nothing_counts_twice(db: TestDb) {
+    let store = db.store().await;
+    let ada = creator(store.as_ref(), "user-ada").await;
+    let post = due_posts(store.as_ref(), &ada, 1).await.remove(0);
+    let since = store.consent_stamp(ada.id).await.unwrap().unwrap().changed_at;
+    let short = Duration::from_millis(300);
+
+    let a = store.lease_due_posts("worker-a", Utc::now(), short, 10).await.unwrap();
+    assert_eq!(a.len(), 1);
+    assert!(
+        store.lease_due_posts("worker-b", Utc::now(), short, 10).await.unwrap().is_empty(),
+        "leased to A"
+    );
+
+    // A "crashes"; once its lease expires, B takes the post over in the same slot.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let b = store.lease_due_posts("worker-b", Utc::now(), short, 10).await.unwrap();
+    assert_eq!((b.len(), b[0].post.id, b[0].slot), (1, post.id, a[0].slot));
+    let stored = store.complete_poll(&completion(&b[0], "worker-b", since, 10)).await.unwrap();
+    assert_eq!(stored, PollCommit::Stored(Some(SnapshotWrite::Inserted)));
+
+    // A comes back and finishes late; B retries its write: neither stores anything.
+    assert_eq!(
+        store.complete_poll(&completion(&a[0], "worker-a", since, 11)).await.unwrap(),
+        PollCommit::LeaseLost
+    );
+    assert_eq!(
+        store.complete_poll(&completion(&b[0], "worker-b", since, 12)).await.unwrap(),
+        PollCommit::LeaseLost
+    );
+    let snapshots = store.snapshots_for_post(post.id).await.unwrap();
+    assert_eq!(snapshots.iter().map(|s| s.views).collect::<Vec<_>>(), [10]);
+    assert!(snapshots[0].baseline);
+    assert!(store.lease_due_posts("worker-c", Utc::now(), short, 10).await.unwrap().is_empty(), "not due");
+}
+
+async fn a_completion_under_changed_consent_stores_nothing(db: TestDb) {
+    let store = db.store().await;
+    let ada = creator(store.as_ref(), "user-ada").await;
+    let post = due_posts(store.as_ref(), &ada, 1).await.remove(0);
+    let since = store.consent_stamp(ada.id).await.unwrap().unwrap().changed_at;
+    let leased = store.lease_due_posts("w", Utc::now(), Duration::from_secs(60), 10).await.unwrap();
+    // Revoked and granted again while the poll was in flight: the poll straddled a
+    // revocation, so it is discarded even though consent is in force now.
+    for grant in [false, true] {
+        let change = ConsentChange {
+            grant,
+            policy_version: "2026-01".into(),
+            channel: "api".into(),
+            actor: "creator".into(),
+            at: Utc::now(),
+        };
+        store.record_consent(ada.id, &change).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let outcome = store.complete_poll(&completion(&leased[0], "w", since, 10)).await.unwrap();
+    assert_eq!(outcome, PollCommit::ConsentEnded);
+    assert!(store.snapshots_for_post(post.id).await.unwrap().is_empty());
+    // The lease was given back: the post is due again under the new consent.
+    let again = store.lease_due_posts("w2", Utc::now(), Duration::from_secs(60), 10).await.unwrap();
+    assert_eq!(again.len(), 1);
+}
+
+/// Three workers, each with its own connection pool (as three processes would have), lease
+/// and complete hundreds of posts concurrently: every post is polled exactly once.
+async fn concurrent_workers_poll_every_post_exactly_once(db: TestDb) {
+    let setup = db.store().await;
+    let mut all = HashSet::new();
+    for user in ["user-a", "user-b", "user-c"] {
+        let c = creator(setup.as_ref(), user).await;
+        all.extend(due_posts(setup.as_ref(), &c, 150).await.into_iter().map(|p| p.id));
+    }
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let mut workers = Vec::new();
+    for w in 0..3 {
+        let store = db.store().await;
+        let seen = seen.clone();
+        workers.push(tokio::spawn(async move {
+            let name = format!("worker-{w}");
+            loop {
+                let batch =
+                    store.lease_due_posts(&name, Utc::now(), Duration::from_secs(60), 20).await.unwrap();
+                if batch.is_empty() {
+                    break;
+                }
+                for leased in &batch {
+                    let since =
+                        store.consent_stamp(leased.post.creator_id).await.unwrap().unwrap().changed_at;
+                    let outcome = store.complete_poll(&completion(leased, &name, since, 1)).await.unwrap();
+                    assert_eq!(outcome, PollCommit::Stored(Some(SnapshotWrite::Inserted)));
+                    seen.lock().await.push(leased.post.id);
+                }
+            }
+        }));
+    }
+    for worker in workers {
+        worker.await.unwrap();
+    }
+    let seen = seen.lock().await;
+    let unique: HashSet<_> = seen.iter().copied().collect();
+    assert_eq!(seen.len(), unique.len(), "a post was polled twice in one slot");
+    assert_eq!(unique, all, "every due post was polled");
+}
+
+on_both_backends!(
+    a_crashed_workers_lease_expires_and_nothing_counts_twice,
+    a_completion_under_changed_consent_stores_nothing,
+    concurrent_workers_poll_every_post_exactly_once,
+);
