@@ -228,6 +228,7 @@ fn read_image(settings: &Settings, path: &Path) -> anyhow::Result<image::RgbImag
 }
 
 async fn worker(settings: Settings) -> anyhow::Result<()> {
+    let _ = crate::telemetry::metrics();
     let store = startup::open_store(&settings, true).await?;
     // The key must be the one `serve` marks with: a worker never makes its own.
     let key = keys::load_configured_key(&settings, IfMissing::Fail)?;

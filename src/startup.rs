@@ -104,6 +104,8 @@ impl Application {
         let listener = TcpListener::bind(&settings.bind).map_err(bind_err)?;
         let port = listener.local_addr().map_err(bind_err)?.port();
         let verifier = api::auth::CreatorVerifier::from_settings(&settings.auth)?;
+        // Installed before anything records (the poller, the routes).
+        let _ = crate::telemetry::metrics();
         let (platforms, fetcher) = build_platforms(settings)?;
         let poller = if settings.tracking.poll_in_serve {
             Some(Arc::new(build_poller(

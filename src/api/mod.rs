@@ -8,6 +8,7 @@ mod cursor;
 mod detect;
 pub mod error;
 mod health;
+mod metrics;
 mod openapi;
 mod posts;
 pub(crate) mod rate_limit;
@@ -62,6 +63,7 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
             .service(web::resource("/healthz").get(health::healthz))
             .service(web::resource("/readyz").get(health::readyz))
             .service(web::resource("/openapi.json").get(openapi::document))
+            .service(web::resource("/metrics").get(metrics::metrics))
             .service(web::resource("/v1/creators/me").post(creators::join).get(creators::me))
             .service(
                 web::resource("/v1/creators/me/consent").post(creators::change_consent).get(creators::ledger),

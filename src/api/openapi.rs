@@ -7,7 +7,7 @@ use serde::Serialize;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{contents, creators, detect, posts, social_accounts};
+use super::{contents, creators, detect, metrics, posts, social_accounts};
 
 /// The error body every 4xx and 5xx carries.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -57,6 +57,7 @@ impl Modify for BearerAuth {
         posts::list,
         posts::get,
         posts::stop,
+        metrics::metrics,
     ),
     modifiers(&BearerAuth)
 )]

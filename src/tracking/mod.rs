@@ -24,7 +24,9 @@ use verify::{Verdict, Verifier};
 
 use crate::platforms::{Observation, PlatformError, Platforms, PostState, UserCredential, UserToken};
 use crate::sealing::Sealer;
-use crate::store::{LeasedPost, PollCommit, PollCompletion, PostStatus, Store, StoreError, Timestamp};
+use crate::store::{
+    LeasedPost, Platform, PollCommit, PollCompletion, PostStatus, Store, StoreError, Timestamp,
+};
 
 /// What one round did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,7 +72,12 @@ impl Poller {
             return Ok(Round::Idle);
         }
         let count = leased.len();
-        let mut groups: HashMap<(crate::store::Platform, Option<Uuid>), Vec<LeasedPost>> = HashMap::new();
+        let now = Utc::now();
+        for post in &leased {
+            let lag = (now - post.post.next_poll_at).num_milliseconds().max(0) as f64 / 1000.0;
+            metrics::histogram!("viewmark_poll_lag_seconds").record(lag);
+        }
+        let mut groups: HashMap<(Platform, Option<Uuid>), Vec<LeasedPost>> = HashMap::new();
         for post in leased {
             let adapter = self.platforms.adapter(post.post.platform);
             let per_account = adapter.needs_user_token().then_some(post.account.id);
@@ -82,11 +89,7 @@ impl Poller {
         Ok(Round::Polled(count))
     }
 
-    async fn poll_group(
-        &self,
-        platform: crate::store::Platform,
-        posts: Vec<LeasedPost>,
-    ) -> Result<(), StoreError> {
+    async fn poll_group(&self, platform: Platform, posts: Vec<LeasedPost>) -> Result<(), StoreError> {
         let adapter = self.platforms.adapter(platform);
         for chunk in posts.chunks(adapter.batch_size().max(1)) {
             // The gate: consent read just before the request; revoked creators' posts are
@@ -192,6 +195,7 @@ impl Poller {
         let now = Utc::now();
         let mut done = self.completion(leased, since, now);
         done.status_reason = Some(reason);
+        let outcome = if retry_after.is_some() { "throttled" } else { "failed" };
         match retry_after {
             // The platform asked us to wait: not the post's fault.
             Some(wait) => {
@@ -204,7 +208,7 @@ impl Poller {
                 done.next_poll_at = self.settings.next_retry(done.failures, now);
             }
         }
-        self.commit(&done).await
+        self.commit(&done, leased.post.platform, outcome).await
     }
 
     async fn settle(
@@ -255,12 +259,30 @@ impl Poller {
                 }
             }
         }
-        self.commit(&done).await
+        let outcome = match done.status {
+            PostStatus::Verified => "verified",
+            PostStatus::Unverified => "unverified",
+            PostStatus::Removed => "removed",
+            PostStatus::Pending | PostStatus::Stopped => "pending",
+        };
+        self.commit(&done, post.platform, outcome).await
     }
 
-    async fn commit(&self, done: &PollCompletion) -> Result<(), StoreError> {
-        let outcome = self.store.complete_poll(done).await?;
-        match outcome {
+    async fn commit(
+        &self,
+        done: &PollCompletion,
+        platform: Platform,
+        outcome: &'static str,
+    ) -> Result<(), StoreError> {
+        let committed = self.store.complete_poll(done).await?;
+        let label = match committed {
+            PollCommit::Stored(_) => outcome,
+            PollCommit::ConsentEnded => "consent_ended",
+            PollCommit::LeaseLost => "lease_lost",
+        };
+        metrics::counter!("viewmark_polls_total", "platform" => platform.as_str(), "outcome" => label)
+            .increment(1);
+        match committed {
             PollCommit::Stored(_) => {
                 tracing::debug!(post_id = %done.post_id, status = done.status.as_str(), "poll stored");
             }

@@ -85,7 +85,7 @@ impl Verifier {
         })
         .await
         .map_err(|_| "detection failed".to_owned())?;
-        tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "detection");
+        metrics::histogram!("viewmark_detection_seconds").record(started.elapsed().as_secs_f64());
         found
     }
 

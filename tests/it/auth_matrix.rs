@@ -164,6 +164,7 @@ async fn every_route_accepts_only_its_callers(db: TestDb) {
             body: Body::None,
             accepts: &[Kind::Creator],
         },
+        Route { method: Method::GET, path: "/metrics".into(), body: Body::None, accepts: &[Kind::Admin] },
     ];
 
     let mut expired = claims("user-frank");

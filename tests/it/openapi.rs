@@ -8,7 +8,7 @@ use serde_json::Value;
 use crate::support::{TestApp, TestDb};
 
 /// Every authenticated route the service offers.
-const ROUTES: [(&str, &str); 15] = [
+const ROUTES: [(&str, &str); 16] = [
     ("post", "/v1/creators/me"),
     ("get", "/v1/creators/me"),
     ("post", "/v1/creators/me/consent"),
@@ -24,6 +24,7 @@ const ROUTES: [(&str, &str); 15] = [
     ("get", "/v1/posts"),
     ("get", "/v1/posts/{id}"),
     ("delete", "/v1/posts/{id}"),
+    ("get", "/metrics"),
 ];
 
 #[tokio::test]

@@ -219,6 +219,28 @@ async fn only_true_posts_verify_and_verified_ones_accumulate_snapshots(db: TestD
     assert!(snapshots[0].baseline && !snapshots[1].baseline);
     assert!(snapshots[1].views > snapshots[0].views + 2000, "{snapshots:?}");
     assert_eq!(t.poller.try_execute_task().await.unwrap(), Round::Idle, "nothing due before the next slot");
+
+    // The loop's metrics, for operators.
+    let (admin, _) = crate::tokens::service(t.app.store.as_ref(), &["admin"]).await;
+    let text = t
+        .app
+        .client
+        .get(t.app.url("/metrics"))
+        .bearer_auth(admin)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for expected in [
+        "viewmark_polls_total{platform=\"x\",outcome=\"verified\"}",
+        "viewmark_polls_total{platform=\"x\",outcome=\"unverified\"}",
+        "viewmark_poll_lag_seconds_bucket",
+        "viewmark_detection_seconds_count",
+    ] {
+        assert!(text.contains(expected), "{expected} missing from:\n{text}");
+    }
 }
 
 async fn registration_refuses_unproven_accounts_duplicates_and_bad_urls(db: TestDb) {
