@@ -21,3 +21,4 @@ mod social_accounts_api;
 mod tracking;
 mod watermark;
 mod wm_support;
+mod workers;

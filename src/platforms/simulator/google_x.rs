@@ -75,6 +75,7 @@ async fn youtube_videos(
     if ids.len() > 50 {
         return youtube_error(400, "badRequest");
     }
+    state.looked_up(Platform::Youtube, ids.iter().copied());
     let items = state
         .posts(Platform::Youtube)
         .filter(|p| ids.contains(&p.id.as_str()) && state.post_state(Platform::Youtube, &p.id) == Some(SimPostState::Live))
@@ -194,6 +195,7 @@ async fn x_tweets(
         return HttpResponse::BadRequest().json(json!({"errors": [{"message": "ids: 1 to 100 ids"}],
             "title": "Invalid Request", "type": "https://api.twitter.com/2/problems/invalid-request"}));
     }
+    state.looked_up(Platform::X, ids.iter().copied());
     let (mut data, mut media, mut users, mut errors) = (vec![], vec![], vec![], vec![]);
     for id in ids {
         let Some(post) = state.posts(Platform::X).find(|p| p.id == id) else {

@@ -86,6 +86,7 @@ async fn tiktok_video_query(
     if body.filters.video_ids.len() > 20 {
         return tiktok_error(400, "invalid_params", "at most 20 video ids");
     }
+    state.looked_up(Platform::Tiktok, body.filters.video_ids.iter().map(String::as_str));
     let fields: Vec<&str> = query.get("fields").map(|f| f.split(',').collect()).unwrap_or_default();
     let videos: Vec<Value> = state
         .posts(Platform::Tiktok)

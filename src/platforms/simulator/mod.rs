@@ -4,6 +4,7 @@
 //! would, and injects faults on demand (through [`Simulator`] or `POST /_sim/faults`).
 
 mod control;
+mod faults;
 mod google_x;
 mod media;
 mod meta_tiktok;
@@ -17,87 +18,14 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use actix_web::{web, App, HttpResponse, HttpServer};
-use serde::{Deserialize, Serialize};
 
+pub use faults::{Fault, FaultKind, FaultTarget};
 pub use scenario::{Scenario, SimPostState};
 
 use super::settings::PlatformSettings;
 use crate::config::Secret;
 use crate::store::Platform;
 use crate::watermark::Key;
-
-/// Which part of the simulator a fault hits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum FaultTarget {
-    Youtube,
-    Tiktok,
-    Instagram,
-    X,
-    /// Picture downloads.
-    Media,
-}
-
-impl From<Platform> for FaultTarget {
-    fn from(platform: Platform) -> Self {
-        match platform {
-            Platform::Youtube => FaultTarget::Youtube,
-            Platform::Tiktok => FaultTarget::Tiktok,
-            Platform::Instagram => FaultTarget::Instagram,
-            Platform::X => FaultTarget::X,
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(tag = "fault", rename_all = "snake_case")]
-pub enum FaultKind {
-    /// The platform's own rate-limit answer (YouTube rateLimitExceeded, TikTok 429, Instagram
-    /// code 4, X 429 with `x-rate-limit-reset`).
-    RateLimit {
-        retry_after_secs: u64,
-    },
-    /// YouTube's daily quota answer.
-    QuotaExceeded,
-    ServerError {
-        status: u16,
-    },
-    Slow {
-        delay_ms: u64,
-    },
-    /// Never answers.
-    Hang,
-    /// The body is cut in half.
-    Truncated,
-    /// Media: bytes that are not a picture.
-    CorruptImage,
-    /// Media: a tiny PNG that claims to be 50000x50000 pixels.
-    HugeImage,
-    /// Media: an endless body with no length.
-    OversizedBody,
-    /// Media: HTML where a picture should be.
-    WrongContentType,
-    /// Media: a redirect to this location (e.g. the cloud metadata address).
-    RedirectTo {
-        location: String,
-    },
-    /// Media: redirects that never end.
-    RedirectLoop,
-}
-
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-pub struct Fault {
-    pub target: FaultTarget,
-    #[serde(flatten)]
-    pub kind: FaultKind,
-    /// How many requests it hits.
-    #[serde(default = "one")]
-    pub times: u32,
-}
-
-fn one() -> u32 {
-    1
-}
 
 #[derive(Debug, Clone)]
 struct TokenState {
@@ -120,6 +48,8 @@ pub(crate) struct SimState {
     requests: Mutex<HashMap<FaultTarget, u64>>,
     /// When each API request arrived, per target (for consent-gate tests).
     arrivals: Mutex<Vec<(FaultTarget, chrono::DateTime<chrono::Utc>)>>,
+    /// How often each post was asked about, for polling tests.
+    lookups: Mutex<HashMap<(Platform, String), u32>>,
     /// Bios changed since start (a creator pasting a proof code).
     bios: Mutex<HashMap<(Platform, String), String>>,
     windows: Mutex<HashMap<Platform, (Instant, u32)>>,
@@ -147,6 +77,14 @@ impl SimState {
 
     fn posts(&self, platform: Platform) -> impl Iterator<Item = &scenario::SimPost> {
         self.scenario.posts.iter().filter(move |p| p.platform == platform)
+    }
+
+    /// Counts a platform lookup of these posts.
+    fn looked_up<'a>(&self, platform: Platform, ids: impl IntoIterator<Item = &'a str>) {
+        let mut lookups = lock(&self.lookups);
+        for id in ids {
+            *lookups.entry((platform, id.to_owned())).or_default() += 1;
+        }
     }
 
     /// An account's bio now.
@@ -312,6 +250,7 @@ impl Simulator {
             requests: Mutex::new(HashMap::new()),
             arrivals: Mutex::new(Vec::new()),
             bios: Mutex::new(HashMap::new()),
+            lookups: Mutex::new(HashMap::new()),
             windows: Mutex::new(HashMap::new()),
         });
         let data = web::Data::from(state.clone());
@@ -378,6 +317,15 @@ impl Simulator {
     /// Replaces an account's bio (as a creator adding a proof code would).
     pub fn set_bio(&self, platform: Platform, handle: &str, bio: &str) {
         lock(&self.state.bios).insert((platform, handle.to_owned()), bio.to_owned());
+    }
+
+    /// How many times each post of a platform was looked up.
+    pub fn lookups(&self, platform: Platform) -> HashMap<String, u32> {
+        lock(&self.state.lookups)
+            .iter()
+            .filter(|((p, _), _)| *p == platform)
+            .map(|((_, id), n)| (id.clone(), *n))
+            .collect()
     }
 
     /// When the requests to one target arrived.
