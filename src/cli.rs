@@ -11,7 +11,7 @@ use crate::keys::{self, IfMissing};
 use crate::media::image_io;
 use crate::platforms::simulator::{Scenario, Simulator};
 use crate::startup::{self, Application};
-use crate::store::NewServiceToken;
+use crate::store::{ErasureTrigger, NewServiceToken};
 use crate::telemetry;
 use crate::watermark::{self, Key};
 
@@ -41,6 +41,12 @@ pub enum Command {
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Erase everything held about a creator (by the identity provider's user id), as
+    /// `DELETE /v1/creators/me` does; prints the receipt, or {"erased": false} if there is none.
+    Erase {
+        #[arg(long = "user")]
+        user_id: String,
+    },
     /// Run only the poller (no HTTP server), to scale polling apart from the API; any number
     /// of workers may share one PostgreSQL database. Stops after its round on SIGTERM/SIGINT.
     Worker,
@@ -154,6 +160,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Token(command) => token(&settings, command).await,
         Command::Worker => worker(settings).await,
+        Command::Erase { user_id } => erase(&settings, &user_id).await,
         Command::SimulatePlatforms { scenario, bind, key_file, write_config } => {
             simulate_platforms(&settings, &scenario, &bind, key_file.as_deref(), write_config.as_deref())
                 .await
@@ -225,6 +232,24 @@ fn read_image(settings: &Settings, path: &Path) -> anyhow::Result<image::RgbImag
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     let (image, _format) = image_io::decode(&bytes, &(&settings.limits).into())?;
     Ok(image)
+}
+
+async fn erase(settings: &Settings, user_id: &str) -> anyhow::Result<()> {
+    let store = startup::open_store(settings, true).await?;
+    let receipt = match store.creator_by_user_id(user_id).await? {
+        Some(creator) => {
+            store.erase_creator(creator.id, ErasureTrigger::Operator, chrono::Utc::now()).await?
+        }
+        None => None,
+    };
+    match receipt {
+        Some(receipt) => {
+            tracing::info!(receipt_id = %receipt.id, trigger = "operator", "creator erased");
+            println!("{}", serde_json::json!({"erased": true, "receipt": receipt}));
+        }
+        None => println!("{}", serde_json::json!({"erased": false})),
+    }
+    Ok(())
 }
 
 async fn worker(settings: Settings) -> anyhow::Result<()> {

@@ -38,6 +38,16 @@ pub struct Settings {
     pub platforms: crate::platforms::PlatformSettings,
     /// The poller's schedule, leases and verification attempts.
     pub tracking: crate::tracking::TrackingSettings,
+    pub webhooks: WebhookSettings,
+}
+
+/// The identity provider's webhooks (Svix signatures).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WebhookSettings {
+    /// The signing secret, `whsec_...`; without it every delivery is refused.
+    pub identity_secret: Option<Secret>,
+    /// How far a delivery's timestamp may be from now.
+    pub tolerance_secs: u64,
 }
 
 /// Requests each caller (creator or service token) may make.
@@ -142,6 +152,7 @@ impl Default for Settings {
             rate_limit: RateLimitSettings { per_minute: 600, burst: 60 },
             platforms: crate::platforms::PlatformSettings::default(),
             tracking: crate::tracking::TrackingSettings::default(),
+            webhooks: WebhookSettings { identity_secret: None, tolerance_secs: 300 },
         }
     }
 }

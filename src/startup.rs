@@ -32,6 +32,8 @@ pub enum StartupError {
     Bind { addr: String, source: std::io::Error },
     #[error("platform settings: {0}")]
     Platforms(String),
+    #[error("webhooks.identity_secret: {0}")]
+    Webhook(#[from] crate::consent::webhook::WebhookError),
 }
 
 /// Opens (and by default migrates) the configured database.
@@ -107,6 +109,12 @@ impl Application {
         // Installed before anything records (the poller, the routes).
         let _ = crate::telemetry::metrics();
         let (platforms, fetcher) = build_platforms(settings)?;
+        let webhook_secret = settings
+            .webhooks
+            .identity_secret
+            .as_ref()
+            .map(|s| crate::consent::webhook::WebhookSecret::parse(s.expose()))
+            .transpose()?;
         let poller = if settings.tracking.poll_in_serve {
             Some(Arc::new(build_poller(
                 settings,
@@ -129,6 +137,8 @@ impl Application {
             sealer: crate::sealing::Sealer::new(encryption_key),
             platforms,
             fetcher,
+            webhook_secret,
+            webhook_tolerance_secs: settings.webhooks.tolerance_secs,
         });
         let server = HttpServer::new(move || {
             App::new()

@@ -225,3 +225,29 @@ async fn ledger_response(state: &AppState, caller: &Caller) -> Result<HttpRespon
     Ok(HttpResponse::Ok()
         .json(LedgerView { state: creator.consent, events: events.iter().map(EventView::from).collect() }))
 }
+
+/// `DELETE /v1/creators/me`: erases everything held about the caller at once. Tracking stops
+/// in the same transaction; payout statements keep their totals under a tombstone id. The
+/// answer is the erasure receipt (counts only, nothing personal).
+#[utoipa::path(delete, path = "/v1/creators/me", tag = "creators", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Erased; the receipt"),
+        (status = 404, description = "Not joined (or already erased)", body = ErrorDoc),
+    ))]
+pub async fn erase(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
+    let creator = current_creator(&state, &caller).await?;
+    let receipt = state
+        .store
+        .erase_creator(creator.id, crate::store::ErasureTrigger::Api, Utc::now())
+        .await
+        .map_err(store_error)?
+        .ok_or_else(|| {
+            ApiError::new(StatusCode::NOT_FOUND, "not_joined", "you have not joined the Creator Program")
+        })?;
+    tracing::info!(receipt_id = %receipt.id, trigger = "api", "creator erased");
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "receipt_id": receipt.id,
+        "erased_at": receipt.erased_at,
+        "row_counts": receipt.row_counts,
+    })))
+}

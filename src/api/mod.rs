@@ -15,6 +15,7 @@ pub(crate) mod rate_limit;
 pub mod request_id;
 mod social_accounts;
 mod upload;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -42,6 +43,9 @@ pub struct AppState {
     /// The platform adapters (shared with the poller: one budget per platform).
     pub platforms: crate::platforms::Platforms,
     pub fetcher: std::sync::Arc<crate::platforms::fetcher::MediaFetcher>,
+    /// The identity provider's webhook secret; without it every delivery is refused.
+    pub webhook_secret: Option<crate::consent::webhook::WebhookSecret>,
+    pub webhook_tolerance_secs: u64,
 }
 
 /// Registers every route, the body limits and the error mapping on an app. Used by `serve`
@@ -64,7 +68,13 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
             .service(web::resource("/readyz").get(health::readyz))
             .service(web::resource("/openapi.json").get(openapi::document))
             .service(web::resource("/metrics").get(metrics::metrics))
-            .service(web::resource("/v1/creators/me").post(creators::join).get(creators::me))
+            .service(
+                web::resource("/v1/creators/me")
+                    .post(creators::join)
+                    .get(creators::me)
+                    .delete(creators::erase),
+            )
+            .service(web::resource("/v1/webhooks/identity").post(webhooks::identity))
             .service(
                 web::resource("/v1/creators/me/consent").post(creators::change_consent).get(creators::ledger),
             )

@@ -7,7 +7,7 @@ use serde::Serialize;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{contents, creators, detect, metrics, posts, social_accounts};
+use super::{contents, creators, detect, metrics, posts, social_accounts, webhooks};
 
 /// The error body every 4xx and 5xx carries.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -35,6 +35,13 @@ impl Modify for BearerAuth {
             ))
             .build();
         components.add_security_scheme("bearer", SecurityScheme::Http(scheme));
+        let svix = utoipa::openapi::security::ApiKey::Header(
+            utoipa::openapi::security::ApiKeyValue::with_description(
+                "svix-signature",
+                "The identity provider's Svix signature (with svix-id and svix-timestamp) over the delivery",
+            ),
+        );
+        components.add_security_scheme("svix", SecurityScheme::ApiKey(svix));
     }
 }
 
@@ -44,6 +51,7 @@ impl Modify for BearerAuth {
     paths(
         creators::join,
         creators::me,
+        creators::erase,
         creators::change_consent,
         creators::ledger,
         contents::enroll,
@@ -58,6 +66,7 @@ impl Modify for BearerAuth {
         posts::get,
         posts::stop,
         metrics::metrics,
+        webhooks::identity,
     ),
     modifiers(&BearerAuth)
 )]

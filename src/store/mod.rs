@@ -8,6 +8,7 @@
 
 mod backend;
 mod creators;
+mod erasure;
 mod models;
 mod polling;
 mod postgres;
@@ -156,6 +157,22 @@ pub trait PollRepo: Send + Sync {
     async fn store_sealed_oauth_token(&self, account_id: Uuid, sealed: &[u8]) -> StoreResult<()>;
 }
 
+/// Erasure and the identity provider's deletion webhook.
+#[async_trait]
+pub trait ErasureRepo: Send + Sync {
+    /// Removes everything held about the creator in one transaction and records a receipt;
+    /// `None` when there is no such creator (already erased).
+    async fn erase_creator(
+        &self,
+        creator_id: Uuid,
+        trigger: ErasureTrigger,
+        at: Timestamp,
+    ) -> StoreResult<Option<ErasureReceipt>>;
+    async fn erasure_receipt(&self, id: Uuid) -> StoreResult<Option<ErasureReceipt>>;
+    /// Records a webhook delivery id; false when it was seen before (a replay).
+    async fn first_delivery(&self, delivery_id: &str, at: Timestamp) -> StoreResult<bool>;
+}
+
 /// Service tokens, stored as SHA-256 hashes only.
 #[async_trait]
 pub trait ServiceTokenRepo: Send + Sync {
@@ -167,8 +184,8 @@ pub trait ServiceTokenRepo: Send + Sync {
 }
 
 /// Everything the service stores, behind one object the rest of the code shares.
-pub trait Store: Health + CreatorRepo + TrackingRepo + PollRepo + ServiceTokenRepo {}
-impl<T: Health + CreatorRepo + TrackingRepo + PollRepo + ServiceTokenRepo> Store for T {}
+pub trait Store: Health + CreatorRepo + TrackingRepo + PollRepo + ErasureRepo + ServiceTokenRepo {}
+impl<T: Health + CreatorRepo + TrackingRepo + PollRepo + ErasureRepo + ServiceTokenRepo> Store for T {}
 
 /// How to open a store.
 #[derive(Debug, Clone)]

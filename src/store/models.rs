@@ -346,3 +346,41 @@ pub struct ServiceToken {
     pub created_at: Timestamp,
     pub revoked_at: Option<Timestamp>,
 }
+
+/// What asked for an erasure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ErasureTrigger {
+    /// The creator, through the API.
+    Api,
+    /// The identity provider's `user.deleted` event.
+    Webhook,
+    /// An operator, with `viewmark erase`.
+    Operator,
+}
+
+impl ErasureTrigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErasureTrigger::Api => "api",
+            ErasureTrigger::Webhook => "webhook",
+            ErasureTrigger::Operator => "operator",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<ErasureTrigger> {
+        [ErasureTrigger::Api, ErasureTrigger::Webhook, ErasureTrigger::Operator]
+            .into_iter()
+            .find(|t| t.as_str() == text)
+    }
+}
+
+/// Proof an erasure happened: no personal data, no user id.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ErasureReceipt {
+    pub id: Uuid,
+    pub erased_at: Timestamp,
+    pub trigger: ErasureTrigger,
+    /// Rows removed (or tombstoned) per table.
+    pub row_counts: std::collections::BTreeMap<String, u64>,
+}

@@ -165,6 +165,13 @@ async fn every_route_accepts_only_its_callers(db: TestDb) {
             accepts: &[Kind::Creator],
         },
         Route { method: Method::GET, path: "/metrics".into(), body: Body::None, accepts: &[Kind::Admin] },
+        // Last: it erases the creator.
+        Route {
+            method: Method::DELETE,
+            path: "/v1/creators/me".into(),
+            body: Body::None,
+            accepts: &[Kind::Creator],
+        },
     ];
 
     let mut expired = claims("user-frank");

@@ -11,6 +11,7 @@ mod cli;
 mod conformance;
 mod contents_api;
 mod creators_api;
+mod erasure;
 mod http_shell;
 mod jwks;
 mod leases;

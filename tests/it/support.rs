@@ -99,6 +99,9 @@ macro_rules! on_both_backends {
     )+};
 }
 
+/// The identity provider's webhook signing secret in tests.
+pub const WEBHOOK_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
 pub const TEST_ENCRYPTION_KEY: [u8; 32] = [9u8; 32];
 
 pub fn test_key() -> Key {
@@ -122,6 +125,7 @@ pub fn test_settings(db: &TestDb) -> Settings {
     settings.auth.audience = Some(TEST_AUDIENCE.into());
     settings.auth.public_key_files = vec![fixture_path("auth/test-idp-public.pem")];
     settings.auth.allowed_origins = vec!["https://app.test".into()];
+    settings.webhooks.identity_secret = Some(Secret::new(WEBHOOK_SECRET));
     // Tests drive the poller round by round.
     settings.tracking.poll_in_serve = false;
     settings

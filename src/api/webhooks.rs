@@ -1,0 +1,91 @@
+//! The identity provider's webhooks. `user.deleted` erases the creator (if they joined),
+//! exactly as `DELETE /v1/creators/me` would. Deliveries are verified (Svix signatures,
+//! timestamp tolerance) before anything is read, and a replayed delivery id is a no-op.
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::error::{store_error, ApiError};
+use super::openapi::ErrorDoc;
+use super::AppState;
+use crate::consent::webhook::WebhookError;
+use crate::store::ErasureTrigger;
+
+#[derive(Debug, Deserialize)]
+struct IdentityEvent {
+    #[serde(rename = "type")]
+    kind: String,
+    data: EventData,
+}
+
+#[derive(Debug, Deserialize)]
+struct EventData {
+    id: String,
+}
+
+fn refused(error: WebhookError) -> ApiError {
+    let (status, code) = match error {
+        WebhookError::BadTimestamp => (StatusCode::BAD_REQUEST, "bad_webhook"),
+        WebhookError::Stale(_) => (StatusCode::UNAUTHORIZED, "stale_webhook"),
+        WebhookError::MissingHeaders => (StatusCode::UNAUTHORIZED, "unauthorized"),
+        WebhookError::NotConfigured | WebhookError::BadSecret | WebhookError::BadSignature => {
+            (StatusCode::UNAUTHORIZED, "bad_signature")
+        }
+    };
+    ApiError::new(status, code, error.to_string())
+}
+
+/// `POST /v1/webhooks/identity`: the identity provider's events.
+#[utoipa::path(post, path = "/v1/webhooks/identity", tag = "webhooks", security(("svix" = [])),
+    request_body(description = "A Svix-signed event, e.g. {\"type\": \"user.deleted\", \"data\": {\"id\": \"...\"}}", content_type = "application/json"),
+    responses(
+        (status = 200, description = "Handled (an erasure receipt id for user.deleted), ignored, or a replay"),
+        (status = 400, description = "Not an event, or a malformed timestamp", body = ErrorDoc),
+        (status = 401, description = "Missing or bad signature, or a stale timestamp", body = ErrorDoc),
+    ))]
+pub async fn identity(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let secret = state.webhook_secret.as_ref().ok_or_else(|| refused(WebhookError::NotConfigured))?;
+    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+    let (Some(id), Some(timestamp), Some(signatures)) =
+        (header("svix-id"), header("svix-timestamp"), header("svix-signature"))
+    else {
+        return Err(refused(WebhookError::MissingHeaders));
+    };
+    if body.len() > state.limits.json_bytes {
+        return Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "event too large"));
+    }
+    let now = chrono::Utc::now().timestamp();
+    secret.verify(id, timestamp, signatures, &body, now, state.webhook_tolerance_secs).map_err(refused)?;
+    let event: IdentityEvent =
+        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request("bad_event", e.to_string()))?;
+    // Recorded before acting: a replay racing the first delivery finds it taken. Erasure is
+    // idempotent besides, so a delivery retried after a failure still completes it.
+    if !state.store.first_delivery(id, chrono::Utc::now()).await.map_err(store_error)? {
+        return Ok(HttpResponse::Ok().json(json!({"status": "duplicate"})));
+    }
+    if event.kind != "user.deleted" {
+        return Ok(HttpResponse::Ok().json(json!({"status": "ignored"})));
+    }
+    let creator = state.store.creator_by_user_id(&event.data.id).await.map_err(store_error)?;
+    let Some(creator) = creator else {
+        return Ok(HttpResponse::Ok().json(json!({"status": "no such creator"})));
+    };
+    let receipt = state
+        .store
+        .erase_creator(creator.id, ErasureTrigger::Webhook, chrono::Utc::now())
+        .await
+        .map_err(store_error)?;
+    match receipt {
+        Some(receipt) => {
+            tracing::info!(receipt_id = %receipt.id, trigger = "webhook", "creator erased");
+            Ok(HttpResponse::Ok().json(json!({"status": "erased", "receipt_id": receipt.id})))
+        }
+        None => Ok(HttpResponse::Ok().json(json!({"status": "no such creator"}))),
+    }
+}

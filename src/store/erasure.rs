@@ -1,0 +1,107 @@
+//! Erasure: everything held about a creator removed in one transaction, statements kept
+//! under a tombstone id, and a receipt with counts only. One transaction means a crash half
+//! way leaves nothing half done: the next attempt does it all.
+//!
+//! Deleting the creator's row is also what stops tracking: leases join on the creator, and a
+//! poll in flight finds no consent to write under (`complete_poll`), on PostgreSQL after
+//! waiting for this transaction's row lock.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use uuid::Uuid;
+
+use super::backend::{to_ms, SqlStore};
+use super::{ErasureReceipt, ErasureRepo, ErasureTrigger, StoreResult, Timestamp};
+
+/// What is deleted, child tables first; each entry counts the creator's rows.
+const DELETIONS: [(&str, &str); 6] = [
+    (
+        "view_snapshots",
+        "DELETE FROM view_snapshots WHERE post_id IN (SELECT id FROM posts WHERE creator_id = $1)",
+    ),
+    ("posts", "DELETE FROM posts WHERE creator_id = $1"),
+    ("social_accounts", "DELETE FROM social_accounts WHERE creator_id = $1"),
+    ("contents", "DELETE FROM contents WHERE creator_id = $1"),
+    ("consent_events", "DELETE FROM consent_events WHERE creator_id = $1"),
+    ("creators", "DELETE FROM creators WHERE id = $1"),
+];
+
+#[async_trait]
+impl ErasureRepo for SqlStore {
+    async fn erase_creator(
+        &self,
+        creator_id: Uuid,
+        trigger: ErasureTrigger,
+        at: Timestamp,
+    ) -> StoreResult<Option<ErasureReceipt>> {
+        let id = creator_id.to_string();
+        let mut tx = self.pool.begin().await?;
+        // A write first (SQLite: take the write lock; PostgreSQL: lock the creator's row, so
+        // polls in flight wait or see it gone).
+        let found = sqlx::query("UPDATE creators SET consent_state = 'revoked' WHERE id = $1")
+            .bind(&id)
+            .execute(&mut *tx)
+            .await?;
+        if found.rows_affected() == 0 {
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        let mut counts = BTreeMap::new();
+        // Statements outlive the person: their lines move to a random tombstone id.
+        let tombstone = format!("tombstone-{}", Uuid::new_v4());
+        let moved = sqlx::query("UPDATE statement_lines SET payee_id = $2 WHERE payee_id = $1")
+            .bind(&id)
+            .bind(&tombstone)
+            .execute(&mut *tx)
+            .await?;
+        counts.insert("statement_lines (tombstoned)".to_owned(), moved.rows_affected());
+        for (table, sql) in DELETIONS {
+            let deleted = sqlx::query(sql).bind(&id).execute(&mut *tx).await?;
+            counts.insert(table.to_owned(), deleted.rows_affected());
+        }
+        let receipt = ErasureReceipt { id: Uuid::new_v4(), erased_at: at, trigger, row_counts: counts };
+        let row_counts = serde_json::to_string(&receipt.row_counts).unwrap_or_else(|_| "{}".into());
+        sqlx::query(
+            "INSERT INTO erasure_receipts (id, erased_at, trigger_kind, row_counts) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(receipt.id.to_string())
+        .bind(to_ms(at))
+        .bind(trigger.as_str())
+        .bind(row_counts)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Some(receipt))
+    }
+
+    async fn erasure_receipt(&self, id: Uuid) -> StoreResult<Option<ErasureReceipt>> {
+        let row =
+            sqlx::query("SELECT id, erased_at, trigger_kind, row_counts FROM erasure_receipts WHERE id = $1")
+                .bind(id.to_string())
+                .fetch_optional(&self.pool)
+                .await?;
+        let Some(row) = row else { return Ok(None) };
+        let trigger: String = sqlx::Row::try_get(&row, "trigger_kind")?;
+        let counts: String = sqlx::Row::try_get(&row, "row_counts")?;
+        Ok(Some(ErasureReceipt {
+            id,
+            erased_at: super::backend::from_ms(sqlx::Row::try_get(&row, "erased_at")?)?,
+            trigger: ErasureTrigger::parse(&trigger)
+                .ok_or_else(|| super::StoreError::Corrupt(format!("unknown trigger {trigger}")))?,
+            row_counts: serde_json::from_str(&counts)
+                .map_err(|e| super::StoreError::Corrupt(e.to_string()))?,
+        }))
+    }
+
+    async fn first_delivery(&self, delivery_id: &str, at: Timestamp) -> StoreResult<bool> {
+        let inserted = sqlx::query(
+            "INSERT INTO webhook_deliveries (id, received_at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(delivery_id)
+        .bind(to_ms(at))
+        .execute(&self.pool)
+        .await?;
+        Ok(inserted.rows_affected() == 1)
+    }
+}

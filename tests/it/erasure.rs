@@ -1,0 +1,208 @@
+//! Erasure on both backends: nothing linked to the creator survives in any table, the old
+//! watermark resolves to unknown, statements keep their totals under a tombstone, polls in
+//! flight store nothing; and the identity provider's signed webhook (forged, stale and
+//! replayed deliveries refused or ignored).
+
+use std::sync::Arc;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use sqlx::Row;
+use viewmark::consent::webhook::WebhookSecret;
+use viewmark::platforms::simulator::{Fault, FaultKind, FaultTarget};
+use viewmark::tracking::Round;
+
+use crate::on_both_backends;
+use crate::support::{TestDb, WEBHOOK_SECRET};
+use crate::tracking::{register, tracked, Tracked, OURS};
+
+/// Every text form of every column of every table that contains one of the needles.
+async fn scan(db_url: &str, raw: &sqlx::AnyPool, needles: &[String]) -> Vec<String> {
+    let postgres = db_url.starts_with("postgres");
+    let columns_sql = if postgres {
+        "SELECT CAST(table_name AS TEXT) AS t, CAST(column_name AS TEXT) AS c FROM information_schema.columns \
+         WHERE table_schema = 'public'"
+    } else {
+        "SELECT m.name AS t, p.name AS c FROM sqlite_master m JOIN pragma_table_info(m.name) p WHERE m.type = 'table'"
+    };
+    let columns = sqlx::query(columns_sql).fetch_all(raw).await.unwrap();
+    let mut found = Vec::new();
+    for column in &columns {
+        let (table, name): (String, String) = (column.get("t"), column.get("c"));
+        // Text of any column type; SQLite's quote() also renders blobs (as hex).
+        let as_text = if postgres { format!("CAST({name} AS TEXT)") } else { format!("quote({name})") };
+        let values =
+            sqlx::query(&format!("SELECT {as_text} AS v FROM {table}")).fetch_all(raw).await.unwrap();
+        for value in values {
+            let text: Option<String> = value.get("v");
+            let text = text.unwrap_or_default();
+            for needle in needles {
+                if text.contains(needle.as_str()) {
+                    found.push(format!("{table}.{name} holds {needle}"));
+                }
+            }
+        }
+    }
+    found
+}
+
+async fn erasure_leaves_nothing_linked_to_the_creator(db: TestDb) {
+    let url = db.url.clone();
+    let t = tracked(db).await;
+    let raw = {
+        sqlx::any::install_default_drivers();
+        sqlx::AnyPool::connect(&url).await.unwrap()
+    };
+    let post = register(&t, &t.ada, OURS).await;
+    assert_eq!(t.poller.try_execute_task().await.unwrap(), Round::Polled(1));
+    let shown = crate::tracking::show(&t, &t.ada, &post).await;
+    assert_eq!(shown["status"], "verified", "{shown}");
+    let (status, me) = t.app.call(Method::GET, "/v1/creators/me", Some(&t.ada), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let ada_id = me["id"].as_str().unwrap().to_owned();
+    // A statement issued to her before: it must keep its total.
+    sqlx::query("INSERT INTO payout_statements (id, period_start, period_end, evidence_hash, created_at) VALUES ('s1', 0, 1, 'h', 0)")
+        .execute(&raw)
+        .await
+        .unwrap();
+    sqlx::query(&format!("INSERT INTO statement_lines (statement_id, payee_id, line_kind, views) VALUES ('s1', '{ada_id}', 'views', 4242)"))
+        .execute(&raw)
+        .await
+        .unwrap();
+    let picture = reqwest::get(format!("{}/media/x-{OURS}.jpg", t.sim.base_url()))
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap()
+        .to_vec();
+    let (admin, _) = crate::tokens::service(t.app.store.as_ref(), &["admin"]).await;
+    let detect = |bytes: Vec<u8>| {
+        let request = t
+            .app
+            .client
+            .post(t.app.url("/v1/detect"))
+            .bearer_auth(&admin)
+            .header("content-type", "image/jpeg");
+        async move { request.body(bytes).send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    assert_eq!(detect(picture.clone()).await["found"], true, "her watermark resolves before erasure");
+
+    let (status, receipt) = t.app.call(Method::DELETE, "/v1/creators/me", Some(&t.ada), None).await;
+    assert_eq!(status, StatusCode::OK, "{receipt}");
+    let counts = &receipt["row_counts"];
+    for (table, at_least) in [
+        ("creators", 1),
+        ("posts", 1),
+        ("view_snapshots", 1),
+        ("social_accounts", 1),
+        ("contents", 1),
+        ("consent_events", 1),
+    ] {
+        assert!(counts[table].as_u64().unwrap() >= at_least, "{table}: {receipt}");
+    }
+    assert_eq!(counts["statement_lines (tombstoned)"], 1);
+
+    let needles = vec![
+        ada_id.clone(),
+        "user-ada".into(),
+        "ada_makes".into(),
+        OURS.into(),
+        post["id"].as_str().unwrap().into(),
+    ];
+    let leftovers = scan(&url, &raw, &needles).await;
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    let line = sqlx::query("SELECT payee_id, views FROM statement_lines").fetch_one(&raw).await.unwrap();
+    assert!(line.get::<String, _>("payee_id").starts_with("tombstone-"));
+    assert_eq!(line.get::<i64, _>("views"), 4242, "the statement keeps its total");
+    let stored =
+        t.app.store.erasure_receipt(receipt["receipt_id"].as_str().unwrap().parse().unwrap()).await.unwrap();
+    assert_eq!(stored.unwrap().trigger, viewmark::store::ErasureTrigger::Api);
+
+    assert_eq!(detect(picture).await["found"], false, "the old watermark now resolves to unknown");
+    assert_eq!(t.app.call(Method::GET, "/v1/creators/me", Some(&t.ada), None).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        t.app.call(Method::DELETE, "/v1/creators/me", Some(&t.ada), None).await.0,
+        StatusCode::NOT_FOUND
+    );
+    crate::tracking::next_slot().await;
+    assert_eq!(t.poller.try_execute_task().await.unwrap(), Round::Idle);
+}
+
+async fn an_erasure_during_a_poll_stores_nothing(db: TestDb) {
+    let t = Arc::new(tracked(db).await);
+    let post = register(&t, &t.ada, OURS).await;
+    t.sim.inject(Fault { target: FaultTarget::X, kind: FaultKind::Slow { delay_ms: 300 }, times: 1 });
+    let polling = {
+        let t = t.clone();
+        tokio::spawn(async move { t.poller.try_execute_task().await })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert_eq!(t.app.call(Method::DELETE, "/v1/creators/me", Some(&t.ada), None).await.0, StatusCode::OK);
+    assert!(polling.await.unwrap().is_ok(), "the poll ends quietly");
+    let post_id = post["id"].as_str().unwrap().parse().unwrap();
+    assert!(t.app.store.snapshots_for_post(post_id).await.unwrap().is_empty());
+    assert!(t.app.store.post(post_id).await.unwrap().is_none());
+}
+
+fn signed(secret: &WebhookSecret, id: &str, timestamp: i64, body: &Value) -> (String, Vec<(String, String)>) {
+    let text = body.to_string();
+    let signature = secret.sign(id, timestamp, text.as_bytes());
+    let headers = vec![
+        ("svix-id".to_owned(), id.to_owned()),
+        ("svix-timestamp".to_owned(), timestamp.to_string()),
+        ("svix-signature".to_owned(), signature),
+    ];
+    (text, headers)
+}
+
+async fn deliver(t: &Tracked, body: String, headers: &[(String, String)]) -> (StatusCode, Value) {
+    let mut request =
+        t.app.client.post(t.app.url("/v1/webhooks/identity")).header("content-type", "application/json");
+    for (name, value) in headers {
+        request = request.header(name, value);
+    }
+    let response = request.body(body).send().await.unwrap();
+    (response.status(), response.json().await.unwrap_or(Value::Null))
+}
+
+async fn the_deletion_webhook_erases_only_when_signed_fresh_and_new(db: TestDb) {
+    let t = tracked(db).await;
+    let secret = WebhookSecret::parse(WEBHOOK_SECRET).unwrap();
+    let now = chrono::Utc::now().timestamp();
+    let event = json!({"type": "user.deleted", "data": {"id": "user-bob"}});
+
+    // Forged (another secret), stale, unsigned: refused, Bob still there.
+    let forger = WebhookSecret::parse("whsec_b3RoZXItc2VjcmV0LW9mLTE2Yg==").unwrap();
+    let (body, headers) = signed(&forger, "msg_1", now, &event);
+    assert_eq!(deliver(&t, body, &headers).await.0, StatusCode::UNAUTHORIZED);
+    let (body, headers) = signed(&secret, "msg_1", now - 600, &event);
+    let (status, answer) = deliver(&t, body, &headers).await;
+    assert_eq!((status, answer["error"]["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("stale_webhook")));
+    assert_eq!(deliver(&t, event.to_string(), &[]).await.0, StatusCode::UNAUTHORIZED, "unsigned");
+    let (body, mut headers) = signed(&secret, "msg_1", now, &event);
+    headers[2].1 = headers[2].1.replace("v1,", "v1,AAAA");
+    assert_eq!(deliver(&t, body, &headers).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(t.app.call(Method::GET, "/v1/creators/me", Some(&t.bob), None).await.0, StatusCode::OK);
+
+    // Signed and fresh: erased, with a receipt; the replay is a no-op.
+    let (body, headers) = signed(&secret, "msg_1", now, &event);
+    let (status, answer) = deliver(&t, body.clone(), &headers).await;
+    assert_eq!((status, answer["status"].as_str()), (StatusCode::OK, Some("erased")), "{answer}");
+    assert!(answer["receipt_id"].is_string());
+    assert_eq!(t.app.call(Method::GET, "/v1/creators/me", Some(&t.bob), None).await.0, StatusCode::NOT_FOUND);
+    let (status, answer) = deliver(&t, body, &headers).await;
+    assert_eq!((status, answer["status"].as_str()), (StatusCode::OK, Some("duplicate")));
+
+    // Other events and unknown users change nothing.
+    let other = json!({"type": "user.updated", "data": {"id": "user-ada"}});
+    let (body, headers) = signed(&secret, "msg_2", now, &other);
+    assert_eq!(deliver(&t, body, &headers).await.1["status"], "ignored");
+    assert_eq!(t.app.call(Method::GET, "/v1/creators/me", Some(&t.ada), None).await.0, StatusCode::OK);
+}
+
+on_both_backends!(
+    erasure_leaves_nothing_linked_to_the_creator,
+    an_erasure_during_a_poll_stores_nothing,
+    the_deletion_webhook_erases_only_when_signed_fresh_and_new,
+);
