@@ -121,9 +121,15 @@ fn setup(count: usize, marked: bool) -> Setup {
         settings.limits.media_concurrency = 1;
         settings.tracking = TrackingSettings { batch_size: 100, ..TrackingSettings::default() };
         let platforms = Platforms::new(&settings.platforms).unwrap_or_else(|e| panic!("{e}"));
-        let poller =
-            viewmark::startup::build_poller(&settings, store, Key::from_bytes(KEY), &[1; 32], platforms)
-                .unwrap_or_else(|e| panic!("{e}"));
+        let poller = viewmark::startup::build_poller(
+            &settings,
+            store,
+            Key::from_bytes(KEY),
+            &[1; 32],
+            platforms,
+            Default::default(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
         sqlx::any::install_default_drivers();
         let raw = sqlx::AnyPool::connect(&url).await.unwrap_or_else(|e| panic!("{e}"));
         (poller, raw, sim)

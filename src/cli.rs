@@ -259,8 +259,14 @@ async fn worker(settings: Settings) -> anyhow::Result<()> {
     let key = keys::load_configured_key(&settings, IfMissing::Fail)?;
     let encryption_key = keys::load_encryption_key(&settings)?;
     let (platforms, _) = startup::build_platforms(&settings)?;
-    let poller =
-        std::sync::Arc::new(startup::build_poller(&settings, store, key, &encryption_key, platforms)?);
+    let poller = std::sync::Arc::new(startup::build_poller(
+        &settings,
+        store,
+        key,
+        &encryption_key,
+        platforms,
+        Default::default(),
+    )?);
     let (stop, stopped) = tokio::sync::watch::channel(false);
     use tokio::signal::unix::{signal, SignalKind};
     let mut terminate = signal(SignalKind::terminate())?;

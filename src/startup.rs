@@ -11,6 +11,7 @@ use actix_web::{web, App, HttpServer};
 
 use crate::api::{self, request_id, AppState};
 use crate::config::Settings;
+use crate::consent::locks::ConsentLocks;
 use crate::keys::{self, IfMissing};
 use crate::media::image_io::ImageLimits;
 use crate::platforms::fetcher::MediaFetcher;
@@ -51,6 +52,7 @@ pub struct Application {
     server: Server,
     /// The poller `serve` runs beside the HTTP server (`tracking.poll_in_serve`).
     poller: Option<Arc<Poller>>,
+    consent_locks: Arc<ConsentLocks>,
 }
 
 /// The platform adapters and the media fetcher, built once and shared by the HTTP routes
@@ -70,6 +72,7 @@ pub fn build_poller(
     key: Key,
     encryption_key: &[u8; 32],
     platforms: Platforms,
+    consent_locks: Arc<ConsentLocks>,
 ) -> Result<Poller, StartupError> {
     let fetcher =
         MediaFetcher::new(&settings.platforms.media).map_err(|e| StartupError::Platforms(e.to_string()))?;
@@ -80,7 +83,8 @@ pub fn build_poller(
         limits: ImageLimits::from(&settings.limits),
         media_permits: Arc::new(tokio::sync::Semaphore::new(settings.limits.media_concurrency.max(1))),
     };
-    Ok(Poller::new(store, platforms, verifier, Sealer::new(encryption_key), settings.tracking.clone()))
+    let tracking = settings.tracking.clone();
+    Ok(Poller::new(store, platforms, verifier, Sealer::new(encryption_key), tracking, consent_locks))
 }
 
 impl Application {
@@ -115,14 +119,12 @@ impl Application {
             .as_ref()
             .map(|s| crate::consent::webhook::WebhookSecret::parse(s.expose()))
             .transpose()?;
+        let consent_locks = Arc::new(ConsentLocks::default());
         let poller = if settings.tracking.poll_in_serve {
-            Some(Arc::new(build_poller(
-                settings,
-                store.clone(),
-                key.clone(),
-                encryption_key,
-                platforms.clone(),
-            )?))
+            let locks = consent_locks.clone();
+            let poller =
+                build_poller(settings, store.clone(), key.clone(), encryption_key, platforms.clone(), locks)?;
+            Some(Arc::new(poller))
         } else {
             None
         };
@@ -138,6 +140,7 @@ impl Application {
             platforms,
             fetcher,
             webhook_secret,
+            consent_locks: consent_locks.clone(),
             webhook_tolerance_secs: settings.webhooks.tolerance_secs,
         });
         let server = HttpServer::new(move || {
@@ -154,11 +157,17 @@ impl Application {
         .listen(listener)
         .map_err(bind_err)?
         .run();
-        Ok(Application { port, server, poller })
+        Ok(Application { port, server, poller, consent_locks })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The consent locks the routes take around revocations and erasures; a poller in the
+    /// same process must share them.
+    pub fn consent_locks(&self) -> Arc<ConsentLocks> {
+        self.consent_locks.clone()
     }
 
     /// A handle to stop the server gracefully (what SIGTERM/SIGINT do).

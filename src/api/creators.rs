@@ -206,6 +206,8 @@ pub async fn change_consent(
             actor: creator.id.to_string(),
             at: chrono::Utc::now(),
         };
+        // Waits for a poll whose request is on its way, so none starts after the commit.
+        let _consent_lock = state.consent_locks.write(creator.id).await;
         state.store.record_consent(creator.id, &change).await.map_err(store_error)?;
         tracing::info!(creator_id = %creator.id, state = wanted.as_str(), "tracking consent changed");
     }
@@ -236,6 +238,7 @@ async fn ledger_response(state: &AppState, caller: &Caller) -> Result<HttpRespon
     ))]
 pub async fn erase(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
     let creator = current_creator(&state, &caller).await?;
+    let _consent_lock = state.consent_locks.write(creator.id).await;
     let receipt = state
         .store
         .erase_creator(creator.id, crate::store::ErasureTrigger::Api, Utc::now())

@@ -45,6 +45,9 @@ pub struct AppState {
     pub fetcher: std::sync::Arc<crate::platforms::fetcher::MediaFetcher>,
     /// The identity provider's webhook secret; without it every delivery is refused.
     pub webhook_secret: Option<crate::consent::webhook::WebhookSecret>,
+    /// Taken for writing around revocations and erasures (see `consent::locks`); the
+    /// in-process poller shares them.
+    pub consent_locks: std::sync::Arc<crate::consent::locks::ConsentLocks>,
     pub webhook_tolerance_secs: u64,
 }
 

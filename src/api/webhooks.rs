@@ -76,6 +76,7 @@ pub async fn identity(
     let Some(creator) = creator else {
         return Ok(HttpResponse::Ok().json(json!({"status": "no such creator"})));
     };
+    let _consent_lock = state.consent_locks.write(creator.id).await;
     let receipt = state
         .store
         .erase_creator(creator.id, ErasureTrigger::Webhook, chrono::Utc::now())

@@ -142,7 +142,11 @@ impl ApiClient {
                 tokio::time::sleep(self.backoff(attempt - 1)).await;
             }
             self.admit(user)?;
-            match self.attempt(build(&self.http)).await? {
+            // Checked before every attempt: a retry is a new request.
+            let permit = super::gate::permit()
+                .await
+                .map_err(|reason| PlatformError::Gated { platform: self.platform, reason })?;
+            match self.attempt(build(&self.http), permit).await? {
                 Attempt::Done(response) => {
                     if response.status == StatusCode::TOO_MANY_REQUESTS {
                         let wait = retry_hint(&response.headers).unwrap_or(DEFAULT_PAUSE);
@@ -167,8 +171,15 @@ impl ApiClient {
         })
     }
 
-    async fn attempt(&self, request: RequestBuilder) -> Result<Attempt, PlatformError> {
-        let mut response = match request.send().await {
+    async fn attempt(
+        &self,
+        request: RequestBuilder,
+        permit: Option<super::gate::Permit>,
+    ) -> Result<Attempt, PlatformError> {
+        let sent = request.send().await;
+        // The platform has the request (or it failed): what the gate guards is over.
+        drop(permit);
+        let mut response = match sent {
             Ok(response) => response,
             Err(e) if e.is_builder() => {
                 return Err(PlatformError::NotConfigured { platform: self.platform, reason: e.to_string() })

@@ -46,6 +46,8 @@ pub enum FetchError {
     ContentType(String),
     #[error("media fetch failed: {0}")]
     Network(String),
+    #[error("media fetch not sent: {0}")]
+    Gated(String),
 }
 
 /// A fetched picture.
@@ -224,7 +226,10 @@ impl MediaFetcher {
                 // A typed refusal now; the resolver enforces the same on connect.
                 CheckedResolver::checked(self.policy, name).await?;
             }
-            let response = self.http.get(url.clone()).send().await.map_err(|e| self.network(e))?;
+            let permit = super::gate::permit().await.map_err(FetchError::Gated)?;
+            let response = self.http.get(url.clone()).send().await.map_err(|e| self.network(e));
+            drop(permit);
+            let response = response?;
             let status = response.status();
             if status.is_redirection() {
                 let location = response.headers().get(LOCATION).and_then(|v| v.to_str().ok());

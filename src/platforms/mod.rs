@@ -5,6 +5,7 @@
 
 pub mod client;
 pub mod fetcher;
+pub mod gate;
 pub mod instagram;
 pub mod observation;
 pub mod settings;

@@ -105,6 +105,9 @@ pub enum PlatformError {
     /// The adapter cannot run: no base URL or credential configured, or none given.
     #[error("{platform} is not configured: {reason}")]
     NotConfigured { platform: Platform, reason: String },
+    /// The start gate forbade the request (the creator's consent ended): nothing was sent.
+    #[error("{platform} request not sent: {reason}")]
+    Gated { platform: Platform, reason: String },
     /// The platform refused the request itself (a 4xx other than the above).
     #[error("{platform} refused the request ({status}): {reason}")]
     Refused { platform: Platform, status: u16, reason: String },
@@ -130,6 +133,7 @@ impl PlatformError {
             PlatformError::BadResponse { .. } => "bad_response",
             PlatformError::NotConfigured { .. } => "not_configured",
             PlatformError::Refused { .. } => "refused",
+            PlatformError::Gated { .. } => "gated",
         }
     }
 }

@@ -148,6 +148,13 @@ pub trait PollRepo: Send + Sync {
     ) -> StoreResult<Vec<LeasedPost>>;
     /// The creator's consent state now (`None`: no such creator, e.g. erased).
     async fn consent_stamp(&self, creator_id: Uuid) -> StoreResult<Option<ConsentStamp>>;
+    /// Checks that each creator's consent is still the one given (granted, changed at that
+    /// time) and, on PostgreSQL, keeps their rows share-locked until the returned hold is
+    /// dropped, so a revocation waits for it. `Ok(Err(reason))` when consent has changed.
+    async fn hold_consent(
+        &self,
+        creators: &[(Uuid, Timestamp)],
+    ) -> StoreResult<Result<Box<dyn Send>, String>>;
     /// Gives a lease back without recording anything (the poll did not happen).
     async fn release_lease(&self, post_id: Uuid, worker: &str) -> StoreResult<()>;
     /// Writes a poll's result in one transaction that first checks the lease is still ours

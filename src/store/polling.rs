@@ -105,6 +105,45 @@ impl PollRepo for SqlStore {
         .transpose()
     }
 
+    async fn hold_consent(
+        &self,
+        creators: &[(Uuid, Timestamp)],
+    ) -> StoreResult<Result<Box<dyn Send>, String>> {
+        let mut ordered = creators.to_vec();
+        ordered.sort_by_key(|(id, _)| *id);
+        ordered.dedup();
+        let mut tx = self.pool.begin().await?;
+        let lock = if self.backend == Backend::Postgres { "FOR SHARE" } else { "" };
+        for (creator_id, since) in &ordered {
+            let row = sqlx::query(&format!(
+                "SELECT consent_state, consent_changed_at FROM creators WHERE id = $1 {lock}"
+            ))
+            .bind(creator_id.to_string())
+            .fetch_optional(&mut *tx)
+            .await?;
+            let in_force = match row {
+                Some(row) => {
+                    let state: String = sqlx::Row::try_get(&row, "consent_state")?;
+                    let changed: i64 = sqlx::Row::try_get(&row, "consent_changed_at")?;
+                    state == "granted" && changed == to_ms(*since)
+                }
+                None => false,
+            };
+            if !in_force {
+                tx.rollback().await?;
+                return Ok(Err("the creator's consent ended".into()));
+            }
+        }
+        if self.backend == Backend::Postgres {
+            // Dropping the transaction ends it, and with it the share locks.
+            return Ok(Ok(Box::new(tx)));
+        }
+        // SQLite: a read transaction must not stay open (it would pin the WAL); the
+        // in-process consent lock orders polls and revocations in its one process.
+        tx.rollback().await?;
+        Ok(Ok(Box::new(())))
+    }
+
     async fn release_lease(&self, post_id: Uuid, worker: &str) -> StoreResult<()> {
         sqlx::query(
             "UPDATE posts SET lease_owner = NULL, lease_expires_at = NULL WHERE id = $1 AND lease_owner = $2",

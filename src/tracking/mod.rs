@@ -9,6 +9,7 @@
 //! consent under a lock a revocation also needs, storing nothing if consent changed since
 //! the poll started.
 
+pub mod gate;
 pub mod schedule;
 pub mod verify;
 
@@ -19,9 +20,12 @@ use std::time::Duration;
 use chrono::Utc;
 use uuid::Uuid;
 
+use gate::ConsentGate;
 pub use schedule::TrackingSettings;
 use verify::{Verdict, Verifier};
 
+use crate::consent::locks::ConsentLocks;
+use crate::platforms::gate::with_gate;
 use crate::platforms::{Observation, PlatformError, Platforms, PostState, UserCredential, UserToken};
 use crate::sealing::Sealer;
 use crate::store::{
@@ -44,6 +48,8 @@ pub struct Poller {
     sealer: Sealer,
     settings: TrackingSettings,
     worker_id: String,
+    /// Shared with the HTTP layer's revocations and erasures in this process.
+    consent_locks: Arc<ConsentLocks>,
 }
 
 impl Poller {
@@ -53,9 +59,14 @@ impl Poller {
         verifier: Verifier,
         sealer: Sealer,
         settings: TrackingSettings,
+        consent_locks: Arc<ConsentLocks>,
     ) -> Poller {
         let worker_id = format!("worker-{}", Uuid::new_v4());
-        Poller { store, platforms, verifier, sealer, settings, worker_id }
+        Poller { store, platforms, verifier, sealer, settings, worker_id, consent_locks }
+    }
+
+    fn gate(&self, creators: Vec<(Uuid, Timestamp)>) -> Arc<ConsentGate> {
+        Arc::new(ConsentGate::new(self.store.clone(), self.consent_locks.clone(), creators))
     }
 
     pub fn worker_id(&self) -> &str {
@@ -116,13 +127,20 @@ impl Poller {
                 None
             };
             let ids: Vec<String> = ready.iter().map(|(l, _)| l.post.platform_post_id.clone()).collect();
-            match adapter.observe(&ids, user.as_ref()).await {
+            let gate = self.gate(ready.iter().map(|(l, since)| (l.post.creator_id, *since)).collect());
+            match with_gate(gate, adapter.observe(&ids, user.as_ref())).await {
                 Ok(fetched) => {
                     if let (Some(token), Some(user)) = (fetched.refreshed, &user) {
                         self.store_refreshed_token(first, user.account_id, &token).await?;
                     }
                     for ((leased, since), seen) in ready.iter().zip(fetched.value) {
                         self.settle(leased, *since, &seen).await?;
+                    }
+                }
+                Err(PlatformError::Gated { .. }) => {
+                    // A creator's consent ended before the request left: nothing was sent.
+                    for (leased, _) in &ready {
+                        self.store.release_lease(leased.post.id, &self.worker_id).await?;
                     }
                 }
                 Err(error) => {
@@ -233,7 +251,8 @@ impl Poller {
                 let check_due = post.status == PostStatus::Pending
                     || post.evidence.as_ref().is_none_or(|e| now - e.verified_at > reverify);
                 if check_due {
-                    match self.verifier.check(post, &leased.account, seen).await {
+                    let gate = self.gate(vec![(post.creator_id, since)]);
+                    match with_gate(gate, self.verifier.check(post, &leased.account, seen)).await {
                         Verdict::Verified { evidence, content_id } => {
                             done.status = PostStatus::Verified;
                             done.evidence = Some(evidence);

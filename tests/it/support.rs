@@ -136,6 +136,8 @@ pub struct TestApp {
     pub address: String,
     pub store: Arc<dyn Store>,
     pub client: reqwest::Client,
+    /// Shared with a poller the test runs beside the server.
+    pub consent_locks: Arc<viewmark::consent::locks::ConsentLocks>,
     /// Kept alive so the database outlives the server.
     pub _db: TestDb,
 }
@@ -157,8 +159,9 @@ impl TestApp {
         )
         .unwrap();
         let address = format!("http://127.0.0.1:{}", app.port());
+        let consent_locks = app.consent_locks();
         tokio::spawn(app.run_until_stopped());
-        TestApp { address, store, client: reqwest::Client::new(), _db: db }
+        TestApp { address, store, client: reqwest::Client::new(), consent_locks, _db: db }
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -10,12 +10,15 @@ use rand::Rng;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use viewmark::config::Settings;
+use viewmark::consent::locks::ConsentLocks;
+use viewmark::platforms::gate::StartGate;
 use viewmark::platforms::simulator::{
     scenario::{SimAccount, SimMedia, SimPost},
     Fault, FaultKind, FaultTarget, Scenario, SimPostState, Simulator,
 };
 use viewmark::platforms::Platforms;
 use viewmark::store::{MediaKind, NewContent, Platform};
+use viewmark::tracking::gate::ConsentGate;
 use viewmark::tracking::{Poller, Round, TrackingSettings};
 
 use crate::on_both_backends;
@@ -158,6 +161,7 @@ pub async fn tracked(db: TestDb) -> Tracked {
         test_key(),
         &TEST_ENCRYPTION_KEY,
         platforms,
+        app.consent_locks.clone(),
     )
     .unwrap();
     Tracked { app, sim, poller, settings: used, ada, bob }
@@ -354,12 +358,9 @@ async fn revocation_stops_polling_and_a_regrant_restarts_counting(db: TestDb) {
 }
 
 /// Revocations land at random moments while polls are in flight (slowed by the simulated
-/// platform by a random delay): nothing observed after a revocation is ever stored, and once
-/// the revocation has returned no new poll leases the post or asks the platform.
-///
-/// A request whose consent check preceded the revocation's commit may still reach the
-/// platform a moment after it (the window between the check and the request leaving; see
-/// docs/tracking.md): at most the one batch in flight, and it stores nothing.
+/// platform by a random delay): no request reaches the platform after a revocation has
+/// committed (the start gate makes the revocation wait for a request on its way), nothing
+/// observed after it is stored, and no later round leases the post.
 async fn revocations_racing_polls_never_let_a_snapshot_through(db: TestDb) {
     let t = Arc::new(tracked(db).await);
     let ours = register(&t, &t.ada, OURS).await;
@@ -388,6 +389,8 @@ async fn revocations_racing_polls_never_let_a_snapshot_through(db: TestDb) {
         discarded += usize::from(snapshots.len() == before);
         let in_flight = t.sim.arrivals(FaultTarget::X).len() - arrivals_before;
         assert!(in_flight <= 1, "round {round}: {in_flight} requests for one batch");
+        let late = t.sim.arrivals(FaultTarget::X).into_iter().filter(|at| *at > revoked_at).count();
+        assert_eq!(late, 0, "round {round}: a request reached the platform after the revocation");
         // After the revocation: no lease, no request.
         let arrivals = t.sim.arrivals(FaultTarget::X).len();
         assert_eq!(t.poller.try_execute_task().await.unwrap(), Round::Idle);
@@ -402,7 +405,37 @@ async fn revocations_racing_polls_never_let_a_snapshot_through(db: TestDb) {
     assert!(discarded > 0, "some polls were in flight at a revocation and were discarded");
 }
 
+/// The start gate's mechanism, directly: while a poll's permit is held (its request on the
+/// way), a revocation cannot commit; once it has, no permit is given. On PostgreSQL this holds
+/// even for a worker in another process (its own in-process locks): the row lock alone.
+async fn a_request_on_its_way_holds_the_revocation_back(db: TestDb) {
+    let postgres = db.url.starts_with("postgres");
+    let t = Arc::new(tracked(db).await);
+    let (_, me) = t.app.call(Method::GET, "/v1/creators/me", Some(&t.ada), None).await;
+    let ada: uuid::Uuid = me["id"].as_str().unwrap().parse().unwrap();
+    let mut lock_sets = vec![t.app.consent_locks.clone()];
+    if postgres {
+        lock_sets.push(Arc::new(ConsentLocks::default()));
+    }
+    for locks in lock_sets {
+        let since = t.app.store.consent_stamp(ada).await.unwrap().unwrap().changed_at;
+        let gate = ConsentGate::new(t.app.store.clone(), locks, vec![(ada, since)]);
+        let permit = gate.permit().await.unwrap();
+        let revoking = {
+            let t = t.clone();
+            tokio::spawn(async move { revoke(&t, &t.ada).await })
+        };
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!revoking.is_finished(), "the revocation committed while a request was on its way");
+        drop(permit);
+        tokio::time::timeout(Duration::from_secs(10), revoking).await.unwrap().unwrap();
+        assert!(gate.permit().await.is_err(), "no request starts after the revocation");
+        grant(&t, &t.ada).await;
+    }
+}
+
 on_both_backends!(
+    a_request_on_its_way_holds_the_revocation_back,
     only_true_posts_verify_and_verified_ones_accumulate_snapshots,
     registration_refuses_unproven_accounts_duplicates_and_bad_urls,
     removed_and_stopped_posts_are_not_polled_again,

@@ -1,0 +1,49 @@
+//! The poller's start gate: before every request of a batch (and every media fetch), the
+//! in-process consent lock of each creator in the batch is taken for reading and their
+//! consent checked in the database, share-locked on PostgreSQL, both held until the platform
+//! has answered. A revocation or erasure takes the same locks to commit, so it either commits
+//! first (and the request is never sent) or waits until the request has arrived.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use uuid::Uuid;
+
+use crate::consent::locks::ConsentLocks;
+use crate::platforms::gate::{Permit, StartGate};
+use crate::store::{Store, Timestamp};
+
+pub struct ConsentGate {
+    pub store: Arc<dyn Store>,
+    pub locks: Arc<ConsentLocks>,
+    /// Each creator in the batch, with the consent change time the poll started under.
+    pub creators: Vec<(Uuid, Timestamp)>,
+}
+
+impl ConsentGate {
+    pub fn new(
+        store: Arc<dyn Store>,
+        locks: Arc<ConsentLocks>,
+        mut creators: Vec<(Uuid, Timestamp)>,
+    ) -> Self {
+        // One order for everyone: no two polls can wait on each other's locks.
+        creators.sort_by_key(|(id, _)| *id);
+        creators.dedup();
+        ConsentGate { store, locks, creators }
+    }
+}
+
+#[async_trait]
+impl StartGate for ConsentGate {
+    async fn permit(&self) -> Result<Permit, String> {
+        let mut guards = Vec::with_capacity(self.creators.len());
+        for (creator_id, _) in &self.creators {
+            guards.push(self.locks.read(*creator_id).await);
+        }
+        match self.store.hold_consent(&self.creators).await {
+            Ok(Ok(hold)) => Ok(Box::new((guards, hold))),
+            Ok(Err(reason)) => Err(reason),
+            Err(error) => Err(format!("consent check failed: {error}")),
+        }
+    }
+}
