@@ -258,7 +258,7 @@ async fn worker(settings: Settings) -> anyhow::Result<()> {
     // The key must be the one `serve` marks with: a worker never makes its own.
     let key = keys::load_configured_key(&settings, IfMissing::Fail)?;
     let encryption_key = keys::load_encryption_key(&settings)?;
-    let (platforms, _) = startup::build_platforms(&settings)?;
+    let platforms = startup::build_platforms(&settings)?;
     let poller = std::sync::Arc::new(startup::build_poller(
         &settings,
         store,

@@ -55,14 +55,10 @@ pub struct Application {
     consent_locks: Arc<ConsentLocks>,
 }
 
-/// The platform adapters and the media fetcher, built once and shared by the HTTP routes
-/// and the poller (so they share each platform's budget and pauses).
-pub fn build_platforms(settings: &Settings) -> Result<(Platforms, Arc<MediaFetcher>), StartupError> {
-    let platforms =
-        Platforms::new(&settings.platforms).map_err(|e| StartupError::Platforms(e.to_string()))?;
-    let fetcher =
-        MediaFetcher::new(&settings.platforms.media).map_err(|e| StartupError::Platforms(e.to_string()))?;
-    Ok((platforms, Arc::new(fetcher)))
+/// The platform adapters, built once and shared by the HTTP routes and the poller (so they
+/// share each platform's budget and pauses).
+pub fn build_platforms(settings: &Settings) -> Result<Platforms, StartupError> {
+    Platforms::new(&settings.platforms).map_err(|e| StartupError::Platforms(e.to_string()))
 }
 
 /// A poller over the given store and platforms.
@@ -112,7 +108,7 @@ impl Application {
         let verifier = api::auth::CreatorVerifier::from_settings(&settings.auth)?;
         // Installed before anything records (the poller, the routes).
         let _ = crate::telemetry::metrics();
-        let (platforms, fetcher) = build_platforms(settings)?;
+        let platforms = build_platforms(settings)?;
         let webhook_secret = settings
             .webhooks
             .identity_secret
@@ -138,7 +134,6 @@ impl Application {
             rate_limiter: api::rate_limit::CallerLimiter::new(&settings.rate_limit),
             sealer: crate::sealing::Sealer::new(encryption_key),
             platforms,
-            fetcher,
             webhook_secret,
             consent_locks: consent_locks.clone(),
             webhook_tolerance_secs: settings.webhooks.tolerance_secs,

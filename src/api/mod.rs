@@ -42,7 +42,6 @@ pub struct AppState {
     pub sealer: crate::sealing::Sealer,
     /// The platform adapters (shared with the poller: one budget per platform).
     pub platforms: crate::platforms::Platforms,
-    pub fetcher: std::sync::Arc<crate::platforms::fetcher::MediaFetcher>,
     /// The identity provider's webhook secret; without it every delivery is refused.
     pub webhook_secret: Option<crate::consent::webhook::WebhookSecret>,
     /// Taken for writing around revocations and erasures (see `consent::locks`); the

@@ -211,16 +211,15 @@ pub async fn verify(
     let adapter = state.platforms.adapter(account.platform);
     let user = match state.store.sealed_oauth_token(account.id).await.map_err(store_error)? {
         Some(sealed) => {
-            let plain = state.sealer.open(creator.id, &sealed).map_err(|_| ApiError::internal())?;
-            let token: UserToken = serde_json::from_slice(&plain).map_err(|_| ApiError::internal())?;
+            let token =
+                UserToken::open(&state.sealer, creator.id, &sealed).map_err(|_| ApiError::internal())?;
             Some(UserCredential { account_id: account.id, token })
         }
         None => None,
     };
     let fetched = adapter.profile(&account.handle, user.as_ref()).await.map_err(|e| platform_error(&e))?;
     if let Some(token) = &fetched.refreshed {
-        let plain = serde_json::to_vec(token).map_err(|_| ApiError::internal())?;
-        let sealed = state.sealer.seal(creator.id, &plain).map_err(|_| ApiError::internal())?;
+        let sealed = token.seal(&state.sealer, creator.id).map_err(|_| ApiError::internal())?;
         state.store.store_sealed_oauth_token(account.id, &sealed).await.map_err(store_error)?;
     }
     let code = account.proof_code.as_deref().unwrap_or_default();

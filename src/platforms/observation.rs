@@ -60,6 +60,20 @@ pub struct UserToken {
     pub expires_at: Option<DateTime<Utc>>,
 }
 
+impl UserToken {
+    /// The tokens sealed for storage (`owner`: the creator, bound in as associated data).
+    pub fn seal(&self, sealer: &crate::sealing::Sealer, owner: Uuid) -> Result<Vec<u8>, String> {
+        let plain = serde_json::to_vec(self).map_err(|e| e.to_string())?;
+        sealer.seal(owner, &plain).map_err(|e| e.to_string())
+    }
+
+    /// Tokens as stored by [`UserToken::seal`].
+    pub fn open(sealer: &crate::sealing::Sealer, owner: Uuid, sealed: &[u8]) -> Result<UserToken, String> {
+        let plain = sealer.open(owner, sealed).map_err(|e| e.to_string())?;
+        serde_json::from_slice(&plain).map_err(|e| e.to_string())
+    }
+}
+
 /// The creator's credential for one account; the account id keys the per-user rate limit
 /// (and is what logs name, never the token).
 #[derive(Debug, Clone)]

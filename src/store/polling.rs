@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use sqlx::{Any, Transaction};
 use uuid::Uuid;
 
 use super::backend::{from_ms, to_ms, SqlStore};
@@ -20,6 +21,30 @@ use super::{
     Backend, ConsentStamp, LeasedPost, PollCommit, PollCompletion, PollRepo, SnapshotWrite, StoreError,
     StoreResult, Timestamp,
 };
+
+impl SqlStore {
+    /// Whether the creator's consent is still the one given (granted, last changed at
+    /// `since`), read inside `tx`; on PostgreSQL the row is share-locked until `tx` ends, so
+    /// a revocation's `UPDATE creators` waits for it (and it for a revocation in progress).
+    async fn consent_in_force(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        creator_id: Uuid,
+        since: Timestamp,
+    ) -> StoreResult<bool> {
+        let lock = if self.backend == Backend::Postgres { "FOR SHARE" } else { "" };
+        let row = sqlx::query(&format!(
+            "SELECT consent_state, consent_changed_at FROM creators WHERE id = $1 {lock}"
+        ))
+        .bind(creator_id.to_string())
+        .fetch_optional(&mut **tx)
+        .await?;
+        let Some(row) = row else { return Ok(false) };
+        let state: String = sqlx::Row::try_get(&row, "consent_state")?;
+        let changed: i64 = sqlx::Row::try_get(&row, "consent_changed_at")?;
+        Ok(state == "granted" && changed == to_ms(since))
+    }
+}
 
 #[async_trait]
 impl PollRepo for SqlStore {
@@ -113,22 +138,8 @@ impl PollRepo for SqlStore {
         ordered.sort_by_key(|(id, _)| *id);
         ordered.dedup();
         let mut tx = self.pool.begin().await?;
-        let lock = if self.backend == Backend::Postgres { "FOR SHARE" } else { "" };
         for (creator_id, since) in &ordered {
-            let row = sqlx::query(&format!(
-                "SELECT consent_state, consent_changed_at FROM creators WHERE id = $1 {lock}"
-            ))
-            .bind(creator_id.to_string())
-            .fetch_optional(&mut *tx)
-            .await?;
-            let in_force = match row {
-                Some(row) => {
-                    let state: String = sqlx::Row::try_get(&row, "consent_state")?;
-                    let changed: i64 = sqlx::Row::try_get(&row, "consent_changed_at")?;
-                    state == "granted" && changed == to_ms(*since)
-                }
-                None => false,
-            };
+            let in_force = self.consent_in_force(&mut tx, *creator_id, *since).await?;
             if !in_force {
                 tx.rollback().await?;
                 return Ok(Err("the creator's consent ended".into()));
@@ -172,21 +183,7 @@ impl PollRepo for SqlStore {
             tx.rollback().await?;
             return Ok(PollCommit::LeaseLost);
         }
-        let lock = if self.backend == Backend::Postgres { "FOR SHARE" } else { "" };
-        let consent = sqlx::query(&format!(
-            "SELECT consent_state, consent_changed_at FROM creators WHERE id = $1 {lock}"
-        ))
-        .bind(done.creator_id.to_string())
-        .fetch_optional(&mut *tx)
-        .await?;
-        let in_force = match &consent {
-            Some(row) => {
-                let state: String = sqlx::Row::try_get(row, "consent_state")?;
-                let changed: i64 = sqlx::Row::try_get(row, "consent_changed_at")?;
-                state == "granted" && changed == to_ms(done.consent_since)
-            }
-            None => false,
-        };
+        let in_force = self.consent_in_force(&mut tx, done.creator_id, done.consent_since).await?;
         if !in_force {
             sqlx::query("UPDATE posts SET lease_owner = NULL, lease_expires_at = NULL WHERE id = $1")
                 .bind(&post_id)

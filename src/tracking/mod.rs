@@ -161,12 +161,8 @@ impl Poller {
 
     fn user_credential(&self, leased: &LeasedPost) -> Result<UserCredential, String> {
         let sealed = leased.sealed_oauth_token.as_ref().ok_or("no platform token held for the account")?;
-        let plain = self
-            .sealer
-            .open(leased.post.creator_id, sealed)
-            .map_err(|_| "the platform token cannot be read")?;
-        let token: UserToken =
-            serde_json::from_slice(&plain).map_err(|_| "the platform token cannot be read")?;
+        let token = UserToken::open(&self.sealer, leased.post.creator_id, sealed)
+            .map_err(|_| "the platform token cannot be read".to_owned())?;
         Ok(UserCredential { account_id: leased.account.id, token })
     }
 
@@ -176,11 +172,7 @@ impl Poller {
         account_id: Uuid,
         token: &UserToken,
     ) -> Result<(), StoreError> {
-        let plain = serde_json::to_vec(token).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let sealed = self
-            .sealer
-            .seal(leased.post.creator_id, &plain)
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let sealed = token.seal(&self.sealer, leased.post.creator_id).map_err(StoreError::Corrupt)?;
         self.store.store_sealed_oauth_token(account_id, &sealed).await
     }
 
