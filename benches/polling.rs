@@ -35,8 +35,13 @@ fn setup(count: usize, marked: bool) -> Setup {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let (poller, raw, sim) = runtime.block_on(async {
         let url = format!("sqlite://{}/bench.db", dir.path().display());
-        let options =
-            ConnectOptions { max_connections: 4, connect_timeout: Duration::from_secs(5), migrate: true };
+        let options = ConnectOptions {
+            max_connections: 4,
+            connect_timeout: Duration::from_secs(5),
+            migrate: true,
+            keystore_url: format!("sqlite://{}/keys.db", dir.path().display()),
+            master_keys: MasterKeys { current: MasterKey::new(&[9; 32]), previous: vec![] },
+        };
         let store = connect(&url, &options).await.unwrap_or_else(|e| panic!("{e}"));
         let new = NewCreator {
             user_id: "bench".into(),
@@ -63,7 +68,7 @@ fn setup(count: usize, marked: bool) -> Setup {
             platform: Platform::X,
             handle: "bench_maker".into(),
             proof_code: None,
-            sealed_oauth_token: None,
+            oauth_token: None,
             at: Utc::now(),
         };
         let account = store.insert_social_account(&account).await.unwrap_or_else(|e| panic!("{e}"));
@@ -125,7 +130,6 @@ fn setup(count: usize, marked: bool) -> Setup {
             &settings,
             store,
             Key::from_bytes(KEY),
-            &[1; 32],
             platforms,
             Default::default(),
         )

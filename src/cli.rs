@@ -47,6 +47,11 @@ pub enum Command {
         #[arg(long = "user")]
         user_id: String,
     },
+    /// Re-seal every data key in the key store under the current master key
+    /// (`encryption_key`/`encryption_key_file`), opening them with the earlier keys listed in
+    /// `encryption_previous_key_files`. Safe to repeat and to run beside the service; once it
+    /// reports nothing left under an earlier key, remove those keys from the configuration.
+    RotateMasterKey,
     /// Run only the poller (no HTTP server), to scale polling apart from the API; any number
     /// of workers may share one PostgreSQL database. Stops after its round on SIGTERM/SIGINT.
     Worker,
@@ -161,6 +166,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Token(command) => token(&settings, command).await,
         Command::Worker => worker(settings).await,
         Command::Erase { user_id } => erase(&settings, &user_id).await,
+        Command::RotateMasterKey => rotate_master_key(&settings).await,
         Command::SimulatePlatforms { scenario, bind, key_file, write_config } => {
             simulate_platforms(&settings, &scenario, &bind, key_file.as_deref(), write_config.as_deref())
                 .await
@@ -236,9 +242,9 @@ fn read_image(settings: &Settings, path: &Path) -> anyhow::Result<image::RgbImag
 
 async fn erase(settings: &Settings, user_id: &str) -> anyhow::Result<()> {
     let store = startup::open_store(settings, true).await?;
-    let receipt = match store.creator_by_user_id(user_id).await? {
-        Some(creator) => {
-            store.erase_creator(creator.id, ErasureTrigger::Operator, chrono::Utc::now()).await?
+    let receipt = match store.creator_id_by_user_id(user_id).await? {
+        Some(creator_id) => {
+            store.erase_creator(creator_id, ErasureTrigger::Operator, chrono::Utc::now()).await?
         }
         None => None,
     };
@@ -252,18 +258,32 @@ async fn erase(settings: &Settings, user_id: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+async fn rotate_master_key(settings: &Settings) -> anyhow::Result<()> {
+    let options = startup::connect_options(settings, false)?;
+    let keys = crate::store::KeyStore::open(&options.keystore_url, options.master_keys.clone(), options.connect_timeout)
+        .await?;
+    let resealed = keys.rewrap_all().await?;
+    let remaining = keys.keys_per_master().await?;
+    keys.close().await;
+    let current = options.master_keys.current.id();
+    tracing::info!(resealed, master_key_id = current, "key store re-sealed under the current master key");
+    println!(
+        "{}",
+        serde_json::json!({"resealed": resealed, "master_key_id": current, "keys_per_master_key": remaining})
+    );
+    Ok(())
+}
+
 async fn worker(settings: Settings) -> anyhow::Result<()> {
     let _ = crate::telemetry::metrics();
     let store = startup::open_store(&settings, true).await?;
     // The key must be the one `serve` marks with: a worker never makes its own.
     let key = keys::load_configured_key(&settings, IfMissing::Fail)?;
-    let encryption_key = keys::load_encryption_key(&settings)?;
     let platforms = startup::build_platforms(&settings)?;
     let poller = std::sync::Arc::new(startup::build_poller(
         &settings,
         store,
         key,
-        &encryption_key,
         platforms,
         Default::default(),
     )?);

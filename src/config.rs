@@ -24,11 +24,19 @@ pub struct Settings {
     pub watermark_key: Option<Secret>,
     /// Path of a file holding the watermark key as 64 hex digits.
     pub watermark_key_file: Option<PathBuf>,
-    /// 64 hex digits: encrypts personal secrets at rest (platform tokens). When absent, a
-    /// key file in `data_dir` is used (created by `serve`).
+    /// 64 hex digits: the master key, which seals every creator's data key (and those seal
+    /// their personal fields). When absent, a key file in `data_dir` is used (created once).
     pub encryption_key: Option<Secret>,
-    /// Path of a file holding the encryption key as 64 hex digits.
+    /// Path of a file holding the master key as 64 hex digits.
     pub encryption_key_file: Option<PathBuf>,
+    /// Earlier master keys, still accepted while `viewmark rotate-master-key` re-seals the
+    /// key store under the current one; remove them once it has run.
+    pub encryption_previous_key_files: Vec<PathBuf>,
+    /// The key store: the creators' data keys, in a database other than the main one (its
+    /// backups must not travel with the main database's). Defaults to
+    /// `sqlite://<data_dir>/keys.db` when the main database is SQLite; required with
+    /// PostgreSQL.
+    pub keystore_url: Option<Secret>,
     /// Seconds in-flight requests get to finish after SIGTERM/SIGINT.
     pub shutdown_timeout_secs: u64,
     pub auth: AuthSettings,
@@ -146,6 +154,8 @@ impl Default for Settings {
             watermark_key_file: None,
             encryption_key: None,
             encryption_key_file: None,
+            encryption_previous_key_files: Vec::new(),
+            keystore_url: None,
             shutdown_timeout_secs: 30,
             auth: AuthSettings { leeway_secs: 30, jwks_min_refresh_secs: 60, ..AuthSettings::default() },
             consent: ConsentSettings { policy_version: "2026-01".into(), minimum_age: 13 },
@@ -165,6 +175,22 @@ impl Settings {
             .merge(Env::prefixed("VIEWMARK_").split("__"))
             .extract()
             .map_err(Box::new)
+    }
+
+    /// The key store's URL in effect.
+    pub fn keystore_url(&self) -> Result<Secret, String> {
+        if let Some(url) = &self.keystore_url {
+            return Ok(url.clone());
+        }
+        match crate::store::Backend::from_url(self.database_url().expose()) {
+            // (An unknown scheme is refused when the main database is opened.)
+            Some(crate::store::Backend::Sqlite) | None => {
+                Ok(Secret(format!("sqlite://{}/keys.db", self.data_dir.display())))
+            }
+            Some(crate::store::Backend::Postgres) => Err("keystore_url is required with PostgreSQL: the creators' data keys must live \
+                      outside the main database"
+                .into()),
+        }
     }
 
     /// The database URL in effect.

@@ -73,6 +73,18 @@ pub fn load_encryption_key(settings: &Settings) -> Result<[u8; 32], KeyError> {
     Ok(*key.as_bytes())
 }
 
+/// The master keys: the configured encryption key, and earlier ones during a rotation.
+pub fn load_master_keys(settings: &Settings) -> Result<crate::store::MasterKeys, KeyError> {
+    use crate::store::MasterKey;
+    let current = MasterKey::new(&load_encryption_key(settings)?);
+    let previous = settings
+        .encryption_previous_key_files
+        .iter()
+        .map(|path| Ok(MasterKey::new(read_key_file(path)?.as_bytes())))
+        .collect::<Result<Vec<_>, KeyError>>()?;
+    Ok(crate::store::MasterKeys { current, previous })
+}
+
 /// Where a key comes from, in order: inline hex, an explicitly named file (which must
 /// exist: a mistyped path must not silently yield a new key), a default file.
 struct KeySource<'a> {

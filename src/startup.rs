@@ -16,7 +16,6 @@ use crate::keys::{self, IfMissing};
 use crate::media::image_io::ImageLimits;
 use crate::platforms::fetcher::MediaFetcher;
 use crate::platforms::Platforms;
-use crate::sealing::Sealer;
 use crate::store::{self, ConnectOptions, Store};
 use crate::tracking::{self, verify::Verifier, Poller};
 use crate::watermark::Key;
@@ -37,14 +36,22 @@ pub enum StartupError {
     Webhook(#[from] crate::consent::webhook::WebhookError),
 }
 
-/// Opens (and by default migrates) the configured database.
-pub async fn open_store(settings: &Settings, migrate: bool) -> Result<Arc<dyn Store>, store::StoreError> {
-    let options = ConnectOptions {
+/// Opens (and by default migrates) the configured database, with its key store under the
+/// configured master keys.
+pub async fn open_store(settings: &Settings, migrate: bool) -> Result<Arc<dyn Store>, StartupError> {
+    let options = connect_options(settings, migrate)?;
+    Ok(store::connect(settings.database_url().expose(), &options).await?)
+}
+
+/// How the configured database and key store are opened.
+pub fn connect_options(settings: &Settings, migrate: bool) -> Result<ConnectOptions, StartupError> {
+    Ok(ConnectOptions {
         max_connections: settings.database.max_connections,
         connect_timeout: Duration::from_secs(settings.database.connect_timeout_secs),
         migrate,
-    };
-    store::connect(settings.database_url().expose(), &options).await
+        keystore_url: settings.keystore_url().map_err(store::StoreError::Keys)?.expose().to_owned(),
+        master_keys: keys::load_master_keys(settings)?,
+    })
 }
 
 pub struct Application {
@@ -66,7 +73,6 @@ pub fn build_poller(
     settings: &Settings,
     store: Arc<dyn Store>,
     key: Key,
-    encryption_key: &[u8; 32],
     platforms: Platforms,
     consent_locks: Arc<ConsentLocks>,
 ) -> Result<Poller, StartupError> {
@@ -80,7 +86,7 @@ pub fn build_poller(
         media_permits: Arc::new(tokio::sync::Semaphore::new(settings.limits.media_concurrency.max(1))),
     };
     let tracking = settings.tracking.clone();
-    Ok(Poller::new(store, platforms, verifier, Sealer::new(encryption_key), tracking, consent_locks))
+    Ok(Poller::new(store, platforms, verifier, tracking, consent_locks))
 }
 
 impl Application {
@@ -90,18 +96,11 @@ impl Application {
         let store = open_store(&settings, true).await?;
         tracing::info!(backend = store.backend().as_str(), "database ready");
         let key = keys::load_configured_key(&settings, IfMissing::Create)?;
-        let encryption_key = keys::load_encryption_key(&settings)?;
-        Application::build_with(&settings, store, key, &encryption_key)
+        Application::build_with(&settings, store, key)
     }
 
-    /// Builds the server around an already-open store, the watermark key and the
-    /// encryption key for secrets at rest.
-    pub fn build_with(
-        settings: &Settings,
-        store: Arc<dyn Store>,
-        key: Key,
-        encryption_key: &[u8; 32],
-    ) -> Result<Application, StartupError> {
+    /// Builds the server around an already-open store and the watermark key.
+    pub fn build_with(settings: &Settings, store: Arc<dyn Store>, key: Key) -> Result<Application, StartupError> {
         let bind_err = |source| StartupError::Bind { addr: settings.bind.clone(), source };
         let listener = TcpListener::bind(&settings.bind).map_err(bind_err)?;
         let port = listener.local_addr().map_err(bind_err)?.port();
@@ -119,7 +118,7 @@ impl Application {
         let poller = if settings.tracking.poll_in_serve {
             let locks = consent_locks.clone();
             let poller =
-                build_poller(settings, store.clone(), key.clone(), encryption_key, platforms.clone(), locks)?;
+                build_poller(settings, store.clone(), key.clone(), platforms.clone(), locks)?;
             Some(Arc::new(poller))
         } else {
             None
@@ -132,7 +131,6 @@ impl Application {
             consent: settings.consent.clone(),
             media_permits: tokio::sync::Semaphore::new(settings.limits.media_concurrency.max(1)),
             rate_limiter: api::rate_limit::CallerLimiter::new(&settings.rate_limit),
-            sealer: crate::sealing::Sealer::new(encryption_key),
             platforms,
             webhook_secret,
             consent_locks: consent_locks.clone(),

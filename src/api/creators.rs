@@ -237,11 +237,20 @@ async fn ledger_response(state: &AppState, caller: &Caller) -> Result<HttpRespon
         (status = 404, description = "Not joined (or already erased)", body = ErrorDoc),
     ))]
 pub async fn erase(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
-    let creator = current_creator(&state, &caller).await?;
-    let _consent_lock = state.consent_locks.write(creator.id).await;
+    // The id alone: it is readable even if an earlier erasure stopped after destroying the
+    // data key, so repeating the request completes it.
+    let creator_id = state
+        .store
+        .creator_id_by_user_id(&caller.creator()?.user_id)
+        .await
+        .map_err(store_error)?
+        .ok_or_else(|| {
+            ApiError::new(StatusCode::NOT_FOUND, "not_joined", "you have not joined the Creator Program")
+        })?;
+    let _consent_lock = state.consent_locks.write(creator_id).await;
     let receipt = state
         .store
-        .erase_creator(creator.id, crate::store::ErasureTrigger::Api, Utc::now())
+        .erase_creator(creator_id, crate::store::ErasureTrigger::Api, Utc::now())
         .await
         .map_err(store_error)?
         .ok_or_else(|| {

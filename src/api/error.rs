@@ -129,6 +129,11 @@ pub fn ensure_json_body<B: MessageBody + 'static>(
 pub fn store_error(err: crate::store::StoreError) -> ApiError {
     match err {
         crate::store::StoreError::Unreachable(_) => ApiError::unavailable("the database is unavailable"),
+        crate::store::StoreError::KeyUnavailable => ApiError::new(
+            StatusCode::GONE,
+            "erased",
+            "this data has been erased; repeat DELETE /v1/creators/me if an erasure did not complete",
+        ),
         other => {
             tracing::error!(error = %other, "storage failure");
             ApiError::internal()

@@ -39,7 +39,6 @@ pub struct AppState {
     pub media_permits: tokio::sync::Semaphore,
     pub rate_limiter: rate_limit::CallerLimiter,
     /// Seals personal secrets (platform tokens) before they are stored.
-    pub sealer: crate::sealing::Sealer,
     /// The platform adapters (shared with the poller: one budget per platform).
     pub platforms: crate::platforms::Platforms,
     /// The identity provider's webhook secret; without it every delivery is refused.

@@ -120,7 +120,7 @@ pub async fn link(
     })?;
     let handle = normalise_handle(platform, &body.handle)
         .map_err(|e| ApiError::bad_request("bad_handle", e.to_string()))?;
-    let sealed_oauth_token = match &body.oauth {
+    let oauth_token = match &body.oauth {
         Some(tokens) => {
             let too_long = |t: &str| t.is_empty() || t.len() > MAX_TOKEN_CHARS;
             if too_long(&tokens.access_token) || tokens.refresh_token.as_deref().is_some_and(too_long) {
@@ -129,8 +129,7 @@ pub async fn link(
                     format!("tokens must be 1 to {MAX_TOKEN_CHARS} characters"),
                 ));
             }
-            let plain = serde_json::to_vec(tokens).map_err(|_| ApiError::internal())?;
-            Some(state.sealer.seal(creator.id, &plain).map_err(|_| ApiError::internal())?)
+            Some(serde_json::to_vec(tokens).map_err(|_| ApiError::internal())?)
         }
         None => None,
     };
@@ -139,7 +138,7 @@ pub async fn link(
         platform,
         handle,
         proof_code: Some(proof_code()),
-        sealed_oauth_token,
+        oauth_token,
         at: chrono::Utc::now(),
     };
     let account = state.store.insert_social_account(&new).await.map_err(|e| match e {
@@ -209,18 +208,17 @@ pub async fn verify(
         return Ok(HttpResponse::Ok().json(AccountView::from(&account)));
     }
     let adapter = state.platforms.adapter(account.platform);
-    let user = match state.store.sealed_oauth_token(account.id).await.map_err(store_error)? {
-        Some(sealed) => {
-            let token =
-                UserToken::open(&state.sealer, creator.id, &sealed).map_err(|_| ApiError::internal())?;
+    let user = match state.store.oauth_token(account.id).await.map_err(store_error)? {
+        Some(bytes) => {
+            let token = UserToken::from_bytes(&bytes).map_err(|_| ApiError::internal())?;
             Some(UserCredential { account_id: account.id, token })
         }
         None => None,
     };
     let fetched = adapter.profile(&account.handle, user.as_ref()).await.map_err(|e| platform_error(&e))?;
     if let Some(token) = &fetched.refreshed {
-        let sealed = token.seal(&state.sealer, creator.id).map_err(|_| ApiError::internal())?;
-        state.store.store_sealed_oauth_token(account.id, &sealed).await.map_err(store_error)?;
+        let bytes = token.to_bytes().map_err(|_| ApiError::internal())?;
+        state.store.store_oauth_token(account.id, &bytes).await.map_err(store_error)?;
     }
     let code = account.proof_code.as_deref().unwrap_or_default();
     let proven =

@@ -72,14 +72,14 @@ pub async fn identity(
     if event.kind != "user.deleted" {
         return Ok(HttpResponse::Ok().json(json!({"status": "ignored"})));
     }
-    let creator = state.store.creator_by_user_id(&event.data.id).await.map_err(store_error)?;
-    let Some(creator) = creator else {
+    let creator = state.store.creator_id_by_user_id(&event.data.id).await.map_err(store_error)?;
+    let Some(creator_id) = creator else {
         return Ok(HttpResponse::Ok().json(json!({"status": "no such creator"})));
     };
-    let _consent_lock = state.consent_locks.write(creator.id).await;
+    let _consent_lock = state.consent_locks.write(creator_id).await;
     let receipt = state
         .store
-        .erase_creator(creator.id, ErasureTrigger::Webhook, chrono::Utc::now())
+        .erase_creator(creator_id, ErasureTrigger::Webhook, chrono::Utc::now())
         .await
         .map_err(store_error)?;
     match receipt {

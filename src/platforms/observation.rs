@@ -61,16 +61,14 @@ pub struct UserToken {
 }
 
 impl UserToken {
-    /// The tokens sealed for storage (`owner`: the creator, bound in as associated data).
-    pub fn seal(&self, sealer: &crate::sealing::Sealer, owner: Uuid) -> Result<Vec<u8>, String> {
-        let plain = serde_json::to_vec(self).map_err(|e| e.to_string())?;
-        sealer.seal(owner, &plain).map_err(|e| e.to_string())
+    /// The tokens as handed to the store (which seals them under the creator's data key).
+    pub fn to_bytes(&self) -> Result<Vec<u8>, String> {
+        serde_json::to_vec(self).map_err(|e| e.to_string())
     }
 
-    /// Tokens as stored by [`UserToken::seal`].
-    pub fn open(sealer: &crate::sealing::Sealer, owner: Uuid, sealed: &[u8]) -> Result<UserToken, String> {
-        let plain = sealer.open(owner, sealed).map_err(|e| e.to_string())?;
-        serde_json::from_slice(&plain).map_err(|e| e.to_string())
+    /// Tokens as serialised by [`UserToken::to_bytes`].
+    pub fn from_bytes(bytes: &[u8]) -> Result<UserToken, String> {
+        serde_json::from_slice(bytes).map_err(|e| e.to_string())
     }
 }
 

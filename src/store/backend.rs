@@ -10,6 +10,7 @@ use sqlx::AnyPool;
 use sqlx::Row;
 use uuid::Uuid;
 
+use super::keystore::{DataKey, KeyStore};
 use super::{postgres, sqlite, ConnectOptions, Health, Store, StoreError, StoreResult, Timestamp};
 
 /// Which database engine a store runs on.
@@ -49,6 +50,7 @@ impl Backend {
 pub struct SqlStore {
     pub(super) pool: AnyPool,
     pub(super) backend: Backend,
+    pub(super) keys: Arc<KeyStore>,
 }
 
 /// Opens the database a URL names, failing fast (within `connect_timeout`) when it is
@@ -61,6 +63,9 @@ impl SqlStore {
     pub async fn connect(url: &str, options: &ConnectOptions) -> StoreResult<SqlStore> {
         sqlx::any::install_default_drivers();
         let backend = Backend::from_url(url).ok_or(StoreError::UnsupportedUrl)?;
+        if options.keystore_url == url {
+            return Err(StoreError::Keys("the key store must be another database than the main one".into()));
+        }
         let pool_options = AnyPoolOptions::new()
             .max_connections(options.max_connections.max(1))
             .acquire_timeout(options.connect_timeout);
@@ -73,11 +78,32 @@ impl SqlStore {
             .await
             .map_err(|_| StoreError::Unreachable("timed out connecting".into()))?
             .map_err(|e| StoreError::Unreachable(e.to_string()))?;
-        let store = SqlStore { pool, backend };
+        let keys = KeyStore::open(&options.keystore_url, options.master_keys.clone(), options.connect_timeout).await?;
+        let store = SqlStore { pool, backend, keys: Arc::new(keys) };
         if options.migrate {
             store.migrate().await?;
         }
+        store.refuse_plaintext_rows().await?;
         Ok(store)
+    }
+
+    /// Rows written before personal fields were sealed would be misread: refuse them.
+    async fn refuse_plaintext_rows(&self) -> StoreResult<()> {
+        let Ok(row) = sqlx::query("SELECT COUNT(*) FROM creators WHERE profile_enc IS NULL").fetch_one(&self.pool).await
+        else {
+            return Ok(()); // not migrated yet
+        };
+        if row.try_get::<i64, _>(0)? > 0 {
+            return Err(StoreError::Keys(
+                "the database holds creators stored before personal fields were sealed".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The creator's data key; `KeyUnavailable` once it is destroyed.
+    pub(super) async fn data_key(&self, creator: Uuid) -> StoreResult<DataKey> {
+        self.keys.data_key(creator).await?.ok_or(StoreError::KeyUnavailable)
     }
 
     /// Applies every pending migration of this backend.
@@ -119,6 +145,7 @@ impl Health for SqlStore {
 
     async fn close(&self) {
         self.pool.close().await;
+        self.keys.close().await;
     }
 }
 

@@ -6,13 +6,26 @@ use sqlx::Row;
 use uuid::Uuid;
 
 use super::backend::{from_ms, parse_uuid, payload_from_db, payload_to_db, to_ms, SqlStore};
+use super::keystore::DataKey;
 use super::{
     ConsentChange, ConsentEvent, ConsentState, Content, ContentCursor, Creator, CreatorRepo, MediaKind,
     NewContent, NewCreator, StoreError, StoreResult,
 };
 
-const CREATOR_COLUMNS: &str =
-    "id, user_id, display_name, birth_year, consent_state, consent_changed_at, created_at";
+const CREATOR_COLUMNS: &str = "id, profile_enc, consent_state, consent_changed_at, created_at";
+
+/// What a creator's row holds sealed (`profile_enc`).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SealedProfile {
+    user_id: String,
+    display_name: Option<String>,
+    birth_year: Option<i32>,
+}
+
+/// The blind index under which a user id is looked up.
+pub(super) fn user_ref(store: &SqlStore, user_id: &str) -> String {
+    store.keys.blind_index("user", user_id)
+}
 const CONTENT_COLUMNS: &str = "id, creator_id, payload, media_kind, width, height, sha256, created_at";
 
 fn consent_state(text: &str) -> StoreResult<ConsentState> {
@@ -23,12 +36,15 @@ fn consent_state(text: &str) -> StoreResult<ConsentState> {
     }
 }
 
-fn creator_from_row(row: &AnyRow) -> StoreResult<Creator> {
+fn creator_from_row(row: &AnyRow, key: &DataKey) -> StoreResult<Creator> {
+    let sealed: Vec<u8> = row.try_get("profile_enc")?;
+    let profile: SealedProfile =
+        serde_json::from_slice(&key.open(&sealed)?).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     Ok(Creator {
         id: parse_uuid(&row.try_get::<String, _>("id")?)?,
-        user_id: row.try_get("user_id")?,
-        display_name: row.try_get("display_name")?,
-        birth_year: row.try_get::<Option<i64>, _>("birth_year")?.map(|y| y as i32),
+        user_id: profile.user_id,
+        display_name: profile.display_name,
+        birth_year: profile.birth_year,
         consent: consent_state(&row.try_get::<String, _>("consent_state")?)?,
         consent_changed_at: from_ms(row.try_get("consent_changed_at")?)?,
         created_at: from_ms(row.try_get("created_at")?)?,
@@ -70,18 +86,31 @@ impl CreatorRepo for SqlStore {
     async fn create_creator(&self, new: &NewCreator) -> StoreResult<Creator> {
         let id = Uuid::new_v4();
         let at = to_ms(new.at);
+        // The key first: a creator row never exists without its key. A key left behind by a
+        // failed insert belongs to nobody and opens nothing.
+        let key = self.keys.create_data_key(id, new.at).await?;
+        let profile = SealedProfile {
+            user_id: new.user_id.clone(),
+            display_name: new.display_name.clone(),
+            birth_year: new.birth_year,
+        };
+        let sealed = key.seal(&serde_json::to_vec(&profile).map_err(|e| StoreError::Corrupt(e.to_string()))?)?;
         let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "INSERT INTO creators (id, user_id, display_name, birth_year, consent_state, consent_changed_at, created_at) \
-             VALUES ($1, $2, $3, $4, 'granted', $5, $5)",
+        let inserted = sqlx::query(
+            "INSERT INTO creators (id, user_ref, profile_enc, consent_state, consent_changed_at, created_at) \
+             VALUES ($1, $2, $3, 'granted', $4, $4)",
         )
         .bind(id.to_string())
-        .bind(&new.user_id)
-        .bind(new.display_name.clone())
-        .bind(new.birth_year.map(i64::from))
+        .bind(user_ref(self, &new.user_id))
+        .bind(sealed)
         .bind(at)
         .execute(&mut *tx)
-        .await?;
+        .await;
+        if let Err(err) = inserted {
+            drop(tx);
+            self.keys.destroy(id).await?;
+            return Err(err.into());
+        }
         sqlx::query(
             "INSERT INTO consent_events (creator_id, kind, policy_version, channel, actor, occurred_at) \
              VALUES ($1, 'grant', $2, $3, $4, $5)",
@@ -98,27 +127,33 @@ impl CreatorRepo for SqlStore {
             .fetch_one(&mut *tx)
             .await?;
         tx.commit().await?;
-        creator_from_row(&row)
+        creator_from_row(&row, &key)
     }
 
     async fn creator_by_user_id(&self, user_id: &str) -> StoreResult<Option<Creator>> {
-        sqlx::query(&format!("SELECT {CREATOR_COLUMNS} FROM creators WHERE user_id = $1"))
-            .bind(user_id)
+        match self.creator_id_by_user_id(user_id).await? {
+            Some(id) => self.creator(id).await,
+            None => Ok(None),
+        }
+    }
+
+    async fn creator_id_by_user_id(&self, user_id: &str) -> StoreResult<Option<Uuid>> {
+        let row = sqlx::query("SELECT id FROM creators WHERE user_ref = $1")
+            .bind(user_ref(self, user_id))
             .fetch_optional(&self.pool)
-            .await?
-            .as_ref()
-            .map(creator_from_row)
-            .transpose()
+            .await?;
+        row.map(|r| parse_uuid(&r.try_get::<String, _>("id")?)).transpose()
     }
 
     async fn creator(&self, id: Uuid) -> StoreResult<Option<Creator>> {
-        sqlx::query(&format!("SELECT {CREATOR_COLUMNS} FROM creators WHERE id = $1"))
+        let row = sqlx::query(&format!("SELECT {CREATOR_COLUMNS} FROM creators WHERE id = $1"))
             .bind(id.to_string())
             .fetch_optional(&self.pool)
-            .await?
-            .as_ref()
-            .map(creator_from_row)
-            .transpose()
+            .await?;
+        match row {
+            Some(row) => Ok(Some(creator_from_row(&row, &self.data_key(id).await?)?)),
+            None => Ok(None),
+        }
     }
 
     async fn record_consent(&self, creator_id: Uuid, change: &ConsentChange) -> StoreResult<ConsentEvent> {

@@ -1,6 +1,8 @@
-//! Erasure: everything held about a creator removed in one transaction, statements kept
-//! under a tombstone id, and a receipt with counts only. One transaction means a crash half
-//! way leaves nothing half done: the next attempt does it all.
+//! Erasure: the creator's data key destroyed first (crypto-shredding: every copy of their
+//! sealed fields, backups included, is unreadable from then on), then everything held about
+//! them removed in one transaction, statements kept under a tombstone id, and a receipt with
+//! counts only. A crash between the two steps leaves the rows unreadable and untracked (the
+//! poller stops posts whose key is gone); the next attempt finds the creator and completes.
 //!
 //! Deleting the creator's row is also what stops tracking: leases join on the creator, and a
 //! poll in flight finds no consent to write under (`complete_poll`), on PostgreSQL after
@@ -36,6 +38,7 @@ impl ErasureRepo for SqlStore {
         at: Timestamp,
     ) -> StoreResult<Option<ErasureReceipt>> {
         let id = creator_id.to_string();
+        let shredded = self.keys.destroy(creator_id).await?;
         let mut tx = self.pool.begin().await?;
         // A write first (SQLite: take the write lock; PostgreSQL: lock the creator's row, so
         // polls in flight wait or see it gone).
@@ -48,6 +51,7 @@ impl ErasureRepo for SqlStore {
             return Ok(None);
         }
         let mut counts = BTreeMap::new();
+        counts.insert("data_keys".to_owned(), u64::from(shredded));
         // Statements outlive the person: their lines move to a random tombstone id.
         let tombstone = format!("tombstone-{}", Uuid::new_v4());
         let moved = sqlx::query("UPDATE statement_lines SET payee_id = $2 WHERE payee_id = $1")

@@ -9,6 +9,7 @@
 mod backend;
 mod creators;
 mod erasure;
+mod keystore;
 mod models;
 mod polling;
 mod postgres;
@@ -22,6 +23,7 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 pub use backend::{connect, Backend, SqlStore};
+pub use keystore::{DataKey, KeyStore, MasterKey, MasterKeys};
 pub use models::*;
 
 /// Errors the storage layer reports; callers map them to responses.
@@ -41,6 +43,13 @@ pub enum StoreError {
     MissingReference(String),
     #[error("not found")]
     NotFound,
+    /// The creator's data key is gone (erased, or an erasure is completing) or was sealed
+    /// under a master key not configured: their personal fields cannot be read.
+    #[error("the data key for these fields is not available")]
+    KeyUnavailable,
+    /// The key store cannot be used as configured.
+    #[error("key store: {0}")]
+    Keys(String),
     #[error("stored data is inconsistent: {0}")]
     Corrupt(String),
     #[error("database error: {0}")]
@@ -87,6 +96,9 @@ pub trait CreatorRepo: Send + Sync {
     /// Creates the creator with consent granted, the ledger's first event, in one transaction.
     async fn create_creator(&self, new: &NewCreator) -> StoreResult<Creator>;
     async fn creator_by_user_id(&self, user_id: &str) -> StoreResult<Option<Creator>>;
+    /// The creator's id alone: readable even when their data key is already destroyed (an
+    /// erasure interrupted after that step), so the erasure can be completed.
+    async fn creator_id_by_user_id(&self, user_id: &str) -> StoreResult<Option<Uuid>>;
     async fn creator(&self, id: Uuid) -> StoreResult<Option<Creator>>;
     /// Appends a grant or revoke event and updates the current state in one transaction.
     async fn record_consent(&self, creator_id: Uuid, change: &ConsentChange) -> StoreResult<ConsentEvent>;
@@ -117,8 +129,8 @@ pub trait TrackingRepo: Send + Sync {
     /// Snapshots of a post, in poll-slot order.
     async fn snapshots_for_post(&self, post_id: Uuid) -> StoreResult<Vec<ViewSnapshot>>;
     async fn social_account(&self, id: Uuid) -> StoreResult<Option<SocialAccount>>;
-    /// The account's platform tokens as stored (sealed), if any.
-    async fn sealed_oauth_token(&self, id: Uuid) -> StoreResult<Option<Vec<u8>>>;
+    /// The account's platform tokens (serialised), if any.
+    async fn oauth_token(&self, id: Uuid) -> StoreResult<Option<Vec<u8>>>;
     /// Records that the proof code was found in the account's profile (first time only).
     async fn mark_account_proven(&self, id: Uuid, at: Timestamp) -> StoreResult<()>;
     async fn post(&self, id: Uuid) -> StoreResult<Option<Post>>;
@@ -160,8 +172,8 @@ pub trait PollRepo: Send + Sync {
     /// Writes a poll's result in one transaction that first checks the lease is still ours
     /// and consent is still the one the poll started under; otherwise stores nothing.
     async fn complete_poll(&self, done: &PollCompletion) -> StoreResult<PollCommit>;
-    /// Replaces an account's sealed platform tokens (after a refresh).
-    async fn store_sealed_oauth_token(&self, account_id: Uuid, sealed: &[u8]) -> StoreResult<()>;
+    /// Replaces an account's platform tokens (after a refresh).
+    async fn store_oauth_token(&self, account_id: Uuid, token: &[u8]) -> StoreResult<()>;
 }
 
 /// Erasure and the identity provider's deletion webhook.
@@ -201,4 +213,7 @@ pub struct ConnectOptions {
     pub connect_timeout: Duration,
     /// Apply pending migrations on connect.
     pub migrate: bool,
+    /// Where the creators' data keys live: a database other than the main one.
+    pub keystore_url: String,
+    pub master_keys: MasterKeys,
 }

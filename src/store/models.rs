@@ -150,8 +150,8 @@ pub struct NewSocialAccount {
     pub platform: Platform,
     pub handle: String,
     pub proof_code: Option<String>,
-    /// Platform tokens handed over by the creator's app, already sealed (`crate::sealing`).
-    pub sealed_oauth_token: Option<Vec<u8>>,
+    /// Platform tokens handed over by the creator's app (serialised; sealed by the store).
+    pub oauth_token: Option<Vec<u8>>,
     pub at: Timestamp,
 }
 
@@ -256,8 +256,8 @@ pub struct Evidence {
 pub struct LeasedPost {
     pub post: Post,
     pub account: SocialAccount,
-    /// The creator's platform tokens, sealed (TikTok, Instagram).
-    pub sealed_oauth_token: Option<Vec<u8>>,
+    /// The creator's platform tokens, serialised (TikTok, Instagram).
+    pub oauth_token: Option<Vec<u8>>,
     /// The schedule slot of this poll: the due time it was leased for (ms). A retried poll
     /// of the same slot stores no second snapshot.
     pub slot: i64,

@@ -16,7 +16,7 @@ use sqlx::{Any, Transaction};
 use uuid::Uuid;
 
 use super::backend::{from_ms, to_ms, SqlStore};
-use super::tracking::{account_from_row, post_from_row, ACCOUNT_COLUMNS, POST_COLUMNS};
+use super::tracking::{account_from_row, post_from_row, token_from_row, ACCOUNT_COLUMNS, POST_COLUMNS};
 use super::{
     Backend, ConsentStamp, LeasedPost, PollCommit, PollCompletion, PollRepo, SnapshotWrite, StoreError,
     StoreResult, Timestamp,
@@ -43,6 +43,19 @@ impl SqlStore {
         let state: String = sqlx::Row::try_get(&row, "consent_state")?;
         let changed: i64 = sqlx::Row::try_get(&row, "consent_changed_at")?;
         Ok(state == "granted" && changed == to_ms(since))
+    }
+}
+
+impl SqlStore {
+    async fn stop_unreadable_post(&self, row: &sqlx::any::AnyRow) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE posts SET status = 'stopped', status_reason = 'erasure pending', lease_owner = NULL, \
+               lease_expires_at = NULL WHERE id = $1",
+        )
+        .bind(sqlx::Row::try_get::<String, _>(row, "id")?)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 }
 
@@ -96,23 +109,33 @@ impl PollRepo for SqlStore {
         .bind(expires)
         .fetch_all(&self.pool)
         .await?;
+        let creators = posts
+            .iter()
+            .map(|r| super::backend::parse_uuid(&sqlx::Row::try_get::<String, _>(r, "creator_id")?))
+            .collect::<StoreResult<Vec<_>>>()?;
+        let keys = self.keys.data_keys(&creators).await?;
         let mut by_id = HashMap::new();
         for row in &accounts {
-            let sealed: Option<Vec<u8>> = sqlx::Row::try_get(row, "oauth_token_enc")?;
-            let account = account_from_row(row)?;
-            by_id.insert(account.id, (account, sealed));
+            let creator = super::backend::parse_uuid(&sqlx::Row::try_get::<String, _>(row, "creator_id")?)?;
+            let Some(key) = keys.get(&creator) else { continue };
+            let account = account_from_row(row, key)?;
+            by_id.insert(account.id, (account, token_from_row(row, key)?));
         }
-        posts
-            .iter()
-            .map(|row| {
-                let post = post_from_row(row)?;
-                let (account, sealed_oauth_token) = by_id
-                    .get(&post.social_account_id)
-                    .cloned()
-                    .ok_or_else(|| StoreError::Corrupt("post without its account".into()))?;
-                Ok(LeasedPost { slot: to_ms(post.next_poll_at), post, account, sealed_oauth_token })
-            })
-            .collect()
+        let mut leased = Vec::with_capacity(posts.len());
+        for (row, creator) in posts.iter().zip(&creators) {
+            let Some(key) = keys.get(creator) else {
+                // The creator's key is destroyed: an erasure is completing. Never poll again.
+                self.stop_unreadable_post(row).await?;
+                continue;
+            };
+            let post = post_from_row(row, key)?;
+            let (account, oauth_token) = by_id
+                .get(&post.social_account_id)
+                .cloned()
+                .ok_or_else(|| StoreError::Corrupt("post without its account".into()))?;
+            leased.push(LeasedPost { slot: to_ms(post.next_poll_at), post, account, oauth_token });
+        }
+        Ok(leased)
     }
 
     async fn consent_stamp(&self, creator_id: Uuid) -> StoreResult<Option<ConsentStamp>> {
@@ -246,10 +269,12 @@ impl PollRepo for SqlStore {
         Ok(PollCommit::Stored(snapshot))
     }
 
-    async fn store_sealed_oauth_token(&self, account_id: Uuid, sealed: &[u8]) -> StoreResult<()> {
+    async fn store_oauth_token(&self, account_id: Uuid, token: &[u8]) -> StoreResult<()> {
+        let Some(account) = super::TrackingRepo::social_account(self, account_id).await? else { return Err(StoreError::NotFound) };
+        let sealed = self.data_key(account.creator_id).await?.seal(token)?;
         sqlx::query("UPDATE social_accounts SET oauth_token_enc = $2 WHERE id = $1")
             .bind(account_id.to_string())
-            .bind(sealed.to_vec())
+            .bind(sealed)
             .execute(&self.pool)
             .await?;
         Ok(())

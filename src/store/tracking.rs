@@ -6,16 +6,17 @@ use sqlx::Row;
 use uuid::Uuid;
 
 use super::backend::{from_ms, opt_from_ms, parse_uuid, to_ms, SqlStore};
+use super::keystore::DataKey;
 use super::{
     Evidence, NewPost, NewSnapshot, NewSocialAccount, Platform, Post, PostCursor, PostStatus, SnapshotWrite,
     SocialAccount, StoreError, StoreResult, Timestamp, TrackingRepo, ViewSnapshot,
 };
 
 pub(super) const ACCOUNT_COLUMNS: &str =
-    "id, creator_id, platform, handle, proof_code, \
+    "id, creator_id, platform, handle_enc, proof_code, \
      CAST(CASE WHEN oauth_token_enc IS NULL THEN 0 ELSE 1 END AS BIGINT) AS has_oauth_token, proven_at, created_at";
 pub(super) const POST_COLUMNS: &str =
-    "id, creator_id, social_account_id, platform, platform_post_id, url, content_id, status, status_reason, \
+    "id, creator_id, social_account_id, platform, post_id_enc, url_enc, content_id, status, status_reason, \
      next_poll_at, failures, last_polled_at, verified_at, evidence_media_sha256, evidence_score, created_at";
 
 fn platform(row: &AnyRow) -> StoreResult<Platform> {
@@ -23,12 +24,57 @@ fn platform(row: &AnyRow) -> StoreResult<Platform> {
     Platform::parse(&text).ok_or_else(|| StoreError::Corrupt(format!("unknown platform {text}")))
 }
 
-pub(super) fn account_from_row(row: &AnyRow) -> StoreResult<SocialAccount> {
+/// The blind index of a handle on a platform (unique: one account per handle).
+pub(super) fn handle_ref(store: &SqlStore, platform: Platform, handle: &str) -> String {
+    store.keys.blind_index(&format!("handle:{}", platform.as_str()), handle)
+}
+
+/// The blind index of a post id on a platform (unique: one claim per post).
+pub(super) fn post_ref(store: &SqlStore, platform: Platform, post_id: &str) -> String {
+    store.keys.blind_index(&format!("post:{}", platform.as_str()), post_id)
+}
+
+fn sealed_text(row: &AnyRow, column: &str, key: &DataKey) -> StoreResult<String> {
+    key.open_text(&row.try_get::<Vec<u8>, _>(column)?)
+}
+
+impl SqlStore {
+    /// Decodes rows carrying a `creator_id` with their creators' data keys (one key-store
+    /// query for all); `KeyUnavailable` if a key is gone.
+    pub(super) async fn decode_sealed<T>(
+        &self,
+        rows: &[AnyRow],
+        decode: fn(&AnyRow, &DataKey) -> StoreResult<T>,
+    ) -> StoreResult<Vec<T>> {
+        let creators = rows
+            .iter()
+            .map(|r| parse_uuid(&r.try_get::<String, _>("creator_id")?))
+            .collect::<StoreResult<Vec<_>>>()?;
+        let keys = self.keys.data_keys(&creators).await?;
+        rows.iter()
+            .zip(&creators)
+            .map(|(row, creator)| decode(row, keys.get(creator).ok_or(StoreError::KeyUnavailable)?))
+            .collect()
+    }
+
+    async fn decode_one<T>(
+        &self,
+        row: Option<AnyRow>,
+        decode: fn(&AnyRow, &DataKey) -> StoreResult<T>,
+    ) -> StoreResult<Option<T>> {
+        match row {
+            Some(row) => Ok(self.decode_sealed(std::slice::from_ref(&row), decode).await?.pop()),
+            None => Ok(None),
+        }
+    }
+}
+
+pub(super) fn account_from_row(row: &AnyRow, key: &DataKey) -> StoreResult<SocialAccount> {
     Ok(SocialAccount {
         id: parse_uuid(&row.try_get::<String, _>("id")?)?,
         creator_id: parse_uuid(&row.try_get::<String, _>("creator_id")?)?,
         platform: platform(row)?,
-        handle: row.try_get("handle")?,
+        handle: sealed_text(row, "handle_enc", key)?,
         proof_code: row.try_get("proof_code")?,
         has_oauth_token: row.try_get::<i64, _>("has_oauth_token")? != 0,
         proven_at: opt_from_ms(row.try_get("proven_at")?)?,
@@ -36,15 +82,15 @@ pub(super) fn account_from_row(row: &AnyRow) -> StoreResult<SocialAccount> {
     })
 }
 
-pub(super) fn post_from_row(row: &AnyRow) -> StoreResult<Post> {
+pub(super) fn post_from_row(row: &AnyRow, key: &DataKey) -> StoreResult<Post> {
     let status: String = row.try_get("status")?;
     Ok(Post {
         id: parse_uuid(&row.try_get::<String, _>("id")?)?,
         creator_id: parse_uuid(&row.try_get::<String, _>("creator_id")?)?,
         social_account_id: parse_uuid(&row.try_get::<String, _>("social_account_id")?)?,
         platform: platform(row)?,
-        platform_post_id: row.try_get("platform_post_id")?,
-        url: row.try_get("url")?,
+        platform_post_id: sealed_text(row, "post_id_enc", key)?,
+        url: sealed_text(row, "url_enc", key)?,
         content_id: row.try_get::<Option<String>, _>("content_id")?.as_deref().map(parse_uuid).transpose()?,
         status: PostStatus::parse(&status)
             .ok_or_else(|| StoreError::Corrupt(format!("unknown status {status}")))?,
@@ -80,51 +126,54 @@ pub(super) fn snapshot_from_row(row: &AnyRow) -> StoreResult<ViewSnapshot> {
 #[async_trait]
 impl TrackingRepo for SqlStore {
     async fn insert_social_account(&self, new: &NewSocialAccount) -> StoreResult<SocialAccount> {
+        let key = self.data_key(new.creator_id).await?;
+        let token = new.oauth_token.as_deref().map(|t| key.seal(t)).transpose()?;
         let row = sqlx::query(&format!(
-            "INSERT INTO social_accounts (id, creator_id, platform, handle, proof_code, oauth_token_enc, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {ACCOUNT_COLUMNS}"
+            "INSERT INTO social_accounts (id, creator_id, platform, handle_ref, handle_enc, proof_code, oauth_token_enc, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {ACCOUNT_COLUMNS}"
         ))
         .bind(Uuid::new_v4().to_string())
         .bind(new.creator_id.to_string())
         .bind(new.platform.as_str())
-        .bind(&new.handle)
+        .bind(handle_ref(self, new.platform, &new.handle))
+        .bind(key.seal(new.handle.as_bytes())?)
         .bind(new.proof_code.clone())
-        .bind(new.sealed_oauth_token.clone())
+        .bind(token)
         .bind(to_ms(new.at))
         .fetch_one(&self.pool)
         .await?;
-        account_from_row(&row)
+        account_from_row(&row, &key)
     }
 
     async fn social_accounts_for_creator(&self, creator_id: Uuid) -> StoreResult<Vec<SocialAccount>> {
-        sqlx::query(&format!(
+        let rows = sqlx::query(&format!(
             "SELECT {ACCOUNT_COLUMNS} FROM social_accounts WHERE creator_id = $1 ORDER BY created_at, id"
         ))
         .bind(creator_id.to_string())
         .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(account_from_row)
-        .collect()
+        .await?;
+        self.decode_sealed(&rows, account_from_row).await
     }
 
     async fn insert_post(&self, new: &NewPost) -> StoreResult<Post> {
         let at = to_ms(new.at);
+        let key = self.data_key(new.creator_id).await?;
         let row = sqlx::query(&format!(
-            "INSERT INTO posts (id, creator_id, social_account_id, platform, platform_post_id, url, content_id, status, next_poll_at, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $8) RETURNING {POST_COLUMNS}"
+            "INSERT INTO posts (id, creator_id, social_account_id, platform, post_ref, post_id_enc, url_enc, content_id, status, next_poll_at, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, $9) RETURNING {POST_COLUMNS}"
         ))
         .bind(Uuid::new_v4().to_string())
         .bind(new.creator_id.to_string())
         .bind(new.social_account_id.to_string())
         .bind(new.platform.as_str())
-        .bind(&new.platform_post_id)
-        .bind(&new.url)
+        .bind(post_ref(self, new.platform, &new.platform_post_id))
+        .bind(key.seal(new.platform_post_id.as_bytes())?)
+        .bind(key.seal(new.url.as_bytes())?)
         .bind(new.content_id.map(|c| c.to_string()))
         .bind(at)
         .fetch_one(&self.pool)
         .await?;
-        post_from_row(&row)
+        post_from_row(&row, &key)
     }
 
     async fn record_snapshot(&self, new: &NewSnapshot) -> StoreResult<SnapshotWrite> {
@@ -156,24 +205,19 @@ impl TrackingRepo for SqlStore {
     }
 
     async fn social_account(&self, id: Uuid) -> StoreResult<Option<SocialAccount>> {
-        sqlx::query(&format!("SELECT {ACCOUNT_COLUMNS} FROM social_accounts WHERE id = $1"))
-            .bind(id.to_string())
-            .fetch_optional(&self.pool)
-            .await?
-            .as_ref()
-            .map(account_from_row)
-            .transpose()
-    }
-
-    async fn sealed_oauth_token(&self, id: Uuid) -> StoreResult<Option<Vec<u8>>> {
-        let row = sqlx::query("SELECT oauth_token_enc FROM social_accounts WHERE id = $1")
+        let row = sqlx::query(&format!("SELECT {ACCOUNT_COLUMNS} FROM social_accounts WHERE id = $1"))
             .bind(id.to_string())
             .fetch_optional(&self.pool)
             .await?;
-        Ok(match row {
-            Some(row) => row.try_get("oauth_token_enc")?,
-            None => None,
-        })
+        self.decode_one(row, account_from_row).await
+    }
+
+    async fn oauth_token(&self, id: Uuid) -> StoreResult<Option<Vec<u8>>> {
+        let row = sqlx::query("SELECT creator_id, oauth_token_enc FROM social_accounts WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(self.decode_one(row, token_from_row).await?.flatten())
     }
 
     async fn mark_account_proven(&self, id: Uuid, at: Timestamp) -> StoreResult<()> {
@@ -186,13 +230,11 @@ impl TrackingRepo for SqlStore {
     }
 
     async fn post(&self, id: Uuid) -> StoreResult<Option<Post>> {
-        sqlx::query(&format!("SELECT {POST_COLUMNS} FROM posts WHERE id = $1"))
+        let row = sqlx::query(&format!("SELECT {POST_COLUMNS} FROM posts WHERE id = $1"))
             .bind(id.to_string())
             .fetch_optional(&self.pool)
-            .await?
-            .as_ref()
-            .map(post_from_row)
-            .transpose()
+            .await?;
+        self.decode_one(row, post_from_row).await
     }
 
     async fn posts_for_creator(
@@ -203,7 +245,7 @@ impl TrackingRepo for SqlStore {
     ) -> StoreResult<Vec<Post>> {
         let (after_ms, after_id) =
             after.map_or((i64::MIN, String::new()), |c| (to_ms(c.created_at), c.id.to_string()));
-        sqlx::query(&format!(
+        let rows = sqlx::query(&format!(
             "SELECT {POST_COLUMNS} FROM posts WHERE creator_id = $1 \
                AND (created_at > $2 OR (created_at = $2 AND id > $3)) \
              ORDER BY created_at, id LIMIT $4"
@@ -213,10 +255,8 @@ impl TrackingRepo for SqlStore {
         .bind(after_id)
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(post_from_row)
-        .collect()
+        .await?;
+        self.decode_sealed(&rows, post_from_row).await
     }
 
     async fn latest_snapshot(&self, post_id: Uuid) -> StoreResult<Option<ViewSnapshot>> {
@@ -233,15 +273,17 @@ impl TrackingRepo for SqlStore {
     }
 
     async fn stop_post(&self, id: Uuid) -> StoreResult<Option<Post>> {
-        sqlx::query(&format!(
+        let row = sqlx::query(&format!(
             "UPDATE posts SET status = 'stopped', status_reason = 'stopped by the creator', lease_owner = NULL, \
                lease_expires_at = NULL WHERE id = $1 RETURNING {POST_COLUMNS}"
         ))
         .bind(id.to_string())
         .fetch_optional(&self.pool)
-        .await?
-        .as_ref()
-        .map(post_from_row)
-        .transpose()
+        .await?;
+        self.decode_one(row, post_from_row).await
     }
+}
+
+pub(super) fn token_from_row(row: &AnyRow, key: &DataKey) -> StoreResult<Option<Vec<u8>>> {
+    row.try_get::<Option<Vec<u8>>, _>("oauth_token_enc")?.map(|sealed| key.open(&sealed)).transpose()
 }

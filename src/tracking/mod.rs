@@ -27,7 +27,6 @@ use verify::{Verdict, Verifier};
 use crate::consent::locks::ConsentLocks;
 use crate::platforms::gate::with_gate;
 use crate::platforms::{Observation, PlatformError, Platforms, PostState, UserCredential, UserToken};
-use crate::sealing::Sealer;
 use crate::store::{
     LeasedPost, Platform, PollCommit, PollCompletion, PostStatus, Store, StoreError, Timestamp,
 };
@@ -45,7 +44,6 @@ pub struct Poller {
     store: Arc<dyn Store>,
     platforms: Platforms,
     verifier: Verifier,
-    sealer: Sealer,
     settings: TrackingSettings,
     worker_id: String,
     /// Shared with the HTTP layer's revocations and erasures in this process.
@@ -57,12 +55,11 @@ impl Poller {
         store: Arc<dyn Store>,
         platforms: Platforms,
         verifier: Verifier,
-        sealer: Sealer,
         settings: TrackingSettings,
         consent_locks: Arc<ConsentLocks>,
     ) -> Poller {
         let worker_id = format!("worker-{}", Uuid::new_v4());
-        Poller { store, platforms, verifier, sealer, settings, worker_id, consent_locks }
+        Poller { store, platforms, verifier, settings, worker_id, consent_locks }
     }
 
     fn gate(&self, creators: Vec<(Uuid, Timestamp)>) -> Arc<ConsentGate> {
@@ -131,7 +128,7 @@ impl Poller {
             match with_gate(gate, adapter.observe(&ids, user.as_ref())).await {
                 Ok(fetched) => {
                     if let (Some(token), Some(user)) = (fetched.refreshed, &user) {
-                        self.store_refreshed_token(first, user.account_id, &token).await?;
+                        self.store_refreshed_token(user.account_id, &token).await?;
                     }
                     for ((leased, since), seen) in ready.iter().zip(fetched.value) {
                         self.settle(leased, *since, &seen).await?;
@@ -160,20 +157,15 @@ impl Poller {
     }
 
     fn user_credential(&self, leased: &LeasedPost) -> Result<UserCredential, String> {
-        let sealed = leased.sealed_oauth_token.as_ref().ok_or("no platform token held for the account")?;
-        let token = UserToken::open(&self.sealer, leased.post.creator_id, sealed)
+        let bytes = leased.oauth_token.as_ref().ok_or("no platform token held for the account")?;
+        let token = UserToken::from_bytes(bytes)
             .map_err(|_| "the platform token cannot be read".to_owned())?;
         Ok(UserCredential { account_id: leased.account.id, token })
     }
 
-    async fn store_refreshed_token(
-        &self,
-        leased: &LeasedPost,
-        account_id: Uuid,
-        token: &UserToken,
-    ) -> Result<(), StoreError> {
-        let sealed = token.seal(&self.sealer, leased.post.creator_id).map_err(StoreError::Corrupt)?;
-        self.store.store_sealed_oauth_token(account_id, &sealed).await
+    async fn store_refreshed_token(&self, account_id: Uuid, token: &UserToken) -> Result<(), StoreError> {
+        let bytes = token.to_bytes().map_err(StoreError::Corrupt)?;
+        self.store.store_oauth_token(account_id, &bytes).await
     }
 
     fn completion(&self, leased: &LeasedPost, since: Timestamp, now: Timestamp) -> PollCompletion {

@@ -111,11 +111,25 @@ fn a_bad_database_url_is_refused_with_one_clear_message() {
 }
 
 #[test]
+fn postgres_without_a_separate_key_store_is_refused() {
+    let out = viewmark()
+        .arg("migrate")
+        .env("VIEWMARK_DATABASE_URL", "postgres://viewmark:s3cret-pw@127.0.0.1:1/viewmark")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("keystore_url is required with PostgreSQL"), "{stderr}");
+    assert!(!stderr.contains("s3cret-pw"), "the password was printed: {stderr}");
+}
+
+#[test]
 fn an_unreachable_database_fails_fast_without_printing_the_url() {
     let started = Instant::now();
     let out = viewmark()
         .arg("serve")
         .env("VIEWMARK_DATABASE_URL", "postgres://viewmark:s3cret-pw@127.0.0.1:1/viewmark")
+        .env("VIEWMARK_KEYSTORE_URL", "postgres://viewmark:s3cret-pw@127.0.0.1:1/viewmark_keys")
         .env("VIEWMARK_DATABASE__CONNECT_TIMEOUT_SECS", "2")
         .env("VIEWMARK_BIND", "127.0.0.1:0")
         .output()

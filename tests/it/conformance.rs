@@ -45,7 +45,7 @@ async fn post_of(store: &dyn Store, creator: &Creator, post_id: &str) -> Post {
             platform: Platform::Tiktok,
             handle: format!("handle-{post_id}"),
             proof_code: None,
-            sealed_oauth_token: None,
+            oauth_token: None,
             at: at(2),
         })
         .await
@@ -284,7 +284,7 @@ async fn a_post_is_registered_once(db: TestDb) {
             platform: Platform::Tiktok,
             handle: "someone-else".into(),
             proof_code: None,
-            sealed_oauth_token: None,
+            oauth_token: None,
             at: at(2),
         })
         .await

@@ -33,7 +33,7 @@ async fn due_posts(store: &dyn Store, creator: &Creator, count: usize) -> Vec<Po
             platform: Platform::X,
             handle: format!("h{}", &creator.id.simple().to_string()[..8]),
             proof_code: None,
-            sealed_oauth_token: None,
+            oauth_token: None,
             at: Utc::now(),
         })
         .await

@@ -4,10 +4,9 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use sqlx::Row;
-use viewmark::sealing::Sealer;
 
 use crate::on_both_backends;
-use crate::support::{TestApp, TestDb, TEST_ENCRYPTION_KEY};
+use crate::support::{TestApp, TestDb};
 use crate::tokens::creator_token;
 
 async fn join(app: &TestApp, user: &str) -> (String, String) {
@@ -105,17 +104,24 @@ async fn platform_tokens_are_sealed_at_rest_and_never_shown(db: TestDb) {
         assert!(!text.contains("SECRET"), "a token was returned: {text}");
     }
 
-    let row = sqlx::query("SELECT oauth_token_enc FROM social_accounts WHERE handle = 'ada.makes'")
+    let row = sqlx::query("SELECT oauth_token_enc, handle_ref, handle_enc FROM social_accounts WHERE creator_id = $1")
+        .bind(&creator_id)
         .fetch_one(&raw)
         .await
         .unwrap();
     let sealed: Vec<u8> = row.try_get("oauth_token_enc").unwrap();
     assert!(!sealed.windows(6).any(|w| w == b"SECRET"), "stored in clear");
+    let handle_ref: String = row.try_get("handle_ref").unwrap();
+    let handle_enc: Vec<u8> = row.try_get("handle_enc").unwrap();
+    assert!(!handle_ref.contains("ada") && !handle_enc.windows(3).any(|w| w == b"ada"), "handle in clear");
+    // Sealed under the creator's data key, itself sealed by the master key.
     let owner: uuid::Uuid = creator_id.parse().unwrap();
-    let opened: Value =
-        serde_json::from_slice(&Sealer::new(&TEST_ENCRYPTION_KEY).open(owner, &sealed).unwrap()).unwrap();
+    let key = app._db.key_store().await.data_key(owner).await.unwrap().unwrap();
+    let opened: Value = serde_json::from_slice(&key.open(&sealed).unwrap()).unwrap();
     assert_eq!(opened["access_token"], "act.SECRET-ACCESS-4242");
-    assert!(Sealer::new(&[1; 32]).open(owner, &sealed).is_err());
+    assert_eq!(key.open_text(&handle_enc).unwrap(), "ada.makes");
+    let other = app._db.key_store().await.data_key(uuid::Uuid::new_v4()).await.unwrap();
+    assert!(other.is_none());
 
     let (status, _) = app
         .call(

@@ -7,7 +7,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use sqlx::{AnyPool, Executor};
 use viewmark::config::{Secret, Settings};
-use viewmark::store::{self, ConnectOptions, Store};
+use viewmark::store::{self, ConnectOptions, KeyStore, MasterKey, MasterKeys, Store};
 use viewmark::watermark::Key;
 
 pub const POSTGRES_ENV: &str = "VIEWMARK_TEST_POSTGRES_URL";
@@ -17,15 +17,19 @@ pub const REQUIRE_POSTGRES_ENV: &str = "VIEWMARK_TEST_REQUIRE_POSTGRES";
 /// A fresh, empty database for one test, removed when dropped.
 pub struct TestDb {
     pub url: String,
+    /// The key store: a database of its own beside the main one.
+    pub keystore_url: String,
     _dir: Option<tempfile::TempDir>,
-    drop_postgres: Option<(String, String)>,
+    /// The admin URL and the databases to drop.
+    drop_postgres: Option<(String, Vec<String>)>,
 }
 
 impl TestDb {
     pub fn sqlite() -> TestDb {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}/viewmark.db", dir.path().display());
-        TestDb { url, _dir: Some(dir), drop_postgres: None }
+        let keystore_url = format!("sqlite://{}/keys.db", dir.path().display());
+        TestDb { url, keystore_url, _dir: Some(dir), drop_postgres: None }
     }
 
     /// A new database on the test PostgreSQL server, or `None` when none is configured.
@@ -41,17 +45,33 @@ impl TestDb {
         sqlx::any::install_default_drivers();
         let name = format!("viewmark_test_{}", uuid::Uuid::new_v4().simple());
         let admin = AnyPool::connect(&admin_url).await.expect("connect to the test PostgreSQL server");
+        let keys_name = format!("{name}_keys");
         admin.execute(format!("CREATE DATABASE {name}").as_str()).await.unwrap();
+        admin.execute(format!("CREATE DATABASE {keys_name}").as_str()).await.unwrap();
         admin.close().await;
         let (base, _) = admin_url.rsplit_once('/').expect("database URL has a path");
         let url = format!("{base}/{name}");
-        Some(TestDb { url, _dir: None, drop_postgres: Some((admin_url, name)) })
+        let keystore_url = format!("{base}/{keys_name}");
+        Some(TestDb { url, keystore_url, _dir: None, drop_postgres: Some((admin_url, vec![name, keys_name])) })
     }
 
     pub async fn store(&self) -> Arc<dyn Store> {
-        let options =
-            ConnectOptions { max_connections: 5, connect_timeout: Duration::from_secs(5), migrate: true };
-        store::connect(&self.url, &options).await.unwrap()
+        store::connect(&self.url, &self.options()).await.unwrap()
+    }
+
+    pub fn options(&self) -> ConnectOptions {
+        ConnectOptions {
+            max_connections: 5,
+            connect_timeout: Duration::from_secs(5),
+            migrate: true,
+            keystore_url: self.keystore_url.clone(),
+            master_keys: MasterKeys { current: MasterKey::new(&TEST_ENCRYPTION_KEY), previous: vec![] },
+        }
+    }
+
+    /// The key store as the service opens it.
+    pub async fn key_store(&self) -> KeyStore {
+        KeyStore::open(&self.keystore_url, self.options().master_keys, Duration::from_secs(5)).await.unwrap()
     }
 
     /// A raw pool on the same database, for checks the store interface deliberately lacks
@@ -64,14 +84,16 @@ impl TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        let Some((admin_url, name)) = self.drop_postgres.take() else { return };
+        let Some((admin_url, names)) = self.drop_postgres.take() else { return };
         // Drop runs outside async context (and possibly while panicking): use a private runtime.
         let _ = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             rt.block_on(async {
                 if let Ok(admin) = AnyPool::connect(&admin_url).await {
-                    let _ =
-                        admin.execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str()).await;
+                    for name in names {
+                        let drop = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                        let _ = admin.execute(drop.as_str()).await;
+                    }
                     admin.close().await;
                 }
             });
@@ -119,6 +141,8 @@ pub fn test_settings(db: &TestDb) -> Settings {
     let mut settings = Settings {
         bind: "127.0.0.1:0".into(),
         database_url: Some(Secret::new(db.url.clone())),
+        keystore_url: Some(Secret::new(db.keystore_url.clone())),
+        encryption_key: Some(Secret::new(hex::encode(TEST_ENCRYPTION_KEY))),
         ..Settings::default()
     };
     settings.auth.issuer = Some(TEST_ISSUER.into());
@@ -151,13 +175,7 @@ impl TestApp {
         let mut settings = test_settings(&db);
         adjust(&mut settings);
         let store = db.store().await;
-        let app = viewmark::startup::Application::build_with(
-            &settings,
-            store.clone(),
-            test_key(),
-            &TEST_ENCRYPTION_KEY,
-        )
-        .unwrap();
+        let app = viewmark::startup::Application::build_with(&settings, store.clone(), test_key()).unwrap();
         let address = format!("http://127.0.0.1:{}", app.port());
         let consent_locks = app.consent_locks();
         tokio::spawn(app.run_until_stopped());

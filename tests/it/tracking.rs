@@ -23,7 +23,7 @@ use viewmark::tracking::{Poller, Round, TrackingSettings};
 
 use crate::on_both_backends;
 use crate::platforms::quick_settings;
-use crate::support::{fixture_path, test_key, TestApp, TestDb, TEST_ENCRYPTION_KEY};
+use crate::support::{fixture_path, test_key, TestApp, TestDb};
 use crate::tokens::creator_token;
 
 pub const OURS: &str = "1900000000000000001";
@@ -159,7 +159,6 @@ pub async fn tracked(db: TestDb) -> Tracked {
         &used,
         app.store.clone(),
         test_key(),
-        &TEST_ENCRYPTION_KEY,
         platforms,
         app.consent_locks.clone(),
     )

@@ -64,7 +64,7 @@ async fn three_worker_processes_share_the_work_and_a_killed_one_loses_nothing() 
             platform: Platform::X,
             handle: handle.clone(),
             proof_code: None,
-            sealed_oauth_token: None,
+            oauth_token: None,
             at: Utc::now(),
         };
         let account = store.insert_social_account(&account).await.unwrap();
@@ -118,11 +118,12 @@ async fn three_worker_processes_share_the_work_and_a_killed_one_loses_nothing() 
     std::fs::write(
         &config,
         format!(
-            "database_url = {:?}\nwatermark_key = {:?}\nencryption_key = {:?}\n\
+            "database_url = {:?}\nkeystore_url = {:?}\nwatermark_key = {:?}\nencryption_key = {:?}\n\
              [log]\nlevel = \"warn\"\n\
              [tracking]\nbatch_size = {BATCH}\nlease_secs = 3\nidle_ms = 100\n\
              [platforms.x]\nbase_url = {:?}\nbearer_token = {:?}\nrequests_per_15_min = 1000000\n",
             db.url,
+            db.keystore_url,
             "07".repeat(32),
             hex::encode(TEST_ENCRYPTION_KEY),
             platforms.x.base_url,

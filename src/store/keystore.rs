@@ -1,0 +1,276 @@
+//! The key store: one random data key per creator, sealed by the master key, kept in a
+//! database of its own. Personal fields in the main database (profile, handles, post ids and
+//! URLs, platform tokens) are sealed under their creator's data key, so the main database
+//! and every backup of it hold ciphertext only. Erasure destroys the data key first: from
+//! then on no copy of that creator's fields can be read, whoever holds the master key
+//! (crypto-shredding). The key store is tiny and must not be backed up with the main
+//! database (see docs/privacy.md).
+//!
+//! Columns that must stay unique or searchable (a handle, a post id, the identity provider's
+//! user id) are stored as a keyed hash (a blind index) beside their sealed value. The index
+//! key is itself a sealed row here, so rotating the master key changes nothing in the main
+//! database: `rewrap_all` re-seals this store's rows under the current master key.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use hmac::{Hmac, Mac};
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use sqlx::any::AnyPoolOptions;
+use sqlx::{AnyPool, Row};
+use uuid::Uuid;
+
+use super::backend::{parse_uuid, to_ms, Backend};
+use super::{sqlite, StoreError, StoreResult, Timestamp};
+use crate::sealing::Sealer;
+
+/// The owner of the blind-index key's row.
+const INDEX_OWNER: Uuid = Uuid::nil();
+/// The most ids in one `IN (...)` list.
+const BATCH: usize = 500;
+
+/// A master key and its public id (a hash prefix: which key sealed a row, never the key).
+#[derive(Clone)]
+pub struct MasterKey {
+    id: String,
+    sealer: Sealer,
+}
+
+impl std::fmt::Debug for MasterKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "MasterKey({})", self.id)
+    }
+}
+
+impl MasterKey {
+    pub fn new(key: &[u8; 32]) -> MasterKey {
+        let digest = Sha256::new().chain_update(b"viewmark master key id\0").chain_update(key).finalize();
+        MasterKey { id: hex::encode(&digest[..8]), sealer: Sealer::new(key) }
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+/// The master key in force, and earlier ones still accepted while a rotation completes.
+#[derive(Debug, Clone)]
+pub struct MasterKeys {
+    pub current: MasterKey,
+    pub previous: Vec<MasterKey>,
+}
+
+impl MasterKeys {
+    fn by_id(&self, id: &str) -> Option<&MasterKey> {
+        std::iter::once(&self.current).chain(&self.previous).find(|k| k.id == id)
+    }
+}
+
+/// One creator's data key.
+#[derive(Clone)]
+pub struct DataKey {
+    owner: Uuid,
+    sealer: Sealer,
+}
+
+impl DataKey {
+    pub fn seal(&self, plain: &[u8]) -> StoreResult<Vec<u8>> {
+        self.sealer.seal(self.owner, plain).map_err(|_| StoreError::Corrupt("sealing failed".into()))
+    }
+
+    pub fn open(&self, sealed: &[u8]) -> StoreResult<Vec<u8>> {
+        self.sealer.open(self.owner, sealed).map_err(|_| StoreError::KeyUnavailable)
+    }
+
+    pub fn open_text(&self, sealed: &[u8]) -> StoreResult<String> {
+        String::from_utf8(self.open(sealed)?).map_err(|_| StoreError::Corrupt("sealed text is not UTF-8".into()))
+    }
+}
+
+pub struct KeyStore {
+    pool: AnyPool,
+    master: MasterKeys,
+    index: Hmac<Sha256>,
+}
+
+impl KeyStore {
+    /// Opens (creating if needed) the key store at `url`, refusing one that holds keys
+    /// sealed under a master key not configured.
+    pub async fn open(url: &str, master: MasterKeys, connect_timeout: Duration) -> StoreResult<KeyStore> {
+        sqlx::any::install_default_drivers();
+        let backend = Backend::from_url(url).ok_or(StoreError::UnsupportedUrl)?;
+        let options = AnyPoolOptions::new().max_connections(4).acquire_timeout(connect_timeout);
+        let (url, options) = match backend {
+            Backend::Sqlite => sqlite::prepare(url, options)?,
+            Backend::Postgres => (url.to_owned(), options),
+        };
+        let pool = tokio::time::timeout(connect_timeout, options.connect(&url))
+            .await
+            .map_err(|_| StoreError::Unreachable("timed out connecting to the key store".into()))?
+            .map_err(|e| StoreError::Unreachable(format!("key store: {e}")))?;
+        let blob = if backend == Backend::Postgres { "BYTEA" } else { "BLOB" };
+        sqlx::query(&format!(
+            "CREATE TABLE IF NOT EXISTS data_keys (owner TEXT PRIMARY KEY, sealed {blob} NOT NULL, \
+             master_key_id TEXT NOT NULL, created_at BIGINT NOT NULL)"
+        ))
+        .execute(&pool)
+        .await?;
+        let unknown: Vec<String> = sqlx::query("SELECT DISTINCT master_key_id FROM data_keys")
+            .fetch_all(&pool)
+            .await?
+            .iter()
+            .map(|r| r.try_get::<String, _>(0))
+            .collect::<Result<Vec<_>, _>>()?
+            .into_iter()
+            .filter(|id| master.by_id(id).is_none())
+            .collect();
+        if !unknown.is_empty() {
+            return Err(StoreError::Keys(format!(
+                "the key store holds keys sealed under master key(s) {} that are not configured \
+                 (encryption_key / encryption_previous_key_files)",
+                unknown.join(", ")
+            )));
+        }
+        let mut store = KeyStore { pool, master, index: Hmac::new_from_slice(&[0; 32]).map_err(corrupt)? };
+        let index_key = match store.get(INDEX_OWNER).await? {
+            Some(key) => key,
+            None => {
+                store.create(INDEX_OWNER, chrono::Utc::now()).await?;
+                // Another process may have won the race: read back whichever row is stored.
+                store.get(INDEX_OWNER).await?.ok_or(StoreError::KeyUnavailable)?
+            }
+        };
+        store.index = Hmac::new_from_slice(&index_key).map_err(corrupt)?;
+        Ok(store)
+    }
+
+    /// The blind index of `value` in `domain` (e.g. "handle:x"): equal inputs give equal
+    /// outputs; without the key nothing can be learnt from it.
+    pub fn blind_index(&self, domain: &str, value: &str) -> String {
+        let mut mac = self.index.clone();
+        mac.update(domain.as_bytes());
+        mac.update(&[0]);
+        mac.update(value.as_bytes());
+        hex::encode(mac.finalize().into_bytes())
+    }
+
+    /// Creates a creator's data key (a no-op if one exists).
+    pub async fn create_data_key(&self, creator: Uuid, at: Timestamp) -> StoreResult<DataKey> {
+        self.create(creator, at).await?;
+        self.data_key(creator).await?.ok_or(StoreError::KeyUnavailable)
+    }
+
+    pub async fn data_key(&self, creator: Uuid) -> StoreResult<Option<DataKey>> {
+        Ok(self.get(creator).await?.map(|key| DataKey { owner: creator, sealer: Sealer::new(&key) }))
+    }
+
+    /// The data keys of several creators (those that exist).
+    pub async fn data_keys(&self, creators: &[Uuid]) -> StoreResult<HashMap<Uuid, DataKey>> {
+        let mut ids: Vec<Uuid> = creators.to_vec();
+        ids.sort();
+        ids.dedup();
+        let mut keys = HashMap::new();
+        for chunk in ids.chunks(BATCH) {
+            let list = (1..=chunk.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
+            let sql = format!("SELECT owner, sealed, master_key_id FROM data_keys WHERE owner IN ({list})");
+            let mut query = sqlx::query(&sql);
+            for id in chunk {
+                query = query.bind(id.to_string());
+            }
+            for row in query.fetch_all(&self.pool).await? {
+                let owner = parse_uuid(&row.try_get::<String, _>("owner")?)?;
+                let key = self.unseal(owner, &row)?;
+                keys.insert(owner, DataKey { owner, sealer: Sealer::new(&key) });
+            }
+        }
+        Ok(keys)
+    }
+
+    /// Destroys a creator's data key; true if there was one.
+    pub async fn destroy(&self, creator: Uuid) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM data_keys WHERE owner = $1")
+            .bind(creator.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Re-seals every key not sealed under the current master key; returns how many. Safe to
+    /// repeat, and to run while the service runs.
+    pub async fn rewrap_all(&self) -> StoreResult<u64> {
+        let rows = sqlx::query("SELECT owner, sealed, master_key_id FROM data_keys WHERE master_key_id <> $1")
+            .bind(self.master.current.id.clone())
+            .fetch_all(&self.pool)
+            .await?;
+        let mut count = 0;
+        for row in rows {
+            let owner = parse_uuid(&row.try_get::<String, _>("owner")?)?;
+            let old_id: String = row.try_get("master_key_id")?;
+            let key = self.unseal(owner, &row)?;
+            let sealed = self.master.current.sealer.seal(owner, &key).map_err(corrupt)?;
+            let done = sqlx::query(
+                "UPDATE data_keys SET sealed = $2, master_key_id = $3 WHERE owner = $1 AND master_key_id = $4",
+            )
+            .bind(owner.to_string())
+            .bind(sealed)
+            .bind(self.master.current.id.clone())
+            .bind(old_id)
+            .execute(&self.pool)
+            .await?;
+            count += done.rows_affected();
+        }
+        Ok(count)
+    }
+
+    /// How many keys are sealed under each master key id.
+    pub async fn keys_per_master(&self) -> StoreResult<HashMap<String, u64>> {
+        let rows = sqlx::query("SELECT master_key_id, COUNT(*) AS n FROM data_keys GROUP BY master_key_id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get::<String, _>(0)?, r.try_get::<i64, _>(1)? as u64)))
+            .collect()
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    async fn create(&self, owner: Uuid, at: Timestamp) -> StoreResult<()> {
+        let mut key = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut key);
+        let sealed = self.master.current.sealer.seal(owner, &key).map_err(corrupt)?;
+        sqlx::query(
+            "INSERT INTO data_keys (owner, sealed, master_key_id, created_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (owner) DO NOTHING",
+        )
+        .bind(owner.to_string())
+        .bind(sealed)
+        .bind(self.master.current.id.clone())
+        .bind(to_ms(at))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn get(&self, owner: Uuid) -> StoreResult<Option<[u8; 32]>> {
+        let row = sqlx::query("SELECT owner, sealed, master_key_id FROM data_keys WHERE owner = $1")
+            .bind(owner.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| self.unseal(owner, &row)).transpose()
+    }
+
+    fn unseal(&self, owner: Uuid, row: &sqlx::any::AnyRow) -> StoreResult<[u8; 32]> {
+        let master_id: String = row.try_get("master_key_id")?;
+        let sealed: Vec<u8> = row.try_get("sealed")?;
+        let master = self.master.by_id(&master_id).ok_or(StoreError::KeyUnavailable)?;
+        let key = master.sealer.open(owner, &sealed).map_err(|_| StoreError::KeyUnavailable)?;
+        key.try_into().map_err(|_| StoreError::Corrupt("data key of the wrong length".into()))
+    }
+}
+
+fn corrupt(err: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(err.to_string())
+}
