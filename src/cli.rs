@@ -260,8 +260,12 @@ async fn erase(settings: &Settings, user_id: &str) -> anyhow::Result<()> {
 
 async fn rotate_master_key(settings: &Settings) -> anyhow::Result<()> {
     let options = startup::connect_options(settings, false)?;
-    let keys = crate::store::KeyStore::open(&options.keystore_url, options.master_keys.clone(), options.connect_timeout)
-        .await?;
+    let keys = crate::store::KeyStore::open(
+        &options.keystore_url,
+        options.master_keys.clone(),
+        options.connect_timeout,
+    )
+    .await?;
     let resealed = keys.rewrap_all().await?;
     let remaining = keys.keys_per_master().await?;
     keys.close().await;
@@ -280,13 +284,8 @@ async fn worker(settings: Settings) -> anyhow::Result<()> {
     // The key must be the one `serve` marks with: a worker never makes its own.
     let key = keys::load_configured_key(&settings, IfMissing::Fail)?;
     let platforms = startup::build_platforms(&settings)?;
-    let poller = std::sync::Arc::new(startup::build_poller(
-        &settings,
-        store,
-        key,
-        platforms,
-        Default::default(),
-    )?);
+    let poller =
+        std::sync::Arc::new(startup::build_poller(&settings, store, key, platforms, Default::default())?);
     let (stop, stopped) = tokio::sync::watch::channel(false);
     use tokio::signal::unix::{signal, SignalKind};
     let mut terminate = signal(SignalKind::terminate())?;

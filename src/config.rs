@@ -187,9 +187,11 @@ impl Settings {
             Some(crate::store::Backend::Sqlite) | None => {
                 Ok(Secret(format!("sqlite://{}/keys.db", self.data_dir.display())))
             }
-            Some(crate::store::Backend::Postgres) => Err("keystore_url is required with PostgreSQL: the creators' data keys must live \
+            Some(crate::store::Backend::Postgres) => {
+                Err("keystore_url is required with PostgreSQL: the creators' data keys must live \
                       outside the main database"
-                .into()),
+                    .into())
+            }
         }
     }
 

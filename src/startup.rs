@@ -100,7 +100,11 @@ impl Application {
     }
 
     /// Builds the server around an already-open store and the watermark key.
-    pub fn build_with(settings: &Settings, store: Arc<dyn Store>, key: Key) -> Result<Application, StartupError> {
+    pub fn build_with(
+        settings: &Settings,
+        store: Arc<dyn Store>,
+        key: Key,
+    ) -> Result<Application, StartupError> {
         let bind_err = |source| StartupError::Bind { addr: settings.bind.clone(), source };
         let listener = TcpListener::bind(&settings.bind).map_err(bind_err)?;
         let port = listener.local_addr().map_err(bind_err)?.port();
@@ -117,8 +121,7 @@ impl Application {
         let consent_locks = Arc::new(ConsentLocks::default());
         let poller = if settings.tracking.poll_in_serve {
             let locks = consent_locks.clone();
-            let poller =
-                build_poller(settings, store.clone(), key.clone(), platforms.clone(), locks)?;
+            let poller = build_poller(settings, store.clone(), key.clone(), platforms.clone(), locks)?;
             Some(Arc::new(poller))
         } else {
             None

@@ -78,7 +78,9 @@ impl SqlStore {
             .await
             .map_err(|_| StoreError::Unreachable("timed out connecting".into()))?
             .map_err(|e| StoreError::Unreachable(e.to_string()))?;
-        let keys = KeyStore::open(&options.keystore_url, options.master_keys.clone(), options.connect_timeout).await?;
+        let keys =
+            KeyStore::open(&options.keystore_url, options.master_keys.clone(), options.connect_timeout)
+                .await?;
         let store = SqlStore { pool, backend, keys: Arc::new(keys) };
         if options.migrate {
             store.migrate().await?;
@@ -89,7 +91,9 @@ impl SqlStore {
 
     /// Rows written before personal fields were sealed would be misread: refuse them.
     async fn refuse_plaintext_rows(&self) -> StoreResult<()> {
-        let Ok(row) = sqlx::query("SELECT COUNT(*) FROM creators WHERE profile_enc IS NULL").fetch_one(&self.pool).await
+        let Ok(row) = sqlx::query("SELECT COUNT(*) FROM creators WHERE profile_enc IS NULL")
+            .fetch_one(&self.pool)
+            .await
         else {
             return Ok(()); // not migrated yet
         };

@@ -94,7 +94,8 @@ impl CreatorRepo for SqlStore {
             display_name: new.display_name.clone(),
             birth_year: new.birth_year,
         };
-        let sealed = key.seal(&serde_json::to_vec(&profile).map_err(|e| StoreError::Corrupt(e.to_string()))?)?;
+        let sealed =
+            key.seal(&serde_json::to_vec(&profile).map_err(|e| StoreError::Corrupt(e.to_string()))?)?;
         let mut tx = self.pool.begin().await?;
         let inserted = sqlx::query(
             "INSERT INTO creators (id, user_ref, profile_enc, consent_state, consent_changed_at, created_at) \

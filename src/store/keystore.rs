@@ -84,7 +84,8 @@ impl DataKey {
     }
 
     pub fn open_text(&self, sealed: &[u8]) -> StoreResult<String> {
-        String::from_utf8(self.open(sealed)?).map_err(|_| StoreError::Corrupt("sealed text is not UTF-8".into()))
+        String::from_utf8(self.open(sealed)?)
+            .map_err(|_| StoreError::Corrupt("sealed text is not UTF-8".into()))
     }
 }
 
@@ -199,10 +200,11 @@ impl KeyStore {
     /// Re-seals every key not sealed under the current master key; returns how many. Safe to
     /// repeat, and to run while the service runs.
     pub async fn rewrap_all(&self) -> StoreResult<u64> {
-        let rows = sqlx::query("SELECT owner, sealed, master_key_id FROM data_keys WHERE master_key_id <> $1")
-            .bind(self.master.current.id.clone())
-            .fetch_all(&self.pool)
-            .await?;
+        let rows =
+            sqlx::query("SELECT owner, sealed, master_key_id FROM data_keys WHERE master_key_id <> $1")
+                .bind(self.master.current.id.clone())
+                .fetch_all(&self.pool)
+                .await?;
         let mut count = 0;
         for row in rows {
             let owner = parse_uuid(&row.try_get::<String, _>("owner")?)?;
@@ -228,9 +230,7 @@ impl KeyStore {
         let rows = sqlx::query("SELECT master_key_id, COUNT(*) AS n FROM data_keys GROUP BY master_key_id")
             .fetch_all(&self.pool)
             .await?;
-        rows.iter()
-            .map(|r| Ok((r.try_get::<String, _>(0)?, r.try_get::<i64, _>(1)? as u64)))
-            .collect()
+        rows.iter().map(|r| Ok((r.try_get::<String, _>(0)?, r.try_get::<i64, _>(1)? as u64))).collect()
     }
 
     pub async fn close(&self) {

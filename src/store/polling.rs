@@ -270,7 +270,9 @@ impl PollRepo for SqlStore {
     }
 
     async fn store_oauth_token(&self, account_id: Uuid, token: &[u8]) -> StoreResult<()> {
-        let Some(account) = super::TrackingRepo::social_account(self, account_id).await? else { return Err(StoreError::NotFound) };
+        let Some(account) = super::TrackingRepo::social_account(self, account_id).await? else {
+            return Err(StoreError::NotFound);
+        };
         let sealed = self.data_key(account.creator_id).await?.seal(token)?;
         sqlx::query("UPDATE social_accounts SET oauth_token_enc = $2 WHERE id = $1")
             .bind(account_id.to_string())

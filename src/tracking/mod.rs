@@ -158,8 +158,8 @@ impl Poller {
 
     fn user_credential(&self, leased: &LeasedPost) -> Result<UserCredential, String> {
         let bytes = leased.oauth_token.as_ref().ok_or("no platform token held for the account")?;
-        let token = UserToken::from_bytes(bytes)
-            .map_err(|_| "the platform token cannot be read".to_owned())?;
+        let token =
+            UserToken::from_bytes(bytes).map_err(|_| "the platform token cannot be read".to_owned())?;
         Ok(UserCredential { account_id: leased.account.id, token })
     }
 

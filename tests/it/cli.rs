@@ -4,7 +4,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn viewmark() -> Command {
+pub fn viewmark() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_viewmark"));
     // Isolate from the developer's environment and config file.
     for (key, _) in std::env::vars() {

@@ -17,7 +17,7 @@ use crate::support::{TestDb, WEBHOOK_SECRET};
 use crate::tracking::{register, tracked, Tracked, OURS};
 
 /// Every text form of every column of every table that contains one of the needles.
-async fn scan(db_url: &str, raw: &sqlx::AnyPool, needles: &[String]) -> Vec<String> {
+pub async fn scan(db_url: &str, raw: &sqlx::AnyPool, needles: &[String]) -> Vec<String> {
     let postgres = db_url.starts_with("postgres");
     let columns_sql = if postgres {
         "SELECT CAST(table_name AS TEXT) AS t, CAST(column_name AS TEXT) AS c FROM information_schema.columns \

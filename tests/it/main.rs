@@ -18,6 +18,7 @@ mod leases;
 mod media_fetch;
 mod openapi;
 mod platforms;
+mod shredding;
 mod social_accounts_api;
 mod tracking;
 mod watermark;

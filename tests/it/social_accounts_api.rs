@@ -104,11 +104,13 @@ async fn platform_tokens_are_sealed_at_rest_and_never_shown(db: TestDb) {
         assert!(!text.contains("SECRET"), "a token was returned: {text}");
     }
 
-    let row = sqlx::query("SELECT oauth_token_enc, handle_ref, handle_enc FROM social_accounts WHERE creator_id = $1")
-        .bind(&creator_id)
-        .fetch_one(&raw)
-        .await
-        .unwrap();
+    let row = sqlx::query(
+        "SELECT oauth_token_enc, handle_ref, handle_enc FROM social_accounts WHERE creator_id = $1",
+    )
+    .bind(&creator_id)
+    .fetch_one(&raw)
+    .await
+    .unwrap();
     let sealed: Vec<u8> = row.try_get("oauth_token_enc").unwrap();
     assert!(!sealed.windows(6).any(|w| w == b"SECRET"), "stored in clear");
     let handle_ref: String = row.try_get("handle_ref").unwrap();

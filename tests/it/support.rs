@@ -52,7 +52,12 @@ impl TestDb {
         let (base, _) = admin_url.rsplit_once('/').expect("database URL has a path");
         let url = format!("{base}/{name}");
         let keystore_url = format!("{base}/{keys_name}");
-        Some(TestDb { url, keystore_url, _dir: None, drop_postgres: Some((admin_url, vec![name, keys_name])) })
+        Some(TestDb {
+            url,
+            keystore_url,
+            _dir: None,
+            drop_postgres: Some((admin_url, vec![name, keys_name])),
+        })
     }
 
     pub async fn store(&self) -> Arc<dyn Store> {
@@ -67,6 +72,12 @@ impl TestDb {
             keystore_url: self.keystore_url.clone(),
             master_keys: MasterKeys { current: MasterKey::new(&TEST_ENCRYPTION_KEY), previous: vec![] },
         }
+    }
+
+    /// A raw pool on the key store.
+    pub async fn raw_keystore(&self) -> AnyPool {
+        sqlx::any::install_default_drivers();
+        AnyPool::connect(&self.keystore_url).await.unwrap()
     }
 
     /// The key store as the service opens it.

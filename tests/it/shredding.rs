@@ -1,0 +1,258 @@
+//! Crypto-shredding on both backends: a backup taken before an erasure holds ciphertext only
+//! and cannot be read after it, even with the master key; an erasure killed right after it
+//! destroyed the key completes when run again; the master key rotates by command.
+
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use reqwest::{Method, StatusCode};
+use sqlx::{Executor, Row};
+use uuid::Uuid;
+use viewmark::store::{
+    self, MasterKey, MasterKeys, NewCreator, NewPost, NewSocialAccount, Platform, StoreError,
+};
+
+use crate::on_both_backends;
+use crate::support::{TestDb, TEST_ENCRYPTION_KEY};
+use crate::tracking::{register, tracked, OURS};
+
+/// Every sealed column, with the column naming its creator.
+const SEALED: [(&str, &str, &str); 5] = [
+    ("creators", "id", "profile_enc"),
+    ("social_accounts", "creator_id", "handle_enc"),
+    ("social_accounts", "creator_id", "oauth_token_enc"),
+    ("posts", "creator_id", "post_id_enc"),
+    ("posts", "creator_id", "url_enc"),
+];
+
+const HANDLE: &str = "ada.lovelace.art";
+const TOKEN: &str = "act.SECRET-ACCESS-777";
+const POST_ID: &str = "7300000000000000042";
+const URL: &str = "https://www.tiktok.com/@ada.lovelace.art/video/7300000000000000042";
+
+/// A creator with a profile, a linked account holding platform tokens, and a post.
+async fn creator_with_everything(store: &dyn store::Store, user: &str) -> Uuid {
+    let new = NewCreator {
+        user_id: user.into(),
+        display_name: Some("Ada Lovelace".into()),
+        birth_year: Some(1990),
+        policy_version: "2026-01".into(),
+        channel: "api".into(),
+        at: Utc::now(),
+    };
+    let creator = store.create_creator(&new).await.unwrap();
+    let account = store
+        .insert_social_account(&NewSocialAccount {
+            creator_id: creator.id,
+            platform: Platform::Tiktok,
+            handle: HANDLE.into(),
+            proof_code: Some("vm-proof".into()),
+            oauth_token: Some(format!("{{\"access_token\":\"{TOKEN}\"}}").into_bytes()),
+            at: Utc::now(),
+        })
+        .await
+        .unwrap();
+    store
+        .insert_post(&NewPost {
+            creator_id: creator.id,
+            social_account_id: account.id,
+            platform: Platform::Tiktok,
+            platform_post_id: POST_ID.into(),
+            url: URL.into(),
+            content_id: None,
+            at: Utc::now(),
+        })
+        .await
+        .unwrap();
+    creator.id
+}
+
+/// The creator's sealed values, as a logical backup (a dump) holds them.
+async fn sealed_values(raw: &sqlx::AnyPool, creator: Uuid) -> Vec<Vec<u8>> {
+    let mut values = Vec::new();
+    for (table, owner, column) in SEALED {
+        let rows = sqlx::query(&format!("SELECT {column} AS v FROM {table} WHERE {owner} = $1"))
+            .bind(creator.to_string())
+            .fetch_all(raw)
+            .await
+            .unwrap();
+        values.extend(rows.iter().filter_map(|r| r.get::<Option<Vec<u8>>, _>("v")));
+    }
+    values
+}
+
+async fn a_backup_taken_before_erasure_cannot_be_read_after_it(db: TestDb) {
+    let store = db.store().await;
+    let ada = creator_with_everything(store.as_ref(), "user-ada").await;
+    let raw = db.raw().await;
+    let needles: Vec<String> =
+        ["user-ada", "Ada Lovelace", HANDLE, TOKEN, POST_ID, URL].iter().map(|s| s.to_string()).collect();
+
+    // The backup: every sealed value (a dump) and, on SQLite, a copy of the database file.
+    let dump = sealed_values(&raw, ada).await;
+    assert_eq!(dump.len(), 5, "profile, handle, token, post id and URL are all sealed");
+    let copy = tempfile::tempdir().unwrap();
+    let copy_url = format!("sqlite://{}/backup.db", copy.path().display());
+    let sqlite = db.url.starts_with("sqlite");
+    if sqlite {
+        raw.execute(format!("VACUUM INTO '{}/backup.db'", copy.path().display()).as_str()).await.unwrap();
+        let bytes = std::fs::read(copy.path().join("backup.db")).unwrap();
+        for needle in &needles {
+            assert!(!bytes.windows(needle.len()).any(|w| w == needle.as_bytes()), "{needle} in the file");
+        }
+    }
+    assert!(crate::erasure::scan(&db.url, &raw, &needles).await.is_empty(), "plaintext at rest");
+    // Before the erasure the backup is readable with the key store: what makes it unreadable
+    // afterwards is the erasure, not a broken backup.
+    let key = db.key_store().await.data_key(ada).await.unwrap().expect("her data key");
+    let opened: Vec<String> = dump.iter().map(|v| String::from_utf8(key.open(v).unwrap()).unwrap()).collect();
+    assert!(opened.iter().any(|v| v.contains("Ada Lovelace")) && opened.iter().any(|v| v == URL));
+    if sqlite {
+        let backup = store::connect(&copy_url, &db.options()).await.unwrap();
+        assert_eq!(backup.creator(ada).await.unwrap().unwrap().display_name.as_deref(), Some("Ada Lovelace"));
+        backup.close().await;
+    }
+
+    let receipt =
+        store.erase_creator(ada, store::ErasureTrigger::Operator, Utc::now()).await.unwrap().unwrap();
+    assert_eq!(receipt.row_counts["data_keys"], 1, "the key was destroyed");
+
+    let keys = db.key_store().await;
+    assert!(keys.data_key(ada).await.unwrap().is_none());
+    // No key opens any sealed value of the backup: not hers (gone), not another creator's.
+    let bob = creator_with_everything(store.as_ref(), "user-bob").await;
+    let bobs_key = keys.data_key(bob).await.unwrap().unwrap();
+    assert!(dump.iter().all(|v| bobs_key.open(v).is_err()));
+    if sqlite {
+        let backup = store::connect(&copy_url, &db.options()).await.unwrap();
+        assert!(matches!(backup.creator(ada).await, Err(StoreError::KeyUnavailable)));
+        assert!(matches!(backup.social_accounts_for_creator(ada).await, Err(StoreError::KeyUnavailable)));
+        assert!(matches!(backup.creator_by_user_id("user-ada").await, Err(StoreError::KeyUnavailable)));
+        backup.close().await;
+    }
+    let key_store = db.raw_keystore().await;
+    let leftovers = crate::erasure::scan(&db.keystore_url, &key_store, &[ada.to_string()]).await;
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+/// `viewmark` with a config file naming the test's databases and keys.
+fn viewmark_with(db: &TestDb, dir: &std::path::Path, extra: &str) -> std::process::Command {
+    let config = dir.join("viewmark.toml");
+    let text = format!(
+        "database_url = {:?}\nkeystore_url = {:?}\nwatermark_key = {:?}\n{extra}\n[log]\nlevel = \"warn\"\n",
+        db.url,
+        db.keystore_url,
+        "07".repeat(32),
+    );
+    std::fs::write(&config, text).unwrap();
+    let mut cmd = crate::cli::viewmark();
+    cmd.env("VIEWMARK_CONFIG", &config);
+    cmd
+}
+
+async fn an_erasure_killed_after_destroying_the_key_completes_on_retry(db: TestDb) {
+    let url = db.url.clone();
+    let t = tracked(db).await;
+    let db = &t.app._db;
+    let post = register(&t, &t.ada, OURS).await;
+    t.poller.try_execute_task().await.unwrap();
+    let (_, me) = t.app.call(Method::GET, "/v1/creators/me", Some(&t.ada), None).await;
+    let ada: Uuid = me["id"].as_str().unwrap().parse().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let encryption = format!("encryption_key = {:?}", hex::encode(TEST_ENCRYPTION_KEY));
+
+    // Hold the main database so the erasure stops right after destroying the key, then kill it.
+    let raw = db.raw().await;
+    let mut blocker = raw.acquire().await.unwrap();
+    if url.starts_with("sqlite") {
+        blocker.execute("BEGIN IMMEDIATE").await.unwrap();
+    } else {
+        blocker.execute("BEGIN").await.unwrap();
+        let lock = format!("SELECT id FROM creators WHERE id = '{ada}' FOR UPDATE");
+        blocker.execute(lock.as_str()).await.unwrap();
+    }
+    let mut erase =
+        viewmark_with(db, dir.path(), &encryption).args(["erase", "--user", "user-ada"]).spawn().unwrap();
+    let keys = db.key_store().await;
+    let started = Instant::now();
+    while keys.data_key(ada).await.unwrap().is_some() {
+        assert!(started.elapsed() < Duration::from_secs(30), "the erasure never destroyed the key");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    erase.kill().unwrap();
+    erase.wait().unwrap();
+    blocker.execute("ROLLBACK").await.unwrap();
+    drop(blocker);
+
+    // Half way: her rows remain, unreadable and no longer tracked.
+    let rows = sqlx::query("SELECT COUNT(*) AS n FROM creators WHERE id = $1").bind(ada.to_string());
+    assert_eq!(
+        rows.fetch_one(&raw).await.unwrap().get::<i64, _>("n"),
+        1,
+        "the kill came before the transaction"
+    );
+    let (status, body) = t.app.call(Method::GET, "/v1/creators/me", Some(&t.ada), None).await;
+    assert_eq!(status, StatusCode::GONE, "{body}");
+    let snapshots = || async {
+        let q = sqlx::query("SELECT COUNT(*) AS n FROM view_snapshots");
+        q.fetch_one(&raw).await.unwrap().get::<i64, _>("n")
+    };
+    let before = snapshots().await;
+    crate::tracking::next_slot().await;
+    t.poller.try_execute_task().await.unwrap();
+    assert_eq!(snapshots().await, before, "nothing polled for her");
+    let status = sqlx::query("SELECT status FROM posts WHERE id = $1").bind(post["id"].as_str().unwrap());
+    assert_eq!(status.fetch_one(&raw).await.unwrap().get::<String, _>("status"), "stopped");
+
+    // Run again: it completes.
+    let out =
+        viewmark_with(db, dir.path(), &encryption).args(["erase", "--user", "user-ada"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(answer["erased"], true, "{answer}");
+    assert_eq!(answer["receipt"]["row_counts"]["data_keys"], 0, "{answer}");
+    assert_eq!(answer["receipt"]["row_counts"]["creators"], 1, "{answer}");
+    let needles = [ada.to_string(), "user-ada".into(), "ada_makes".into(), OURS.into()];
+    let leftovers = crate::erasure::scan(&url, &raw, &needles).await;
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+async fn the_master_key_rotates_by_command(db: TestDb) {
+    let store = db.store().await;
+    let ada = creator_with_everything(store.as_ref(), "user-ada").await;
+    store.close().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (old, new) = (dir.path().join("old.key"), dir.path().join("new.key"));
+    std::fs::write(&old, hex::encode(TEST_ENCRYPTION_KEY)).unwrap();
+    std::fs::write(&new, "5a".repeat(32)).unwrap();
+    let rotate = |extra: String| {
+        let out = viewmark_with(&db, dir.path(), &extra).arg("rotate-master-key").output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let both = format!("encryption_key_file = {new:?}\nencryption_previous_key_files = [{old:?}]");
+    let first = rotate(both.clone());
+    assert_eq!(first["resealed"], 2, "her key and the index key: {first}");
+    assert_eq!(rotate(both)["resealed"], 0, "a second run has nothing left to do");
+
+    let with = |current: [u8; 32]| {
+        let mut options = db.options();
+        options.master_keys = MasterKeys { current: MasterKey::new(&current), previous: vec![] };
+        options
+    };
+    let rotated = store::connect(&db.url, &with([0x5a; 32])).await.unwrap();
+    let creator = rotated.creator(ada).await.unwrap().unwrap();
+    assert_eq!(creator.display_name.as_deref(), Some("Ada Lovelace"));
+    let account = rotated.social_accounts_for_creator(ada).await.unwrap().remove(0);
+    assert_eq!(account.handle, HANDLE);
+    rotated.close().await;
+    // The old key alone no longer opens anything: refused at start.
+    let refused = store::connect(&db.url, &with(TEST_ENCRYPTION_KEY)).await.err().unwrap();
+    assert!(matches!(refused, StoreError::Keys(_)), "{refused}");
+}
+
+on_both_backends!(
+    a_backup_taken_before_erasure_cannot_be_read_after_it,
+    an_erasure_killed_after_destroying_the_key_completes_on_retry,
+    the_master_key_rotates_by_command,
+);
