@@ -39,6 +39,9 @@ struct CreatorView {
     display_name: Option<String>,
     birth_year: Option<i32>,
     tracking_consent: ConsentView,
+    /// "active", or "restricted" while tracking consent is revoked: the data is kept (and
+    /// exported) but nothing is processed.
+    processing: &'static str,
     created_at: DateTime<Utc>,
 }
 
@@ -71,6 +74,7 @@ impl From<&Creator> for CreatorView {
             display_name: c.display_name.clone(),
             birth_year: c.birth_year,
             tracking_consent: ConsentView { state: c.consent, changed_at: c.consent_changed_at },
+            processing: if c.consent == ConsentState::Revoked { "restricted" } else { "active" },
             created_at: c.created_at,
         }
     }

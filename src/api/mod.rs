@@ -6,6 +6,7 @@ mod contents;
 mod creators;
 mod cursor;
 mod detect;
+mod export;
 pub mod error;
 mod health;
 mod metrics;
@@ -75,6 +76,7 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
                     .get(creators::me)
                     .delete(creators::erase),
             )
+            .service(web::resource("/v1/creators/me/export").get(export::export))
             .service(web::resource("/v1/webhooks/identity").post(webhooks::identity))
             .service(
                 web::resource("/v1/creators/me/consent").post(creators::change_consent).get(creators::ledger),

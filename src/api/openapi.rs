@@ -7,7 +7,7 @@ use serde::Serialize;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{contents, creators, detect, metrics, posts, social_accounts, webhooks};
+use super::{contents, creators, detect, export, metrics, posts, social_accounts, webhooks};
 
 /// The error body every 4xx and 5xx carries.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -54,6 +54,7 @@ impl Modify for BearerAuth {
         creators::erase,
         creators::change_consent,
         creators::ledger,
+        export::export,
         contents::enroll,
         contents::list,
         contents::get,

@@ -13,8 +13,10 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use uuid::Uuid;
 
-use super::backend::{to_ms, SqlStore};
-use super::{ErasureReceipt, ErasureRepo, ErasureTrigger, StoreResult, Timestamp};
+use sqlx::Row;
+
+use super::backend::{from_ms, to_ms, SqlStore};
+use super::{ErasureReceipt, ErasureRepo, ErasureTrigger, StatementLine, StoreResult, Timestamp};
 
 /// What is deleted, child tables first; each entry counts the creator's rows.
 const DELETIONS: [(&str, &str); 6] = [
@@ -96,6 +98,28 @@ impl ErasureRepo for SqlStore {
             row_counts: serde_json::from_str(&counts)
                 .map_err(|e| super::StoreError::Corrupt(e.to_string()))?,
         }))
+    }
+
+    async fn statement_lines_for_payee(&self, payee_id: &str) -> StoreResult<Vec<StatementLine>> {
+        let rows = sqlx::query(
+            "SELECT l.statement_id, s.period_start, s.period_end, l.line_kind, l.views \
+             FROM statement_lines l JOIN payout_statements s ON s.id = l.statement_id \
+             WHERE l.payee_id = $1 ORDER BY s.period_start, l.statement_id, l.line_kind",
+        )
+        .bind(payee_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(StatementLine {
+                    statement_id: row.try_get("statement_id")?,
+                    period_start: from_ms(row.try_get("period_start")?)?,
+                    period_end: from_ms(row.try_get("period_end")?)?,
+                    line_kind: row.try_get("line_kind")?,
+                    views: row.try_get("views")?,
+                })
+            })
+            .collect()
     }
 
     async fn first_delivery(&self, delivery_id: &str, at: Timestamp) -> StoreResult<bool> {

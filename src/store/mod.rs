@@ -188,6 +188,9 @@ pub trait ErasureRepo: Send + Sync {
         at: Timestamp,
     ) -> StoreResult<Option<ErasureReceipt>>;
     async fn erasure_receipt(&self, id: Uuid) -> StoreResult<Option<ErasureReceipt>>;
+    /// The payout statement lines issued to a payee (a creator id), oldest statement first;
+    /// what the data export lists.
+    async fn statement_lines_for_payee(&self, payee_id: &str) -> StoreResult<Vec<StatementLine>>;
     /// Records a webhook delivery id; false when it was seen before (a replay).
     async fn first_delivery(&self, delivery_id: &str, at: Timestamp) -> StoreResult<bool>;
 }

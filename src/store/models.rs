@@ -384,3 +384,14 @@ pub struct ErasureReceipt {
     /// Rows removed (or tombstoned) per table.
     pub row_counts: std::collections::BTreeMap<String, u64>,
 }
+
+/// One line of an issued payout statement.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StatementLine {
+    pub statement_id: String,
+    pub period_start: Timestamp,
+    pub period_end: Timestamp,
+    /// "views" or "clawback".
+    pub line_kind: String,
+    pub views: i64,
+}

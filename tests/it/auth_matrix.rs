@@ -98,6 +98,12 @@ async fn every_route_accepts_only_its_callers(db: TestDb) {
             accepts: &[Kind::Creator],
         },
         Route {
+            method: Method::GET,
+            path: "/v1/creators/me/export".into(),
+            body: Body::None,
+            accepts: &[Kind::Creator],
+        },
+        Route {
             method: Method::POST,
             path: "/v1/contents?user_id=user-frank".into(),
             body: Body::Image,

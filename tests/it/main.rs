@@ -12,6 +12,7 @@ mod conformance;
 mod contents_api;
 mod creators_api;
 mod erasure;
+mod export;
 mod http_shell;
 mod jwks;
 mod leases;

@@ -8,11 +8,12 @@ use serde_json::Value;
 use crate::support::{TestApp, TestDb};
 
 /// Every authenticated route the service offers.
-const ROUTES: [(&str, &str); 18] = [
+const ROUTES: [(&str, &str); 19] = [
     ("post", "/v1/creators/me"),
     ("get", "/v1/creators/me"),
     ("post", "/v1/creators/me/consent"),
     ("get", "/v1/creators/me/consent"),
+    ("get", "/v1/creators/me/export"),
     ("post", "/v1/contents"),
     ("get", "/v1/contents"),
     ("get", "/v1/contents/{id}"),
