@@ -34,8 +34,12 @@ pub async fn export(state: web::Data<AppState>, caller: Caller) -> Result<HttpRe
         let result = write_export(store.as_ref(), &creator, Utc::now(), &chunks).await;
         match &result {
             Ok(()) => tracing::info!(creator_id = %creator.id, "data export written"),
-            Err(ExportError::Closed) => tracing::info!(creator_id = %creator.id, "data export abandoned by the client"),
-            Err(ExportError::Store(e)) => tracing::error!(creator_id = %creator.id, error = %e, "data export failed"),
+            Err(ExportError::Closed) => {
+                tracing::info!(creator_id = %creator.id, "data export abandoned by the client")
+            }
+            Err(ExportError::Store(e)) => {
+                tracing::error!(creator_id = %creator.id, error = %e, "data export failed")
+            }
         }
         drop(chunks);
         let _ = done.send(result);

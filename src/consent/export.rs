@@ -175,7 +175,11 @@ pub async fn write_export(
             let snapshots = store.snapshots_for_post(post.id).await?;
             let snapshots = snapshots
                 .iter()
-                .map(|s| ExportedSnapshot { observed_at: s.observed_at, views: s.views, baseline: s.baseline })
+                .map(|s| ExportedSnapshot {
+                    observed_at: s.observed_at,
+                    views: s.views,
+                    baseline: s.baseline,
+                })
                 .collect();
             out.item(&mut first, &exported_post(post, snapshots)).await?;
         }

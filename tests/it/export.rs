@@ -18,7 +18,8 @@ fn schema() -> Value {
 }
 
 async fn export(t: &Tracked, token: &str) -> (reqwest::header::HeaderMap, Value) {
-    let response = t.app.client.get(t.app.url("/v1/creators/me/export")).bearer_auth(token).send().await.unwrap();
+    let response =
+        t.app.client.get(t.app.url("/v1/creators/me/export")).bearer_auth(token).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     let headers = response.headers().clone();
     (headers, serde_json::from_slice(&response.bytes().await.unwrap()).unwrap())
@@ -27,7 +28,8 @@ async fn export(t: &Tracked, token: &str) -> (reqwest::header::HeaderMap, Value)
 /// Validates against the schema and round-trips through the typed document.
 fn check_against_the_schema(document: &Value) -> CreatorExport {
     let validator = jsonschema::validator_for(&schema()).unwrap();
-    let errors: Vec<String> = validator.iter_errors(document).map(|e| format!("{e} at {}", e.instance_path())).collect();
+    let errors: Vec<String> =
+        validator.iter_errors(document).map(|e| format!("{e} at {}", e.instance_path())).collect();
     assert!(errors.is_empty(), "{errors:?}");
     let typed: CreatorExport = serde_json::from_value(document.clone()).unwrap();
     assert_eq!(&serde_json::to_value(&typed).unwrap(), document, "the typed export loses nothing");

@@ -16,6 +16,7 @@ mod export;
 mod http_shell;
 mod jwks;
 mod leases;
+mod log_guard;
 mod media_fetch;
 mod openapi;
 mod platforms;

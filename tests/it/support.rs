@@ -26,6 +26,7 @@ pub struct TestDb {
 
 impl TestDb {
     pub fn sqlite() -> TestDb {
+        crate::log_guard::install();
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}/viewmark.db", dir.path().display());
         let keystore_url = format!("sqlite://{}/keys.db", dir.path().display());
@@ -34,6 +35,7 @@ impl TestDb {
 
     /// A new database on the test PostgreSQL server, or `None` when none is configured.
     pub async fn postgres() -> Option<TestDb> {
+        crate::log_guard::install();
         let Ok(admin_url) = std::env::var(POSTGRES_ENV) else {
             assert!(
                 std::env::var(REQUIRE_POSTGRES_ENV).is_err(),

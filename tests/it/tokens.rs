@@ -18,7 +18,8 @@ fn now() -> i64 {
 
 /// Standard claims of a valid session token for `user_id`.
 pub fn claims(user_id: &str) -> Value {
-    json!({"sub": user_id, "iss": TEST_ISSUER, "aud": TEST_AUDIENCE, "iat": now(), "exp": now() + 600})
+    let email = format!("{user_id}@example.com");
+    json!({"sub": user_id, "email": email, "iss": TEST_ISSUER, "aud": TEST_AUDIENCE, "iat": now(), "exp": now() + 600})
 }
 
 /// Signs claims with a private key from `fixtures/auth`.
