@@ -64,17 +64,19 @@ pub async fn identity(
     secret.verify(id, timestamp, signatures, &body, now, state.webhook_tolerance_secs).map_err(refused)?;
     let event: IdentityEvent =
         serde_json::from_slice(&body).map_err(|e| ApiError::bad_request("bad_event", e.to_string()))?;
-    // Recorded before acting: a replay racing the first delivery finds it taken. Erasure is
-    // idempotent besides, so a delivery retried after a failure still completes it.
-    if !state.store.first_delivery(id, chrono::Utc::now()).await.map_err(store_error)? {
-        return Ok(HttpResponse::Ok().json(json!({"status": "duplicate"})));
-    }
+    // Recorded before acting, so a replay is recognised. A replay still completes an erasure
+    // the first delivery left unfinished (it crashed after destroying the data key): the
+    // creator is then still found, and erasure is idempotent. Otherwise it does nothing.
+    let first = state.store.first_delivery(id, chrono::Utc::now()).await.map_err(store_error)?;
+    let nothing = |status: &str| {
+        Ok(HttpResponse::Ok().json(json!({"status": if first { status } else { "duplicate" }})))
+    };
     if event.kind != "user.deleted" {
-        return Ok(HttpResponse::Ok().json(json!({"status": "ignored"})));
+        return nothing("ignored");
     }
     let creator = state.store.creator_id_by_user_id(&event.data.id).await.map_err(store_error)?;
     let Some(creator_id) = creator else {
-        return Ok(HttpResponse::Ok().json(json!({"status": "no such creator"})));
+        return nothing("no such creator");
     };
     let _consent_lock = state.consent_locks.write(creator_id).await;
     let receipt = state

@@ -194,11 +194,29 @@ async fn the_deletion_webhook_erases_only_when_signed_fresh_and_new(db: TestDb) 
     let (status, answer) = deliver(&t, body, &headers).await;
     assert_eq!((status, answer["status"].as_str()), (StatusCode::OK, Some("duplicate")));
 
+    // An erasure the first delivery left unfinished (killed after destroying the data key)
+    // is completed by the provider's retry of the same delivery.
+    let (_, me) = t.app.call(Method::GET, "/v1/creators/me", Some(&t.ada), None).await;
+    let ada: uuid::Uuid = me["id"].as_str().unwrap().parse().unwrap();
+    let ada_deleted = json!({"type": "user.deleted", "data": {"id": "user-ada"}});
+    let (body, headers) = signed(&secret, "msg_3", now, &ada_deleted);
+    assert!(
+        t.app.store.first_delivery("msg_3", chrono::Utc::now()).await.unwrap(),
+        "as the first delivery did"
+    );
+    assert!(t.app._db.key_store().await.destroy(ada).await.unwrap(), "and then it was killed");
+    let (status, answer) = deliver(&t, body.clone(), &headers).await;
+    assert_eq!((status, answer["status"].as_str()), (StatusCode::OK, Some("erased")), "{answer}");
+    assert_eq!(t.app.store.creator_id_by_user_id("user-ada").await.unwrap(), None);
+    assert_eq!(deliver(&t, body, &headers).await.1["status"], "duplicate");
+
     // Other events and unknown users change nothing.
-    let other = json!({"type": "user.updated", "data": {"id": "user-ada"}});
+    let other = json!({"type": "user.updated", "data": {"id": "user-carol"}});
     let (body, headers) = signed(&secret, "msg_2", now, &other);
     assert_eq!(deliver(&t, body, &headers).await.1["status"], "ignored");
-    assert_eq!(t.app.call(Method::GET, "/v1/creators/me", Some(&t.ada), None).await.0, StatusCode::OK);
+    let unknown = json!({"type": "user.deleted", "data": {"id": "user-nobody"}});
+    let (body, headers) = signed(&secret, "msg_4", now, &unknown);
+    assert_eq!(deliver(&t, body, &headers).await.1["status"], "no such creator");
 }
 
 on_both_backends!(
