@@ -47,6 +47,8 @@ pub struct Settings {
     /// The poller's schedule, leases and verification attempts.
     pub tracking: crate::tracking::TrackingSettings,
     pub webhooks: WebhookSettings,
+    /// The hold window, period bounds and fraud thresholds.
+    pub payouts: crate::payouts::PayoutSettings,
 }
 
 /// The identity provider's webhooks (Svix signatures).
@@ -163,6 +165,7 @@ impl Default for Settings {
             platforms: crate::platforms::PlatformSettings::default(),
             tracking: crate::tracking::TrackingSettings::default(),
             webhooks: WebhookSettings { identity_secret: None, tolerance_secs: 300 },
+            payouts: crate::payouts::PayoutSettings::default(),
         }
     }
 }

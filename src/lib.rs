@@ -8,6 +8,7 @@ pub mod consent;
 pub mod enrollment;
 pub mod keys;
 pub mod media;
+pub mod payouts;
 pub mod platforms;
 pub mod sealing;
 pub mod startup;

@@ -86,7 +86,7 @@ pub fn build_poller(
         media_permits: Arc::new(tokio::sync::Semaphore::new(settings.limits.media_concurrency.max(1))),
     };
     let tracking = settings.tracking.clone();
-    Ok(Poller::new(store, platforms, verifier, tracking, consent_locks))
+    Ok(Poller::new(store, platforms, verifier, tracking, settings.payouts.clone(), consent_locks))
 }
 
 impl Application {
@@ -138,6 +138,7 @@ impl Application {
             webhook_secret,
             consent_locks: consent_locks.clone(),
             webhook_tolerance_secs: settings.webhooks.tolerance_secs,
+            payouts: settings.payouts.clone(),
         });
         let server = HttpServer::new(move || {
             App::new()

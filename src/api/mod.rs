@@ -11,6 +11,7 @@ mod export;
 mod health;
 mod metrics;
 mod openapi;
+mod payouts;
 mod posts;
 pub(crate) mod rate_limit;
 pub mod request_id;
@@ -39,7 +40,6 @@ pub struct AppState {
     /// Bounds concurrent media work (decoding, marking, detection).
     pub media_permits: tokio::sync::Semaphore,
     pub rate_limiter: rate_limit::CallerLimiter,
-    /// Seals personal secrets (platform tokens) before they are stored.
     /// The platform adapters (shared with the poller: one budget per platform).
     pub platforms: crate::platforms::Platforms,
     /// The identity provider's webhook secret; without it every delivery is refused.
@@ -48,6 +48,7 @@ pub struct AppState {
     /// in-process poller shares them.
     pub consent_locks: std::sync::Arc<crate::consent::locks::ConsentLocks>,
     pub webhook_tolerance_secs: u64,
+    pub payouts: crate::payouts::PayoutSettings,
 }
 
 /// Registers every route, the body limits and the error mapping on an app. Used by `serve`
@@ -88,6 +89,11 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
                 web::resource("/v1/social-accounts").post(social_accounts::link).get(social_accounts::list),
             )
             .service(web::resource("/v1/social-accounts/{id}/verify").post(social_accounts::verify))
+            .service(web::resource("/v1/payouts/verified-views").get(payouts::verified_views))
+            .service(web::resource("/v1/payouts/statements").post(payouts::create_statement))
+            .service(web::resource("/v1/payouts/statements/{id}").get(payouts::statement))
+            .service(web::resource("/v1/admin/flags").get(payouts::flags))
+            .service(web::resource("/v1/admin/flags/{id}/clear").post(payouts::clear_flag))
             .service(web::resource("/v1/posts").post(posts::register).get(posts::list))
             .service(web::resource("/v1/posts/{id}").get(posts::get).delete(posts::stop));
     }

@@ -7,7 +7,7 @@ use serde::Serialize;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{contents, creators, detect, export, metrics, posts, social_accounts, webhooks};
+use super::{contents, creators, detect, export, metrics, payouts, posts, social_accounts, webhooks};
 
 /// The error body every 4xx and 5xx carries.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -55,6 +55,11 @@ impl Modify for BearerAuth {
         creators::change_consent,
         creators::ledger,
         export::export,
+        payouts::verified_views,
+        payouts::create_statement,
+        payouts::statement,
+        payouts::flags,
+        payouts::clear_flag,
         contents::enroll,
         contents::list,
         contents::get,

@@ -14,7 +14,7 @@ use super::error::{store_error, ApiError};
 use super::openapi::ErrorDoc;
 use super::AppState;
 use crate::platforms::urls::parse_post_url;
-use crate::store::{NewPost, Platform, Post, PostCursor, PostStatus, StoreError};
+use crate::store::{FlagKind, NewPost, Platform, Post, PostCursor, PostStatus, StoreError};
 
 const DEFAULT_PAGE: u32 = 50;
 const MAX_PAGE: u32 = 200;
@@ -161,14 +161,34 @@ pub async fn register(
         content_id: body.content_id,
         at: Utc::now(),
     };
-    let post = state.store.insert_post(&new).await.map_err(|e| match e {
-        StoreError::Conflict(_) => {
-            ApiError::new(StatusCode::CONFLICT, "post_taken", "that post is already registered")
+    let post = match state.store.insert_post(&new).await {
+        Ok(post) => post,
+        Err(StoreError::Conflict(_)) => {
+            claimed_again(&state, &new, creator.id).await?;
+            return Err(ApiError::new(StatusCode::CONFLICT, "post_taken", "that post is already registered"));
         }
-        other => store_error(other),
-    })?;
+        Err(other) => return Err(store_error(other)),
+    };
     tracing::info!(creator_id = %creator.id, post_id = %post.id, platform = post.platform.as_str(), "post registered");
     Ok(HttpResponse::Created().json(view(&state, &post).await?))
+}
+
+/// A post another creator registered first: a fraud signal on that post (one of the two
+/// claims is false), which holds it out of statements until an admin looks.
+async fn claimed_again(state: &AppState, new: &NewPost, claimant: Uuid) -> Result<(), ApiError> {
+    let Some(existing) =
+        state.store.post_id_by_ref(new.platform, &new.platform_post_id).await.map_err(store_error)?
+    else {
+        return Ok(());
+    };
+    let owner = state.store.post(existing).await.map_err(store_error)?.map(|p| p.creator_id);
+    if owner.is_some_and(|owner| owner != claimant) {
+        let detail = "registered by a second creator";
+        let flag = state.store.flag_post(existing, FlagKind::ClaimedTwice, detail, Utc::now()).await;
+        let flag = flag.map_err(store_error)?;
+        tracing::warn!(post_id = %existing, flag_id = %flag.id, "post claimed by a second creator: flagged");
+    }
+    Ok(())
 }
 
 /// `GET /v1/posts`: the caller's posts, oldest first, a page at a time.

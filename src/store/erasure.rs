@@ -19,7 +19,9 @@ use super::backend::{from_ms, to_ms, SqlStore};
 use super::{ErasureReceipt, ErasureRepo, ErasureTrigger, StatementLine, StoreResult, Timestamp};
 
 /// What is deleted, child tables first; each entry counts the creator's rows.
-const DELETIONS: [(&str, &str); 6] = [
+const DELETIONS: [(&str, &str); 8] = [
+    ("statement_posts", "DELETE FROM statement_posts WHERE payee_id = $1"),
+    ("post_flags", "DELETE FROM post_flags WHERE post_id IN (SELECT id FROM posts WHERE creator_id = $1)"),
     (
         "view_snapshots",
         "DELETE FROM view_snapshots WHERE post_id IN (SELECT id FROM posts WHERE creator_id = $1)",

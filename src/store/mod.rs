@@ -11,6 +11,7 @@ mod creators;
 mod erasure;
 mod keystore;
 mod models;
+mod payouts;
 mod polling;
 mod postgres;
 mod service_tokens;
@@ -195,6 +196,52 @@ pub trait ErasureRepo: Send + Sync {
     async fn first_delivery(&self, delivery_id: &str, at: Timestamp) -> StoreResult<bool>;
 }
 
+/// Payouts: views per period, immutable statements, fraud flags.
+#[async_trait]
+pub trait PayoutRepo: Send + Sync {
+    /// Views gained in `[from, to)` per creator on payable posts, creators after `after` in
+    /// id order, at most `limit`.
+    async fn period_views(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> StoreResult<Vec<CreatorViews>>;
+    /// The same per post, for these creators (all when `None`).
+    async fn period_post_views(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+        creators: Option<&[Uuid]>,
+    ) -> StoreResult<Vec<PostViews>>;
+    /// The statement of `[from, to)`: created with its totals, per-post evidence and
+    /// clawbacks of posts paid before and since removed or flagged, or the existing one (also
+    /// under concurrent requests). A period overlapping another statement is a `Conflict`.
+    /// The boolean says whether this call created it.
+    async fn create_statement(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+        at: Timestamp,
+    ) -> StoreResult<(Statement, bool)>;
+    async fn statement(&self, id: &str) -> StoreResult<Option<Statement>>;
+    async fn flag_post(
+        &self,
+        post_id: Uuid,
+        kind: FlagKind,
+        detail: &str,
+        at: Timestamp,
+    ) -> StoreResult<PostFlag>;
+    /// Flags in the order raised (open ones only when asked), at most `limit`.
+    async fn flags(&self, open_only: bool, limit: u32) -> StoreResult<Vec<PostFlag>>;
+    /// Clears a flag (the first clearing stands); `None` if there is no such flag.
+    async fn clear_flag(&self, id: Uuid, by: &str, at: Timestamp) -> StoreResult<Option<PostFlag>>;
+    /// The post already registered under this platform id, whoever registered it.
+    async fn post_id_by_ref(&self, platform: Platform, platform_post_id: &str) -> StoreResult<Option<Uuid>>;
+    async fn velocity_context(&self, post_id: Uuid) -> StoreResult<VelocityContext>;
+}
+
 /// Service tokens, stored as SHA-256 hashes only.
 #[async_trait]
 pub trait ServiceTokenRepo: Send + Sync {
@@ -206,8 +253,14 @@ pub trait ServiceTokenRepo: Send + Sync {
 }
 
 /// Everything the service stores, behind one object the rest of the code shares.
-pub trait Store: Health + CreatorRepo + TrackingRepo + PollRepo + ErasureRepo + ServiceTokenRepo {}
-impl<T: Health + CreatorRepo + TrackingRepo + PollRepo + ErasureRepo + ServiceTokenRepo> Store for T {}
+pub trait Store:
+    Health + CreatorRepo + TrackingRepo + PollRepo + ErasureRepo + PayoutRepo + ServiceTokenRepo
+{
+}
+impl<T: Health + CreatorRepo + TrackingRepo + PollRepo + ErasureRepo + PayoutRepo + ServiceTokenRepo> Store
+    for T
+{
+}
 
 /// How to open a store.
 #[derive(Debug, Clone)]

@@ -239,6 +239,20 @@ impl PollRepo for SqlStore {
             .bind(baseline)
             .execute(&mut *tx)
             .await?;
+            if written.rows_affected() == 1 {
+                for (kind, detail) in &done.flags {
+                    sqlx::query(
+                        "INSERT INTO post_flags (id, post_id, kind, detail, raised_at) VALUES ($1, $2, $3, $4, $5)",
+                    )
+                    .bind(Uuid::new_v4().to_string())
+                    .bind(&post_id)
+                    .bind(kind.as_str())
+                    .bind(detail)
+                    .bind(to_ms(done.observed_at))
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
             snapshot = Some(if written.rows_affected() == 1 {
                 SnapshotWrite::Inserted
             } else {

@@ -45,6 +45,7 @@ pub struct Poller {
     platforms: Platforms,
     verifier: Verifier,
     settings: TrackingSettings,
+    fraud: crate::payouts::PayoutSettings,
     worker_id: String,
     /// Shared with the HTTP layer's revocations and erasures in this process.
     consent_locks: Arc<ConsentLocks>,
@@ -56,10 +57,11 @@ impl Poller {
         platforms: Platforms,
         verifier: Verifier,
         settings: TrackingSettings,
+        fraud: crate::payouts::PayoutSettings,
         consent_locks: Arc<ConsentLocks>,
     ) -> Poller {
         let worker_id = format!("worker-{}", Uuid::new_v4());
-        Poller { store, platforms, verifier, settings, worker_id, consent_locks }
+        Poller { store, platforms, verifier, settings, fraud, worker_id, consent_locks }
     }
 
     fn gate(&self, creators: Vec<(Uuid, Timestamp)>) -> Arc<ConsentGate> {
@@ -183,6 +185,7 @@ impl Poller {
             failures: 0,
             evidence: None,
             content_id: None,
+            flags: vec![],
         }
     }
 
@@ -268,6 +271,10 @@ impl Poller {
             PostStatus::Removed => "removed",
             PostStatus::Pending | PostStatus::Stopped => "pending",
         };
+        if let Some(views) = done.views {
+            let context = self.store.velocity_context(post.id).await?;
+            done.flags = crate::payouts::fraud::assess(&context, now, views, &self.fraud);
+        }
         self.commit(&done, post.platform, outcome).await
     }
 

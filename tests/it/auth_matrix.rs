@@ -171,6 +171,36 @@ async fn every_route_accepts_only_its_callers(db: TestDb) {
             accepts: &[Kind::Creator],
         },
         Route { method: Method::GET, path: "/metrics".into(), body: Body::None, accepts: &[Kind::Admin] },
+        Route {
+            method: Method::GET,
+            path: "/v1/payouts/verified-views?from=2026-01-01T00:00:00Z&to=2026-01-02T00:00:00Z".into(),
+            body: Body::None,
+            accepts: &[Kind::PayoutsRead],
+        },
+        Route {
+            method: Method::POST,
+            path: "/v1/payouts/statements".into(),
+            body: Body::Json(json!({"from": "2026-01-01T00:00:00Z", "to": "2026-01-02T00:00:00Z"})),
+            accepts: &[Kind::PayoutsRead],
+        },
+        Route {
+            method: Method::GET,
+            path: "/v1/payouts/statements/st_nothing".into(),
+            body: Body::None,
+            accepts: &[Kind::PayoutsRead],
+        },
+        Route {
+            method: Method::GET,
+            path: "/v1/admin/flags".into(),
+            body: Body::None,
+            accepts: &[Kind::Admin],
+        },
+        Route {
+            method: Method::POST,
+            path: format!("/v1/admin/flags/{}/clear", uuid::Uuid::new_v4()),
+            body: Body::None,
+            accepts: &[Kind::Admin],
+        },
         // Last: it erases the creator.
         Route {
             method: Method::DELETE,

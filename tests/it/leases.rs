@@ -69,6 +69,7 @@ fn completion(leased: &LeasedPost, worker: &str, consent_since: Timestamp, views
         failures: 0,
         evidence: None,
         content_id: None,
+        flags: vec![],
     }
 }
 

@@ -19,6 +19,7 @@ mod leases;
 mod log_guard;
 mod media_fetch;
 mod openapi;
+mod payouts;
 mod platforms;
 mod shredding;
 mod social_accounts_api;

@@ -8,7 +8,7 @@ use serde_json::Value;
 use crate::support::{TestApp, TestDb};
 
 /// Every authenticated route the service offers.
-const ROUTES: [(&str, &str); 19] = [
+const ROUTES: [(&str, &str); 24] = [
     ("post", "/v1/creators/me"),
     ("get", "/v1/creators/me"),
     ("post", "/v1/creators/me/consent"),
@@ -26,6 +26,11 @@ const ROUTES: [(&str, &str); 19] = [
     ("get", "/v1/posts/{id}"),
     ("delete", "/v1/posts/{id}"),
     ("get", "/metrics"),
+    ("get", "/v1/payouts/verified-views"),
+    ("post", "/v1/payouts/statements"),
+    ("get", "/v1/payouts/statements/{id}"),
+    ("get", "/v1/admin/flags"),
+    ("post", "/v1/admin/flags/{id}/clear"),
     ("delete", "/v1/creators/me"),
     ("post", "/v1/webhooks/identity"),
 ];

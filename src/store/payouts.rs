@@ -1,0 +1,368 @@
+//! Payouts: views gained per period, frozen statements, and fraud flags.
+//!
+//! Views gained: for each snapshot observed in `[from, to)` of a payable post, the increase
+//! over the post's previous snapshot, unless the snapshot is a baseline (the first after
+//! consent was granted again: what accrued while consent was revoked is never counted) or the
+//! count went down (flagged). The previous snapshot is found through the `(post_id,
+//! poll_slot)` index, so the query reads only the period's snapshots: one pass, no N+1.
+//! Payable posts: verified at some time, not removed, no open fraud flag.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use sha2::{Digest, Sha256};
+use sqlx::any::AnyRow;
+use sqlx::Row;
+use uuid::Uuid;
+
+use super::backend::{from_ms, opt_from_ms, parse_uuid, to_ms, SqlStore};
+use super::{
+    CreatorViews, FlagKind, PayoutRepo, PostFlag, PostViews, Statement, StatementTotal, StoreError,
+    StoreResult, Timestamp, VelocityContext,
+};
+
+/// Each payable snapshot of the period with its gain over the previous one.
+const GAINS: &str = "SELECT p.creator_id AS creator_id, v.post_id AS post_id, v.id AS snapshot_id, \
+       CASE WHEN v.baseline = 0 AND v.views > prev.views THEN v.views - prev.views ELSE 0 END AS gained \
+     FROM view_snapshots v \
+     JOIN posts p ON p.id = v.post_id \
+     LEFT JOIN view_snapshots prev ON prev.post_id = v.post_id AND prev.poll_slot = ( \
+       SELECT MAX(w.poll_slot) FROM view_snapshots w WHERE w.post_id = v.post_id AND w.poll_slot < v.poll_slot) \
+     WHERE v.observed_at >= $1 AND v.observed_at < $2 \
+       AND p.verified_at IS NOT NULL AND p.status <> 'removed' \
+       AND NOT EXISTS (SELECT 1 FROM post_flags f WHERE f.post_id = p.id AND f.cleared_at IS NULL)";
+
+const FLAG_COLUMNS: &str = "id, post_id, kind, detail, raised_at, cleared_at, cleared_by";
+
+fn flag_from_row(row: &AnyRow) -> StoreResult<PostFlag> {
+    let kind: String = row.try_get("kind")?;
+    Ok(PostFlag {
+        id: parse_uuid(&row.try_get::<String, _>("id")?)?,
+        post_id: parse_uuid(&row.try_get::<String, _>("post_id")?)?,
+        kind: FlagKind::parse(&kind).ok_or_else(|| StoreError::Corrupt(format!("unknown flag {kind}")))?,
+        detail: row.try_get("detail")?,
+        raised_at: from_ms(row.try_get("raised_at")?)?,
+        cleared_at: opt_from_ms(row.try_get("cleared_at")?)?,
+        cleared_by: row.try_get("cleared_by")?,
+    })
+}
+
+fn views(row: &AnyRow, column: &str) -> StoreResult<u64> {
+    Ok(u64::try_from(row.try_get::<i64, _>(column)?).unwrap_or(0))
+}
+
+impl SqlStore {
+    async fn statement_in(&self, id: &str) -> StoreResult<Option<Statement>> {
+        let Some(head) = sqlx::query(
+            "SELECT id, period_start, period_end, evidence_hash, created_at FROM payout_statements WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let lines = sqlx::query(
+            "SELECT payee_id, line_kind, views FROM statement_lines WHERE statement_id = $1 ORDER BY payee_id, line_kind",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(Some(Statement {
+            id: head.try_get("id")?,
+            period_start: from_ms(head.try_get("period_start")?)?,
+            period_end: from_ms(head.try_get("period_end")?)?,
+            evidence_hash: head.try_get("evidence_hash")?,
+            created_at: from_ms(head.try_get("created_at")?)?,
+            lines: lines
+                .iter()
+                .map(|l| {
+                    Ok(StatementTotal {
+                        payee_id: l.try_get("payee_id")?,
+                        line_kind: l.try_get("line_kind")?,
+                        views: l.try_get("views")?,
+                    })
+                })
+                .collect::<StoreResult<_>>()?,
+        }))
+    }
+
+    async fn statement_for_period(&self, from: Timestamp, to: Timestamp) -> StoreResult<Option<Statement>> {
+        let row = sqlx::query("SELECT id FROM payout_statements WHERE period_start = $1 AND period_end = $2")
+            .bind(to_ms(from))
+            .bind(to_ms(to))
+            .fetch_optional(&self.pool)
+            .await?;
+        match row {
+            Some(row) => self.statement_in(&row.try_get::<String, _>("id")?).await,
+            None => Ok(None),
+        }
+    }
+
+    /// Posts paid before (net of earlier clawbacks) that are now removed or flagged:
+    /// (payee, post, net views to take back).
+    async fn clawbacks(&self) -> StoreResult<Vec<(String, String, i64)>> {
+        let rows = sqlx::query(
+            "SELECT sp.payee_id AS payee_id, sp.post_id AS post_id, CAST(SUM(sp.views) AS BIGINT) AS net FROM statement_posts sp \
+             WHERE sp.post_id IN (SELECT id FROM posts WHERE status = 'removed') \
+                OR sp.post_id IN (SELECT post_id FROM post_flags WHERE cleared_at IS NULL) \
+             GROUP BY sp.payee_id, sp.post_id HAVING SUM(sp.views) > 0 ORDER BY sp.payee_id, sp.post_id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| Ok((r.try_get("payee_id")?, r.try_get("post_id")?, r.try_get("net")?))).collect()
+    }
+}
+
+#[async_trait]
+impl PayoutRepo for SqlStore {
+    async fn period_views(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> StoreResult<Vec<CreatorViews>> {
+        let rows = sqlx::query(&format!(
+            "SELECT g.creator_id AS creator_id, CAST(SUM(g.gained) AS BIGINT) AS views FROM ({GAINS}) g \
+             WHERE g.creator_id > $3 GROUP BY g.creator_id HAVING SUM(g.gained) > 0 ORDER BY g.creator_id LIMIT $4"
+        ))
+        .bind(to_ms(from))
+        .bind(to_ms(to))
+        .bind(after.map(|a| a.to_string()).unwrap_or_default())
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(CreatorViews {
+                    creator_id: parse_uuid(&r.try_get::<String, _>("creator_id")?)?,
+                    views: views(r, "views")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn period_post_views(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+        creators: Option<&[Uuid]>,
+    ) -> StoreResult<Vec<PostViews>> {
+        let mut sql = format!(
+            "SELECT g.creator_id AS creator_id, g.post_id AS post_id, CAST(SUM(g.gained) AS BIGINT) AS views, \
+               MAX(g.snapshot_id) AS last_snapshot_id FROM ({GAINS}) g"
+        );
+        if let Some(ids) = creators {
+            if ids.is_empty() {
+                return Ok(vec![]);
+            }
+            let list = (0..ids.len()).map(|i| format!("${}", i + 3)).collect::<Vec<_>>().join(", ");
+            sql.push_str(&format!(" WHERE g.creator_id IN ({list})"));
+        }
+        sql.push_str(
+            " GROUP BY g.creator_id, g.post_id HAVING SUM(g.gained) > 0 ORDER BY g.creator_id, g.post_id",
+        );
+        let mut query = sqlx::query(&sql).bind(to_ms(from)).bind(to_ms(to));
+        for id in creators.unwrap_or_default() {
+            query = query.bind(id.to_string());
+        }
+        query
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(PostViews {
+                    creator_id: parse_uuid(&r.try_get::<String, _>("creator_id")?)?,
+                    post_id: parse_uuid(&r.try_get::<String, _>("post_id")?)?,
+                    views: views(r, "views")?,
+                    last_snapshot_id: r.try_get("last_snapshot_id")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn create_statement(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+        at: Timestamp,
+    ) -> StoreResult<(Statement, bool)> {
+        if let Some(statement) = self.statement_for_period(from, to).await? {
+            return Ok((statement, false));
+        }
+        let overlapping = sqlx::query(
+            "SELECT COUNT(*) AS n FROM payout_statements WHERE period_start < $2 AND period_end > $1 \
+             AND NOT (period_start = $1 AND period_end = $2)",
+        )
+        .bind(to_ms(from))
+        .bind(to_ms(to))
+        .fetch_one(&self.pool)
+        .await?;
+        if overlapping.try_get::<i64, _>("n")? > 0 {
+            return Err(StoreError::Conflict("the period overlaps an issued statement".into()));
+        }
+        let posts = self.period_post_views(from, to, None).await?;
+        let clawbacks = self.clawbacks().await?;
+        let mut evidence = Sha256::new();
+        let mut totals: BTreeMap<(String, &str), i64> = BTreeMap::new();
+        for p in &posts {
+            evidence.update(format!("views {} {} {}\n", p.post_id, p.views, p.last_snapshot_id));
+            *totals.entry((p.creator_id.to_string(), "views")).or_default() += p.views as i64;
+        }
+        for (payee, post, net) in &clawbacks {
+            evidence.update(format!("clawback {post} {net}\n"));
+            *totals.entry((payee.clone(), "clawback")).or_default() -= net;
+        }
+        let id = format!("st_{}", Uuid::new_v4().simple());
+        let mut tx = self.pool.begin().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO payout_statements (id, period_start, period_end, evidence_hash, created_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (period_start, period_end) DO NOTHING",
+        )
+        .bind(&id)
+        .bind(to_ms(from))
+        .bind(to_ms(to))
+        .bind(hex::encode(evidence.finalize()))
+        .bind(to_ms(at))
+        .execute(&mut *tx)
+        .await?;
+        if inserted.rows_affected() == 0 {
+            // A concurrent request created it first: theirs is the statement.
+            tx.rollback().await?;
+            let theirs = self.statement_for_period(from, to).await?.ok_or(StoreError::NotFound)?;
+            return Ok((theirs, false));
+        }
+        for ((payee, kind), total) in &totals {
+            sqlx::query("INSERT INTO statement_lines (statement_id, payee_id, line_kind, views) VALUES ($1, $2, $3, $4)")
+                .bind(&id)
+                .bind(payee)
+                .bind(*kind)
+                .bind(*total)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for p in &posts {
+            sqlx::query(
+                "INSERT INTO statement_posts (statement_id, post_id, payee_id, line_kind, views, last_snapshot_id) \
+                 VALUES ($1, $2, $3, 'views', $4, $5)",
+            )
+            .bind(&id)
+            .bind(p.post_id.to_string())
+            .bind(p.creator_id.to_string())
+            .bind(p.views as i64)
+            .bind(p.last_snapshot_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for (payee, post, net) in &clawbacks {
+            sqlx::query(
+                "INSERT INTO statement_posts (statement_id, post_id, payee_id, line_kind, views) \
+                 VALUES ($1, $2, $3, 'clawback', $4)",
+            )
+            .bind(&id)
+            .bind(post)
+            .bind(payee)
+            .bind(-net)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok((self.statement_in(&id).await?.ok_or(StoreError::NotFound)?, true))
+    }
+
+    async fn statement(&self, id: &str) -> StoreResult<Option<Statement>> {
+        self.statement_in(id).await
+    }
+
+    async fn flag_post(
+        &self,
+        post_id: Uuid,
+        kind: FlagKind,
+        detail: &str,
+        at: Timestamp,
+    ) -> StoreResult<PostFlag> {
+        let row = sqlx::query(&format!(
+            "INSERT INTO post_flags (id, post_id, kind, detail, raised_at) VALUES ($1, $2, $3, $4, $5) \
+             RETURNING {FLAG_COLUMNS}"
+        ))
+        .bind(Uuid::new_v4().to_string())
+        .bind(post_id.to_string())
+        .bind(kind.as_str())
+        .bind(detail)
+        .bind(to_ms(at))
+        .fetch_one(&self.pool)
+        .await?;
+        flag_from_row(&row)
+    }
+
+    async fn flags(&self, open_only: bool, limit: u32) -> StoreResult<Vec<PostFlag>> {
+        let filter = if open_only { "WHERE cleared_at IS NULL" } else { "" };
+        sqlx::query(&format!(
+            "SELECT {FLAG_COLUMNS} FROM post_flags {filter} ORDER BY raised_at, id LIMIT $1"
+        ))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(flag_from_row)
+        .collect()
+    }
+
+    async fn clear_flag(&self, id: Uuid, by: &str, at: Timestamp) -> StoreResult<Option<PostFlag>> {
+        sqlx::query(&format!(
+            "UPDATE post_flags SET cleared_at = COALESCE(cleared_at, $2), cleared_by = COALESCE(cleared_by, $3) \
+             WHERE id = $1 RETURNING {FLAG_COLUMNS}"
+        ))
+        .bind(id.to_string())
+        .bind(to_ms(at))
+        .bind(by)
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(flag_from_row)
+        .transpose()
+    }
+
+    async fn post_id_by_ref(
+        &self,
+        platform: super::Platform,
+        platform_post_id: &str,
+    ) -> StoreResult<Option<Uuid>> {
+        let row = sqlx::query("SELECT id FROM posts WHERE platform = $1 AND post_ref = $2")
+            .bind(platform.as_str())
+            .bind(super::tracking::post_ref(self, platform, platform_post_id))
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| parse_uuid(&r.try_get::<String, _>("id")?)).transpose()
+    }
+
+    async fn velocity_context(&self, post_id: Uuid) -> StoreResult<VelocityContext> {
+        let latest = sqlx::query(
+            "SELECT observed_at, views FROM view_snapshots WHERE post_id = $1 ORDER BY poll_slot DESC LIMIT 1",
+        )
+        .bind(post_id.to_string())
+        .fetch_optional(&self.pool)
+        .await?
+        .map(|r| Ok::<_, StoreError>((from_ms(r.try_get("observed_at")?)?, views(&r, "views")?)))
+        .transpose()?;
+        // The account's history: views gained and hours observed, over all its posts.
+        let history = sqlx::query(
+            "SELECT CAST(SUM(hi - lo) AS BIGINT) AS gained, CAST(SUM(last_at - first_at) AS BIGINT) AS span FROM ( \
+               SELECT MAX(v.views) AS hi, MIN(v.views) AS lo, MAX(v.observed_at) AS last_at, MIN(v.observed_at) AS first_at \
+               FROM view_snapshots v JOIN posts p ON p.id = v.post_id \
+               WHERE p.social_account_id = (SELECT social_account_id FROM posts WHERE id = $1) \
+               GROUP BY v.post_id) h",
+        )
+        .bind(post_id.to_string())
+        .fetch_one(&self.pool)
+        .await?;
+        let gained: Option<i64> = history.try_get("gained")?;
+        let span_ms: Option<i64> = history.try_get("span")?;
+        let account_views_per_hour = match (gained, span_ms) {
+            (Some(g), Some(ms)) if ms >= 3_600_000 => Some(g as f64 / (ms as f64 / 3_600_000.0)),
+            _ => None,
+        };
+        Ok(VelocityContext { latest, account_views_per_hour })
+    }
+}
