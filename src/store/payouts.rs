@@ -32,6 +32,9 @@ const GAINS: &str = "SELECT p.creator_id AS creator_id, v.post_id AS post_id, v.
        AND p.verified_at IS NOT NULL AND p.status <> 'removed' \
        AND NOT EXISTS (SELECT 1 FROM post_flags f WHERE f.post_id = p.id AND f.cleared_at IS NULL)";
 
+/// Rows per multi-row insert (4 parameters each, well under both engines' limits).
+const ROWS_PER_INSERT: usize = 1000;
+
 const FLAG_COLUMNS: &str = "id, post_id, kind, detail, raised_at, cleared_at, cleared_by";
 
 fn flag_from_row(row: &AnyRow) -> StoreResult<PostFlag> {
@@ -242,18 +245,26 @@ impl PayoutRepo for SqlStore {
                 .execute(&mut *tx)
                 .await?;
         }
-        for p in &posts {
-            sqlx::query(
-                "INSERT INTO statement_posts (statement_id, post_id, payee_id, line_kind, views, last_snapshot_id) \
-                 VALUES ($1, $2, $3, 'views', $4, $5)",
-            )
-            .bind(&id)
-            .bind(p.post_id.to_string())
-            .bind(p.creator_id.to_string())
-            .bind(p.views as i64)
-            .bind(p.last_snapshot_id)
-            .execute(&mut *tx)
-            .await?;
+        // Many rows per statement: a few multi-row inserts, not one round trip per post.
+        for chunk in posts.chunks(ROWS_PER_INSERT) {
+            let values = (0..chunk.len())
+                .map(|i| {
+                    format!("($1, ${}, ${}, 'views', ${}, ${})", 4 * i + 2, 4 * i + 3, 4 * i + 4, 4 * i + 5)
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "INSERT INTO statement_posts (statement_id, post_id, payee_id, line_kind, views, last_snapshot_id) VALUES {values}"
+            );
+            let mut insert = sqlx::query(&sql).bind(&id);
+            for p in chunk {
+                insert = insert
+                    .bind(p.post_id.to_string())
+                    .bind(p.creator_id.to_string())
+                    .bind(p.views as i64)
+                    .bind(p.last_snapshot_id);
+            }
+            insert.execute(&mut *tx).await?;
         }
         for (payee, post, net) in &clawbacks {
             sqlx::query(

@@ -12,11 +12,15 @@ use super::{StoreError, StoreResult};
 
 pub(super) static MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
 
-const PRAGMAS: [&str; 4] = [
+/// WAL with a busy timeout; reads through a memory map and a larger page cache, which the
+/// payout queries (hundreds of thousands of snapshots) need to run from memory.
+const PRAGMAS: [&str; 6] = [
     "PRAGMA journal_mode = WAL",
     "PRAGMA busy_timeout = 5000",
     "PRAGMA foreign_keys = ON",
     "PRAGMA synchronous = NORMAL",
+    "PRAGMA mmap_size = 268435456",
+    "PRAGMA cache_size = -16384",
 ];
 
 /// Adjusts the URL and pool options for SQLite.

@@ -13,7 +13,7 @@ use viewmark::store::*;
 use crate::on_both_backends;
 use crate::support::TestDb;
 
-async fn creator(store: &dyn Store, user: &str) -> Creator {
+pub async fn creator(store: &dyn Store, user: &str) -> Creator {
     let new = NewCreator {
         user_id: user.into(),
         display_name: None,
@@ -136,6 +136,25 @@ async fn a_completion_under_changed_consent_stores_nothing(db: TestDb) {
     assert_eq!(again.len(), 1);
 }
 
+async fn flags_raised_by_a_poll_are_stored_with_its_snapshot(db: TestDb) {
+    let store = db.store().await;
+    let ada = creator(store.as_ref(), "user-ada").await;
+    let post = due_posts(store.as_ref(), &ada, 1).await.remove(0);
+    let since = store.consent_stamp(ada.id).await.unwrap().unwrap().changed_at;
+    let leased = store.lease_due_posts("w", Utc::now(), Duration::from_secs(60), 10).await.unwrap();
+    let mut done = completion(&leased[0], "w", since, 10);
+    done.flags = vec![(FlagKind::ViewsDecreased, "views went from 20 to 10".into())];
+    // What the poller asks before storing: the previous snapshot and the account's rate.
+    let context = store.velocity_context(post.id).await.unwrap();
+    assert_eq!((context.latest, context.account_views_per_hour), (None, None));
+    store.complete_poll(&done).await.unwrap();
+    let flags = store.flags(true, 10).await.unwrap();
+    assert_eq!(flags.len(), 1);
+    assert_eq!((flags[0].post_id, flags[0].kind), (post.id, FlagKind::ViewsDecreased));
+    let context = store.velocity_context(post.id).await.unwrap();
+    assert_eq!(context.latest.map(|(_, views)| views), Some(10));
+}
+
 /// Three workers, each with its own connection pool (as three processes would have), lease
 /// and complete hundreds of posts concurrently: every post is polled exactly once.
 async fn concurrent_workers_poll_every_post_exactly_once(db: TestDb) {
@@ -178,6 +197,7 @@ async fn concurrent_workers_poll_every_post_exactly_once(db: TestDb) {
 }
 
 on_both_backends!(
+    flags_raised_by_a_poll_are_stored_with_its_snapshot,
     a_crashed_workers_lease_expires_and_nothing_counts_twice,
     a_completion_under_changed_consent_stores_nothing,
     concurrent_workers_poll_every_post_exactly_once,

@@ -8,7 +8,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use sqlx::Row;
 use uuid::Uuid;
-use viewmark::store::{FlagKind, NewCreator, NewPost, NewSocialAccount, Platform, Store};
+use viewmark::store::{FlagKind, NewPost, NewSocialAccount, Platform, Store};
 
 use crate::on_both_backends;
 use crate::support::{TestApp, TestDb};
@@ -73,15 +73,7 @@ fn rfc3339(t: DateTime<Utc>) -> String {
 }
 
 async fn creator(store: &dyn Store, user: &str) -> Uuid {
-    let new = NewCreator {
-        user_id: user.into(),
-        display_name: None,
-        birth_year: Some(1990),
-        policy_version: "2026-01".into(),
-        channel: "api".into(),
-        at: Utc::now(),
-    };
-    store.create_creator(&new).await.unwrap().id
+    crate::leases::creator(store, user).await.id
 }
 
 /// A verified X post of the creator's.
