@@ -3,3 +3,4 @@
 
 pub mod attacks;
 pub mod image_io;
+pub mod video;

@@ -24,6 +24,7 @@ mod platforms;
 mod shredding;
 mod social_accounts_api;
 mod tracking;
+mod video;
 mod watermark;
 mod wm_support;
 mod workers;
