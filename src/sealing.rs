@@ -1,6 +1,7 @@
-//! Personal secrets at rest (the platform tokens creators hand over): sealed with
-//! XChaCha20-Poly1305 under the service's encryption key, each with a random nonce and bound
-//! to its owner's id, so a sealed value copied onto another creator's row does not open.
+//! Authenticated encryption for values at rest: XChaCha20-Poly1305 with a random nonce per
+//! value, bound to its owner's id, so a sealed value copied onto another creator's row does
+//! not open. The key store seals data keys with it under the master key, and the store seals
+//! personal fields under each creator's data key (`store::keystore`).
 
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};

@@ -49,11 +49,10 @@ pub async fn export(state: web::Data<AppState>, caller: Caller) -> Result<HttpRe
     let first = received.recv().await;
     let mut outcome = Some(outcome);
     if first.is_none() {
-        if let Some(Ok(Err(ExportError::Store(e)))) = match outcome.take() {
-            Some(o) => Some(o.await),
-            None => None,
-        } {
-            return Err(store_error(e));
+        if let Some(finished) = outcome.take() {
+            if let Ok(Err(ExportError::Store(e))) = finished.await {
+                return Err(store_error(e));
+            }
         }
     }
     let body = stream::unfold((first, received, outcome), |(pending, mut received, outcome)| async move {

@@ -1,6 +1,8 @@
 //! The payout system's routes (scope `payouts:read`): verified views per period and frozen
 //! statements; and the admin's view of fraud flags. Times are RFC 3339; periods half-open.
 
+use std::collections::HashMap;
+
 use actix_web::http::header::{self, EntityTag, IfNoneMatch};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -100,23 +102,24 @@ pub async fn verified_views(
     if let Some(payable) = period.payable(now, &state.payouts) {
         let totals =
             state.store.period_views(payable.from, payable.to, after, limit).await.map_err(store_error)?;
-        let mut per_post = Vec::new();
+        // Each creator's posts, grouped once (the page may hold thousands of each).
+        let mut per_post: HashMap<Uuid, Vec<PostViewsView>> = HashMap::new();
         if breakdown {
             let ids: Vec<Uuid> = totals.iter().map(|t| t.creator_id).collect();
-            per_post = state
+            let posts = state
                 .store
                 .period_post_views(payable.from, payable.to, Some(&ids))
                 .await
                 .map_err(store_error)?;
+            for p in posts {
+                per_post
+                    .entry(p.creator_id)
+                    .or_default()
+                    .push(PostViewsView { post_id: p.post_id, views: p.views });
+            }
         }
         for total in totals {
-            let posts = breakdown.then(|| {
-                per_post
-                    .iter()
-                    .filter(|p| p.creator_id == total.creator_id)
-                    .map(|p| PostViewsView { post_id: p.post_id, views: p.views })
-                    .collect()
-            });
+            let posts = breakdown.then(|| per_post.remove(&total.creator_id).unwrap_or_default());
             items.push(CreatorViewsView { creator_id: total.creator_id, views: total.views, posts });
         }
     }

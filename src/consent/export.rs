@@ -10,7 +10,10 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
-use crate::store::{ConsentEvent, ConsentState, Content, Creator, Post, SocialAccount, Store, StoreError};
+use crate::store::{
+    ConsentEvent, ConsentState, Content, ContentCursor, Creator, Post, PostCursor, SocialAccount, Store,
+    StoreError,
+};
 
 pub const EXPORT_SCHEMA_VERSION: u32 = 1;
 /// Rows read per page.
@@ -156,7 +159,9 @@ pub async fn write_export(
             out.item(&mut first, &exported_content(content)).await?;
         }
         match page.last() {
-            Some(last) if page.len() == PAGE as usize => cursor = Some(last.cursor()),
+            Some(last) if page.len() == PAGE as usize => {
+                cursor = Some(ContentCursor { created_at: last.created_at, id: last.id })
+            }
             _ => break,
         }
     }
@@ -184,7 +189,9 @@ pub async fn write_export(
             out.item(&mut first, &exported_post(post, snapshots)).await?;
         }
         match page.last() {
-            Some(last) if page.len() == PAGE as usize => cursor = Some(last.cursor()),
+            Some(last) if page.len() == PAGE as usize => {
+                cursor = Some(PostCursor { created_at: last.created_at, id: last.id })
+            }
             _ => break,
         }
     }
@@ -313,26 +320,6 @@ fn exported_post(p: &Post, snapshots: Vec<ExportedSnapshot>) -> ExportedPost {
         last_polled_at: p.last_polled_at,
         created_at: p.created_at,
         snapshots,
-    }
-}
-
-/// The id a page of contents or posts continues after.
-trait Paged {
-    type Cursor;
-    fn cursor(&self) -> Self::Cursor;
-}
-
-impl Paged for Content {
-    type Cursor = crate::store::ContentCursor;
-    fn cursor(&self) -> Self::Cursor {
-        crate::store::ContentCursor { created_at: self.created_at, id: self.id }
-    }
-}
-
-impl Paged for Post {
-    type Cursor = crate::store::PostCursor;
-    fn cursor(&self) -> Self::Cursor {
-        crate::store::PostCursor { created_at: self.created_at, id: self.id }
     }
 }
 

@@ -169,6 +169,11 @@ pub(super) fn opt_from_ms(ms: Option<i64>) -> StoreResult<Option<Timestamp>> {
     ms.map(from_ms).transpose()
 }
 
+/// `$first, $first+1, ...`: `count` numbered placeholders for an `IN (...)` list.
+pub(super) fn placeholders(first: usize, count: usize) -> String {
+    (first..first + count).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+}
+
 pub(super) fn parse_uuid(text: &str) -> StoreResult<Uuid> {
     Uuid::parse_str(text).map_err(|_| StoreError::Corrupt(format!("bad id: {text}")))
 }

@@ -81,6 +81,15 @@ fn content_from_row(row: &AnyRow) -> StoreResult<Content> {
     })
 }
 
+impl SqlStore {
+    /// A creator row opened with its data key (`KeyUnavailable` once the key is destroyed).
+    async fn creator_from(&self, row: Option<AnyRow>) -> StoreResult<Option<Creator>> {
+        let Some(row) = row else { return Ok(None) };
+        let id = parse_uuid(&row.try_get::<String, _>("id")?)?;
+        Ok(Some(creator_from_row(&row, &self.data_key(id).await?)?))
+    }
+}
+
 #[async_trait]
 impl CreatorRepo for SqlStore {
     async fn create_creator(&self, new: &NewCreator) -> StoreResult<Creator> {
@@ -132,10 +141,11 @@ impl CreatorRepo for SqlStore {
     }
 
     async fn creator_by_user_id(&self, user_id: &str) -> StoreResult<Option<Creator>> {
-        match self.creator_id_by_user_id(user_id).await? {
-            Some(id) => self.creator(id).await,
-            None => Ok(None),
-        }
+        let row = sqlx::query(&format!("SELECT {CREATOR_COLUMNS} FROM creators WHERE user_ref = $1"))
+            .bind(user_ref(self, user_id))
+            .fetch_optional(&self.pool)
+            .await?;
+        self.creator_from(row).await
     }
 
     async fn creator_id_by_user_id(&self, user_id: &str) -> StoreResult<Option<Uuid>> {
@@ -151,10 +161,7 @@ impl CreatorRepo for SqlStore {
             .bind(id.to_string())
             .fetch_optional(&self.pool)
             .await?;
-        match row {
-            Some(row) => Ok(Some(creator_from_row(&row, &self.data_key(id).await?)?)),
-            None => Ok(None),
-        }
+        self.creator_from(row).await
     }
 
     async fn record_consent(&self, creator_id: Uuid, change: &ConsentChange) -> StoreResult<ConsentEvent> {

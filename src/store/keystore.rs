@@ -21,7 +21,7 @@ use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, Row};
 use uuid::Uuid;
 
-use super::backend::{parse_uuid, to_ms, Backend};
+use super::backend::{parse_uuid, placeholders, to_ms, Backend};
 use super::{sqlite, StoreError, StoreResult, Timestamp};
 use crate::sealing::Sealer;
 
@@ -173,7 +173,7 @@ impl KeyStore {
         ids.dedup();
         let mut keys = HashMap::new();
         for chunk in ids.chunks(BATCH) {
-            let list = (1..=chunk.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
+            let list = placeholders(1, chunk.len());
             let sql = format!("SELECT owner, sealed, master_key_id FROM data_keys WHERE owner IN ({list})");
             let mut query = sqlx::query(&sql);
             for id in chunk {

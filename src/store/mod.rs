@@ -239,7 +239,9 @@ pub trait PayoutRepo: Send + Sync {
     async fn clear_flag(&self, id: Uuid, by: &str, at: Timestamp) -> StoreResult<Option<PostFlag>>;
     /// The post already registered under this platform id, whoever registered it.
     async fn post_id_by_ref(&self, platform: Platform, platform_post_id: &str) -> StoreResult<Option<Uuid>>;
-    async fn velocity_context(&self, post_id: Uuid) -> StoreResult<VelocityContext>;
+    /// The historical gain rate of the account that published the post, views per hour over
+    /// all its posts (`None` with under an hour of history).
+    async fn account_views_per_hour(&self, post_id: Uuid) -> StoreResult<Option<f64>>;
 }
 
 /// Service tokens, stored as SHA-256 hashes only.

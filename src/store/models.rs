@@ -477,7 +477,8 @@ pub struct PostFlag {
     pub cleared_by: Option<String>,
 }
 
-/// What a fraud check needs about a post before a new snapshot is stored.
+/// What a fraud check needs about a post before a new snapshot is stored (built by the poller
+/// from `latest_snapshot` and, when it can matter, `account_views_per_hour`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct VelocityContext {
     /// The post's latest snapshot: (observed at, views).

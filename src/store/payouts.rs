@@ -15,10 +15,10 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 use uuid::Uuid;
 
-use super::backend::{from_ms, opt_from_ms, parse_uuid, to_ms, SqlStore};
+use super::backend::{from_ms, opt_from_ms, parse_uuid, placeholders, to_ms, SqlStore};
 use super::{
     CreatorViews, FlagKind, PayoutRepo, PostFlag, PostViews, Statement, StatementTotal, StoreError,
-    StoreResult, Timestamp, VelocityContext,
+    StoreResult, Timestamp,
 };
 
 /// Each payable snapshot of the period with its gain over the previous one.
@@ -36,6 +36,9 @@ const GAINS: &str = "SELECT p.creator_id AS creator_id, v.post_id AS post_id, v.
 const ROWS_PER_INSERT: usize = 1000;
 
 const FLAG_COLUMNS: &str = "id, post_id, kind, detail, raised_at, cleared_at, cleared_by";
+/// Raises a flag: (id, post id, kind, detail, raised at). Also run inside a poll's transaction.
+pub(super) const INSERT_FLAG: &str =
+    "INSERT INTO post_flags (id, post_id, kind, detail, raised_at) VALUES ($1, $2, $3, $4, $5)";
 
 fn flag_from_row(row: &AnyRow) -> StoreResult<PostFlag> {
     let kind: String = row.try_get("kind")?;
@@ -160,8 +163,7 @@ impl PayoutRepo for SqlStore {
             if ids.is_empty() {
                 return Ok(vec![]);
             }
-            let list = (0..ids.len()).map(|i| format!("${}", i + 3)).collect::<Vec<_>>().join(", ");
-            sql.push_str(&format!(" WHERE g.creator_id IN ({list})"));
+            sql.push_str(&format!(" WHERE g.creator_id IN ({})", placeholders(3, ids.len())));
         }
         sql.push_str(
             " GROUP BY g.creator_id, g.post_id HAVING SUM(g.gained) > 0 ORDER BY g.creator_id, g.post_id",
@@ -293,17 +295,14 @@ impl PayoutRepo for SqlStore {
         detail: &str,
         at: Timestamp,
     ) -> StoreResult<PostFlag> {
-        let row = sqlx::query(&format!(
-            "INSERT INTO post_flags (id, post_id, kind, detail, raised_at) VALUES ($1, $2, $3, $4, $5) \
-             RETURNING {FLAG_COLUMNS}"
-        ))
-        .bind(Uuid::new_v4().to_string())
-        .bind(post_id.to_string())
-        .bind(kind.as_str())
-        .bind(detail)
-        .bind(to_ms(at))
-        .fetch_one(&self.pool)
-        .await?;
+        let row = sqlx::query(&format!("{INSERT_FLAG} RETURNING {FLAG_COLUMNS}"))
+            .bind(Uuid::new_v4().to_string())
+            .bind(post_id.to_string())
+            .bind(kind.as_str())
+            .bind(detail)
+            .bind(to_ms(at))
+            .fetch_one(&self.pool)
+            .await?;
         flag_from_row(&row)
     }
 
@@ -348,15 +347,7 @@ impl PayoutRepo for SqlStore {
         row.map(|r| parse_uuid(&r.try_get::<String, _>("id")?)).transpose()
     }
 
-    async fn velocity_context(&self, post_id: Uuid) -> StoreResult<VelocityContext> {
-        let latest = sqlx::query(
-            "SELECT observed_at, views FROM view_snapshots WHERE post_id = $1 ORDER BY poll_slot DESC LIMIT 1",
-        )
-        .bind(post_id.to_string())
-        .fetch_optional(&self.pool)
-        .await?
-        .map(|r| Ok::<_, StoreError>((from_ms(r.try_get("observed_at")?)?, views(&r, "views")?)))
-        .transpose()?;
+    async fn account_views_per_hour(&self, post_id: Uuid) -> StoreResult<Option<f64>> {
         // The account's history: views gained and hours observed, over all its posts.
         let history = sqlx::query(
             "SELECT CAST(SUM(hi - lo) AS BIGINT) AS gained, CAST(SUM(last_at - first_at) AS BIGINT) AS span FROM ( \
@@ -370,10 +361,9 @@ impl PayoutRepo for SqlStore {
         .await?;
         let gained: Option<i64> = history.try_get("gained")?;
         let span_ms: Option<i64> = history.try_get("span")?;
-        let account_views_per_hour = match (gained, span_ms) {
+        Ok(match (gained, span_ms) {
             (Some(g), Some(ms)) if ms >= 3_600_000 => Some(g as f64 / (ms as f64 / 3_600_000.0)),
             _ => None,
-        };
-        Ok(VelocityContext { latest, account_views_per_hour })
+        })
     }
 }

@@ -16,7 +16,9 @@ use sqlx::{Any, Transaction};
 use uuid::Uuid;
 
 use super::backend::{from_ms, to_ms, SqlStore};
-use super::tracking::{account_from_row, post_from_row, token_from_row, ACCOUNT_COLUMNS, POST_COLUMNS};
+use super::tracking::{
+    account_from_row, creator_of, post_from_row, token_from_row, ACCOUNT_COLUMNS, POST_COLUMNS,
+};
 use super::{
     Backend, ConsentStamp, LeasedPost, PollCommit, PollCompletion, PollRepo, SnapshotWrite, StoreError,
     StoreResult, Timestamp,
@@ -44,9 +46,7 @@ impl SqlStore {
         let changed: i64 = sqlx::Row::try_get(&row, "consent_changed_at")?;
         Ok(state == "granted" && changed == to_ms(since))
     }
-}
 
-impl SqlStore {
     async fn stop_unreadable_post(&self, row: &sqlx::any::AnyRow) -> StoreResult<()> {
         sqlx::query(
             "UPDATE posts SET status = 'stopped', status_reason = 'erasure pending', lease_owner = NULL, \
@@ -109,15 +109,11 @@ impl PollRepo for SqlStore {
         .bind(expires)
         .fetch_all(&self.pool)
         .await?;
-        let creators = posts
-            .iter()
-            .map(|r| super::backend::parse_uuid(&sqlx::Row::try_get::<String, _>(r, "creator_id")?))
-            .collect::<StoreResult<Vec<_>>>()?;
+        let creators = posts.iter().map(creator_of).collect::<StoreResult<Vec<_>>>()?;
         let keys = self.keys.data_keys(&creators).await?;
         let mut by_id = HashMap::new();
         for row in &accounts {
-            let creator = super::backend::parse_uuid(&sqlx::Row::try_get::<String, _>(row, "creator_id")?)?;
-            let Some(key) = keys.get(&creator) else { continue };
+            let Some(key) = keys.get(&creator_of(row)?) else { continue };
             let account = account_from_row(row, key)?;
             by_id.insert(account.id, (account, token_from_row(row, key)?));
         }
@@ -241,16 +237,14 @@ impl PollRepo for SqlStore {
             .await?;
             if written.rows_affected() == 1 {
                 for (kind, detail) in &done.flags {
-                    sqlx::query(
-                        "INSERT INTO post_flags (id, post_id, kind, detail, raised_at) VALUES ($1, $2, $3, $4, $5)",
-                    )
-                    .bind(Uuid::new_v4().to_string())
-                    .bind(&post_id)
-                    .bind(kind.as_str())
-                    .bind(detail)
-                    .bind(to_ms(done.observed_at))
-                    .execute(&mut *tx)
-                    .await?;
+                    sqlx::query(super::payouts::INSERT_FLAG)
+                        .bind(Uuid::new_v4().to_string())
+                        .bind(&post_id)
+                        .bind(kind.as_str())
+                        .bind(detail)
+                        .bind(to_ms(done.observed_at))
+                        .execute(&mut *tx)
+                        .await?;
                 }
             }
             snapshot = Some(if written.rows_affected() == 1 {

@@ -34,6 +34,11 @@ pub(super) fn post_ref(store: &SqlStore, platform: Platform, post_id: &str) -> S
     store.keys.blind_index(&format!("post:{}", platform.as_str()), post_id)
 }
 
+/// The creator a row belongs to (whose data key opens its sealed columns).
+pub(super) fn creator_of(row: &AnyRow) -> StoreResult<Uuid> {
+    parse_uuid(&row.try_get::<String, _>("creator_id")?)
+}
+
 fn sealed_text(row: &AnyRow, column: &str, key: &DataKey) -> StoreResult<String> {
     key.open_text(&row.try_get::<Vec<u8>, _>(column)?)
 }
@@ -46,10 +51,7 @@ impl SqlStore {
         rows: &[AnyRow],
         decode: fn(&AnyRow, &DataKey) -> StoreResult<T>,
     ) -> StoreResult<Vec<T>> {
-        let creators = rows
-            .iter()
-            .map(|r| parse_uuid(&r.try_get::<String, _>("creator_id")?))
-            .collect::<StoreResult<Vec<_>>>()?;
+        let creators = rows.iter().map(creator_of).collect::<StoreResult<Vec<_>>>()?;
         let keys = self.keys.data_keys(&creators).await?;
         rows.iter()
             .zip(&creators)

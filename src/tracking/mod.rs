@@ -272,8 +272,16 @@ impl Poller {
             PostStatus::Pending | PostStatus::Stopped => "pending",
         };
         if let Some(views) = done.views {
-            let context = self.store.velocity_context(post.id).await?;
-            done.flags = crate::payouts::fraud::assess(&context, now, views, &self.fraud);
+            use crate::payouts::fraud;
+            let latest = self.store.latest_snapshot(post.id).await?.map(|s| (s.observed_at, s.views));
+            // The account's history is an aggregate over all its snapshots: read only when the
+            // gain is fast enough for it to decide anything.
+            let account_views_per_hour = match fraud::needs_history(latest, now, views, &self.fraud) {
+                true => self.store.account_views_per_hour(post.id).await?,
+                false => None,
+            };
+            let context = crate::store::VelocityContext { latest, account_views_per_hour };
+            done.flags = fraud::assess(&context, now, views, &self.fraud);
         }
         self.commit(&done, post.platform, outcome).await
     }

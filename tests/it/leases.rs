@@ -145,14 +145,13 @@ async fn flags_raised_by_a_poll_are_stored_with_its_snapshot(db: TestDb) {
     let mut done = completion(&leased[0], "w", since, 10);
     done.flags = vec![(FlagKind::ViewsDecreased, "views went from 20 to 10".into())];
     // What the poller asks before storing: the previous snapshot and the account's rate.
-    let context = store.velocity_context(post.id).await.unwrap();
-    assert_eq!((context.latest, context.account_views_per_hour), (None, None));
+    assert_eq!(store.latest_snapshot(post.id).await.unwrap(), None);
+    assert_eq!(store.account_views_per_hour(post.id).await.unwrap(), None);
     store.complete_poll(&done).await.unwrap();
     let flags = store.flags(true, 10).await.unwrap();
     assert_eq!(flags.len(), 1);
     assert_eq!((flags[0].post_id, flags[0].kind), (post.id, FlagKind::ViewsDecreased));
-    let context = store.velocity_context(post.id).await.unwrap();
-    assert_eq!(context.latest.map(|(_, views)| views), Some(10));
+    assert_eq!(store.latest_snapshot(post.id).await.unwrap().map(|s| s.views), Some(10));
 }
 
 /// Three workers, each with its own connection pool (as three processes would have), lease
