@@ -20,6 +20,8 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub log: LogSettings,
     pub limits: Limits,
+    /// Limits on video inputs, encoder quality, frames read for detection.
+    pub video: crate::media::video::VideoSettings,
     /// 64 hex digits. When absent, a key file in `data_dir` is used (created by `serve`).
     pub watermark_key: Option<Secret>,
     /// Path of a file holding the watermark key as 64 hex digits.
@@ -152,6 +154,7 @@ impl Default for Settings {
                 max_dimension: 16384,
                 media_concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
             },
+            video: crate::media::video::VideoSettings::default(),
             watermark_key: None,
             watermark_key_file: None,
             encryption_key: None,

@@ -6,7 +6,10 @@ use image::ImageFormat;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
+use std::path::Path;
+
 use crate::media::image_io::{self, ImageLimits, MediaError};
+use crate::media::video::{self, VideoError, VideoSettings};
 use crate::watermark::{self, Key};
 
 /// A marked output, ready to return and to record.
@@ -41,4 +44,34 @@ pub fn mark_image(
     let bytes = image_io::encode(&marked, format)?;
     let sha256 = hex::encode(Sha256::digest(&bytes));
     Ok(MarkedOutput { bytes, format, width: marked.width(), height: marked.height(), sha256 })
+}
+
+/// A marked video written to a file.
+#[derive(Debug, Clone)]
+pub struct MarkedVideo {
+    pub width: u32,
+    pub height: u32,
+    pub frames: usize,
+    /// Hex SHA-256 of the output file.
+    pub sha256: String,
+}
+
+/// Marks every frame of the video at `input` with `payload` and writes it to `output`
+/// (whose extension names the container), audio and metadata carried over.
+pub fn mark_video(
+    input: &Path,
+    output: &Path,
+    settings: &VideoSettings,
+    key: &Key,
+    payload: u64,
+) -> Result<MarkedVideo, VideoError> {
+    let info = video::probe(input, &settings.limits())?;
+    // One embedder for the whole video: the same pattern at the same place in every frame.
+    let embedder =
+        watermark::Embedder::new(key, payload, info.width, info.height).with_strength(settings.strength);
+    let frames =
+        video::rewrite_frames(input, &info, output, &settings.encode(), &|frame| embedder.apply(frame))?;
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut std::fs::File::open(output)?, &mut hasher)?;
+    Ok(MarkedVideo { width: info.width, height: info.height, frames, sha256: hex::encode(hasher.finalize()) })
 }

@@ -85,16 +85,12 @@ fn working_size(width: usize, height: usize) -> (usize, usize, f32) {
 /// Candidate alignments, best synchronisation first, each with the cells it reads: exactly
 /// the `DECODE_ATTEMPTS` the false-positive arithmetic counts (fewer when the spectrum has
 /// fewer lattice candidates).
-fn attempts(image: &RgbImage, layout: &Layout) -> Vec<(Transform, [f32; CELL_COUNT])> {
-    let (width, height) = (image.width() as usize, image.height() as usize);
-    if width < 16 || height < 16 {
+fn attempts(stack: &FrameStack, layout: &Layout) -> Vec<(Transform, [f32; CELL_COUNT])> {
+    let Some((work, factor)) = stack.working_plane() else {
         return Vec::new();
-    }
-    let (ww, wh, factor) = working_size(width, height);
-    let work = residual(&Plane::luma(image).resize(ww, wh));
-
+    };
     let min_period = 24.0;
-    let max_period = 0.55 * ww.min(wh) as f32;
+    let max_period = 0.55 * work.width.min(work.height) as f32;
     let lattices = find_lattices(&work, min_period, max_period, LATTICE_CANDIDATES);
     let template = sync_template(layout);
 
@@ -128,9 +124,73 @@ fn normalised_soft_bits(layout: &Layout, cells: &[f32; CELL_COUNT]) -> Vec<f32> 
     soft
 }
 
+/// Evidence from one or more frames of the same size (a picture, or frames of one video),
+/// summed in the detector's working domain. Every frame of a marked video carries the same
+/// pattern at the same place, while the picture moves and changes: the average of the
+/// frames' whitened residuals keeps the mark and averages the picture away. Only the
+/// average is decoded, so the false-positive bound is the same as for one picture.
+#[derive(Debug, Clone, Default)]
+pub struct FrameStack {
+    sum: Option<Plane>,
+    /// The input size the stack was started with, and the scale to working pixels.
+    size: (usize, usize),
+    factor: f32,
+    frames: usize,
+}
+
+impl FrameStack {
+    pub fn new() -> FrameStack {
+        FrameStack::default()
+    }
+
+    /// Adds a frame. Frames of another size than the first (or too small to work on) are
+    /// ignored: `false`.
+    pub fn add(&mut self, image: &RgbImage) -> bool {
+        let size = (image.width() as usize, image.height() as usize);
+        if size.0 < 16 || size.1 < 16 || (self.sum.is_some() && size != self.size) {
+            return false;
+        }
+        let (ww, wh, factor) = working_size(size.0, size.1);
+        let work = residual(&Plane::luma(image).resize(ww, wh));
+        match &mut self.sum {
+            Some(sum) => sum.data.iter_mut().zip(&work.data).for_each(|(s, w)| *s += w),
+            None => {
+                self.sum = Some(work);
+                self.size = size;
+                self.factor = factor;
+            }
+        }
+        self.frames += 1;
+        true
+    }
+
+    /// Frames added so far.
+    pub fn frames(&self) -> usize {
+        self.frames
+    }
+
+    /// The averaged working plane and the scale from input to working pixels.
+    fn working_plane(&self) -> Option<(Plane, f32)> {
+        let sum = self.sum.as_ref()?;
+        let n = self.frames.max(1) as f32;
+        Some((sum.map(|v| v / n), self.factor))
+    }
+
+    /// Looks for a mark made with this key in the frames added.
+    pub fn detect(&self, key: &Key) -> Option<Detection> {
+        detect_stack(self, key)
+    }
+}
+
 pub fn detect(image: &RgbImage, key: &Key) -> Option<Detection> {
+    let mut stack = FrameStack::new();
+    stack.add(image);
+    detect_stack(&stack, key)
+}
+
+fn detect_stack(stack: &FrameStack, key: &Key) -> Option<Detection> {
     let layout = Layout::new(key);
-    for (transform, cells) in attempts(image, &layout) {
+    for (transform, cells) in attempts(stack, &layout) {
         let soft = normalised_soft_bits(&layout, &cells);
         if let Some(payload) = decode(key, &soft) {
             let codeword = encode(key, payload);
@@ -148,7 +208,9 @@ pub fn detect(image: &RgbImage, key: &Key) -> Option<Detection> {
 pub fn coded_bits_right(image: &RgbImage, key: &Key, payload: u64) -> usize {
     let layout = Layout::new(key);
     let codeword = encode(key, payload);
-    attempts(image, &layout)
+    let mut stack = FrameStack::new();
+    stack.add(image);
+    attempts(&stack, &layout)
         .iter()
         .map(|(_, cells)| {
             let soft = layout.soft_bits(cells);

@@ -3,7 +3,7 @@
 use image::RgbImage;
 
 use super::code::encode;
-use super::pattern::{render, Layout};
+use super::pattern::{render, Layout, CELL_COUNT};
 use super::plane::Plane;
 use super::Key;
 
@@ -45,35 +45,78 @@ fn perceptual_mask(luma: &Plane) -> Plane {
     Plane { width: luma.width, height: luma.height, data }
 }
 
+/// A mark ready to apply to any number of images of one size: the tile is rendered once.
+/// Video frames go through one `Embedder`, so every frame carries the same pattern at the
+/// same place (it cannot crawl or blink); only the strength follows each frame's texture.
+#[derive(Debug, Clone)]
+pub struct Embedder {
+    cells: [f32; CELL_COUNT],
+    /// Multiplies `TARGET_RMS`.
+    strength: f32,
+    tile: Vec<f32>,
+    period: usize,
+    width: usize,
+    height: usize,
+}
+
+impl Embedder {
+    pub fn new(key: &Key, payload: u64, width: u32, height: u32) -> Embedder {
+        let cells = Layout::new(key).cell_values(&encode(key, payload));
+        Embedder::from_cells(cells, width as usize, height as usize)
+    }
+
+    fn from_cells(cells: [f32; CELL_COUNT], width: usize, height: usize) -> Embedder {
+        let period = tile_period(width, height);
+        let mut tile = render(&cells, period);
+        let rms = (tile.iter().map(|v| v * v).sum::<f32>() / tile.len() as f32).sqrt().max(1e-6);
+        tile.iter_mut().for_each(|v| *v /= rms);
+        Embedder { cells, strength: 1.0, tile, period, width, height }
+    }
+
+    /// Marks one image. An image of another size than the `Embedder` was made for gets a
+    /// mark of its own size (a new tile), so the result is always right.
+    pub fn apply(&self, image: &RgbImage) -> RgbImage {
+        let (width, height) = (image.width() as usize, image.height() as usize);
+        if (width, height) != (self.width, self.height) && tile_period(width, height) != self.period {
+            return self.resized(width, height).apply(image);
+        }
+        let period = self.period;
+        // The luma change before scaling: mask times the tile repeated over the image, built
+        // once and reused for both the energy and the application.
+        let mut delta = perceptual_mask(&Plane::luma(image));
+        let mut energy = 0.0f64;
+        for (y, row) in delta.data.chunks_exact_mut(width).enumerate() {
+            let tile_row = &self.tile[(y % period) * period..(y % period + 1) * period];
+            for (d, t) in row.iter_mut().zip(tile_row.iter().cycle()) {
+                *d *= t;
+                energy += f64::from(*d * *d);
+            }
+        }
+        // Scale so the whole image's luma change has the target RMS.
+        let gain = self.strength * TARGET_RMS / ((energy / (width * height) as f64).sqrt() as f32).max(1e-6);
+
+        let mut out = image.clone();
+        for (pixel, d) in out.pixels_mut().zip(&delta.data) {
+            let change = gain * d;
+            // The same change on R, G and B moves luma only, leaving chroma untouched.
+            for c in pixel.0.iter_mut() {
+                *c = (f32::from(*c) + change).round().clamp(0.0, 255.0) as u8;
+            }
+        }
+        out
+    }
+
+    /// The same cells rendered for another image size.
+    fn resized(&self, width: usize, height: usize) -> Embedder {
+        Embedder { strength: self.strength, ..Embedder::from_cells(self.cells, width, height) }
+    }
+
+    /// The same mark at `factor` times the picture strength (see `TARGET_RMS`).
+    pub fn with_strength(self, factor: f32) -> Embedder {
+        Embedder { strength: factor, ..self }
+    }
+}
+
 pub fn embed(image: &RgbImage, key: &Key, payload: u64) -> RgbImage {
-    let (width, height) = (image.width() as usize, image.height() as usize);
-    let layout = Layout::new(key);
-    let period = tile_period(width, height);
-    let mut tile = render(&layout.cell_values(&encode(key, payload)), period);
-    let rms = (tile.iter().map(|v| v * v).sum::<f32>() / tile.len() as f32).sqrt().max(1e-6);
-    tile.iter_mut().for_each(|v| *v /= rms);
-
-    // The luma change before scaling: mask times the tile repeated over the image, built
-    // once and reused for both the energy and the application.
-    let mut delta = perceptual_mask(&Plane::luma(image));
-    let mut energy = 0.0f64;
-    for (y, row) in delta.data.chunks_exact_mut(width).enumerate() {
-        let tile_row = &tile[(y % period) * period..(y % period + 1) * period];
-        for (d, t) in row.iter_mut().zip(tile_row.iter().cycle()) {
-            *d *= t;
-            energy += f64::from(*d * *d);
-        }
-    }
-    // Scale so the whole image's luma change has the target RMS.
-    let gain = TARGET_RMS / ((energy / (width * height) as f64).sqrt() as f32).max(1e-6);
-
-    let mut out = image.clone();
-    for (pixel, d) in out.pixels_mut().zip(&delta.data) {
-        let change = gain * d;
-        // The same change on R, G and B moves luma only, leaving chroma untouched.
-        for c in pixel.0.iter_mut() {
-            *c = (f32::from(*c) + change).round().clamp(0.0, 255.0) as u8;
-        }
-    }
-    out
+    Embedder::new(key, payload, image.width(), image.height()).apply(image)
 }

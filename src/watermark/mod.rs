@@ -16,6 +16,14 @@
 //! mirror images) gives the orientation and cyclic offset. The cells are then read as soft
 //! values and decoded.
 //!
+//! # Video
+//!
+//! Every frame of a video is marked by one [`Embedder`]: the same tile at the same place in
+//! every frame, so the mark neither crawls nor blinks, with the strength following each
+//! frame's texture. A single frame (a cover, a thumbnail) is detected like a picture; many
+//! frames go into a [`FrameStack`], which averages their whitened residuals before the one
+//! search and decode, so the picture's motion averages out while the fixed mark adds up.
+//!
 //! # False positives
 //!
 //! A payload is accepted only if the decoded word's 36-bit integrity tag equals
@@ -26,7 +34,8 @@
 //! lattices; the search over periods, angles, symmetries and shifts ranks them by
 //! synchronisation score alone, never by decoding), so by the union bound the
 //! false-positive probability per image is at most 12 * 2^-36 ~ 1.75e-10, below the 1e-9
-//! required. An image marked under another key decodes to noise under this key and is
+//! required. A [`FrameStack`] of many frames is decoded once, like one picture, so the
+//! bound holds per video too. An image marked under another key decodes to noise under this key and is
 //! covered by the same bound.
 
 mod code;
@@ -43,8 +52,8 @@ use image::RgbImage;
 pub use code::{CODED_BITS, PAYLOAD_BITS, TAG_BITS};
 #[doc(hidden)]
 pub use detect::coded_bits_right;
-pub use detect::DECODE_ATTEMPTS;
-pub use embed::tile_period;
+pub use detect::{FrameStack, DECODE_ATTEMPTS};
+pub use embed::{tile_period, Embedder};
 pub use key::Key;
 
 /// The geometry the detector found.

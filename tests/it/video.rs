@@ -4,7 +4,12 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use viewmark::media::video::{probe, FrameReader, VideoError, VideoLimits};
+use viewmark::detection::detect_in_video;
+use viewmark::media::attacks;
+use viewmark::media::video::{probe, FrameReader, VideoError, VideoLimits, VideoSettings};
+use viewmark::watermark::{self, Key};
+
+use crate::wm_support::key;
 
 /// A moving test pattern with a sine tone: `seconds` long at 10 fps, `codec` libx264 or
 /// libvpx-vp9.
@@ -63,4 +68,191 @@ fn limits_are_checked_before_decoding_and_junk_is_refused() {
     let mut reader = FrameReader::open(&path, &info).unwrap();
     assert!(reader.next_frame().unwrap().is_some());
     drop(reader);
+}
+
+/// A 1280x720 clip panning across a fixture photo (`pan` pixels a second; 0 for a still
+/// shot), 24 fps, with a tone: what a generated clip looks like to the encoder.
+fn photo_clip(dir: &Path, name: &str, photo: &str, pan: u32, seconds: u32) -> PathBuf {
+    let path = dir.join(name);
+    let source = format!("{}/fixtures/images/{photo}", env!("CARGO_MANIFEST_DIR"));
+    let webm = name.ends_with(".webm");
+    let (video, audio) = if webm { ("libvpx-vp9", "libopus") } else { ("libx264", "aac") };
+    let status = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-loop", "1", "-framerate", "24", "-i", &source])
+        .args(["-f", "lavfi", "-i", &format!("sine=frequency=330:duration={seconds}")])
+        .args(["-vf", &format!("scale=1920:1080:force_original_aspect_ratio=increase,crop=1280:720:x='min({pan}*t,iw-1280)':y='(ih-720)/2',format=yuv420p")])
+        .args(["-t", &seconds.to_string(), "-c:v", video, "-c:a", audio])
+        .args(if webm { &["-deadline", "realtime", "-cpu-used", "8", "-b:v", "2M"][..] } else { &["-crf", "16"][..] })
+        .arg(&path)
+        .status()
+        .expect("ffmpeg runs");
+    assert!(status.success(), "ffmpeg made {name}");
+    path
+}
+
+fn run_ffmpeg(args: &[&str]) {
+    let status = Command::new("ffmpeg").args(["-v", "error", "-y"]).args(args).status().expect("ffmpeg runs");
+    assert!(status.success(), "ffmpeg {args:?}");
+}
+
+/// The MD5 of a file's audio packets as they are stored (no decoding).
+fn audio_md5(path: &Path) -> String {
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(path)
+        .args(["-map", "0:a:0", "-c", "copy", "-f", "md5", "-"])
+        .output()
+        .expect("ffmpeg runs");
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn frames(path: &Path) -> Vec<image::RgbImage> {
+    let info = probe(path, &VideoLimits::default()).unwrap();
+    FrameReader::open(path, &info).unwrap().collect::<Result<_, _>>().unwrap()
+}
+
+const PAYLOAD: u64 = 0x0123_4567_89ab_cdef;
+
+fn mark(input: &Path, output: &Path) -> viewmark::enrollment::MarkedVideo {
+    viewmark::enrollment::mark_video(input, output, &VideoSettings::default(), &key(), PAYLOAD).unwrap()
+}
+
+#[test]
+fn a_marked_video_keeps_size_rate_container_and_audio_bit_for_bit() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["pan.mp4", "pan.webm"] {
+        let input = photo_clip(dir.path(), name, "motorcycle_left.png", 120, 2);
+        let output = dir.path().join(format!("marked-{name}"));
+        let marked = mark(&input, &output);
+        let (before, after) = (
+            probe(&input, &VideoLimits::default()).unwrap(),
+            probe(&output, &VideoLimits::default()).unwrap(),
+        );
+        assert_eq!((after.width, after.height, after.frame_rate), (1280, 720, (24, 1)), "{name}");
+        assert_eq!(marked.frames, 48, "{name}");
+        assert_eq!(after.container, before.container, "{name}");
+        assert_eq!(after.codec, if name.ends_with("mp4") { "h264" } else { "vp9" });
+        assert_eq!(after.audio_codec, before.audio_codec);
+        assert_eq!(audio_md5(&output), audio_md5(&input), "{name}: audio copied as it was");
+        assert!((after.duration_secs - before.duration_secs).abs() < 0.1, "{name}");
+        // Visually unchanged: PSNR of every frame against the original's.
+        let (a, b) = (frames(&input), frames(&output));
+        assert_eq!(a.len(), b.len());
+        let worst = a.iter().zip(&b).map(|(x, y)| psnr(x, y)).fold(f64::INFINITY, f64::min);
+        assert!(worst > 36.0, "{name}: worst frame PSNR {worst:.1} dB");
+        assert_eq!(
+            detect_in_video(&output, &VideoSettings::default(), &key()).unwrap().map(|d| d.payload),
+            Some(PAYLOAD)
+        );
+    }
+}
+
+fn psnr(a: &image::RgbImage, b: &image::RgbImage) -> f64 {
+    let mse =
+        a.as_raw().iter().zip(b.as_raw()).map(|(x, y)| (f64::from(*x) - f64::from(*y)).powi(2)).sum::<f64>()
+            / a.as_raw().len() as f64;
+    10.0 * (255.0f64 * 255.0 / mse.max(1e-9)).log10()
+}
+
+#[test]
+fn the_mark_survives_a_frame_a_low_bitrate_vertical_crop_and_a_cover() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = photo_clip(dir.path(), "clip.mp4", "hubble_deep_field.jpg", 100, 2);
+    let marked = dir.path().join("marked.mp4");
+    mark(&input, &marked);
+    let key = key();
+
+    // One frame, scaled to 720 pixels wide and saved as JPEG 75 (a thumbnail).
+    let frame = frames(&marked).swap_remove(20);
+    let small = image::imageops::resize(&frame, 720, 405, image::imageops::FilterType::Triangle);
+    let thumbnail = attacks::jpeg(&small, 75);
+    assert_eq!(watermark::detect(&thumbnail, &key).map(|d| d.payload), Some(PAYLOAD), "thumbnail");
+
+    // Re-encoded at a low bitrate and cropped to 9:16 (a vertical re-post), and a
+    // platform's cover: the first frame cropped 9:16, resized to 540x960, JPEG 70.
+    let vertical = reencode(&marked, dir.path(), "crop=404:720", "500k");
+    let info = probe(&vertical, &VideoLimits::default()).unwrap();
+    assert_eq!((info.width, info.height), (404, 720));
+    let found = detect_in_video(&vertical, &VideoSettings::default(), &key).unwrap();
+    assert_eq!(found.map(|d| d.payload), Some(PAYLOAD), "vertical re-post at 500 kbit/s");
+    let first = frames(&vertical).swap_remove(0);
+    let cover = image::imageops::resize(&first, 540, 960, image::imageops::FilterType::CatmullRom);
+    assert_eq!(
+        watermark::detect(&attacks::jpeg(&cover, 70), &key).map(|d| d.payload),
+        Some(PAYLOAD),
+        "cover"
+    );
+
+    // Another clip, re-posted as a vertical 720x1280 video at 1.5 Mbit/s.
+    let input = photo_clip(dir.path(), "clip2.mp4", "motorcycle_left.png", 100, 2);
+    let marked = dir.path().join("marked2.mp4");
+    mark(&input, &marked);
+    let vertical = reencode(&marked, dir.path(), "crop=404:720,scale=720:1280", "1500k");
+    let found = detect_in_video(&vertical, &VideoSettings::default(), &key).unwrap();
+    assert_eq!(found.map(|d| d.payload), Some(PAYLOAD), "vertical 720x1280 re-post");
+}
+
+/// `input` re-encoded with H.264 at `bitrate` after the filter `vf`, as a platform would.
+fn reencode(input: &Path, dir: &Path, vf: &str, bitrate: &str) -> PathBuf {
+    let output = dir.join(format!("reencoded-{bitrate}.mp4"));
+    run_ffmpeg(&[
+        "-i",
+        input.to_str().unwrap(),
+        "-vf",
+        vf,
+        "-c:v",
+        "libx264",
+        "-b:v",
+        bitrate,
+        "-c:a",
+        "copy",
+        output.to_str().unwrap(),
+    ]);
+    output
+}
+
+#[test]
+fn unmarked_clips_and_other_keys_detect_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = VideoSettings::default();
+    for (i, photo) in ["astronaut.png", "coffee.png", "retina.jpg"].iter().enumerate() {
+        let clip = photo_clip(dir.path(), &format!("plain{i}.mp4"), photo, 80 * i as u32, 1);
+        assert_eq!(detect_in_video(&clip, &settings, &key()).unwrap(), None, "{photo}");
+        for frame in frames(&clip).iter().step_by(6) {
+            assert_eq!(watermark::detect(frame, &key()), None, "{photo}: a frame");
+        }
+    }
+    let marked = dir.path().join("marked.mp4");
+    mark(&photo_clip(dir.path(), "m.mp4", "chelsea.png", 50, 1), &marked);
+    let other = Key::from_bytes([7; 32]);
+    assert_eq!(detect_in_video(&marked, &settings, &other).unwrap(), None, "another key");
+}
+
+#[test]
+fn the_mark_stays_put_from_frame_to_frame() {
+    // A still shot: any change between marked frames beyond the original's own is flicker.
+    let dir = tempfile::tempdir().unwrap();
+    let input = photo_clip(dir.path(), "still.mp4", "coffee.png", 0, 1);
+    let marked = dir.path().join("marked.mp4");
+    mark(&input, &marked);
+    let (original, marked) = (frames(&input), frames(&marked));
+    let delta = |i: usize| -> Vec<f32> {
+        original[i]
+            .as_raw()
+            .iter()
+            .zip(marked[i].as_raw())
+            .map(|(o, m)| f32::from(*m) - f32::from(*o))
+            .collect()
+    };
+    let correlation = |a: &[f32], b: &[f32]| {
+        let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+        let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        dot / (norm(a) * norm(b))
+    };
+    let first = delta(2);
+    for i in [6, 12, 23] {
+        let c = correlation(&first, &delta(i));
+        assert!(c > 0.8, "frame {i}: the mark's correlation with frame 2's is {c:.2}");
+    }
 }

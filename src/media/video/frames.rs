@@ -7,7 +7,7 @@ use std::process::{Child, ChildStdout, Command, Stdio};
 
 use image::RgbImage;
 
-use super::{VideoError, VideoInfo};
+use super::{colour_filter, VideoError, VideoInfo};
 
 pub struct FrameReader {
     child: Child,
@@ -17,12 +17,60 @@ pub struct FrameReader {
 }
 
 impl FrameReader {
-    /// Starts decoding `path` (already probed) to RGB frames at its own size and rate.
+    /// Starts decoding every frame of `path` (already probed), once each, at its own size.
     pub fn open(path: &Path, info: &VideoInfo) -> Result<FrameReader, VideoError> {
+        let filter = colour_filter(info, "in");
+        FrameReader::spawn(path, info, &[], &["-fps_mode", "passthrough", "-vf", &filter])
+    }
+
+    /// Starts decoding about `count` frames spread evenly over the video (all of a short
+    /// one): what detection needs, without decoding every frame into the pipe.
+    pub fn sampled(path: &Path, info: &VideoInfo, count: usize) -> Result<FrameReader, VideoError> {
+        FrameReader::sample(path, info, count, &[])
+    }
+
+    /// Like `sampled`, from the key frames alone (the first frame at least). A platform's
+    /// encoder codes a key frame on its own, so each carries the mark where it was put;
+    /// frames predicted from others carry it dragged along with the picture's motion.
+    pub fn key_frames(path: &Path, info: &VideoInfo, count: usize) -> Result<FrameReader, VideoError> {
+        FrameReader::sample(path, info, count, &["-skip_frame", "nokey"])
+    }
+
+    fn sample(
+        path: &Path,
+        info: &VideoInfo,
+        count: usize,
+        input_options: &[&str],
+    ) -> Result<FrameReader, VideoError> {
+        let colour = colour_filter(info, "in");
+        let seconds = info.duration_secs;
+        let filter = if seconds > 0.0 && count > 0 {
+            format!("fps={:.6}:eof_action=pass,{colour}", count as f64 / seconds)
+        } else {
+            colour
+        };
+        FrameReader::spawn(
+            path,
+            info,
+            input_options,
+            &["-vf", &filter, "-frames:v", &count.max(1).to_string()],
+        )
+    }
+
+    fn spawn(
+        path: &Path,
+        info: &VideoInfo,
+        input_options: &[&str],
+        options: &[&str],
+    ) -> Result<FrameReader, VideoError> {
         let mut child = Command::new("ffmpeg")
-            .args(["-v", "error", "-nostdin", "-i"])
+            .args(["-v", "error", "-nostdin"])
+            .args(input_options)
+            .arg("-i")
             .arg(path)
-            .args(["-map", "0:v:0", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
+            .args(["-map", "0:v:0"])
+            .args(options)
+            .args(["-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

@@ -4,11 +4,154 @@
 //! (H.264, VP9, AV1...), and a crash or a hostile file stays in a child process. Limits on
 //! size, duration and resolution are checked from `ffprobe` before any frame is decoded.
 
+mod encode;
 mod frames;
 mod probe;
+mod rewrite;
 
+pub use encode::{EncodeSettings, FrameWriter};
 pub use frames::FrameReader;
 pub use probe::{probe, VideoInfo};
+pub use rewrite::rewrite_frames;
+
+/// The containers viewmark reads and writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Container {
+    Mp4,
+    Mov,
+    WebM,
+}
+
+impl Container {
+    /// The container a file's first bytes announce (`None`: not a video viewmark takes).
+    pub fn sniff(bytes: &[u8]) -> Option<Container> {
+        if bytes.len() >= 12 && &bytes[4..8] == b"ftyp" {
+            // QuickTime's own brand; every other ISO brand is read as MP4.
+            return Some(if &bytes[8..12] == b"qt  " { Container::Mov } else { Container::Mp4 });
+        }
+        (bytes.len() >= 4 && bytes[..4] == [0x1A, 0x45, 0xDF, 0xA3]).then_some(Container::WebM)
+    }
+
+    /// The container a file name's extension names.
+    pub fn of_path(path: &std::path::Path) -> Option<Container> {
+        let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+        match ext.as_str() {
+            "mp4" | "m4v" => Some(Container::Mp4),
+            "mov" => Some(Container::Mov),
+            "webm" => Some(Container::WebM),
+            _ => None,
+        }
+    }
+
+    pub fn extension(self) -> &'static str {
+        match self {
+            Container::Mp4 => "mp4",
+            Container::Mov => "mov",
+            Container::WebM => "webm",
+        }
+    }
+
+    /// ffmpeg's muxer name.
+    pub fn muxer(self) -> &'static str {
+        self.extension()
+    }
+
+    pub fn mime_type(self) -> &'static str {
+        match self {
+            Container::Mp4 => "video/mp4",
+            Container::Mov => "video/quicktime",
+            Container::WebM => "video/webm",
+        }
+    }
+}
+
+/// The `scale` filter converting between the video's YUV and RGB with the video's own
+/// matrix and range (`side` is "in" when decoding, "out" when encoding), so a round trip
+/// through RGB keeps the colours.
+fn colour_filter(info: &VideoInfo, side: &str) -> String {
+    let matrix = match info.color_space.as_deref() {
+        Some("bt709") => Some("bt709"),
+        Some("bt2020nc") | Some("bt2020c") => Some("bt2020"),
+        Some("smpte170m") | Some("bt470bg") => Some("bt601"),
+        Some("smpte240m") => Some("smpte240m"),
+        Some("fcc") => Some("fcc"),
+        _ => None,
+    };
+    let range = match info.color_range.as_deref() {
+        Some("tv") => Some("tv"),
+        Some("pc") => Some("pc"),
+        _ => None,
+    };
+    let mut options = Vec::new();
+    if let Some(matrix) = matrix {
+        options.push(format!("{side}_color_matrix={matrix}"));
+    }
+    if let Some(range) = range {
+        options.push(format!("{side}_range={range}"));
+    }
+    if options.is_empty() {
+        "scale".to_owned()
+    } else {
+        format!("scale={}", options.join(":"))
+    }
+}
+
+/// Video settings: limits on inputs, encoder quality, and how many frames detection reads.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct VideoSettings {
+    /// Largest video file accepted (uploads and fetched media).
+    pub max_bytes: u64,
+    pub max_duration_secs: f64,
+    /// Largest frame, in pixels.
+    pub max_pixels: u64,
+    /// x264's constant rate factor for MP4 and MOV outputs (18: visually lossless).
+    pub h264_crf: u8,
+    /// x264's speed preset.
+    pub h264_preset: String,
+    /// libvpx-vp9's constant quality for WebM outputs.
+    pub vp9_crf: u8,
+    /// Frames read, spread over the video, when looking for a mark in one.
+    pub detect_frames: usize,
+    /// The mark's strength in frames relative to pictures. A frame is seen for a
+    /// fraction of a second, under motion, and platforms re-encode videos far harder than
+    /// pictures: 1.5 is measured in docs/watermark.md.
+    pub strength: f32,
+}
+
+impl Default for VideoSettings {
+    fn default() -> Self {
+        let limits = VideoLimits::default();
+        let encode = EncodeSettings::default();
+        VideoSettings {
+            max_bytes: limits.max_bytes,
+            max_duration_secs: limits.max_duration_secs,
+            max_pixels: limits.max_pixels,
+            h264_crf: encode.h264_crf,
+            h264_preset: encode.h264_preset,
+            vp9_crf: encode.vp9_crf,
+            detect_frames: 12,
+            strength: 1.5,
+        }
+    }
+}
+
+impl VideoSettings {
+    pub fn limits(&self) -> VideoLimits {
+        VideoLimits {
+            max_bytes: self.max_bytes,
+            max_duration_secs: self.max_duration_secs,
+            max_pixels: self.max_pixels,
+        }
+    }
+
+    pub fn encode(&self) -> EncodeSettings {
+        EncodeSettings {
+            h264_crf: self.h264_crf,
+            h264_preset: self.h264_preset.clone(),
+            vp9_crf: self.vp9_crf,
+        }
+    }
+}
 
 /// Hard limits on a video input.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -37,6 +180,12 @@ pub enum VideoError {
     TooLong(f64, f64),
     #[error("frames of {0}x{1} are over the limit of {2} pixels")]
     TooManyPixels(u32, u32, u64),
+    #[error("frames of {0}x{1}: the encoder needs an even width and height")]
+    OddSize(u32, u32),
+    #[error("the output must be .mp4, .mov or .webm")]
+    UnsupportedContainer,
+    #[error("encoding failed: {0}")]
+    Encode(String),
     #[error("reading frames failed: {0}")]
     Io(#[from] std::io::Error),
 }

@@ -44,6 +44,13 @@ struct Stream {
     color_primaries: Option<String>,
     color_transfer: Option<String>,
     color_range: Option<String>,
+    #[serde(default)]
+    side_data_list: Vec<SideData>,
+}
+
+#[derive(Deserialize)]
+struct SideData {
+    rotation: Option<f64>,
 }
 
 #[derive(Deserialize)]
@@ -80,10 +87,17 @@ pub fn probe(path: &Path, limits: &VideoLimits) -> Result<VideoInfo, VideoError>
         .find(|s| s.codec_type.as_deref() == Some("video"))
         .ok_or(VideoError::Unreadable)?;
     let audio = probed.streams.iter().find(|s| s.codec_type.as_deref() == Some("audio"));
-    let (width, height) = match (video.width, video.height) {
+    let (mut width, mut height) = match (video.width, video.height) {
         (Some(w), Some(h)) if w > 0 && h > 0 => (w, h),
         _ => return Err(VideoError::Unreadable),
     };
+    // Phone videos are often stored sideways with a display rotation; ffmpeg turns the
+    // frames upright when decoding, so the frames are the other way round.
+    let quarter_turns =
+        video.side_data_list.iter().filter_map(|d| d.rotation).map(|r| (r / 90.0).round() as i64).next();
+    if quarter_turns.is_some_and(|q| q.rem_euclid(2) == 1) {
+        std::mem::swap(&mut width, &mut height);
+    }
     if u64::from(width) * u64::from(height) > limits.max_pixels {
         return Err(VideoError::TooManyPixels(width, height, limits.max_pixels));
     }
