@@ -9,11 +9,13 @@ use crate::api::auth::service_token;
 use crate::config::Settings;
 use crate::keys::{self, IfMissing};
 use crate::media::image_io;
+use crate::media::video::Container;
 use crate::platforms::simulator::{Scenario, Simulator};
 use crate::startup::{self, Application};
 use crate::store::{ErasureTrigger, NewServiceToken};
 use crate::telemetry;
 use crate::watermark::{self, Key};
+use crate::{detection, enrollment};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -56,7 +58,8 @@ pub enum Command {
     /// of workers may share one PostgreSQL database. Stops after its round on SIGTERM/SIGINT.
     Worker,
     /// Embed a 64-bit payload in an image; writes OUT (PNG, or the format of OUT's
-    /// extension) at the same size.
+    /// extension) at the same size. A video (MP4, MOV, WebM) is marked in every frame and
+    /// written to OUT, whose extension (.mp4, .mov, .webm) names the container.
     Embed {
         #[arg(long)]
         input: PathBuf,
@@ -69,7 +72,8 @@ pub enum Command {
         #[arg(long)]
         key_file: Option<PathBuf>,
     },
-    /// Look for a watermark; prints {"payload": "<16 hex digits>" | null, "score": <float>}.
+    /// Look for a watermark in an image or a video; prints
+    /// {"payload": "<16 hex digits>" | null, "score": <float>}.
     Detect {
         #[arg(long)]
         input: PathBuf,
@@ -146,6 +150,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Embed { input, output, payload, key_file } => {
             let key = command_key(&settings, key_file.as_deref(), IfMissing::Create)?;
+            if is_video(&input)? {
+                let marked = enrollment::mark_video(&input, &output, &settings.video, &key, payload)?;
+                tracing::debug!(frames = marked.frames, "video marked");
+                return Ok(());
+            }
             let image = read_image(&settings, &input)?;
             let marked = watermark::embed(&image, &key, payload);
             let bytes = image_io::encode(&marked, image_io::format_for_path(&output))?;
@@ -154,8 +163,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Detect { input, json: _, key_file } => {
             let key = command_key(&settings, key_file.as_deref(), IfMissing::Fail)?;
-            let image = read_image(&settings, &input)?;
-            let found = watermark::detect(&image, &key);
+            let found = if is_video(&input)? {
+                detection::detect_in_video(&input, &settings.video, &key)?
+            } else {
+                watermark::detect(&read_image(&settings, &input)?, &key)
+            };
             let answer = serde_json::json!({
                 "payload": found.map(|d| format!("{:016x}", d.payload)),
                 "score": found.map_or(0.0, |d| d.score),
@@ -232,6 +244,17 @@ fn command_key(settings: &Settings, key_file: Option<&Path>, if_missing: IfMissi
         Some(path) => keys::read_key_file(path)?,
         None => keys::load_configured_key(settings, if_missing)?,
     })
+}
+
+/// Whether the file at `path` is a video (MP4, MOV or WebM), from its first bytes.
+fn is_video(path: &Path) -> anyhow::Result<bool> {
+    use std::io::Read;
+    let mut head = Vec::with_capacity(12);
+    std::fs::File::open(path)
+        .with_context(|| format!("cannot read {}", path.display()))?
+        .take(12)
+        .read_to_end(&mut head)?;
+    Ok(Container::sniff(&head).is_some())
 }
 
 fn read_image(settings: &Settings, path: &Path) -> anyhow::Result<image::RgbImage> {

@@ -138,6 +138,7 @@ impl Application {
             webhook_secret,
             consent_locks: consent_locks.clone(),
             webhook_tolerance_secs: settings.webhooks.tolerance_secs,
+            video: settings.video.clone(),
             payouts: settings.payouts.clone(),
         });
         let server = HttpServer::new(move || {

@@ -14,9 +14,10 @@ use super::auth::{forbidden, service_token, Caller};
 use super::creators::{current_creator, require_tracking_consent};
 use super::error::{store_error, ApiError};
 use super::openapi::ErrorDoc;
-use super::upload::{media_error, read_upload};
+use super::upload::{media_error, read_media_upload, video_error, Upload};
 use super::AppState;
-use crate::enrollment::{self, MarkedOutput};
+use crate::enrollment::{self, MarkedOutput, MarkedVideo};
+use crate::media::video::Container;
 use crate::store::{Content, ContentCursor, Creator, MediaKind, NewContent, StoreError};
 
 /// Attempts at a fresh payload before giving up (a clash is a one-in-2^64 event per pair).
@@ -62,11 +63,16 @@ pub struct ContentPage {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Enrolled {
     content: ContentView,
-    image: EncodedImage,
+    /// The marked picture (for a picture upload).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    image: Option<EncodedMedia>,
+    /// The marked video (for a video upload).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    video: Option<EncodedMedia>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct EncodedImage {
+pub struct EncodedMedia {
     media_type: String,
     base64: String,
 }
@@ -133,19 +139,19 @@ pub async fn media_task<T: Send + 'static>(
     web::block(work).await.map_err(|_| ApiError::internal())
 }
 
-/// `POST /v1/contents`: marks the uploaded image and returns it.
+/// `POST /v1/contents`: marks the uploaded picture or video and returns it.
 #[utoipa::path(post, path = "/v1/contents", tag = "contents", security(("bearer" = [])),
     params(
         ("user_id" = Option<String>, Query, description = "For content:write services: the creator's identity provider id"),
         ("format" = Option<String>, Query, description = "png, jpeg or webp (default: as sent)"),
     ),
-    request_body(description = "The image, raw (image/png, image/jpeg, image/webp) or multipart/form-data with a part named image", content_type = "application/octet-stream"),
+    request_body(description = "The picture or video, raw (image/png, image/jpeg, image/webp, video/mp4, video/quicktime, video/webm) or multipart/form-data with a part named image or video", content_type = "application/octet-stream"),
     responses(
-        (status = 201, description = "The watermarked image (X-Content-Id names the content), or its JSON form with Accept: application/json", body = Enrolled),
-        (status = 400, description = "Bad or truncated image, bad parameters", body = ErrorDoc),
+        (status = 201, description = "The watermarked picture or video in the format sent (X-Content-Id names the content), or its JSON form with Accept: application/json", body = Enrolled),
+        (status = 400, description = "Bad or truncated picture or video, bad parameters", body = ErrorDoc),
         (status = 403, description = "Consent revoked, or enrolling for someone else", body = ErrorDoc),
-        (status = 413, description = "Body or image over the limits", body = ErrorDoc),
-        (status = 415, description = "Not PNG, JPEG or WebP", body = ErrorDoc),
+        (status = 413, description = "Body, picture or video over the limits (bytes, pixels, duration)", body = ErrorDoc),
+        (status = 415, description = "Not PNG, JPEG, WebP, MP4, MOV or WebM", body = ErrorDoc),
     ))]
 pub async fn enroll(
     state: web::Data<AppState>,
@@ -157,7 +163,19 @@ pub async fn enroll(
     let creator = enrollee(&state, &caller, query.user_id.as_deref()).await?;
     require_tracking_consent(&creator)?;
     let format = output_format(query.format.as_deref())?;
-    let bytes = std::sync::Arc::new(read_upload(&req, payload, state.limits.body_bytes).await?);
+    let upload = read_media_upload(&req, payload, state.limits.body_bytes, state.video.max_bytes).await?;
+    let bytes = match upload {
+        Upload::Picture(bytes) => std::sync::Arc::new(bytes),
+        Upload::Video { file, container } => {
+            if format.is_some() {
+                return Err(ApiError::bad_request(
+                    "bad_format",
+                    "format applies to pictures; a video keeps its own",
+                ));
+            }
+            return enroll_video(&state, &caller, &creator, &req, file, container).await;
+        }
+    };
     let limits = (&state.limits).into();
 
     for _ in 0..PAYLOAD_ATTEMPTS {
@@ -188,25 +206,100 @@ pub async fn enroll(
     Err(ApiError::internal())
 }
 
+/// The video branch of `enroll`: every frame marked, the file returned as it was sent
+/// (same container), streamed from disk.
+async fn enroll_video(
+    state: &AppState,
+    caller: &Caller,
+    creator: &Creator,
+    req: &HttpRequest,
+    input: tempfile::NamedTempFile,
+    container: Container,
+) -> Result<HttpResponse, ApiError> {
+    let input = std::sync::Arc::new(input);
+    for _ in 0..PAYLOAD_ATTEMPTS {
+        let payload = enrollment::fresh_payload();
+        let (key, settings, input) = (state.key.clone(), state.video.clone(), input.clone());
+        let marked =
+            media_task(state, move || -> Result<(tempfile::NamedTempFile, MarkedVideo), ApiError> {
+                let output = tempfile::Builder::new()
+                    .suffix(&format!(".{}", container.extension()))
+                    .tempfile()
+                    .map_err(|_| ApiError::internal())?;
+                let marked = enrollment::mark_video(input.path(), output.path(), &settings, &key, payload)
+                    .map_err(video_error)?;
+                Ok((output, marked))
+            })
+            .await??;
+        let (output, marked) = marked;
+        let new = NewContent {
+            creator_id: creator.id,
+            payload,
+            media_kind: MediaKind::Video,
+            width: marked.width,
+            height: marked.height,
+            sha256: marked.sha256.clone(),
+            at: chrono::Utc::now(),
+        };
+        match state.store.insert_content(&new).await {
+            Ok(content) => {
+                tracing::info!(creator_id = %creator.id, content_id = %content.id, caller = %caller.log_id(), frames = marked.frames, "video enrolled");
+                return video_response(req, &content, output, container).await;
+            }
+            Err(StoreError::Conflict(_)) => continue,
+            Err(other) => return Err(store_error(other)),
+        }
+    }
+    Err(ApiError::internal())
+}
+
+async fn video_response(
+    req: &HttpRequest,
+    content: &Content,
+    output: tempfile::NamedTempFile,
+    container: Container,
+) -> Result<HttpResponse, ApiError> {
+    let mut response = HttpResponse::Created();
+    response
+        .insert_header((header::LOCATION, format!("/v1/contents/{}", content.id)))
+        .insert_header(("x-content-id", content.id.to_string()));
+    if wants_json(req) {
+        let bytes = tokio::fs::read(output.path()).await.map_err(|_| ApiError::internal())?;
+        return Ok(response.json(Enrolled {
+            content: ContentView::from(content),
+            image: None,
+            video: Some(EncodedMedia {
+                media_type: container.mime_type().to_owned(),
+                base64: base64::engine::general_purpose::STANDARD.encode(bytes),
+            }),
+        }));
+    }
+    let (length, body) = super::file_body::stream(output).await.map_err(|_| ApiError::internal())?;
+    Ok(response.content_type(container.mime_type()).no_chunking(length).streaming(body))
+}
+
+fn wants_json(req: &HttpRequest) -> bool {
+    req.headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("application/json"))
+}
+
 fn enrolled_response(req: &HttpRequest, content: &Content, marked: MarkedOutput) -> HttpResponse {
     let media_type = marked.format.to_mime_type();
     let location = format!("/v1/contents/{}", content.id);
-    let wants_json = req
-        .headers()
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|accept| accept.contains("application/json"));
     let mut response = HttpResponse::Created();
     response
         .insert_header((header::LOCATION, location))
         .insert_header(("x-content-id", content.id.to_string()));
-    if wants_json {
+    if wants_json(req) {
         response.json(Enrolled {
             content: ContentView::from(content),
-            image: EncodedImage {
+            image: Some(EncodedMedia {
                 media_type: media_type.to_owned(),
                 base64: base64::engine::general_purpose::STANDARD.encode(&marked.bytes),
-            },
+            }),
+            video: None,
         })
     } else {
         response.content_type(media_type).body(marked.bytes)

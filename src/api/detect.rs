@@ -1,4 +1,4 @@
-//! `POST /v1/detect`: which enrolled content an image carries, if any the caller may see.
+//! `POST /v1/detect`: which enrolled content a picture or video carries, if any the caller may see.
 //! Operators see any content; a creator sees only their own (another creator's content
 //! answers exactly like an unmarked image).
 
@@ -9,10 +9,9 @@ use super::auth::Caller;
 use super::contents::{content_viewer, media_task, ContentView};
 use super::error::{store_error, ApiError};
 use super::openapi::ErrorDoc;
-use super::upload::{media_error, read_upload};
+use super::upload::{input_error, read_media_upload, Upload};
 use super::AppState;
-use crate::media::image_io;
-use crate::watermark;
+use crate::detection;
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 struct DetectView {
@@ -24,7 +23,7 @@ struct DetectView {
 }
 
 #[utoipa::path(post, path = "/v1/detect", tag = "contents", security(("bearer" = [])),
-    request_body(description = "An image, raw or multipart/form-data", content_type = "application/octet-stream"),
+    request_body(description = "A picture or video (MP4, MOV, WebM), raw or multipart/form-data", content_type = "application/octet-stream"),
     responses((status = 200, description = "Which content the image carries, among those the caller may see", body = DetectView),
         (status = 413, body = ErrorDoc), (status = 415, body = ErrorDoc)))]
 pub async fn detect(
@@ -34,13 +33,16 @@ pub async fn detect(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let viewer = content_viewer(&state, &caller).await?;
-    let bytes = read_upload(&req, payload, state.limits.body_bytes).await?;
-    let (limits, key) = ((&state.limits).into(), state.key.clone());
-    let found = media_task(&state, move || {
-        image_io::decode(&bytes, &limits).map(|(image, _)| watermark::detect(&image, &key))
+    let upload = read_media_upload(&req, payload, state.limits.body_bytes, state.video.max_bytes).await?;
+    let (limits, video, key) = ((&state.limits).into(), state.video.clone(), state.key.clone());
+    let found = media_task(&state, move || match upload {
+        Upload::Picture(bytes) => detection::detect_in_bytes(&bytes, &limits, &video, &key),
+        Upload::Video { file, .. } => {
+            detection::detect_in_video(file.path(), &video, &key).map_err(detection::InputError::from)
+        }
     })
     .await?
-    .map_err(media_error)?;
+    .map_err(input_error)?;
 
     let mut answer = DetectView { found: false, content: None, score: None };
     if let Some(detection) = found {

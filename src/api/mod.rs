@@ -8,6 +8,7 @@ mod cursor;
 mod detect;
 pub mod error;
 mod export;
+mod file_body;
 mod health;
 mod metrics;
 mod openapi;
@@ -49,6 +50,8 @@ pub struct AppState {
     pub consent_locks: std::sync::Arc<crate::consent::locks::ConsentLocks>,
     pub webhook_tolerance_secs: u64,
     pub payouts: crate::payouts::PayoutSettings,
+    /// Limits on video uploads, encoder quality, frames read for detection.
+    pub video: crate::media::video::VideoSettings,
 }
 
 /// Registers every route, the body limits and the error mapping on an app. Used by `serve`

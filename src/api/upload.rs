@@ -1,6 +1,11 @@
-//! Media uploads: a raw body (`Content-Type: image/...`) or `multipart/form-data` with the
-//! file in a part named `image` (or the first file part). Reading stops at the byte limit,
-//! before anything is decoded.
+//! Media uploads: a raw body (`Content-Type: image/...` or `video/...`) or
+//! `multipart/form-data` with the file in a part named `image` or `video` (or the first file
+//! part). Reading stops at the byte limit, before anything is decoded: the picture limit,
+//! or, for a body whose first bytes say it is a video, the video limit. Videos are spooled
+//! to a temporary file (ffmpeg must seek in them, and they may be large); pictures stay in
+//! memory.
+
+use std::io::Write;
 
 use actix_multipart::Multipart;
 use actix_web::http::header::CONTENT_TYPE;
@@ -9,7 +14,106 @@ use actix_web::{web, HttpRequest};
 use futures_util::StreamExt;
 
 use super::error::ApiError;
+use crate::detection::InputError;
 use crate::media::image_io::MediaError;
+use crate::media::video::{Container, VideoError};
+
+/// An uploaded file.
+pub enum Upload {
+    Picture(Vec<u8>),
+    Video { file: tempfile::NamedTempFile, container: Container },
+}
+
+/// Collects an upload: in memory while it may be a picture, in a temporary file once it is
+/// known to be a video.
+struct Spool {
+    memory: Vec<u8>,
+    video: Option<(tempfile::NamedTempFile, Container)>,
+    written: u64,
+    picture_limit: usize,
+    video_limit: u64,
+}
+
+fn spool_error(e: std::io::Error) -> ApiError {
+    tracing::error!(error = %e, "cannot spool an upload");
+    ApiError::internal()
+}
+
+impl Spool {
+    fn new(picture_limit: usize, video_limit: u64) -> Spool {
+        Spool { memory: Vec::new(), video: None, written: 0, picture_limit, video_limit }
+    }
+
+    fn push(&mut self, chunk: &[u8]) -> Result<(), ApiError> {
+        self.written += chunk.len() as u64;
+        if self.video.is_none() && self.memory.len() < 12 {
+            // Enough of the head to know what it is.
+            self.memory.extend_from_slice(chunk);
+            return self.settle();
+        }
+        match &mut self.video {
+            Some(_) if self.written > self.video_limit => Err(too_large(self.video_limit as usize)),
+            Some((file, _)) => file.write_all(chunk).map_err(spool_error),
+            None if self.written > self.picture_limit as u64 => Err(too_large(self.picture_limit)),
+            None => {
+                self.memory.extend_from_slice(chunk);
+                Ok(())
+            }
+        }
+    }
+
+    /// Moves to a file as soon as the head says video; checks the limit in force.
+    fn settle(&mut self) -> Result<(), ApiError> {
+        if self.video.is_none() {
+            if let Some(container) = Container::sniff(&self.memory) {
+                let mut file = tempfile::Builder::new()
+                    .suffix(&format!(".{}", container.extension()))
+                    .tempfile()
+                    .map_err(spool_error)?;
+                file.write_all(&self.memory).map_err(spool_error)?;
+                self.memory = Vec::new();
+                self.video = Some((file, container));
+            }
+        }
+        let limit = if self.video.is_some() { self.video_limit } else { self.picture_limit as u64 };
+        if self.written > limit {
+            return Err(too_large(limit as usize));
+        }
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<Upload, ApiError> {
+        if self.written == 0 {
+            return Err(ApiError::bad_request("empty_upload", "the request carries no file"));
+        }
+        self.settle()?;
+        Ok(match self.video {
+            Some((mut file, container)) => {
+                file.flush().map_err(spool_error)?;
+                Upload::Video { file, container }
+            }
+            None => Upload::Picture(self.memory),
+        })
+    }
+}
+
+/// The uploaded file, a picture of at most `picture_limit` bytes or a video of at most
+/// `video_limit`.
+pub async fn read_media_upload(
+    req: &HttpRequest,
+    payload: web::Payload,
+    picture_limit: usize,
+    video_limit: u64,
+) -> Result<Upload, ApiError> {
+    let mut spool = Spool::new(picture_limit, video_limit);
+    let content_type = req.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if content_type.starts_with("multipart/form-data") {
+        read_multipart(Multipart::new(req.headers(), payload), &mut spool).await?;
+    } else {
+        read_raw(payload, &mut spool).await?;
+    }
+    spool.finish()
+}
 
 fn too_large(limit: usize) -> ApiError {
     ApiError::new(
@@ -19,61 +123,42 @@ fn too_large(limit: usize) -> ApiError {
     )
 }
 
-/// The uploaded file's bytes, at most `limit` of them.
-pub async fn read_upload(
-    req: &HttpRequest,
-    payload: web::Payload,
-    limit: usize,
-) -> Result<Vec<u8>, ApiError> {
-    let content_type = req.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let bytes = if content_type.starts_with("multipart/form-data") {
-        read_multipart(Multipart::new(req.headers(), payload), limit).await?
-    } else {
-        read_raw(payload, limit).await?
-    };
-    if bytes.is_empty() {
-        return Err(ApiError::bad_request("empty_upload", "the request carries no file"));
-    }
-    Ok(bytes)
-}
-
-async fn read_raw(mut payload: web::Payload, limit: usize) -> Result<Vec<u8>, ApiError> {
-    let mut bytes = Vec::new();
+async fn read_raw(mut payload: web::Payload, spool: &mut Spool) -> Result<(), ApiError> {
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| match e {
-            actix_web::error::PayloadError::Overflow => too_large(limit),
+            actix_web::error::PayloadError::Overflow => too_large(spool.picture_limit),
             other => ApiError::bad_request("bad_upload", other.to_string()),
         })?;
-        if bytes.len() + chunk.len() > limit {
-            return Err(too_large(limit));
-        }
-        bytes.extend_from_slice(&chunk);
+        spool.push(&chunk)?;
     }
-    Ok(bytes)
+    Ok(())
 }
 
-async fn read_multipart(mut form: Multipart, limit: usize) -> Result<Vec<u8>, ApiError> {
+async fn read_multipart(mut form: Multipart, spool: &mut Spool) -> Result<(), ApiError> {
     let bad = |e: actix_multipart::MultipartError| ApiError::bad_request("bad_multipart", e.to_string());
     while let Some(field) = form.next().await {
         let mut field = field.map_err(bad)?;
-        let is_file = field
-            .content_disposition()
-            .is_some_and(|d| d.get_name() == Some("image") || d.get_filename().is_some());
-        let mut bytes = Vec::new();
+        let is_file = field.content_disposition().is_some_and(|d| {
+            matches!(d.get_name(), Some("image") | Some("video")) || d.get_filename().is_some()
+        });
+        let mut skipped = 0usize;
         while let Some(chunk) = field.next().await {
             let chunk = chunk.map_err(bad)?;
-            if bytes.len() + chunk.len() > limit {
-                return Err(too_large(limit));
-            }
             if is_file {
-                bytes.extend_from_slice(&chunk);
+                spool.push(&chunk)?;
+            } else {
+                // Other fields are read past, within the picture limit.
+                skipped += chunk.len();
+                if skipped > spool.picture_limit {
+                    return Err(too_large(spool.picture_limit));
+                }
             }
         }
         if is_file {
-            return Ok(bytes);
+            return Ok(());
         }
     }
-    Err(ApiError::bad_request("empty_upload", "the form has no part named 'image'"))
+    Err(ApiError::bad_request("empty_upload", "the form has no part named 'image' or 'video'"))
 }
 
 /// A media problem as the caller should see it.
@@ -88,4 +173,28 @@ pub fn media_error(err: MediaError) -> ApiError {
         MediaError::Encode(_) => return ApiError::internal(),
     };
     ApiError::new(status, code, err.to_string())
+}
+
+/// A video problem as the caller should see it.
+pub fn video_error(err: VideoError) -> ApiError {
+    let (status, code) = match &err {
+        VideoError::TooLarge(..) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+        VideoError::TooLong(..) => (StatusCode::PAYLOAD_TOO_LARGE, "video_too_long"),
+        VideoError::TooManyPixels(..) => (StatusCode::PAYLOAD_TOO_LARGE, "video_too_large"),
+        VideoError::Unreadable | VideoError::OddSize(..) => (StatusCode::BAD_REQUEST, "bad_video"),
+        VideoError::UnsupportedContainer => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_video_format"),
+        VideoError::Tool(_) | VideoError::Encode(_) | VideoError::Io(_) => {
+            tracing::error!(error = %err, "video processing failed");
+            return ApiError::internal();
+        }
+    };
+    ApiError::new(status, code, err.to_string())
+}
+
+/// Either kind of media problem.
+pub fn input_error(err: InputError) -> ApiError {
+    match err {
+        InputError::Image(e) => media_error(e),
+        InputError::Video(e) => video_error(e),
+    }
 }

@@ -25,6 +25,7 @@ mod shredding;
 mod social_accounts_api;
 mod tracking;
 mod video;
+mod video_api;
 mod watermark;
 mod wm_support;
 mod workers;

@@ -72,7 +72,7 @@ fn limits_are_checked_before_decoding_and_junk_is_refused() {
 
 /// A 1280x720 clip panning across a fixture photo (`pan` pixels a second; 0 for a still
 /// shot), 24 fps, with a tone: what a generated clip looks like to the encoder.
-fn photo_clip(dir: &Path, name: &str, photo: &str, pan: u32, seconds: u32) -> PathBuf {
+pub fn photo_clip(dir: &Path, name: &str, photo: &str, pan: u32, seconds: u32) -> PathBuf {
     let path = dir.join(name);
     let source = format!("{}/fixtures/images/{photo}", env!("CARGO_MANIFEST_DIR"));
     let webm = name.ends_with(".webm");
@@ -255,4 +255,48 @@ fn the_mark_stays_put_from_frame_to_frame() {
         let c = correlation(&first, &delta(i));
         assert!(c > 0.8, "frame {i}: the mark's correlation with frame 2's is {c:.2}");
     }
+}
+
+#[test]
+fn the_cli_marks_and_detects_videos() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = photo_clip(dir.path(), "clip.mov", "rocket.jpg", 60, 1);
+    let key_file = dir.path().join("k.key");
+    std::fs::write(&key_file, "cd".repeat(32)).unwrap();
+    let output = dir.path().join("marked.mov");
+    let embed = crate::cli::viewmark()
+        .args(["embed", "--input"])
+        .arg(&input)
+        .arg("--output")
+        .arg(&output)
+        .args(["--payload", "00c0ffee12345678", "--key-file"])
+        .arg(&key_file)
+        .output()
+        .unwrap();
+    assert!(embed.status.success(), "{}", String::from_utf8_lossy(&embed.stderr));
+    let info = probe(&output, &VideoLimits::default()).unwrap();
+    assert_eq!((info.width, info.height, info.codec.as_str()), (1280, 720, "h264"));
+    let detect = |path: &Path| {
+        let out = crate::cli::viewmark()
+            .args(["detect", "--json", "--input"])
+            .arg(path)
+            .arg("--key-file")
+            .arg(&key_file)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    assert_eq!(detect(&output)["payload"], "00c0ffee12345678");
+    assert_eq!(detect(&input)["payload"], serde_json::Value::Null);
+    // A video cannot be written as a picture.
+    let bad = crate::cli::viewmark()
+        .args(["embed", "--input"])
+        .arg(&input)
+        .args(["--output", "x.png", "--payload", "00c0ffee12345678", "--key-file"])
+        .arg(&key_file)
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains(".mp4, .mov or .webm"));
 }

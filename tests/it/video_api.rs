@@ -1,0 +1,133 @@
+//! Videos over HTTP on both backends: enrollment returns the marked video in its own
+//! container, detection finds it, and bad or oversized videos are refused with nothing
+//! stored.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use crate::on_both_backends;
+use crate::support::{TestApp, TestDb};
+use crate::tokens::creator_token;
+use crate::video::photo_clip;
+use viewmark::media::video::{probe, VideoLimits};
+
+async fn join(app: &TestApp, user: &str) -> String {
+    let token = creator_token(user);
+    let (status, body) =
+        app.call(Method::POST, "/v1/creators/me", Some(&token), Some(json!({"age_attested": true}))).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    token
+}
+
+async fn post(
+    app: &TestApp,
+    path: &str,
+    token: &str,
+    bytes: Vec<u8>,
+    content_type: &str,
+) -> reqwest::Response {
+    let request = app.client.post(app.url(path)).bearer_auth(token).header("content-type", content_type);
+    request.body(bytes).send().await.unwrap()
+}
+
+async fn error_code(response: reqwest::Response) -> (StatusCode, String) {
+    let status = response.status();
+    let body: Value = response.json().await.unwrap();
+    (status, body["error"]["code"].as_str().unwrap_or_default().to_owned())
+}
+
+async fn videos_are_enrolled_returned_and_detected(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let ada = join(&app, "user-ada").await;
+    let dir = tempfile::tempdir().unwrap();
+    let clip = std::fs::read(photo_clip(dir.path(), "clip.mp4", "rocket.jpg", 80, 1)).unwrap();
+
+    let response = post(&app, "/v1/contents", &ada, clip.clone(), "video/mp4").await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    assert_eq!(response.headers()["content-type"], "video/mp4");
+    let id = response.headers()["x-content-id"].to_str().unwrap().to_owned();
+    let marked = response.bytes().await.unwrap().to_vec();
+    let path = dir.path().join("marked.mp4");
+    std::fs::write(&path, &marked).unwrap();
+    let info = probe(&path, &VideoLimits::default()).unwrap();
+    assert_eq!((info.width, info.height, info.codec.as_str()), (1280, 720, "h264"));
+    assert_eq!(info.audio_codec.as_deref(), Some("aac"));
+
+    let (status, content) = app.call(Method::GET, &format!("/v1/contents/{id}"), Some(&ada), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!((content["media_kind"].as_str(), content["width"].as_u64()), (Some("video"), Some(1280)));
+
+    // The marked video, and a frame of it, are found; the original is not.
+    let found: Value =
+        post(&app, "/v1/detect", &ada, marked.clone(), "video/mp4").await.json().await.unwrap();
+    assert_eq!(found["content"]["id"], id.as_str());
+    let frame = viewmark::media::video::FrameReader::open(&path, &info).unwrap().next().unwrap().unwrap();
+    let jpeg = viewmark::media::image_io::encode_jpeg(&frame, 80).unwrap();
+    let found: Value = post(&app, "/v1/detect", &ada, jpeg, "image/jpeg").await.json().await.unwrap();
+    assert_eq!(found["content"]["id"], id.as_str());
+    let plain: Value = post(&app, "/v1/detect", &ada, clip.clone(), "video/mp4").await.json().await.unwrap();
+    assert_eq!(plain, json!({"found": false}));
+
+    // The JSON form carries the video.
+    let response = app
+        .client
+        .post(app.url("/v1/contents"))
+        .bearer_auth(&ada)
+        .header("accept", "application/json")
+        .body(clip)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["video"]["media_type"], "video/mp4");
+    assert!(body.get("image").is_none());
+    assert_eq!(body["content"]["media_kind"], "video");
+}
+
+async fn bad_and_oversized_videos_are_refused(db: TestDb) {
+    let app = TestApp::spawn_with(db, |s| {
+        s.video.max_duration_secs = 0.5;
+        s.video.max_bytes = 2_000_000;
+    })
+    .await;
+    let ada = join(&app, "user-ada").await;
+    let dir = tempfile::tempdir().unwrap();
+    let clip = std::fs::read(photo_clip(dir.path(), "clip.mp4", "rocket.jpg", 80, 1)).unwrap();
+
+    // A video head and then junk.
+    let mut junk = clip[..64].to_vec();
+    junk.extend(std::iter::repeat_n(0x5a, 4096));
+    let refused = [
+        (
+            post(&app, "/v1/contents", &ada, junk.clone(), "video/mp4").await,
+            StatusCode::BAD_REQUEST,
+            "bad_video",
+        ),
+        (post(&app, "/v1/detect", &ada, junk, "video/mp4").await, StatusCode::BAD_REQUEST, "bad_video"),
+        (
+            post(&app, "/v1/contents", &ada, clip.clone(), "video/mp4").await,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "video_too_long",
+        ),
+        (
+            post(&app, "/v1/contents?format=png", &ada, clip.clone(), "video/mp4").await,
+            StatusCode::BAD_REQUEST,
+            "bad_format",
+        ),
+    ];
+    for (response, status, code) in refused {
+        assert_eq!(error_code(response).await, (status, code.to_owned()));
+    }
+    // Over the byte limit: refused while reading, before ffprobe sees it.
+    let mut big = clip;
+    big.resize(2_000_001, 0);
+    let response = post(&app, "/v1/contents", &ada, big, "video/mp4").await;
+    assert_eq!(error_code(response).await, (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large".to_owned()));
+
+    let (status, page) = app.call(Method::GET, "/v1/contents", Some(&ada), None).await;
+    assert_eq!((status, page["items"].as_array().map(Vec::len)), (StatusCode::OK, Some(0)), "nothing stored");
+    assert_eq!(app.call(Method::GET, "/healthz", None, None).await.0, StatusCode::OK);
+}
+
+on_both_backends!(videos_are_enrolled_returned_and_detected, bad_and_oversized_videos_are_refused);
