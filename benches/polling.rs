@@ -96,6 +96,8 @@ fn setup(count: usize, marked: bool) -> Setup {
                     image: "images/astronaut.png".into(),
                     payload: Some(format!("{payload:016x}")),
                     video: false,
+                    clip: None,
+                    custom_cover: false,
                     transform: None,
                 }),
             });

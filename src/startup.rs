@@ -83,6 +83,7 @@ pub fn build_poller(
         fetcher,
         key,
         limits: ImageLimits::from(&settings.limits),
+        video: settings.video.clone(),
         media_permits: Arc::new(tokio::sync::Semaphore::new(settings.limits.media_concurrency.max(1))),
     };
     let tracking = settings.tracking.clone();

@@ -21,6 +21,8 @@ use crate::store::Platform;
 
 /// Picture types the detector reads.
 const IMAGE_TYPES: [&str; 3] = ["image/jpeg", "image/png", "image/webp"];
+/// A video post's file, where the platform's media URL gives it.
+const VIDEO_TYPES: [&str; 3] = ["video/mp4", "video/quicktime", "video/webm"];
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FetchError {
@@ -251,10 +253,13 @@ impl MediaFetcher {
             .and_then(|v| v.to_str().ok())
             .map(|v| v.split(';').next().unwrap_or_default().trim().to_ascii_lowercase())
             .unwrap_or_default();
-        if !IMAGE_TYPES.contains(&content_type.as_str()) {
+        let max = if IMAGE_TYPES.contains(&content_type.as_str()) {
+            self.settings.max_bytes
+        } else if VIDEO_TYPES.contains(&content_type.as_str()) {
+            self.settings.video_max_bytes
+        } else {
             return Err(FetchError::ContentType(content_type.chars().take(60).collect()));
-        }
-        let max = self.settings.max_bytes;
+        };
         if response.content_length().is_some_and(|n| n > max as u64) {
             return Err(FetchError::TooLarge(max));
         }

@@ -202,10 +202,11 @@ impl PlatformAdapter for Instagram {
                 Some(media_id) => self.views(user, token, media_id).await?,
                 None => None,
             };
-            // Videos and reels: the thumbnail is the picture; `media_url` may be withheld.
-            let picture = match item["media_type"].as_str() {
-                Some("VIDEO") => item["thumbnail_url"].as_str().or(item["media_url"].as_str()),
-                _ => item["media_url"].as_str().or(item["thumbnail_url"].as_str()),
+            // Videos and reels: the thumbnail first (small), then the video file itself
+            // (`media_url`, which may be withheld).
+            let urls = match item["media_type"].as_str() {
+                Some("VIDEO") => [item["thumbnail_url"].as_str(), item["media_url"].as_str()],
+                _ => [item["media_url"].as_str().or(item["thumbnail_url"].as_str()), None],
             };
             observations.push(Observation {
                 post_id: id.clone(),
@@ -214,7 +215,7 @@ impl PlatformAdapter for Instagram {
                     .as_str()
                     .and_then(|h| normalise_reported_handle(Platform::Instagram, h)),
                 views,
-                media_urls: picture.and_then(media_url).into_iter().collect(),
+                media_urls: urls.into_iter().flatten().filter_map(media_url).collect(),
             });
         }
         Ok(Fetched { value: observations, refreshed })

@@ -73,6 +73,8 @@ pub struct MediaFetchSettings {
     pub instagram_hosts: Vec<String>,
     pub x_hosts: Vec<String>,
     pub max_bytes: usize,
+    /// Largest video file fetched (video posts whose media URL gives the file).
+    pub video_max_bytes: usize,
     /// The whole fetch, redirects included.
     pub timeout_ms: u64,
     pub max_redirects: u32,
@@ -122,6 +124,7 @@ impl Default for PlatformSettings {
                 instagram_hosts: hosts(&["*.cdninstagram.com", "*.fbcdn.net"]),
                 x_hosts: hosts(&["pbs.twimg.com"]),
                 max_bytes: 20 * 1024 * 1024,
+                video_max_bytes: 64 * 1024 * 1024,
                 timeout_ms: 15_000,
                 max_redirects: 3,
                 allow_loopback: false,

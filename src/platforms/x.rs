@@ -74,6 +74,16 @@ fn problems(body: &Value) -> HashMap<String, PostState> {
     states
 }
 
+/// The highest-bitrate MP4 of a video's variants (the most evidence per frame).
+fn best_mp4_variant(media: &Value) -> Option<&str> {
+    media["variants"]
+        .as_array()?
+        .iter()
+        .filter(|v| v["content_type"].as_str() == Some("video/mp4"))
+        .max_by_key(|v| v["bit_rate"].as_u64().unwrap_or(0))
+        .and_then(|v| v["url"].as_str())
+}
+
 fn tweet_observation(
     tweet: &Value,
     media: &HashMap<&str, &Value>,
@@ -84,7 +94,13 @@ fn tweet_observation(
         .into_iter()
         .flatten()
         .filter_map(|key| media.get(key.as_str()?))
-        .filter_map(|m| m["url"].as_str().or(m["preview_image_url"].as_str()).and_then(media_url))
+        .flat_map(|m| {
+            // A photo's `url`, or a video's preview image and then its best MP4 variant.
+            let picture = m["url"].as_str().or(m["preview_image_url"].as_str());
+            [picture, best_mp4_variant(m)]
+        })
+        .flatten()
+        .filter_map(media_url)
         .collect();
     let author = tweet["author_id"].as_str().and_then(|id| users.get(id));
     Observation {
@@ -136,7 +152,7 @@ impl PlatformAdapter for X {
                         ("ids", &ids),
                         ("tweet.fields", "public_metrics,author_id"),
                         ("expansions", "attachments.media_keys,author_id"),
-                        ("media.fields", "url,preview_image_url"),
+                        ("media.fields", "url,preview_image_url,variants"),
                         ("user.fields", "username"),
                     ],
                 )

@@ -8,7 +8,9 @@ use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 use uuid::Uuid;
 
-use crate::media::image_io::{self, ImageLimits};
+use crate::detection;
+use crate::media::image_io::ImageLimits;
+use crate::media::video::VideoSettings;
 use crate::platforms::fetcher::MediaFetcher;
 use crate::platforms::Observation;
 use crate::store::{Evidence, Post, SocialAccount, Store};
@@ -33,6 +35,8 @@ pub struct Verifier {
     pub fetcher: MediaFetcher,
     pub key: Key,
     pub limits: ImageLimits,
+    /// Video posts whose media URL gives the video file are checked from its frames.
+    pub video: VideoSettings,
     /// Bounds concurrent decoding and detection (memory and CPU).
     pub media_permits: Arc<Semaphore>,
 }
@@ -77,11 +81,10 @@ impl Verifier {
 
     async fn detect(&self, bytes: Vec<u8>) -> Result<Option<watermark::Detection>, String> {
         let _permit = self.media_permits.acquire().await.map_err(|_| "shutting down".to_owned())?;
-        let (key, limits) = (self.key.clone(), self.limits);
+        let (key, limits, video) = (self.key.clone(), self.limits, self.video.clone());
         let started = std::time::Instant::now();
         let found = tokio::task::spawn_blocking(move || {
-            let (image, _) = image_io::decode(&bytes, &limits).map_err(|e| format!("media: {e}"))?;
-            Ok(watermark::detect(&image, &key))
+            detection::detect_in_bytes(&bytes, &limits, &video, &key).map_err(|e| format!("media: {e}"))
         })
         .await
         .map_err(|_| "detection failed".to_owned())?;

@@ -40,7 +40,7 @@ pub struct Tracked {
     pub bob: String,
 }
 
-fn account(handle: &str) -> SimAccount {
+pub fn account(handle: &str) -> SimAccount {
     SimAccount {
         platform: Platform::X,
         handle: handle.into(),
@@ -63,6 +63,8 @@ fn post(id: &str, by: &str, image: &str, payload: Option<u64>) -> SimPost {
             image: format!("images/{image}").into(),
             payload: payload.map(|p| format!("{p:016x}")),
             video: false,
+            clip: None,
+            custom_cover: false,
             transform: None,
         }),
     }
@@ -80,7 +82,7 @@ pub fn tracking_settings() -> TrackingSettings {
     }
 }
 
-async fn join(app: &TestApp, user: &str) -> (String, uuid::Uuid) {
+pub async fn join(app: &TestApp, user: &str) -> (String, uuid::Uuid) {
     let token = creator_token(user);
     let (status, body) =
         app.call(Method::POST, "/v1/creators/me", Some(&token), Some(json!({"age_attested": true}))).await;
@@ -88,7 +90,7 @@ async fn join(app: &TestApp, user: &str) -> (String, uuid::Uuid) {
     (token, body["id"].as_str().unwrap().parse().unwrap())
 }
 
-async fn enroll(app: &TestApp, creator_id: uuid::Uuid, payload: u64) {
+pub async fn enroll(app: &TestApp, creator_id: uuid::Uuid, payload: u64) {
     let content = NewContent {
         creator_id,
         payload,

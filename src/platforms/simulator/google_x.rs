@@ -223,7 +223,12 @@ async fn x_tweets(
             let key = if m.video { format!("7_{}", post.id) } else { format!("3_{}", post.id) };
             tweet["attachments"] = json!({"media_keys": [key]});
             media.push(if m.video {
-                json!({"media_key": key, "type": "video", "preview_image_url": url})
+                let variants: Vec<Value> = state
+                    .video_url(post)
+                    .map(|url| json!({"content_type": "video/mp4", "bit_rate": 1_500_000, "url": url}))
+                    .into_iter()
+                    .collect();
+                json!({"media_key": key, "type": "video", "preview_image_url": url, "variants": variants})
             } else {
                 json!({"media_key": key, "type": "photo", "url": url})
             });

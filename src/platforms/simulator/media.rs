@@ -26,7 +26,8 @@ async fn picture(state: web::Data<SimState>, name: web::Path<String>) -> HttpRes
             .no_chunking(bytes.len() as u64)
             .streaming(chunks);
     }
-    HttpResponse::Ok().content_type("image/jpeg").body(bytes.clone())
+    let content_type = if name.ends_with(".mp4") { "video/mp4" } else { "image/jpeg" };
+    HttpResponse::Ok().content_type(content_type).body(bytes.clone())
 }
 
 async fn redirect_loop(n: web::Path<u64>) -> HttpResponse {

@@ -213,11 +213,15 @@ async fn instagram_media(
                 "media_type": if video { "VIDEO" } else { "IMAGE" },
                 "permalink": format!("https://www.instagram.com/{}/{}/", if video { "reel" } else { "p" }, post.id),
                 "timestamp": "2026-01-01T00:00:00+0000"});
-            // A video's `media_url` is withheld (as for reels with licensed audio).
+            // A video's `media_url` is the video file, when given; withheld otherwise (as
+            // for reels with licensed audio).
             match (state.media_url(post), video) {
                 (Some(url), true) => item["thumbnail_url"] = json!(url),
                 (Some(url), false) => item["media_url"] = json!(url),
                 (None, _) => {}
+            }
+            if let (Some(url), true) = (state.video_url(post), video) {
+                item["media_url"] = json!(url);
             }
             item
         })

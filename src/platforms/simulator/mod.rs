@@ -103,6 +103,14 @@ impl SimState {
             .map(|_| format!("{}/media/{}-{}.jpg", self.base_url, post.platform.as_str(), post.id))
     }
 
+    /// The video file's URL, for posts whose scenario gives the video itself.
+    fn video_url(&self, post: &scenario::SimPost) -> Option<String> {
+        post.media
+            .as_ref()
+            .filter(|m| m.clip.is_some())
+            .map(|_| format!("{}/media/{}-{}.mp4", self.base_url, post.platform.as_str(), post.id))
+    }
+
     /// The account whose current, unexpired access token this is.
     fn account_for_token(&self, platform: Platform, token: &str) -> Option<(String, bool)> {
         lock(&self.tokens)
@@ -218,6 +226,9 @@ impl Simulator {
             if let Some(m) = &post.media {
                 let bytes = scenario::render_media(post.platform, m, dir, key.as_ref())?;
                 rendered.insert(format!("{}-{}.jpg", post.platform.as_str(), post.id), bytes);
+                if let Some(clip) = scenario::render_clip(m, dir, key.as_ref())? {
+                    rendered.insert(format!("{}-{}.mp4", post.platform.as_str(), post.id), clip);
+                }
             }
         }
         let listener = TcpListener::bind(bind)?;

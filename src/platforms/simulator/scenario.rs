@@ -119,6 +119,14 @@ pub struct SimMedia {
     /// A video (the picture is its cover or thumbnail) rather than a photo.
     #[serde(default)]
     pub video: bool,
+    /// The video file itself (MP4, relative to the scenario file), served as the post's
+    /// media URL where the platform gives one: marked with `payload` and re-encoded as
+    /// platforms do (at most 720 pixels wide, 1.5 Mbit/s H.264).
+    #[serde(default)]
+    pub clip: Option<PathBuf>,
+    /// The cover is a picture the creator chose, not a frame: never marked.
+    #[serde(default)]
+    pub custom_cover: bool,
     /// What the platform does to the upload; absent for that platform's usual pipeline.
     pub transform: Option<Vec<Step>>,
 }
@@ -185,11 +193,8 @@ pub fn render_media(
     let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
     let limits = ImageLimits { max_bytes: 64 << 20, max_pixels: 8192 * 8192, max_dimension: 8192 };
     let (mut image, _) = image_io::decode(&bytes, &limits)?;
-    if let Some(hex) = &media.payload {
-        let payload =
-            u64::from_str_radix(hex, 16).with_context(|| format!("payload {hex} is not 16 hex digits"))?;
-        let key = key.context("the scenario marks media, so the simulator needs the watermark key")?;
-        image = watermark::embed(&image, key, payload);
+    if let (Some(payload), false) = (payload(media, key)?, media.custom_cover) {
+        image = watermark::embed(&image, payload.1, payload.0);
     }
     let steps = media.transform.clone().unwrap_or_else(|| usual_pipeline(platform));
     let (encode_quality, steps) = match steps.split_last() {
@@ -200,6 +205,39 @@ pub fn render_media(
         image = step.apply(&image);
     }
     Ok(image_io::encode_jpeg(&image, encode_quality)?)
+}
+
+/// The payload to mark with and the key, when the media carries one.
+fn payload<'k>(media: &SimMedia, key: Option<&'k Key>) -> anyhow::Result<Option<(u64, &'k Key)>> {
+    let Some(hex) = &media.payload else { return Ok(None) };
+    let payload =
+        u64::from_str_radix(hex, 16).with_context(|| format!("payload {hex} is not 16 hex digits"))?;
+    let key = key.context("the scenario marks media, so the simulator needs the watermark key")?;
+    Ok(Some((payload, key)))
+}
+
+/// The post's video as the platform serves it, when the scenario gives one.
+pub fn render_clip(media: &SimMedia, dir: &Path, key: Option<&Key>) -> anyhow::Result<Option<Vec<u8>>> {
+    let Some(clip) = &media.clip else { return Ok(None) };
+    let source = dir.join(clip);
+    let work = tempfile::tempdir()?;
+    let marked = match payload(media, key)? {
+        Some((payload, key)) => {
+            let marked = work.path().join("marked.mp4");
+            crate::enrollment::mark_video(&source, &marked, &Default::default(), key, payload)?;
+            marked
+        }
+        None => source.clone(),
+    };
+    let served = work.path().join("served.mp4");
+    let status = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-nostdin", "-y", "-i"])
+        .arg(&marked)
+        .args(["-vf", "scale='min(720,iw)':-2", "-c:v", "libx264", "-b:v", "1500k", "-c:a", "copy"])
+        .arg(&served)
+        .status()?;
+    anyhow::ensure!(status.success(), "ffmpeg could not re-encode {}", source.display());
+    Ok(Some(std::fs::read(served)?))
 }
 
 /// Views at `elapsed` seconds on a curve of (seconds, views) points.

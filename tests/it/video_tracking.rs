@@ -1,0 +1,93 @@
+//! The poller on video posts, on both backends: a post verifies from its cover when the
+//! cover is a marked frame, from the video file when the platform's media URL gives it (and
+//! the cover is a picture the creator chose), and not at all from an unmarked video.
+
+use reqwest::StatusCode;
+use viewmark::config::Settings;
+use viewmark::platforms::simulator::scenario::{SimMedia, SimPost};
+use viewmark::platforms::simulator::{Scenario, SimPostState, Simulator};
+use viewmark::platforms::Platforms;
+use viewmark::store::Platform;
+use viewmark::tracking::Round;
+
+use crate::on_both_backends;
+use crate::platforms::quick_settings;
+use crate::support::{fixture_path, test_key, TestApp, TestDb};
+use crate::tracking::{account, enroll, join, link_and_prove, register, show, tracking_settings, Tracked};
+
+const PAYLOAD: u64 = 0x0aa5_5aa5_1234_5678;
+
+fn video_post(
+    id: &str,
+    cover: &str,
+    clip: Option<&std::path::Path>,
+    marked: bool,
+    custom_cover: bool,
+) -> SimPost {
+    SimPost {
+        platform: Platform::X,
+        id: id.into(),
+        account: "ada_makes".into(),
+        state: SimPostState::Live,
+        views: vec![(0, 500), (3600, 9000)],
+        media: Some(SimMedia {
+            image: format!("images/{cover}").into(),
+            payload: marked.then(|| format!("{PAYLOAD:016x}")),
+            video: true,
+            clip: clip.map(Into::into),
+            custom_cover,
+            transform: None,
+        }),
+    }
+}
+
+async fn video_posts_verify_from_covers_and_from_the_video_itself(db: TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    let clip = crate::video::photo_clip(dir.path(), "clip.mp4", "rocket.jpg", 80, 1);
+    let scenario = Scenario {
+        credentials: Default::default(),
+        limits: Default::default(),
+        accounts: vec![account("ada_makes")],
+        posts: vec![
+            video_post("2001", "astronaut.png", None, true, false),
+            video_post("2002", "coffee.png", Some(&clip), true, true),
+            video_post("2003", "coffee.png", Some(&clip), false, true),
+        ],
+    };
+    let sim = Simulator::start(scenario, &fixture_path(""), Some(test_key()), "127.0.0.1:0").await.unwrap();
+    let mut used = Settings::default();
+    let app = TestApp::spawn_with(db, |s| {
+        s.platforms = sim.platform_settings(quick_settings());
+        s.tracking = tracking_settings();
+        used = s.clone();
+    })
+    .await;
+    let (ada, ada_id) = join(&app, "user-ada").await;
+    enroll(&app, ada_id, PAYLOAD).await;
+    link_and_prove(&app, &sim, &ada, "ada_makes").await;
+    let platforms = Platforms::new(&used.platforms).unwrap();
+    let poller = viewmark::startup::build_poller(
+        &used,
+        app.store.clone(),
+        test_key(),
+        platforms,
+        app.consent_locks.clone(),
+    )
+    .unwrap();
+    let t = Tracked { app, sim, poller, settings: used, ada: ada.clone(), bob: String::new() };
+
+    let from_cover = register(&t, &ada, "2001").await;
+    let from_video = register(&t, &ada, "2002").await;
+    let unmarked = register(&t, &ada, "2003").await;
+    assert_eq!(t.poller.try_execute_task().await.unwrap(), Round::Polled(3));
+    for (post, expected) in [(&from_cover, "verified"), (&from_video, "verified"), (&unmarked, "unverified")]
+    {
+        let now = show(&t, &ada, post).await;
+        assert_eq!(now["status"], expected, "{now}");
+    }
+    let verified = show(&t, &ada, &from_video).await;
+    assert_eq!(verified["latest_views"].as_u64(), Some(500), "{verified}");
+    assert_eq!(t.app.call(reqwest::Method::GET, "/healthz", None, None).await.0, StatusCode::OK);
+}
+
+on_both_backends!(video_posts_verify_from_covers_and_from_the_video_itself);
