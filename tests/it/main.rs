@@ -26,6 +26,7 @@ mod social_accounts_api;
 mod tracking;
 mod video;
 mod video_api;
+mod video_robustness;
 mod video_tracking;
 mod watermark;
 mod wm_support;
