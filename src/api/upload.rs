@@ -183,7 +183,15 @@ pub fn video_error(err: VideoError) -> ApiError {
         VideoError::TooManyPixels(..) => (StatusCode::PAYLOAD_TOO_LARGE, "video_too_large"),
         VideoError::Unreadable | VideoError::OddSize(..) => (StatusCode::BAD_REQUEST, "bad_video"),
         VideoError::UnsupportedContainer => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_video_format"),
-        VideoError::Tool(_) | VideoError::Encode(_) | VideoError::Io(_) => {
+        VideoError::Tool(_) => {
+            tracing::error!(error = %err, "ffmpeg/ffprobe unavailable");
+            return ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "video_unavailable",
+                "video processing is not available on this server",
+            );
+        }
+        VideoError::Encode(_) | VideoError::Io(_) => {
             tracing::error!(error = %err, "video processing failed");
             return ApiError::internal();
         }
