@@ -13,7 +13,7 @@ fn photo() -> Vec<u8> {
     std::fs::read(fixture_path("images/chelsea.png")).unwrap()
 }
 
-async fn join(app: &TestApp, user: &str) -> String {
+pub async fn join(app: &TestApp, user: &str) -> String {
     let token = creator_token(user);
     let (status, body) =
         app.call(Method::POST, "/v1/creators/me", Some(&token), Some(json!({"age_attested": true}))).await;
@@ -21,7 +21,7 @@ async fn join(app: &TestApp, user: &str) -> String {
     token
 }
 
-async fn upload(
+pub async fn upload(
     app: &TestApp,
     path: &str,
     token: &str,

@@ -143,6 +143,13 @@ pub async fn tracked(db: TestDb) -> Tracked {
             post(STRANGERS, "stranger", "astronaut.png", Some(ada_payload)),
         ],
     };
+    tracked_scenario(db, scenario, &[("user-ada", ada_payload), ("user-bob", bob_payload)]).await
+}
+
+/// The service and a poller over simulated platforms playing `scenario`. The creators
+/// (user id, enrolled payload) join, the first two become `ada` and `bob`, and Ada proves
+/// the X account `ada_makes`.
+pub async fn tracked_scenario(db: TestDb, scenario: Scenario, creators: &[(&str, u64)]) -> Tracked {
     let sim = Simulator::start(scenario, &fixture_path(""), Some(test_key()), "127.0.0.1:0").await.unwrap();
     let mut used = Settings::default();
     let app = TestApp::spawn_with(db, |s| {
@@ -151,10 +158,14 @@ pub async fn tracked(db: TestDb) -> Tracked {
         used = s.clone();
     })
     .await;
-    let (ada, ada_id) = join(&app, "user-ada").await;
-    let (bob, bob_id) = join(&app, "user-bob").await;
-    enroll(&app, ada_id, ada_payload).await;
-    enroll(&app, bob_id, bob_payload).await;
+    let mut tokens = Vec::new();
+    for (user, payload) in creators {
+        let (token, id) = join(&app, user).await;
+        enroll(&app, id, *payload).await;
+        tokens.push(token);
+    }
+    let (ada, bob) =
+        (tokens.first().cloned().unwrap_or_default(), tokens.get(1).cloned().unwrap_or_default());
     link_and_prove(&app, &sim, &ada, "ada_makes").await;
     let platforms = Platforms::new(&used.platforms).unwrap();
     let poller = viewmark::startup::build_poller(

@@ -5,30 +5,11 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
+use crate::contents_api::{join, upload as post};
 use crate::on_both_backends;
 use crate::support::{TestApp, TestDb};
-use crate::tokens::creator_token;
 use crate::video::photo_clip;
 use viewmark::media::video::{probe, VideoLimits};
-
-async fn join(app: &TestApp, user: &str) -> String {
-    let token = creator_token(user);
-    let (status, body) =
-        app.call(Method::POST, "/v1/creators/me", Some(&token), Some(json!({"age_attested": true}))).await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    token
-}
-
-async fn post(
-    app: &TestApp,
-    path: &str,
-    token: &str,
-    bytes: Vec<u8>,
-    content_type: &str,
-) -> reqwest::Response {
-    let request = app.client.post(app.url(path)).bearer_auth(token).header("content-type", content_type);
-    request.body(bytes).send().await.unwrap()
-}
 
 async fn error_code(response: reqwest::Response) -> (StatusCode, String) {
     let status = response.status();

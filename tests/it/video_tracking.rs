@@ -3,17 +3,14 @@
 //! the cover is a picture the creator chose), and not at all from an unmarked video.
 
 use reqwest::StatusCode;
-use viewmark::config::Settings;
 use viewmark::platforms::simulator::scenario::{SimMedia, SimPost};
-use viewmark::platforms::simulator::{Scenario, SimPostState, Simulator};
-use viewmark::platforms::Platforms;
+use viewmark::platforms::simulator::{Scenario, SimPostState};
 use viewmark::store::Platform;
 use viewmark::tracking::Round;
 
 use crate::on_both_backends;
-use crate::platforms::quick_settings;
-use crate::support::{fixture_path, test_key, TestApp, TestDb};
-use crate::tracking::{account, enroll, join, link_and_prove, register, show, tracking_settings, Tracked};
+use crate::support::TestDb;
+use crate::tracking::{account, register, show, tracked_scenario};
 
 const PAYLOAD: u64 = 0x0aa5_5aa5_1234_5678;
 
@@ -54,27 +51,8 @@ async fn video_posts_verify_from_covers_and_from_the_video_itself(db: TestDb) {
             video_post("2003", "coffee.png", Some(&clip), false, true),
         ],
     };
-    let sim = Simulator::start(scenario, &fixture_path(""), Some(test_key()), "127.0.0.1:0").await.unwrap();
-    let mut used = Settings::default();
-    let app = TestApp::spawn_with(db, |s| {
-        s.platforms = sim.platform_settings(quick_settings());
-        s.tracking = tracking_settings();
-        used = s.clone();
-    })
-    .await;
-    let (ada, ada_id) = join(&app, "user-ada").await;
-    enroll(&app, ada_id, PAYLOAD).await;
-    link_and_prove(&app, &sim, &ada, "ada_makes").await;
-    let platforms = Platforms::new(&used.platforms).unwrap();
-    let poller = viewmark::startup::build_poller(
-        &used,
-        app.store.clone(),
-        test_key(),
-        platforms,
-        app.consent_locks.clone(),
-    )
-    .unwrap();
-    let t = Tracked { app, sim, poller, settings: used, ada: ada.clone(), bob: String::new() };
+    let t = tracked_scenario(db, scenario, &[("user-ada", PAYLOAD)]).await;
+    let ada = t.ada.clone();
 
     let from_cover = register(&t, &ada, "2001").await;
     let from_video = register(&t, &ada, "2002").await;
