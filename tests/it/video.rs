@@ -46,6 +46,11 @@ fn a_clip_is_probed_and_streamed_frame_by_frame() {
         assert_eq!(frames.len(), 20, "{name}");
         assert!(frames.iter().all(|f| f.dimensions() == (320, 240)));
         assert_ne!(frames[0], frames[10], "the pattern moves");
+        // One key frame in these clips (the encoders' default interval is longer): every
+        // frame the key-frame reader gives is the first frame, for VP9 as for H.264.
+        let keys: Vec<_> =
+            FrameReader::key_frames(&path, &info, 6).unwrap().collect::<Result<_, _>>().unwrap();
+        assert!(!keys.is_empty() && keys.iter().all(|k| *k == frames[0]), "{name}: key frames only");
     }
 }
 
@@ -299,4 +304,42 @@ fn the_cli_marks_and_detects_videos() {
         .unwrap();
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains(".mp4, .mov or .webm"));
+}
+
+#[test]
+fn av1_input_is_marked_into_h264_in_the_same_container() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("av1.mp4");
+    let source = format!("{}/fixtures/images/rocket.jpg", env!("CARGO_MANIFEST_DIR"));
+    run_ffmpeg(&[
+        "-loop",
+        "1",
+        "-framerate",
+        "24",
+        "-i",
+        &source,
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=330:duration=1",
+        "-vf",
+        "scale=960:540,format=yuv420p",
+        "-t",
+        "1",
+        "-c:v",
+        "libsvtav1",
+        "-preset",
+        "12",
+        "-c:a",
+        "aac",
+        input.to_str().unwrap(),
+    ]);
+    assert_eq!(probe(&input, &VideoLimits::default()).unwrap().codec, "av1");
+    let output = dir.path().join("marked.mp4");
+    mark(&input, &output);
+    let info = probe(&output, &VideoLimits::default()).unwrap();
+    assert_eq!((info.codec.as_str(), info.width, info.height), ("h264", 960, 540));
+    assert_eq!(audio_md5(&output), audio_md5(&input));
+    let found = detect_in_video(&output, &VideoSettings::default(), &key()).unwrap();
+    assert_eq!(found.map(|d| d.payload), Some(PAYLOAD));
 }

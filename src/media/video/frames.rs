@@ -26,14 +26,16 @@ impl FrameReader {
     /// Starts decoding about `count` frames spread evenly over the video (all of a short
     /// one): what detection needs, without decoding every frame into the pipe.
     pub fn sampled(path: &Path, info: &VideoInfo, count: usize) -> Result<FrameReader, VideoError> {
-        FrameReader::sample(path, info, count, &[])
+        FrameReader::sample(path, info, count, &[], "")
     }
 
     /// Like `sampled`, from the key frames alone (the first frame at least). A platform's
     /// encoder codes a key frame on its own, so each carries the mark where it was put;
     /// frames predicted from others carry it dragged along with the picture's motion.
     pub fn key_frames(path: &Path, info: &VideoInfo, count: usize) -> Result<FrameReader, VideoError> {
-        FrameReader::sample(path, info, count, &["-skip_frame", "nokey"])
+        // `-skip_frame` spares H.264 decoders the predicted frames; VP9's ignores it, so the
+        // `select` filter keeps only key frames whatever the decoder did.
+        FrameReader::sample(path, info, count, &["-skip_frame", "nokey"], "select='eq(key,1)',")
     }
 
     fn sample(
@@ -41,13 +43,14 @@ impl FrameReader {
         info: &VideoInfo,
         count: usize,
         input_options: &[&str],
+        select: &str,
     ) -> Result<FrameReader, VideoError> {
         let colour = colour_filter(info, "in");
         let seconds = info.duration_secs;
         let filter = if seconds > 0.0 && count > 0 {
-            format!("fps={:.6}:eof_action=pass,{colour}", count as f64 / seconds)
+            format!("{select}fps={:.6}:eof_action=pass,{colour}", count as f64 / seconds)
         } else {
-            colour
+            format!("{select}{colour}")
         };
         FrameReader::spawn(
             path,
