@@ -212,10 +212,7 @@ async fn enroll_video(
         let (key, settings, input) = (state.key.clone(), state.video.clone(), input.clone());
         let marked =
             media_task(state, move || -> Result<(tempfile::NamedTempFile, MarkedVideo), ApiError> {
-                let output = tempfile::Builder::new()
-                    .suffix(&format!(".{}", container.extension()))
-                    .tempfile()
-                    .map_err(|_| ApiError::internal())?;
+                let output = container.temp_file().map_err(|_| ApiError::internal())?;
                 let marked = enrollment::mark_video(input.path(), output.path(), &settings, &key, payload)
                     .map_err(video_error)?;
                 Ok((output, marked))

@@ -66,10 +66,7 @@ impl Spool {
     fn settle(&mut self) -> Result<(), ApiError> {
         if self.video.is_none() {
             if let Some(container) = Container::sniff(&self.memory) {
-                let mut file = tempfile::Builder::new()
-                    .suffix(&format!(".{}", container.extension()))
-                    .tempfile()
-                    .map_err(spool_error)?;
+                let mut file = container.temp_file().map_err(spool_error)?;
                 file.write_all(&self.memory).map_err(spool_error)?;
                 self.memory = Vec::new();
                 self.video = Some((file, container));

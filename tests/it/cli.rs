@@ -141,6 +141,19 @@ fn an_unreachable_database_fails_fast_without_printing_the_url() {
     assert!(!stderr.contains("s3cret-pw"), "the password was printed: {stderr}");
 }
 
+/// `viewmark detect --json` on a file under a key file: its one JSON object.
+pub fn detect(path: &std::path::Path, key: &std::path::Path) -> serde_json::Value {
+    let out = viewmark()
+        .args(["detect", "--json", "--input"])
+        .arg(path)
+        .arg("--key-file")
+        .arg(key)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+}
+
 #[test]
 fn embed_and_detect_follow_the_cli_contract() {
     let dir = tempfile::tempdir().unwrap();
@@ -159,17 +172,6 @@ fn embed_and_detect_follow_the_cli_contract() {
     let (original, marked) = (image::open(&input).unwrap(), image::open(&output).unwrap());
     assert_eq!((original.width(), original.height()), (marked.width(), marked.height()));
 
-    let detect = |path: &std::path::Path, key: &std::path::Path| {
-        let out = viewmark()
-            .args(["detect", "--json", "--input"])
-            .arg(path)
-            .arg("--key-file")
-            .arg(key)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
-    };
     let found = detect(&output, &key_file);
     assert_eq!(found["payload"], "00c0ffee12345678");
     assert!(found["score"].as_f64().unwrap() > 0.0);

@@ -264,6 +264,7 @@ fn the_mark_stays_put_from_frame_to_frame() {
 
 #[test]
 fn the_cli_marks_and_detects_videos() {
+    use crate::cli::detect;
     let dir = tempfile::tempdir().unwrap();
     let input = photo_clip(dir.path(), "clip.mov", "rocket.jpg", 60, 1);
     let key_file = dir.path().join("k.key");
@@ -281,19 +282,8 @@ fn the_cli_marks_and_detects_videos() {
     assert!(embed.status.success(), "{}", String::from_utf8_lossy(&embed.stderr));
     let info = probe(&output, &VideoLimits::default()).unwrap();
     assert_eq!((info.width, info.height, info.codec.as_str()), (1280, 720, "h264"));
-    let detect = |path: &Path| {
-        let out = crate::cli::viewmark()
-            .args(["detect", "--json", "--input"])
-            .arg(path)
-            .arg("--key-file")
-            .arg(&key_file)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
-    };
-    assert_eq!(detect(&output)["payload"], "00c0ffee12345678");
-    assert_eq!(detect(&input)["payload"], serde_json::Value::Null);
+    assert_eq!(detect(&output, &key_file)["payload"], "00c0ffee12345678");
+    assert_eq!(detect(&input, &key_file)["payload"], serde_json::Value::Null);
     // A video cannot be written as a picture.
     let bad = crate::cli::viewmark()
         .args(["embed", "--input"])

@@ -41,7 +41,7 @@ fn can_copy_audio(container: Container, codec: &str) -> bool {
 /// The encoder's arguments for a container: H.264 in MP4 and MOV, VP9 in WebM (the only
 /// codecs those containers' players all expect).
 fn codec_args(container: Container, settings: &EncodeSettings) -> Vec<String> {
-    let args: Vec<String> = match container {
+    match container {
         Container::Mp4 | Container::Mov => vec![
             "-c:v".into(),
             "libx264".into(),
@@ -66,8 +66,7 @@ fn codec_args(container: Container, settings: &EncodeSettings) -> Vec<String> {
             "-cpu-used".into(),
             "4".into(),
         ],
-    };
-    args
+    }
 }
 
 /// Colour tags copied onto the output, so players show the same colours.

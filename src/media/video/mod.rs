@@ -56,6 +56,12 @@ impl Container {
         self.extension()
     }
 
+    /// A new temporary file named with this container's extension (ffmpeg picks the
+    /// muxer from it); deleted when dropped.
+    pub fn temp_file(self) -> std::io::Result<tempfile::NamedTempFile> {
+        tempfile::Builder::new().suffix(&format!(".{}", self.extension())).tempfile()
+    }
+
     pub fn mime_type(self) -> &'static str {
         match self {
             Container::Mp4 => "video/mp4",
