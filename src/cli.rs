@@ -84,6 +84,16 @@ pub enum Command {
         #[arg(long)]
         key_file: Option<PathBuf>,
     },
+    /// The whole loop on this machine, in about a minute: the service on a fresh SQLite
+    /// database in a temporary directory, simulated platforms and the poller; two creators
+    /// join, enroll, prove accounts and publish; posts verify (and planted fakes do not),
+    /// views grow, one creator revokes consent, the other erases their account, and the
+    /// payout system takes a statement. Leaves nothing behind.
+    Demo {
+        /// Keep the database and the service running afterwards, with curl commands to try.
+        #[arg(long)]
+        keep: bool,
+    },
     /// Service tokens for the generation backend, the payout system and operators.
     #[command(subcommand)]
     Token(TokenCommand),
@@ -139,7 +149,11 @@ fn parse_payload(text: &str) -> Result<u64, String> {
 
 /// Runs a parsed command; the error is one clear line for the operator.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    let settings = Settings::load(&cli.config)?;
+    let mut settings = Settings::load(&cli.config)?;
+    if matches!(cli.command, Command::Demo { .. }) {
+        // The demo tells its own story; the service's logs would drown it.
+        settings.log.level = "warn".into();
+    }
     telemetry::init(&settings.log);
     match cli.command {
         Command::Serve => serve(settings).await,
@@ -176,6 +190,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Token(command) => token(&settings, command).await,
+        Command::Demo { keep } => {
+            let options = crate::demo::DemoOptions { keep };
+            crate::demo::run(options, &mut crate::demo::Narrator::stdout()).await.map(|_| ())
+        }
         Command::Worker => worker(settings).await,
         Command::Erase { user_id } => erase(&settings, &user_id).await,
         Command::RotateMasterKey => rotate_master_key(&settings).await,
@@ -274,6 +292,7 @@ async fn erase(settings: &Settings, user_id: &str) -> anyhow::Result<()> {
     match receipt {
         Some(receipt) => {
             tracing::info!(receipt_id = %receipt.id, trigger = "operator", "creator erased");
+            crate::consent::count_event("erased", "operator");
             println!("{}", serde_json::json!({"erased": true, "receipt": receipt}));
         }
         None => println!("{}", serde_json::json!({"erased": false})),

@@ -39,7 +39,9 @@ pub fn mark_image(
     format: Option<ImageFormat>,
 ) -> Result<MarkedOutput, MediaError> {
     let (image, input_format) = image_io::decode(bytes, limits)?;
+    let started = std::time::Instant::now();
     let marked = watermark::embed(&image, key, payload);
+    metrics::histogram!("viewmark_embed_seconds", "kind" => "image").record(started.elapsed().as_secs_f64());
     let format = format.unwrap_or(input_format);
     let bytes = image_io::encode(&marked, format)?;
     let sha256 = hex::encode(Sha256::digest(&bytes));
@@ -66,11 +68,13 @@ pub fn mark_video(
     payload: u64,
 ) -> Result<MarkedVideo, VideoError> {
     let info = video::probe(input, &settings.limits())?;
+    let started = std::time::Instant::now();
     // One embedder for the whole video: the same pattern at the same place in every frame.
     let embedder =
         watermark::Embedder::new(key, payload, info.width, info.height).with_strength(settings.strength);
     let frames =
         video::rewrite_frames(input, &info, output, &settings.encode(), &|frame| embedder.apply(frame))?;
+    metrics::histogram!("viewmark_embed_seconds", "kind" => "video").record(started.elapsed().as_secs_f64());
     let mut hasher = Sha256::new();
     std::io::copy(&mut std::fs::File::open(output)?, &mut hasher)?;
     Ok(MarkedVideo { width: info.width, height: info.height, frames, sha256: hex::encode(hasher.finalize()) })

@@ -5,6 +5,7 @@ pub mod api;
 pub mod cli;
 pub mod config;
 pub mod consent;
+pub mod demo;
 pub mod detection;
 pub mod enrollment;
 pub mod keys;

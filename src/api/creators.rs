@@ -174,6 +174,7 @@ pub async fn join(
         other => store_error(other),
     })?;
     tracing::info!(creator_id = %creator.id, "creator joined");
+    consent::count_event("joined", "api");
     Ok(HttpResponse::Created().json(CreatorView::from(&creator)))
 }
 
@@ -214,6 +215,7 @@ pub async fn change_consent(
         let _consent_lock = state.consent_locks.write(creator.id).await;
         state.store.record_consent(creator.id, &change).await.map_err(store_error)?;
         tracing::info!(creator_id = %creator.id, state = wanted.as_str(), "tracking consent changed");
+        consent::count_event(if body.tracking { "granted" } else { "revoked" }, "api");
     }
     ledger_response(&state, &caller).await
 }
@@ -261,6 +263,7 @@ pub async fn erase(state: web::Data<AppState>, caller: Caller) -> Result<HttpRes
             ApiError::new(StatusCode::NOT_FOUND, "not_joined", "you have not joined the Creator Program")
         })?;
     tracing::info!(receipt_id = %receipt.id, trigger = "api", "creator erased");
+    consent::count_event("erased", "api");
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "receipt_id": receipt.id,
         "erased_at": receipt.erased_at,

@@ -1,5 +1,6 @@
-//! `GET /metrics`: the Prometheus text format, for operators (admin token): polls by platform
-//! and outcome, how late due posts are polled, detection time.
+//! `GET /metrics`: the Prometheus text format, for operators (admin token): HTTP latency by
+//! route and status, polls by platform and outcome, how late due posts are polled (lease
+//! lag), detection and embedding time, consent events. Labels never carry personal data.
 
 use actix_web::HttpResponse;
 

@@ -73,6 +73,7 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
             .service(web::resource("/healthz").get(health::healthz))
             .service(web::resource("/readyz").get(health::readyz))
             .service(web::resource("/openapi.json").get(openapi::document))
+            .service(web::resource("/docs").get(openapi::docs_page))
             .service(web::resource("/metrics").get(metrics::metrics))
             .service(
                 web::resource("/v1/creators/me")

@@ -1,4 +1,5 @@
-//! A request id on every response (`x-request-id`) and in every log line of that request.
+//! A request id on every response (`x-request-id`) and in every log line of that request,
+//! and each request's latency by route pattern and status in `/metrics`.
 
 use std::time::Instant;
 
@@ -36,13 +37,16 @@ pub async fn middleware(
     req.extensions_mut().insert(RequestId(id.clone()));
     // Log the matched route pattern, never the raw path: paths may carry ids of people.
     let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
+    let method = req.method().to_string();
     let span = tracing::info_span!("request", request_id = %id, method = %req.method(), route = %route);
     let started = Instant::now();
     let mut res = next.call(req).instrument(span.clone()).await?;
     let status = res.status().as_u16();
-    span.in_scope(|| {
-        tracing::info!(status, elapsed_ms = started.elapsed().as_secs_f64() * 1000.0, "request finished");
-    });
+    let elapsed = started.elapsed().as_secs_f64();
+    span.in_scope(|| tracing::info!(status, elapsed_ms = elapsed * 1000.0, "request finished"));
+    metrics::histogram!("viewmark_http_request_duration_seconds",
+        "method" => method, "route" => route, "status" => status.to_string())
+    .record(elapsed);
     if let Ok(value) = HeaderValue::from_str(&id) {
         res.headers_mut().insert(REQUEST_ID_HEADER, value);
     }

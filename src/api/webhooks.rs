@@ -87,6 +87,7 @@ pub async fn identity(
     match receipt {
         Some(receipt) => {
             tracing::info!(receipt_id = %receipt.id, trigger = "webhook", "creator erased");
+            crate::consent::count_event("erased", "webhook");
             Ok(HttpResponse::Ok().json(json!({"status": "erased", "receipt_id": receipt.id})))
         }
         None => Ok(HttpResponse::Ok().json(json!({"status": "no such creator"}))),

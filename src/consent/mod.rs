@@ -28,6 +28,12 @@ pub enum AdmissionError {
 
 pub const MAX_DISPLAY_NAME: usize = 100;
 
+/// Counts a consent event for `/metrics`: `event` is joined, granted, revoked or erased,
+/// `via` the channel (api, webhook, operator). Never who.
+pub fn count_event(event: &'static str, via: &'static str) {
+    metrics::counter!("viewmark_consent_events_total", "event" => event, "via" => via).increment(1);
+}
+
 /// What a would-be creator says when joining, with what their session token says.
 #[derive(Debug, Clone, Default)]
 pub struct JoinRequest {

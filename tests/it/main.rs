@@ -11,6 +11,7 @@ mod cli;
 mod conformance;
 mod contents_api;
 mod creators_api;
+mod demo;
 mod erasure;
 mod export;
 mod http_shell;

@@ -81,3 +81,14 @@ async fn the_document_describes_exactly_the_routes_served() {
     }
     assert_eq!(documented.len(), ROUTES.len(), "documented: {documented:?}");
 }
+
+#[tokio::test]
+async fn the_docs_page_renders_the_document() {
+    let app = TestApp::spawn(TestDb::sqlite()).await;
+    let response = app.client.get(app.url("/docs")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let content_type = response.headers()["content-type"].to_str().unwrap().to_owned();
+    assert!(content_type.starts_with("text/html"), "{content_type}");
+    let page = response.text().await.unwrap();
+    assert!(page.contains(r#"spec-url="/openapi.json""#), "{page}");
+}

@@ -78,6 +78,7 @@ async fn youtube_videos(
     state.looked_up(Platform::Youtube, ids.iter().copied());
     let items = state
         .posts(Platform::Youtube)
+        .iter()
         .filter(|p| ids.contains(&p.id.as_str()) && state.post_state(Platform::Youtube, &p.id) == Some(SimPostState::Live))
         .map(|post| {
             let thumb = state.media_url(post);
@@ -198,7 +199,7 @@ async fn x_tweets(
     state.looked_up(Platform::X, ids.iter().copied());
     let (mut data, mut media, mut users, mut errors) = (vec![], vec![], vec![], vec![]);
     for id in ids {
-        let Some(post) = state.posts(Platform::X).find(|p| p.id == id) else {
+        let Some(post) = &state.posts(Platform::X).into_iter().find(|p| p.id == id) else {
             errors.push(x_problem("not_found", id));
             continue;
         };

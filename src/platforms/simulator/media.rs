@@ -13,7 +13,7 @@ async fn picture(state: web::Data<SimState>, name: web::Path<String>) -> HttpRes
         Before::Answer(answer) => return answer,
         Before::Proceed { truncate } => truncate,
     };
-    let Some(bytes) = state.media.get(name.as_str()) else {
+    let Some(bytes) = state.media_file(&name) else {
         return HttpResponse::NotFound().content_type("text/plain").body("no such media");
     };
     if truncate {

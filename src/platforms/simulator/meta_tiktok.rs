@@ -90,6 +90,7 @@ async fn tiktok_video_query(
     let fields: Vec<&str> = query.get("fields").map(|f| f.split(',').collect()).unwrap_or_default();
     let videos: Vec<Value> = state
         .posts(Platform::Tiktok)
+        .iter()
         .filter(|p| p.account == handle && body.filters.video_ids.contains(&p.id))
         .filter(|p| state.post_state(Platform::Tiktok, &p.id) == Some(SimPostState::Live))
         .map(|post| {
@@ -181,8 +182,7 @@ fn instagram_ok(body: &Value, truncate: bool) -> HttpResponse {
 }
 
 fn media_id(state: &SimState, post_id: &str) -> String {
-    let index =
-        state.scenario.posts.iter().position(|p| p.platform == Platform::Instagram && p.id == post_id);
+    let index = state.posts(Platform::Instagram).iter().position(|p| p.id == post_id);
     format!("{}", 17_900_000_000_u64 + index.unwrap_or(0) as u64)
 }
 
@@ -199,6 +199,7 @@ async fn instagram_media(
     // The owner sees all of their media, private account or not; deleted media is gone.
     let mine: Vec<_> = state
         .posts(Platform::Instagram)
+        .into_iter()
         .filter(|p| {
             p.account == handle && state.post_state(Platform::Instagram, &p.id) != Some(SimPostState::Removed)
         })
@@ -246,9 +247,10 @@ async fn instagram_insights(
     let (_, wanted) = path.into_inner();
     let post = state
         .posts(Platform::Instagram)
+        .into_iter()
         .find(|p| media_id(&state, &p.id) == wanted && p.account == handle)
         .filter(|p| state.post_state(Platform::Instagram, &p.id) != Some(SimPostState::Removed));
-    let Some(post) = post else {
+    let Some(post) = &post else {
         return instagram_error(
             400,
             100,

@@ -43,7 +43,10 @@ pub(crate) struct SimState {
     base_url: String,
     post_states: Mutex<HashMap<(Platform, String), SimPostState>>,
     tokens: Mutex<HashMap<(Platform, String), TokenState>>,
-    media: HashMap<String, Vec<u8>>,
+    /// Served files by name: rendered at start, and added by [`Simulator::publish`].
+    media: Mutex<HashMap<String, web::Bytes>>,
+    /// Posts published while running, after the scenario's own.
+    published: Mutex<Vec<scenario::SimPost>>,
     faults: Mutex<Vec<Fault>>,
     requests: Mutex<HashMap<FaultTarget, u64>>,
     /// When each API request arrived, per target (for consent-gate tests).
@@ -75,8 +78,16 @@ impl SimState {
         lock(&self.post_states).get(&(platform, id.to_owned())).copied()
     }
 
-    fn posts(&self, platform: Platform) -> impl Iterator<Item = &scenario::SimPost> {
-        self.scenario.posts.iter().filter(move |p| p.platform == platform)
+    /// The platform's posts: the scenario's, then those published since (copies, so a
+    /// publication may land while a request reads).
+    fn posts(&self, platform: Platform) -> Vec<scenario::SimPost> {
+        let published = lock(&self.published);
+        self.scenario.posts.iter().chain(published.iter()).filter(|p| p.platform == platform).cloned().collect()
+    }
+
+    /// A served file.
+    fn media_file(&self, name: &str) -> Option<web::Bytes> {
+        lock(&self.media).get(name).cloned()
     }
 
     /// Counts a platform lookup of these posts.
@@ -225,9 +236,9 @@ impl Simulator {
         for post in &scenario.posts {
             if let Some(m) = &post.media {
                 let bytes = scenario::render_media(post.platform, m, dir, key.as_ref())?;
-                rendered.insert(format!("{}-{}.jpg", post.platform.as_str(), post.id), bytes);
+                rendered.insert(format!("{}-{}.jpg", post.platform.as_str(), post.id), bytes.into());
                 if let Some(clip) = scenario::render_clip(m, dir, key.as_ref())? {
-                    rendered.insert(format!("{}-{}.mp4", post.platform.as_str(), post.id), clip);
+                    rendered.insert(format!("{}-{}.mp4", post.platform.as_str(), post.id), clip.into());
                 }
             }
         }
@@ -256,7 +267,8 @@ impl Simulator {
             base_url,
             post_states: Mutex::new(post_states),
             tokens: Mutex::new(tokens),
-            media: rendered,
+            media: Mutex::new(rendered),
+            published: Mutex::new(Vec::new()),
             faults: Mutex::new(Vec::new()),
             requests: Mutex::new(HashMap::new()),
             arrivals: Mutex::new(Vec::new()),
@@ -294,6 +306,21 @@ impl Simulator {
         settings.tiktok.client_key = Some(Secret::new(credentials.tiktok_client_key.clone()));
         settings.tiktok.client_secret = Some(Secret::new(credentials.tiktok_client_secret.clone()));
         settings
+    }
+
+    /// Publishes a post while running, as its creator uploading `upload` (the file they
+    /// were given: a picture): the platform's pipeline (`post.media`'s `transform`, or the
+    /// platform's usual one) is applied and the result served as the post's picture. The
+    /// view curve counts from the simulator's start, like the scenario's.
+    pub fn publish(&self, mut post: scenario::SimPost, upload: &[u8]) -> anyhow::Result<()> {
+        let media = post.media.get_or_insert_with(|| scenario::SimMedia::uploaded());
+        let picture = scenario::decode_picture(upload)?;
+        let served = scenario::render_picture(post.platform, media, picture)?;
+        let name = format!("{}-{}.jpg", post.platform.as_str(), post.id);
+        lock(&self.state.media).insert(name, served.into());
+        lock(&self.state.post_states).insert((post.platform, post.id.clone()), post.state);
+        lock(&self.state.published).push(post);
+        Ok(())
     }
 
     pub fn inject(&self, fault: Fault) {

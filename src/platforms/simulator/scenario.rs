@@ -131,6 +131,20 @@ pub struct SimMedia {
     pub transform: Option<Vec<Step>>,
 }
 
+impl SimMedia {
+    /// A published upload's media: the platform's usual pipeline, nothing marked here.
+    pub fn uploaded() -> SimMedia {
+        SimMedia {
+            image: PathBuf::from("upload"),
+            payload: None,
+            video: false,
+            clip: None,
+            custom_cover: false,
+            transform: None,
+        }
+    }
+}
+
 /// One processing step a platform applies.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -191,11 +205,21 @@ pub fn render_media(
 ) -> anyhow::Result<Vec<u8>> {
     let path = dir.join(&media.image);
     let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
-    let limits = ImageLimits { max_bytes: 64 << 20, max_pixels: 8192 * 8192, max_dimension: 8192 };
-    let (mut image, _) = image_io::decode(&bytes, &limits)?;
+    let mut image = decode_picture(&bytes)?;
     if let (Some(payload), false) = (payload(media, key)?, media.custom_cover) {
         image = watermark::embed(&image, payload.1, payload.0);
     }
+    render_picture(platform, media, image)
+}
+
+/// Decodes an uploaded or scenario picture.
+pub fn decode_picture(bytes: &[u8]) -> anyhow::Result<RgbImage> {
+    let limits = ImageLimits { max_bytes: 64 << 20, max_pixels: 8192 * 8192, max_dimension: 8192 };
+    Ok(image_io::decode(bytes, &limits)?.0)
+}
+
+/// Applies the platform's processing to a picture: the JPEG bytes it serves.
+pub fn render_picture(platform: Platform, media: &SimMedia, mut image: RgbImage) -> anyhow::Result<Vec<u8>> {
     let steps = media.transform.clone().unwrap_or_else(|| usual_pipeline(platform));
     let (encode_quality, steps) = match steps.split_last() {
         Some((Step::Jpeg(q), rest)) => (*q, rest.to_vec()),

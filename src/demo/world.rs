@@ -1,0 +1,149 @@
+//! The demo's world: its pictures, its simulated social accounts, its stand-in identity
+//! provider and the service settings that tie them together. Everything is compiled in, so
+//! `viewmark demo` needs nothing but the binary.
+
+use std::path::Path;
+
+use anyhow::Context;
+use image::RgbImage;
+use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
+
+use crate::config::{Secret, Settings};
+use crate::media::image_io::{self, ImageLimits};
+use crate::platforms::simulator::scenario::{SimAccount, SimMedia, SimPost};
+use crate::platforms::simulator::{Scenario, SimPostState, Simulator};
+use crate::store::Platform;
+
+/// The stand-in identity provider's key pair: it signs the demo creators' session tokens,
+/// and only the demo's own service trusts its public half.
+const IDENTITY_PRIVATE_PEM: &str = include_str!("../../fixtures/demo/identity-private.pem");
+const IDENTITY_PUBLIC_PEM: &str = include_str!("../../fixtures/demo/identity-public.pem");
+const ISSUER: &str = "https://identity.demo.viewmark.invalid";
+const AUDIENCE: &str = "viewmark-demo";
+
+/// A fixture photo, compiled in.
+pub struct Picture {
+    pub name: &'static str,
+    bytes: &'static [u8],
+}
+
+pub const ROCKET: Picture = Picture { name: "rocket.jpg", bytes: include_bytes!("../../fixtures/images/rocket.jpg") };
+pub const ASTRONAUT: Picture =
+    Picture { name: "astronaut.png", bytes: include_bytes!("../../fixtures/images/astronaut.png") };
+pub const CHELSEA: Picture = Picture { name: "chelsea.png", bytes: include_bytes!("../../fixtures/images/chelsea.png") };
+pub const RETINA: Picture = Picture { name: "retina.jpg", bytes: include_bytes!("../../fixtures/images/retina.jpg") };
+
+/// The long side of a generated picture: the photos are scaled up to what the generator
+/// outputs.
+const GENERATED_SIDE: u32 = 1536;
+
+impl Picture {
+    /// The picture as the generator would output it: PNG, 1536 px on the long side.
+    pub fn generated(&self) -> anyhow::Result<Vec<u8>> {
+        let limits = ImageLimits { max_bytes: 16 << 20, max_pixels: 1 << 24, max_dimension: 4096 };
+        let (image, _) = image_io::decode(self.bytes, &limits)?;
+        let scale = GENERATED_SIDE as f32 / image.width().max(image.height()) as f32;
+        let (w, h) = ((image.width() as f32 * scale) as u32 & !1, (image.height() as f32 * scale) as u32 & !1);
+        let resized: RgbImage = image::imageops::resize(&image, w, h, image::imageops::FilterType::Lanczos3);
+        Ok(image_io::encode(&resized, image::ImageFormat::Png)?)
+    }
+}
+
+/// The demo identity provider: a session token for `user_id`, valid for a day (long enough
+/// to explore with `--keep`).
+pub fn session_token(user_id: &str) -> anyhow::Result<String> {
+    let _ = jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER.install_default();
+    let now = chrono::Utc::now().timestamp();
+    let claims = serde_json::json!({
+        "sub": user_id, "iss": ISSUER, "aud": AUDIENCE, "iat": now, "exp": now + 86_400,
+    });
+    let key = EncodingKey::from_rsa_pem(IDENTITY_PRIVATE_PEM.as_bytes()).context("the demo identity key")?;
+    Ok(encode(&Header::new(Algorithm::RS256), &claims, &key)?)
+}
+
+/// The social accounts of the demo: Ada on X and Instagram, Bob on X, and a copycat.
+pub fn scenario() -> Scenario {
+    let account = |platform, handle: &str, token: Option<&str>| SimAccount {
+        platform,
+        handle: handle.into(),
+        bio: "AI pictures".into(),
+        access_token: token.map(str::to_owned),
+        refresh_token: None,
+        token_expired: false,
+        protected: false,
+    };
+    Scenario {
+        credentials: Default::default(),
+        limits: Default::default(),
+        accounts: vec![
+            account(Platform::X, ADA_X, None),
+            account(Platform::Instagram, ADA_INSTAGRAM, Some(ADA_INSTAGRAM_TOKEN)),
+            account(Platform::X, BOB_X, None),
+            account(Platform::X, COPYCAT_X, None),
+        ],
+        posts: Vec::new(),
+    }
+}
+
+pub const ADA_X: &str = "ada_makes";
+pub const ADA_INSTAGRAM: &str = "ada.makes";
+/// What Instagram's login gave Ada's account (the service stores it sealed).
+pub const ADA_INSTAGRAM_TOKEN: &str = "IGQ.demo.ada.makes";
+pub const BOB_X: &str = "bob_makes";
+pub const COPYCAT_X: &str = "copycat_9000";
+
+/// A post the demo publishes: views grow by `per_hour` of simulated time.
+pub fn post(platform: Platform, id: &str, account: &str, first: u64, per_hour: u64) -> SimPost {
+    SimPost {
+        platform,
+        id: id.into(),
+        account: account.into(),
+        state: SimPostState::Live,
+        views: vec![(0, first), (86_400, first + 24 * per_hour)],
+        media: Some(SimMedia::uploaded()),
+    }
+}
+
+/// The post's address, as the creator copies it from the platform.
+pub fn post_url(platform: Platform, account: &str, id: &str) -> String {
+    match platform {
+        Platform::Instagram => format!("https://www.instagram.com/p/{id}/"),
+        Platform::Tiktok => format!("https://www.tiktok.com/@{account}/video/{id}"),
+        Platform::Youtube => format!("https://www.youtube.com/shorts/{id}"),
+        Platform::X => format!("https://x.com/{account}/status/{id}"),
+    }
+}
+
+fn random_key() -> Secret {
+    let mut bytes = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
+    Secret::new(hex::encode(bytes))
+}
+
+/// The service's settings for the demo: a fresh SQLite database in `dir`, the stand-in
+/// identity provider, the simulated platforms, and a fast schedule.
+pub fn settings(dir: &Path, simulator: &Simulator) -> Settings {
+    let mut s = Settings { bind: "127.0.0.1:0".into(), data_dir: dir.to_path_buf(), ..Settings::default() };
+    s.auth.issuer = Some(ISSUER.into());
+    s.auth.audience = Some(AUDIENCE.into());
+    s.auth.public_keys_pem = vec![IDENTITY_PUBLIC_PEM.into()];
+    // Fresh keys for this run only, never written anywhere.
+    s.watermark_key = Some(random_key());
+    s.encryption_key = Some(random_key());
+    s.platforms = simulator.platform_settings(s.platforms.clone());
+    // The demo asks about its posts every quarter second.
+    s.rate_limit.per_minute = 6000;
+    s.rate_limit.burst = 600;
+    let t = &mut s.tracking;
+    t.poll_in_serve = true;
+    t.jitter = 0.0;
+    t.idle_ms = 200;
+    t.young_interval_secs = 2;
+    t.retry_base_secs = 1;
+    t.max_verify_attempts = 1;
+    // Views are final at once, and the simulated clock runs an hour in a second or two, so
+    // the velocity check would flag every post.
+    s.payouts.hold_secs = 0;
+    s.payouts.velocity_floor_per_hour = f64::MAX;
+    s
+}
