@@ -151,8 +151,9 @@ fn parse_payload(text: &str) -> Result<u64, String> {
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let mut settings = Settings::load(&cli.config)?;
     if matches!(cli.command, Command::Demo { .. }) {
-        // The demo tells its own story; the service's logs would drown it.
-        settings.log.level = "warn".into();
+        // The demo tells its own story; the service's logs (even the warnings about keys
+        // created in its temporary directory) would drown it.
+        settings.log.level = "error".into();
     }
     telemetry::init(&settings.log);
     match cli.command {

@@ -34,10 +34,8 @@ static METRICS: std::sync::OnceLock<Option<metrics_exporter_prometheus::Promethe
 
 /// Histogram buckets in seconds: HTTP answers take a millisecond to seconds, embedding and
 /// detection tens of milliseconds to minutes (videos), lease lag seconds to hours.
-const BUCKETS: [f64; 17] = [
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
-    3600.0,
-];
+const BUCKETS: [f64; 17] =
+    [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0];
 
 /// The process-wide metrics recorder, installed on first use; `None` if another recorder
 /// was installed first. Metric labels carry platforms and outcomes, never personal data.

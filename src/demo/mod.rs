@@ -76,7 +76,9 @@ pub async fn run(options: DemoOptions, say: &mut Narrator) -> anyhow::Result<Dem
         payouts: service(store.as_ref(), "payout system", "payouts:read").await?,
         admin: service(store.as_ref(), "operator", "admin").await?,
     };
-    let told = story::tell(&api, &sim, &who, say).await.map(|report| DemoReport { dir: dir.path().into(), ..report });
+    let told = story::tell(&api, &sim, &who, say)
+        .await
+        .map(|report| DemoReport { dir: dir.path().into(), ..report });
 
     let kept = options.keep && told.is_ok();
     let to_remove = if kept {
@@ -93,18 +95,26 @@ pub async fn run(options: DemoOptions, say: &mut Narrator) -> anyhow::Result<Dem
     drop(to_remove);
     match (&told, kept) {
         (Ok(_), false) => {
-            let done = format!("done in {:.0} s; the service is stopped and its directory removed", say.seconds());
+            let done =
+                format!("done in {:.0} s; the service is stopped and its directory removed", say.seconds());
             say.line("");
             say.line(&done);
         }
         (Ok(_), true) => say.line("stopped; the data directory stays"),
-        (Err(_), _) => say.line("the demo stopped on an error; the service is stopped and its directory removed"),
+        (Err(_), _) => {
+            say.line("the demo stopped on an error; the service is stopped and its directory removed")
+        }
     }
     told
 }
 
 /// Prints what to try against the kept service.
-fn keep_running(api: &client::ApiClient, who: &story::Credentials, dir: &std::path::Path, say: &mut Narrator) {
+fn keep_running(
+    api: &client::ApiClient,
+    who: &story::Credentials,
+    dir: &std::path::Path,
+    say: &mut Narrator,
+) {
     let base = api.base();
     say.step("Still running (--keep): try it, then press Ctrl-C to stop");
     say.line(&format!("data directory (kept): {}", dir.display()));
@@ -116,9 +126,15 @@ fn keep_running(api: &client::ApiClient, who: &story::Credentials, dir: &std::pa
     say.line(&format!(
         "curl -H \"Authorization: Bearer $PAYOUTS\" '{base}/v1/payouts/verified-views?from=2026-01-01T00:00:00Z&to=2100-01-01T00:00:00Z'"
     ));
-    say.line(&format!("curl -H \"Authorization: Bearer $ADMIN\" --data-binary @picture.png {base}/v1/detect"));
+    say.line(&format!(
+        "curl -H \"Authorization: Bearer $ADMIN\" --data-binary @picture.png {base}/v1/detect"
+    ));
     say.line(&format!("curl -H \"Authorization: Bearer $ADMIN\" {base}/metrics"));
     say.line(&format!("open {base}/docs for the API"));
+    say.line(&format!(
+        "later, without the simulated platforms: VIEWMARK_DATA_DIR={} cargo run --release -- serve (service tokens keep working)",
+        dir.display()
+    ));
 }
 
 /// A service token, as `viewmark token create` makes one.

@@ -40,12 +40,54 @@ struct Planned {
 }
 
 const PLANNED: [Planned; 6] = [
-    Planned { label: "Ada's rocket on X", platform: Platform::X, id: "1950000000000000001", account: world::ADA_X, by_ada: true, fake: None },
-    Planned { label: "Ada's astronaut on Instagram", platform: Platform::Instagram, id: "DmoAstro01", account: world::ADA_INSTAGRAM, by_ada: true, fake: None },
-    Planned { label: "Bob's cat on X", platform: Platform::X, id: "1950000000000000002", account: world::BOB_X, by_ada: false, fake: None },
-    Planned { label: "an unmarked photo on Ada's X", platform: Platform::X, id: "1950000000000000003", account: world::ADA_X, by_ada: true, fake: Some("it carries no watermark") },
-    Planned { label: "Bob's cat re-posted on Ada's X", platform: Platform::X, id: "1950000000000000004", account: world::ADA_X, by_ada: true, fake: Some("the watermark is Bob's content, not Ada's") },
-    Planned { label: "Ada's rocket on @copycat_9000", platform: Platform::X, id: "1950000000000000005", account: world::COPYCAT_X, by_ada: true, fake: Some("the post is on an account Ada has not proven") },
+    Planned {
+        label: "Ada's rocket on X",
+        platform: Platform::X,
+        id: "1950000000000000001",
+        account: world::ADA_X,
+        by_ada: true,
+        fake: None,
+    },
+    Planned {
+        label: "Ada's astronaut on Instagram",
+        platform: Platform::Instagram,
+        id: "DmoAstro01",
+        account: world::ADA_INSTAGRAM,
+        by_ada: true,
+        fake: None,
+    },
+    Planned {
+        label: "Bob's cat on X",
+        platform: Platform::X,
+        id: "1950000000000000002",
+        account: world::BOB_X,
+        by_ada: false,
+        fake: None,
+    },
+    Planned {
+        label: "an unmarked photo on Ada's X",
+        platform: Platform::X,
+        id: "1950000000000000003",
+        account: world::ADA_X,
+        by_ada: true,
+        fake: Some("it carries no watermark"),
+    },
+    Planned {
+        label: "Bob's cat re-posted on Ada's X",
+        platform: Platform::X,
+        id: "1950000000000000004",
+        account: world::ADA_X,
+        by_ada: true,
+        fake: Some("the watermark is Bob's content, not Ada's"),
+    },
+    Planned {
+        label: "Ada's rocket on @copycat_9000",
+        platform: Platform::X,
+        id: "1950000000000000005",
+        account: world::COPYCAT_X,
+        by_ada: true,
+        fake: Some("the post is on an account Ada has not proven"),
+    },
 ];
 
 pub async fn tell(
@@ -60,7 +102,13 @@ pub async fn tell(
     let mut names = Vec::new();
     for (name, token) in [("Ada", &who.ada), ("Bob", &who.bob)] {
         let joined = api
-            .expect(StatusCode::CREATED, Method::POST, "/v1/creators/me", token, Some(json!({"age_attested": true})))
+            .expect(
+                StatusCode::CREATED,
+                Method::POST,
+                "/v1/creators/me",
+                token,
+                Some(json!({"age_attested": true})),
+            )
             .await?;
         say.line(&format!("{name} joined: creator {}", text(&joined["id"])));
         names.push((text(&joined["id"]), name));
@@ -81,12 +129,16 @@ pub async fn tell(
     let uploads = [&rocket.1, &astronaut.1, &cat.1, &unmarked, &cat.1, &rocket.1];
     for (i, (plan, upload)) in PLANNED.iter().zip(uploads).enumerate() {
         let views_per_hour = 400 + 300 * i as u64;
-        sim.publish(world::post(plan.platform, plan.id, plan.account, 50 * (i as u64 + 1), views_per_hour), upload)?;
+        sim.publish(
+            world::post(plan.platform, plan.id, plan.account, 50 * (i as u64 + 1), views_per_hour),
+            upload,
+        )?;
         let fake = plan.fake.map_or(String::new(), |_| "  (planted fake)".into());
         say.line(&format!("{:<34} {}{fake}", plan.label, pipeline(plan.platform)));
     }
 
     say.step("The creators register the posts; the poller checks each for its watermark");
+    let registration = Instant::now();
     let mut registered = Vec::new();
     for plan in &PLANNED {
         let token = if plan.by_ada { &who.ada } else { &who.bob };
@@ -102,7 +154,8 @@ pub async fn tell(
     let checked = wait_for(say, "posts checked", registered.len(), || async {
         let mut done = Vec::new();
         for (plan, token, id) in &registered {
-            let post = api.expect(StatusCode::OK, Method::GET, &format!("/v1/posts/{id}"), token, None).await?;
+            let post =
+                api.expect(StatusCode::OK, Method::GET, &format!("/v1/posts/{id}"), token, None).await?;
             if post["status"] != "pending" {
                 done.push((*plan, post));
             }
@@ -110,7 +163,8 @@ pub async fn tell(
         Ok(done)
     })
     .await?;
-    say.progress_done(&format!("all {} posts checked in {:.0} s", checked.len(), say.seconds()));
+    let waited = registration.elapsed().as_secs_f64();
+    say.progress_done(&format!("all {} posts checked {waited:.0} s after registration", checked.len()));
     let mut outcomes = Vec::new();
     for (plan, post) in &checked {
         let status = text(&post["status"]);
@@ -137,7 +191,8 @@ pub async fn tell(
         let mut line = format!("after {hour} h:");
         let mut now = Vec::new();
         for (plan, token, id) in &verified {
-            let post = api.expect(StatusCode::OK, Method::GET, &format!("/v1/posts/{id}"), token, None).await?;
+            let post =
+                api.expect(StatusCode::OK, Method::GET, &format!("/v1/posts/{id}"), token, None).await?;
             let views = post["latest_views"].as_u64().unwrap_or(0);
             line.push_str(&format!("  {} {views}", short(plan.label)));
             now.push(views);
@@ -147,9 +202,16 @@ pub async fn tell(
     }
 
     say.step("Ada revokes her consent to tracking");
-    api.expect(StatusCode::OK, Method::POST, "/v1/creators/me/consent", &who.ada, Some(json!({"tracking": false})))
-        .await?;
-    let ada_ids: Vec<&str> = PLANNED.iter().filter(|p| p.account == world::ADA_X && p.fake.is_none()).map(|p| p.id).collect();
+    api.expect(
+        StatusCode::OK,
+        Method::POST,
+        "/v1/creators/me/consent",
+        &who.ada,
+        Some(json!({"tracking": false})),
+    )
+    .await?;
+    let ada_ids: Vec<&str> =
+        PLANNED.iter().filter(|p| p.account == world::ADA_X && p.fake.is_none()).map(|p| p.id).collect();
     let bob_id = PLANNED[2].id;
     let before = (lookups(sim, &ada_ids), sim.requests(FaultTarget::Instagram), lookups(sim, &[bob_id]));
     for _ in 0..3 {
@@ -163,7 +225,8 @@ pub async fn tell(
         "over the next 3 hours: Ada's posts asked about {ada_after_revoke} times (X and Instagram), Bob's {bob_after_revoke} times"
     ));
     let ada_post = &registered[0];
-    let post = api.expect(StatusCode::OK, Method::GET, &format!("/v1/posts/{}", ada_post.2), &who.ada, None).await?;
+    let post =
+        api.expect(StatusCode::OK, Method::GET, &format!("/v1/posts/{}", ada_post.2), &who.ada, None).await?;
     say.line(&format!(
         "{}: {} ({}), views frozen at {}",
         ada_post.0.label,
@@ -183,8 +246,9 @@ pub async fn tell(
 
     say.step("The payout system asks for the period's statement");
     let period = json!({"from": period_start, "to": chrono::Utc::now()});
-    let statement =
-        api.expect(StatusCode::CREATED, Method::POST, "/v1/payouts/statements", &who.payouts, Some(period)).await?;
+    let statement = api
+        .expect(StatusCode::CREATED, Method::POST, "/v1/payouts/statements", &who.payouts, Some(period))
+        .await?;
     for line in statement["lines"].as_array().into_iter().flatten() {
         let payee = text(&line["payee_id"]);
         let name = names.iter().find(|(id, _)| *id == payee).map_or("a tombstone", |(_, name)| *name);
@@ -243,7 +307,8 @@ async fn prove(
     if platform == Platform::Instagram {
         body["oauth"] = json!({"access_token": world::ADA_INSTAGRAM_TOKEN});
     }
-    let linked = api.expect(StatusCode::CREATED, Method::POST, "/v1/social-accounts", token, Some(body)).await?;
+    let linked =
+        api.expect(StatusCode::CREATED, Method::POST, "/v1/social-accounts", token, Some(body)).await?;
     let (id, code) = (text(&linked["id"]), text(&linked["proof"]["code"]));
     sim.set_bio(platform, handle, &format!("AI pictures · {code}"));
     let path = format!("/v1/social-accounts/{id}/verify");
@@ -266,7 +331,11 @@ where
         if done.len() >= total {
             return Ok(done);
         }
-        anyhow::ensure!(started.elapsed() < WAIT_LIMIT, "only {} of {total} {what} after a minute", done.len());
+        anyhow::ensure!(
+            started.elapsed() < WAIT_LIMIT,
+            "only {} of {total} {what} after a minute",
+            done.len()
+        );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }

@@ -8,7 +8,7 @@ use anyhow::Context;
 use image::RgbImage;
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 
-use crate::config::{Secret, Settings};
+use crate::config::Settings;
 use crate::media::image_io::{self, ImageLimits};
 use crate::platforms::simulator::scenario::{SimAccount, SimMedia, SimPost};
 use crate::platforms::simulator::{Scenario, SimPostState, Simulator};
@@ -27,11 +27,14 @@ pub struct Picture {
     bytes: &'static [u8],
 }
 
-pub const ROCKET: Picture = Picture { name: "rocket.jpg", bytes: include_bytes!("../../fixtures/images/rocket.jpg") };
+pub const ROCKET: Picture =
+    Picture { name: "rocket.jpg", bytes: include_bytes!("../../fixtures/images/rocket.jpg") };
 pub const ASTRONAUT: Picture =
     Picture { name: "astronaut.png", bytes: include_bytes!("../../fixtures/images/astronaut.png") };
-pub const CHELSEA: Picture = Picture { name: "chelsea.png", bytes: include_bytes!("../../fixtures/images/chelsea.png") };
-pub const RETINA: Picture = Picture { name: "retina.jpg", bytes: include_bytes!("../../fixtures/images/retina.jpg") };
+pub const CHELSEA: Picture =
+    Picture { name: "chelsea.png", bytes: include_bytes!("../../fixtures/images/chelsea.png") };
+pub const RETINA: Picture =
+    Picture { name: "retina.jpg", bytes: include_bytes!("../../fixtures/images/retina.jpg") };
 
 /// The long side of a generated picture: the photos are scaled up to what the generator
 /// outputs.
@@ -43,7 +46,8 @@ impl Picture {
         let limits = ImageLimits { max_bytes: 16 << 20, max_pixels: 1 << 24, max_dimension: 4096 };
         let (image, _) = image_io::decode(self.bytes, &limits)?;
         let scale = GENERATED_SIDE as f32 / image.width().max(image.height()) as f32;
-        let (w, h) = ((image.width() as f32 * scale) as u32 & !1, (image.height() as f32 * scale) as u32 & !1);
+        let (w, h) =
+            ((image.width() as f32 * scale) as u32 & !1, (image.height() as f32 * scale) as u32 & !1);
         let resized: RgbImage = image::imageops::resize(&image, w, h, image::imageops::FilterType::Lanczos3);
         Ok(image_io::encode(&resized, image::ImageFormat::Png)?)
     }
@@ -114,22 +118,14 @@ pub fn post_url(platform: Platform, account: &str, id: &str) -> String {
     }
 }
 
-fn random_key() -> Secret {
-    let mut bytes = [0u8; 32];
-    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
-    Secret::new(hex::encode(bytes))
-}
-
-/// The service's settings for the demo: a fresh SQLite database in `dir`, the stand-in
-/// identity provider, the simulated platforms, and a fast schedule.
+/// The service's settings for the demo: a fresh SQLite database and fresh keys in `dir`
+/// (as `serve` makes them on first start), the stand-in identity provider, the simulated
+/// platforms, and a fast schedule.
 pub fn settings(dir: &Path, simulator: &Simulator) -> Settings {
     let mut s = Settings { bind: "127.0.0.1:0".into(), data_dir: dir.to_path_buf(), ..Settings::default() };
     s.auth.issuer = Some(ISSUER.into());
     s.auth.audience = Some(AUDIENCE.into());
     s.auth.public_keys_pem = vec![IDENTITY_PUBLIC_PEM.into()];
-    // Fresh keys for this run only, never written anywhere.
-    s.watermark_key = Some(random_key());
-    s.encryption_key = Some(random_key());
     s.platforms = simulator.platform_settings(s.platforms.clone());
     // The demo asks about its posts every quarter second.
     s.rate_limit.per_minute = 6000;

@@ -15,10 +15,14 @@ async fn the_demo_plays_the_whole_loop_and_leaves_nothing_behind() {
         let expected = if post.fake { "unverified" } else { "verified" };
         assert_eq!(post.status, expected, "{}: {story}", post.label);
     }
-    let reasons: Vec<&str> = report.posts.iter().filter(|p| p.fake).filter_map(|p| p.reason.as_deref()).collect();
+    let reasons: Vec<&str> =
+        report.posts.iter().filter(|p| p.fake).filter_map(|p| p.reason.as_deref()).collect();
     assert_eq!(reasons.len(), 3, "{story}");
     for expected in ["no watermark", "another creator", "account other than"] {
-        assert!(reasons.iter().any(|r| r.contains(expected)), "no fake refused for '{expected}': {reasons:?}");
+        assert!(
+            reasons.iter().any(|r| r.contains(expected)),
+            "no fake refused for '{expected}': {reasons:?}"
+        );
     }
 
     // Views grow on every verified post, hour after hour.
@@ -43,9 +47,20 @@ async fn the_demo_plays_the_whole_loop_and_leaves_nothing_behind() {
     assert_eq!(lines[0]["kind"], "views");
     assert!(lines[0]["views"].as_i64().unwrap() > 0, "{}", report.statement);
 
-    for step in ["Two creators join", "enrolls", "prove", "publish", "verified", "planted fake", "Views grow",
-        "revokes", "erases", "detects as unknown", "statement", "directory removed"]
-    {
+    for step in [
+        "Two creators join",
+        "enrolls",
+        "prove",
+        "publish",
+        "verified",
+        "planted fake",
+        "Views grow",
+        "revokes",
+        "erases",
+        "detects as unknown",
+        "statement",
+        "directory removed",
+    ] {
         assert!(story.contains(step), "the story never says '{step}':\n{story}");
     }
     assert!(!report.dir.exists(), "{} was left behind", report.dir.display());

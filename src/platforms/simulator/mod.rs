@@ -82,7 +82,13 @@ impl SimState {
     /// publication may land while a request reads).
     fn posts(&self, platform: Platform) -> Vec<scenario::SimPost> {
         let published = lock(&self.published);
-        self.scenario.posts.iter().chain(published.iter()).filter(|p| p.platform == platform).cloned().collect()
+        self.scenario
+            .posts
+            .iter()
+            .chain(published.iter())
+            .filter(|p| p.platform == platform)
+            .cloned()
+            .collect()
     }
 
     /// A served file.
@@ -313,7 +319,7 @@ impl Simulator {
     /// platform's usual one) is applied and the result served as the post's picture. The
     /// view curve counts from the simulator's start, like the scenario's.
     pub fn publish(&self, mut post: scenario::SimPost, upload: &[u8]) -> anyhow::Result<()> {
-        let media = post.media.get_or_insert_with(|| scenario::SimMedia::uploaded());
+        let media = post.media.get_or_insert_with(scenario::SimMedia::uploaded);
         let picture = scenario::decode_picture(upload)?;
         let served = scenario::render_picture(post.platform, media, picture)?;
         let name = format!("{}-{}.jpg", post.platform.as_str(), post.id);
