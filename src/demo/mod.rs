@@ -37,7 +37,12 @@ pub struct DemoReport {
     pub detected_before_erasure: bool,
     pub detected_after_erasure: bool,
     pub receipt: Value,
-    pub statement: Value,
+    /// The statement frozen before the revocation and the erasure...
+    pub first_statement: Value,
+    /// ...the same statement read after them...
+    pub first_statement_after_erasure: Value,
+    /// ...and the statement for the rest of the period.
+    pub rest_statement: Value,
     /// `/metrics` at the end.
     pub metrics: String,
     /// The temporary directory the service ran in (gone unless kept).

@@ -201,6 +201,11 @@ pub async fn tell(
         views_seen.push(now);
     }
 
+    say.step("The payout system freezes the period so far into a statement");
+    let first_end = chrono::Utc::now();
+    let first = statement(api, who, period_start, first_end).await?;
+    tell_lines(say, &first, &names);
+
     say.step("Ada revokes her consent to tracking");
     api.expect(
         StatusCode::OK,
@@ -244,18 +249,17 @@ pub async fn tell(
     let answer = if found_after["found"] == true { "still known" } else { "unknown" };
     say.line(&format!("after: the same picture detects as {answer} ({found_after})"));
 
-    say.step("The payout system asks for the period's statement");
-    let period = json!({"from": period_start, "to": chrono::Utc::now()});
-    let statement = api
-        .expect(StatusCode::CREATED, Method::POST, "/v1/payouts/statements", &who.payouts, Some(period))
-        .await?;
-    for line in statement["lines"].as_array().into_iter().flatten() {
-        let payee = text(&line["payee_id"]);
-        let name = names.iter().find(|(id, _)| *id == payee).map_or("a tombstone", |(_, name)| *name);
-        say.line(&format!("{name}: {} {} (payee {payee})", line["views"], text(&line["kind"])));
+    say.step("Finally, the payout system reads that statement again and freezes the rest of the period");
+    let path = format!("/v1/payouts/statements/{}", text(&first["id"]));
+    let first_now = api.expect(StatusCode::OK, Method::GET, &path, &who.payouts, None).await?;
+    tell_lines(say, &first_now, &names);
+    say.line("Bob's line is kept for the accounts under a tombstone id: the total stays, the person is gone");
+    let rest = statement(api, who, first_end, chrono::Utc::now()).await?;
+    if rest["lines"].as_array().is_none_or(Vec::is_empty) {
+        say.line("the rest of the period pays nothing: Ada revoked consent and Bob erased his account");
+    } else {
+        tell_lines(say, &rest, &names);
     }
-    say.line("Bob's views are gone with his account: no statement had frozen them before");
-    say.line(&format!("evidence hash {}", text(&statement["evidence_hash"])));
 
     Ok(DemoReport {
         posts: outcomes,
@@ -265,10 +269,37 @@ pub async fn tell(
         detected_before_erasure: found_before["found"] == true,
         detected_after_erasure: found_after["found"] == true,
         receipt,
-        statement,
+        first_statement: first,
+        first_statement_after_erasure: first_now,
+        rest_statement: rest,
         metrics: api.metrics(&who.admin).await?,
         dir: Default::default(),
     })
+}
+
+/// Freezes `[from, to)` into a statement, as the payout system does.
+async fn statement(
+    api: &ApiClient,
+    who: &Credentials,
+    from: chrono::DateTime<chrono::Utc>,
+    to: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<Value> {
+    let period = json!({"from": from, "to": to});
+    api.expect(StatusCode::CREATED, Method::POST, "/v1/payouts/statements", &who.payouts, Some(period)).await
+}
+
+/// A statement's lines, with the creators' names where the payee is still a creator.
+fn tell_lines(say: &mut Narrator, statement: &Value, names: &[(String, &str)]) {
+    for line in statement["lines"].as_array().into_iter().flatten() {
+        let payee = text(&line["payee_id"]);
+        let name = names.iter().find(|(id, _)| *id == payee).map_or("a tombstone", |(_, name)| *name);
+        say.line(&format!("{name:<12} {:>6} {} (payee {payee})", line["views"], text(&line["kind"])));
+    }
+    say.line(&format!(
+        "statement {}, evidence hash {}",
+        text(&statement["id"]),
+        text(&statement["evidence_hash"])
+    ));
 }
 
 /// Enrolls a picture for a creator as the generation backend does; (content id, marked file).

@@ -41,11 +41,30 @@ async fn the_demo_plays_the_whole_loop_and_leaves_nothing_behind() {
     assert!(report.receipt["receipt_id"].is_string(), "{}", report.receipt);
     assert_eq!(report.receipt["row_counts"]["creators"], 1, "{}", report.receipt);
 
-    // The statement pays Ada's verified views; Bob, erased, is not in it.
-    let lines = report.statement["lines"].as_array().unwrap();
-    assert_eq!(lines.len(), 1, "{}", report.statement);
-    assert_eq!(lines[0]["kind"], "views");
-    assert!(lines[0]["views"].as_i64().unwrap() > 0, "{}", report.statement);
+    // The first statement paid both; after Bob's erasure his line is a tombstone's, with the
+    // same total.
+    let lines = |s: &serde_json::Value| {
+        let mut lines: Vec<(String, i64)> = s["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| (l["payee_id"].as_str().unwrap().to_owned(), l["views"].as_i64().unwrap()))
+            .collect();
+        lines.sort_by_key(|(_, views)| *views);
+        lines
+    };
+    let (before, after) = (lines(&report.first_statement), lines(&report.first_statement_after_erasure));
+    assert_eq!(before.len(), 2, "{}", report.first_statement);
+    assert!(before.iter().all(|(payee, views)| *views > 0 && !payee.starts_with("tombstone-")), "{before:?}");
+    let views = |lines: &[(String, i64)]| lines.iter().map(|(_, v)| *v).collect::<Vec<_>>();
+    assert_eq!(views(&before), views(&after), "totals changed: {before:?} -> {after:?}");
+    assert_eq!(after.iter().filter(|(payee, _)| payee.starts_with("tombstone-")).count(), 1, "{after:?}");
+    assert_eq!(report.receipt["row_counts"]["statement_lines (tombstoned)"], 1, "{}", report.receipt);
+    // After the first statement only Ada can have gained (a poll landing before her
+    // revocation); Bob's later views went with his account.
+    let rest = lines(&report.rest_statement);
+    let ada = &before.iter().find(|(payee, _)| after.iter().any(|(p, _)| p == payee)).unwrap().0;
+    assert!(rest.iter().all(|(payee, _)| payee == ada), "{}", report.rest_statement);
 
     for step in [
         "Two creators join",
@@ -58,7 +77,8 @@ async fn the_demo_plays_the_whole_loop_and_leaves_nothing_behind() {
         "revokes",
         "erases",
         "detects as unknown",
-        "statement",
+        "freezes the period",
+        "tombstone",
         "directory removed",
     ] {
         assert!(story.contains(step), "the story never says '{step}':\n{story}");
