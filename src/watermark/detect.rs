@@ -71,7 +71,7 @@ impl Alignment {
 }
 
 /// The working image size for an input of this size, and the scale factor to it.
-fn working_size(width: usize, height: usize) -> (usize, usize, f32) {
+pub(super) fn working_size(width: usize, height: usize) -> (usize, usize, f32) {
     let short = width.min(height) as f32;
     let long = width.max(height) as f32;
     let factor = (WORK_SHORT_SIDE as f32 / short).min(WORK_LONG_SIDE_MAX as f32 / long);
