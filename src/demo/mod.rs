@@ -75,8 +75,8 @@ pub async fn run(options: DemoOptions, say: &mut Narrator) -> anyhow::Result<Dem
     say.line(&format!("platforms  {} (simulated YouTube, TikTok, Instagram and X)", sim.base_url()));
 
     let who = story::Credentials {
-        ada: world::session_token("demo-ada")?,
-        bob: world::session_token("demo-bob")?,
+        ada: world::session_token(&world::user_id("Ada"))?,
+        bob: world::session_token(&world::user_id("Bob"))?,
         generator: service(store.as_ref(), "generation backend", "content:write").await?,
         payouts: service(store.as_ref(), "payout system", "payouts:read").await?,
         admin: service(store.as_ref(), "operator", "admin").await?,

@@ -96,6 +96,92 @@ pub const ADA_INSTAGRAM_TOKEN: &str = "IGQ.demo.ada.makes";
 pub const BOB_X: &str = "bob_makes";
 pub const COPYCAT_X: &str = "copycat_9000";
 
+/// A post the creators publish, and what the demo expects of it.
+pub struct Planned {
+    pub label: &'static str,
+    /// The picture, in a word.
+    pub short: &'static str,
+    pub platform: Platform,
+    pub id: &'static str,
+    pub account: &'static str,
+    /// The creator who registers it (true: Ada).
+    pub by_ada: bool,
+    /// Why it must not verify, for the planted fakes.
+    pub fake: Option<&'static str>,
+}
+
+pub const PLANNED: [Planned; 6] = [
+    Planned {
+        label: "Ada's rocket on X",
+        short: "rocket",
+        platform: Platform::X,
+        id: "1950000000000000001",
+        account: ADA_X,
+        by_ada: true,
+        fake: None,
+    },
+    Planned {
+        label: "Ada's astronaut on Instagram",
+        short: "astronaut",
+        platform: Platform::Instagram,
+        id: "DmoAstro01",
+        account: ADA_INSTAGRAM,
+        by_ada: true,
+        fake: None,
+    },
+    Planned {
+        label: "Bob's cat on X",
+        short: "cat",
+        platform: Platform::X,
+        id: "1950000000000000002",
+        account: BOB_X,
+        by_ada: false,
+        fake: None,
+    },
+    Planned {
+        label: "an unmarked photo on Ada's X",
+        short: "unmarked",
+        platform: Platform::X,
+        id: "1950000000000000003",
+        account: ADA_X,
+        by_ada: true,
+        fake: Some("it carries no watermark"),
+    },
+    Planned {
+        label: "Bob's cat re-posted on Ada's X",
+        short: "cat",
+        platform: Platform::X,
+        id: "1950000000000000004",
+        account: ADA_X,
+        by_ada: true,
+        fake: Some("the watermark is Bob's content, not Ada's"),
+    },
+    Planned {
+        label: "Ada's rocket on @copycat_9000",
+        short: "rocket",
+        platform: Platform::X,
+        id: "1950000000000000005",
+        account: COPYCAT_X,
+        by_ada: true,
+        fake: Some("the post is on an account Ada has not proven"),
+    },
+];
+
+/// What each platform does to an upload, in words (`scenario::usual_pipeline`).
+pub fn pipeline(platform: Platform) -> &'static str {
+    match platform {
+        Platform::Instagram => "Instagram: crop 4:5, 1080 wide, JPEG 75",
+        Platform::Tiktok => "TikTok: crop 9:16, 720 wide, JPEG 80",
+        Platform::Youtube => "YouTube: crop 16:9, 1280 wide, JPEG 85",
+        Platform::X => "X: JPEG 85",
+    }
+}
+
+/// The identity provider's user id of a demo creator ("Ada" -> "demo-ada").
+pub fn user_id(name: &str) -> String {
+    format!("demo-{}", name.to_lowercase())
+}
+
 /// A post the demo publishes: views grow by `per_hour` of simulated time.
 pub fn post(platform: Platform, id: &str, account: &str, first: u64, per_hour: u64) -> SimPost {
     SimPost {
