@@ -5,6 +5,9 @@ COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 COPY migrations ./migrations
 COPY benches ./benches
+# `viewmark demo` compiles in its pictures and its stand-in identity provider's keys.
+COPY fixtures/images ./fixtures/images
+COPY fixtures/demo ./fixtures/demo
 RUN cargo build --release --locked --bin viewmark
 
 # Runtime stage: a small Debian with ffmpeg (video media) and curl (health check).
