@@ -12,7 +12,7 @@ use crate::media::image_io;
 use crate::media::video::Container;
 use crate::platforms::simulator::{Scenario, Simulator};
 use crate::startup::{self, Application};
-use crate::store::{ErasureTrigger, NewServiceToken};
+use crate::store::ErasureTrigger;
 use crate::telemetry;
 use crate::watermark::{self, Key};
 use crate::{detection, enrollment};
@@ -231,14 +231,7 @@ async fn token(settings: &Settings, command: TokenCommand) -> anyhow::Result<()>
         TokenCommand::Create { name, mut scopes } => {
             scopes.sort();
             scopes.dedup();
-            let token = service_token::generate();
-            let new = NewServiceToken {
-                name,
-                token_hash: service_token::hash(&token),
-                scopes,
-                at: chrono::Utc::now(),
-            };
-            let created = store.insert_service_token(&new).await?;
+            let (token, created) = service_token::issue(store.as_ref(), name, scopes).await?;
             tracing::info!(token_id = %created.id, "service token created");
             let shown = serde_json::json!({
                 "id": created.id,

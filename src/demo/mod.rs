@@ -15,7 +15,7 @@ use crate::api::auth::service_token;
 use crate::keys::{self, IfMissing};
 use crate::platforms::simulator::Simulator;
 use crate::startup::{self, Application};
-use crate::store::{NewServiceToken, Store};
+use crate::store::Store;
 pub use narrate::Narrator;
 
 #[derive(Debug, Clone, Default)]
@@ -144,13 +144,5 @@ fn keep_running(
 
 /// A service token, as `viewmark token create` makes one.
 async fn service(store: &dyn Store, name: &str, scope: &str) -> anyhow::Result<String> {
-    let token = service_token::generate();
-    let new = NewServiceToken {
-        name: name.into(),
-        token_hash: service_token::hash(&token),
-        scopes: vec![scope.into()],
-        at: chrono::Utc::now(),
-    };
-    store.insert_service_token(&new).await?;
-    Ok(token)
+    Ok(service_token::issue(store, name.into(), vec![scope.into()]).await?.0)
 }

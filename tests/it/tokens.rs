@@ -4,7 +4,7 @@
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
 use viewmark::api::auth::service_token;
-use viewmark::store::{NewServiceToken, Store};
+use viewmark::store::Store;
 
 use crate::support::{fixture_path, TEST_AUDIENCE, TEST_ISSUER};
 
@@ -58,13 +58,8 @@ pub fn hs256_with_public_key(user_id: &str) -> String {
 
 /// A live service token with these scopes, and its id.
 pub async fn service(store: &dyn Store, scopes: &[&str]) -> (String, uuid::Uuid) {
-    let token = service_token::generate();
-    let new = NewServiceToken {
-        name: format!("test {}", scopes.join(" ")),
-        token_hash: service_token::hash(&token),
-        scopes: scopes.iter().map(|s| s.to_string()).collect(),
-        at: chrono::Utc::now(),
-    };
-    let created = store.insert_service_token(&new).await.unwrap();
+    let name = format!("test {}", scopes.join(" "));
+    let scopes = scopes.iter().map(|s| s.to_string()).collect();
+    let (token, created) = service_token::issue(store, name, scopes).await.unwrap();
     (token, created.id)
 }

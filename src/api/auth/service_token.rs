@@ -26,6 +26,20 @@ pub fn hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
+/// Creates a live token: stores its hash and returns the token itself (shown once, never
+/// stored) with the stored record.
+pub async fn issue(
+    store: &dyn crate::store::Store,
+    name: String,
+    scopes: Vec<String>,
+) -> crate::store::StoreResult<(String, crate::store::ServiceToken)> {
+    let token = generate();
+    let new =
+        crate::store::NewServiceToken { name, token_hash: hash(&token), scopes, at: chrono::Utc::now() };
+    let created = store.insert_service_token(&new).await?;
+    Ok((token, created))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
