@@ -18,9 +18,14 @@ pub enum InputError {
     Video(#[from] VideoError),
 }
 
+/// Codewords tried per alignment in each of a video's two stacks: half a picture's list.
+const VIDEO_LIST: usize = watermark::PICTURE_LIST / 2;
+const _: () = assert!(2 * watermark::DECODE_ATTEMPTS * VIDEO_LIST <= watermark::TAG_TESTS);
+
 /// Detection in a video file: first from its key frames, then from frames spread over the
-/// whole video (`settings.detect_frames` of each), each set stacked and decoded once. Two
-/// decodes: twice a picture's false-positive bound, still under 1e-9 (see `watermark`).
+/// whole video (`settings.detect_frames` of each), each set stacked and decoded once. The two
+/// decodes share a picture's budget of tag tests, so a video's false-positive bound is a
+/// picture's (see `watermark`).
 pub fn detect_in_video(
     path: &Path,
     settings: &VideoSettings,
@@ -34,7 +39,7 @@ pub fn detect_in_video(
             stack.add(&frame?);
         }
         any |= stack.frames() > 0;
-        if let Some(found) = stack.detect(key) {
+        if let Some(found) = stack.detect_with_list(key, VIDEO_LIST) {
             return Ok(Some(found));
         }
     }

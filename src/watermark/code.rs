@@ -17,6 +17,8 @@ const TAIL_BITS: usize = CONSTRAINT - 1;
 pub const CODED_BITS: usize = 2 * (INFO_BITS + TAIL_BITS);
 const GENERATORS: [u32; 2] = [0o171, 0o133];
 const STATES: usize = 1 << (CONSTRAINT - 1);
+/// The longest list the decoder keeps per trellis state.
+pub const MAX_LIST: usize = 8;
 
 /// A deterministic byte stream derived from the key and a label (HMAC-SHA256 in counter
 /// mode): every secret pattern of the mark comes from one of these.
@@ -80,48 +82,69 @@ pub fn encode(key: &Key, payload: u64) -> Vec<u8> {
     out
 }
 
-/// Soft-decision Viterbi decoding. `soft[i] > 0` is evidence for coded bit i being 1,
-/// its magnitude the confidence. Returns the payload when the integrity tag checks out.
-pub fn decode(key: &Key, soft: &[f32]) -> Option<u64> {
+/// Soft-decision list Viterbi decoding. `soft[i] > 0` is evidence for coded bit i being 1,
+/// its magnitude the confidence. The `list` most likely codewords are found at once (each
+/// trellis state keeps its `list` best paths) and tried best first: the first whose
+/// integrity tag checks out gives the payload. Each candidate is one tag test, which the
+/// false-positive arithmetic counts.
+pub fn decode(key: &Key, soft: &[f32], list: usize) -> Option<u64> {
     debug_assert_eq!(soft.len(), CODED_BITS);
+    let list = list.clamp(1, MAX_LIST);
     let steps = INFO_BITS + TAIL_BITS;
-    let mut metric = [f32::NEG_INFINITY; STATES];
-    metric[0] = 0.0;
-    // For each step and state: the previous state that won (its low bit is the input bit).
-    let mut history = vec![[0u8; STATES]; steps];
+    // Per state, the metrics of its best paths, best first (NEG_INFINITY: no path).
+    let mut metric = vec![[f32::NEG_INFINITY; MAX_LIST]; STATES];
+    metric[0][0] = 0.0;
+    // Per step, state and rank: the previous state and its rank (the input bit is the
+    // state's low bit).
+    let mut history = vec![[[(0u8, 0u8); MAX_LIST]; STATES]; steps];
     for (step, hist) in history.iter_mut().enumerate() {
-        let mut next = [f32::NEG_INFINITY; STATES];
-        let pair = &soft[2 * step..2 * step + 2];
-        let inputs: &[u32] = if step >= INFO_BITS { &[0] } else { &[0, 1] };
-        for (state, &m) in metric.iter().enumerate() {
-            if m == f32::NEG_INFINITY {
+        let pair = [soft[2 * step], soft[2 * step + 1]];
+        let mut next = vec![[f32::NEG_INFINITY; MAX_LIST]; STATES];
+        for to in 0..STATES {
+            let input = (to & 1) as u32;
+            if step >= INFO_BITS && input == 1 {
                 continue;
             }
-            for &input in inputs {
-                let reg = ((state as u32) << 1) | input;
-                let mut branch = 0.0;
-                for (g, s) in GENERATORS.iter().zip(pair) {
-                    branch += if parity(reg & g) == 1 { *s } else { -*s };
+            // The two states that lead here, with the branch metric of each.
+            let mut candidates = [(f32::NEG_INFINITY, 0u8, 0u8); 2 * MAX_LIST];
+            let mut n = 0;
+            for high in 0..2 {
+                let from = (to >> 1) | (high << (CONSTRAINT - 2));
+                let reg = ((from as u32) << 1) | input;
+                let branch: f32 = GENERATORS
+                    .iter()
+                    .zip(&pair)
+                    .map(|(g, s)| if parity(reg & g) == 1 { *s } else { -*s })
+                    .sum();
+                for (rank, &m) in metric[from].iter().take(list).enumerate() {
+                    if m > f32::NEG_INFINITY {
+                        candidates[n] = (m + branch, from as u8, rank as u8);
+                        n += 1;
+                    }
                 }
-                let to = (reg as usize) & (STATES - 1);
-                if m + branch > next[to] {
-                    next[to] = m + branch;
-                    hist[to] = state as u8;
-                }
+            }
+            let candidates = &mut candidates[..n];
+            candidates.sort_by(|a, b| b.0.total_cmp(&a.0));
+            for (rank, &(m, from, from_rank)) in candidates.iter().take(list).enumerate() {
+                next[to][rank] = m;
+                hist[to][rank] = (from, from_rank);
             }
         }
         metric = next;
     }
-    // Trace back from the all-zero state the tail forces.
-    let mut state = 0usize;
-    let mut bits = vec![0u8; steps];
-    for step in (0..steps).rev() {
-        bits[step] = (state & 1) as u8;
-        state = history[step][state] as usize;
-    }
-    let payload = bits[..PAYLOAD_BITS].iter().fold(0u64, |acc, &b| (acc << 1) | u64::from(b));
-    let got_tag = bits[PAYLOAD_BITS..INFO_BITS].iter().fold(0u64, |acc, &b| (acc << 1) | u64::from(b));
-    (got_tag == tag(key, payload)).then_some(payload)
+    // Trace back each of the best paths into the all-zero state the tail forces.
+    (0..list).filter(|&rank| metric[0][rank] > f32::NEG_INFINITY).find_map(|rank| {
+        let (mut state, mut rank) = (0usize, rank);
+        let mut bits = vec![0u8; steps];
+        for step in (0..steps).rev() {
+            bits[step] = (state & 1) as u8;
+            let (from, from_rank) = history[step][state][rank];
+            (state, rank) = (usize::from(from), usize::from(from_rank));
+        }
+        let payload = bits[..PAYLOAD_BITS].iter().fold(0u64, |acc, &b| (acc << 1) | u64::from(b));
+        let got_tag = bits[PAYLOAD_BITS..INFO_BITS].iter().fold(0u64, |acc, &b| (acc << 1) | u64::from(b));
+        (got_tag == tag(key, payload)).then_some(payload)
+    })
 }
 
 #[cfg(test)]
@@ -141,7 +164,7 @@ mod tests {
         for payload in [0u64, 1, u64::MAX, 0x0123_4567_89ab_cdef] {
             let code = encode(&key(1), payload);
             assert_eq!(code.len(), CODED_BITS);
-            assert_eq!(decode(&key(1), &to_soft(&code)), Some(payload));
+            assert_eq!(decode(&key(1), &to_soft(&code), 1), Some(payload));
         }
     }
 
@@ -153,8 +176,42 @@ mod tests {
         for s in soft.iter_mut().step_by(9) {
             *s = -*s * 0.5;
         }
-        assert_eq!(decode(&key(1), &soft), Some(0xfeed_beef_0000_1111));
-        assert_eq!(decode(&key(2), &soft), None);
+        assert_eq!(decode(&key(1), &soft, 1), Some(0xfeed_beef_0000_1111));
+        assert_eq!(decode(&key(2), &soft, MAX_LIST), None);
+    }
+
+    /// Gaussian noise (Box-Muller) from a seeded generator.
+    fn noisy(bits: &[u8], sigma: f32, rng: &mut rand::rngs::StdRng) -> Vec<f32> {
+        use rand::Rng;
+        bits.iter()
+            .map(|&b| {
+                let (u, v): (f32, f32) = (rng.gen_range(1e-7..1.0), rng.gen());
+                let n = (-2.0 * u.ln()).sqrt() * (std::f32::consts::TAU * v).cos();
+                (if b == 1 { 1.0 } else { -1.0 }) + sigma * n
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_longer_list_recovers_words_the_best_path_misses() {
+        use rand::{Rng, SeedableRng};
+        let k = key(4);
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let (mut best_path, mut listed) = (0, 0);
+        for _ in 0..400 {
+            let payload: u64 = rng.gen();
+            let soft = noisy(&encode(&k, payload), 1.05, &mut rng);
+            let one = decode(&k, &soft, 1);
+            let many = decode(&k, &soft, MAX_LIST);
+            // The best path is the list's first entry: what it finds, the list finds.
+            if one.is_some() {
+                assert_eq!(many, one);
+            }
+            assert!(one.is_none() || (one == Some(payload) && many == Some(payload)));
+            best_path += usize::from(one.is_some());
+            listed += usize::from(many.is_some());
+        }
+        assert!(listed >= best_path + 10, "list {listed}, best path {best_path} of 400");
     }
 
     #[test]
@@ -163,7 +220,7 @@ mod tests {
         for shift in 0..64 {
             let soft: Vec<f32> =
                 stream.iter().map(|&b| f32::from(b.rotate_left(shift % 8)) - 127.5).collect();
-            assert_eq!(decode(&key(3), &soft), None);
+            assert_eq!(decode(&key(3), &soft, MAX_LIST), None);
         }
     }
 }

@@ -6,7 +6,7 @@ use image::RgbImage;
 use rustfft::num_complex::Complex32;
 use rustfft::FftDirection;
 
-use super::code::{decode, encode};
+use super::code::{decode, encode, TAG_BITS};
 use super::fft::{fft2d, to_complex};
 use super::pattern::{render, Layout, CELLS, CELL_COUNT};
 use super::plane::Plane;
@@ -29,9 +29,14 @@ const LATTICES_DECODED: usize = 3;
 /// Orientation/offset peaks decoded per lattice, best first: the right symmetry is not
 /// always the strongest peak when the mark is weak.
 const PEAKS_PER_LATTICE: usize = 4;
-/// Decoding attempts (each an integrity-tag test) per image: the false-positive arithmetic
-/// counts them.
+/// Alignments decoded per image.
 pub const DECODE_ATTEMPTS: usize = LATTICES_DECODED * PEAKS_PER_LATTICE;
+/// Codewords the list decoder tries per alignment for a picture, best first.
+pub const PICTURE_LIST: usize = 4;
+/// Integrity-tag tests per picture: the false-positive arithmetic counts them.
+pub const TAG_TESTS: usize = DECODE_ATTEMPTS * PICTURE_LIST;
+// The false-positive bound: TAG_TESTS * 2^-TAG_BITS must stay at most 1e-9.
+const _: () = assert!(TAG_TESTS as u64 * 1_000_000_000 <= 1 << TAG_BITS);
 /// Fine search around each candidate: relative period and angle (radians) offsets.
 const PERIOD_STEPS: [f32; 5] = [-0.01, -0.005, 0.0, 0.005, 0.01];
 const ANGLE_STEPS: [f32; 3] = [-0.007, 0.0, 0.007];
@@ -176,23 +181,30 @@ impl FrameStack {
         Some((sum.map(|v| v / n), self.factor))
     }
 
-    /// Looks for a mark made with this key in the frames added.
+    /// Looks for a mark made with this key in the frames added, with a picture's budget of
+    /// tag tests (`TAG_TESTS`).
     pub fn detect(&self, key: &Key) -> Option<Detection> {
-        detect_stack(self, key)
+        detect_stack(self, key, PICTURE_LIST)
+    }
+
+    /// Like `detect`, trying `list` codewords per alignment (`DECODE_ATTEMPTS * list` tag
+    /// tests): a caller that decodes several stacks of one video shares the budget out.
+    pub fn detect_with_list(&self, key: &Key, list: usize) -> Option<Detection> {
+        detect_stack(self, key, list)
     }
 }
 
 pub fn detect(image: &RgbImage, key: &Key) -> Option<Detection> {
     let mut stack = FrameStack::new();
     stack.add(image);
-    detect_stack(&stack, key)
+    detect_stack(&stack, key, PICTURE_LIST)
 }
 
-fn detect_stack(stack: &FrameStack, key: &Key) -> Option<Detection> {
+fn detect_stack(stack: &FrameStack, key: &Key, list: usize) -> Option<Detection> {
     let layout = Layout::new(key);
     for (transform, cells) in attempts(stack, &layout) {
         let soft = normalised_soft_bits(&layout, &cells);
-        if let Some(payload) = decode(key, &soft) {
+        if let Some(payload) = decode(key, &soft, list) {
             let codeword = encode(key, payload);
             let agreement =
                 soft.iter().zip(&codeword).map(|(s, &b)| if b == 1 { *s } else { -*s }).sum::<f32>()

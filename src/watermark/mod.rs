@@ -28,15 +28,17 @@
 //!
 //! A payload is accepted only if the decoded word's 36-bit integrity tag equals
 //! HMAC-SHA256(key, payload) truncated to 36 bits. On an image not marked with this key the
-//! Viterbi decoder outputs some word; since HMAC is a pseudo-random function, its tag matches
+//! decoder outputs some words; since HMAC is a pseudo-random function, each one's tag matches
 //! with probability 2^-36 ~ 1.46e-11. The detector decodes at most `DECODE_ATTEMPTS` = 12
 //! candidate alignments per image (the 4 best orientation peaks of each of the 3 best
 //! lattices; the search over periods, angles, symmetries and shifts ranks them by
-//! synchronisation score alone, never by decoding), so by the union bound the
-//! false-positive probability per image is at most 12 * 2^-36 ~ 1.75e-10, below the 1e-9
-//! required. A [`FrameStack`] of many frames is decoded once, like one picture, so the
-//! bound holds per video too. An image marked under another key decodes to noise under this key and is
-//! covered by the same bound.
+//! synchronisation score alone, never by decoding), and the list decoder tries the
+//! `PICTURE_LIST` = 4 most likely codewords of each: `TAG_TESTS` = 48 tag tests. By the
+//! union bound the false-positive probability per image is at most 48 * 2^-36 ~ 6.98e-10,
+//! below the 1e-9 required (a compile-time assertion keeps it so). A video decodes two
+//! [`FrameStack`]s with half the list each, the same 48 tests, so the bound holds per video
+//! too. An image marked under another key decodes to noise under this key and is covered
+//! by the same bound.
 
 mod code;
 mod detect;
@@ -52,7 +54,7 @@ use image::RgbImage;
 pub use code::{CODED_BITS, PAYLOAD_BITS, TAG_BITS};
 #[doc(hidden)]
 pub use detect::coded_bits_right;
-pub use detect::{FrameStack, DECODE_ATTEMPTS};
+pub use detect::{FrameStack, DECODE_ATTEMPTS, PICTURE_LIST, TAG_TESTS};
 pub use embed::{tile_period, Embedder};
 pub use key::Key;
 
