@@ -10,11 +10,11 @@ use crate::wm_support::*;
 /// Detection floors per attack, as fractions of the (image, attack) pairs: the measured
 /// rates of the current engine with a small margin, so a regression fails the suite.
 /// docs/watermark.md holds the measured table and the targets still ahead.
-const FLOOR_DEFAULT: f64 = 0.75;
+const FLOOR_DEFAULT: f64 = 0.85;
 const FLOORS: &[(&str, f64)] = &[
-    ("scale 0.25", 0.65),
-    ("crop 70% at 0.8,0.3 > scale 0.6 > brightness +15% > jpeg 60", 0.5),
-    ("rotate 5 > scale 0.5 > jpeg 75", 0.6),
+    ("scale 0.25", 0.8),
+    ("crop 70% at 0.8,0.3 > scale 0.6 > brightness +15% > jpeg 60", 0.65),
+    ("rotate 5 > scale 0.5 > jpeg 75", 0.75),
 ];
 
 fn floor_for(name: &str) -> f64 {
@@ -76,7 +76,7 @@ fn robustness_suite_meets_its_floors() {
     let clean = n - missed.len();
     println!("| attack | exact payload recovered |\n| --- | --- |");
     println!("| none (clean) | {clean}/{n} ({} %) |", 100 * clean / n);
-    assert!(clean as f64 >= 0.85 * n as f64, "clean detection {clean}/{n}");
+    assert!(clean as f64 >= 0.95 * n as f64, "clean detection {clean}/{n}");
     let mut failures = Vec::new();
     for attack in standard_suite() {
         let missed = misses(set, &attack);
