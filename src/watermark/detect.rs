@@ -2,6 +2,8 @@
 //! find the tile's offset and orientation from the synchronisation cells, read the cells and
 //! decode.
 
+use std::rc::Rc;
+
 use image::RgbImage;
 use rustfft::num_complex::Complex32;
 use rustfft::FftDirection;
@@ -10,15 +12,13 @@ use super::code::{decode, encode, TAG_BITS};
 use super::fft::{fft2d, to_complex};
 use super::pattern::{render, Layout, CELLS, CELL_COUNT};
 use super::plane::Plane;
+use super::stack::FrameStack;
 use super::sync::{find_lattices, residual, Lattice};
 use super::{Detection, Key, Transform};
 
-/// The shorter side of the working image. Since the tile period is a fixed fraction of the
-/// embedded image's shorter side, this keeps the period in a narrow band of working pixels
-/// whatever the resolution the image arrives at.
-const WORK_SHORT_SIDE: usize = 320;
-/// The longest working side (very elongated canvases are not worth more pixels).
-const WORK_LONG_SIDE_MAX: usize = 1280;
+/// The longest tile period searched for, as a fraction of the working short side: a tile
+/// must repeat at least about twice across what is left of the picture to show a lattice.
+const MAX_PERIOD_OF_SHORT_SIDE: f32 = 0.55;
 /// Size of the folded tile: 4 bins per cell.
 const FOLD: usize = 64;
 const BINS_PER_CELL: usize = FOLD / CELLS;
@@ -37,6 +37,12 @@ pub const PICTURE_LIST: usize = 4;
 pub const TAG_TESTS: usize = DECODE_ATTEMPTS * PICTURE_LIST;
 // The false-positive bound: TAG_TESTS * 2^-TAG_BITS must stay at most 1e-9.
 const _: () = assert!(TAG_TESTS as u64 * 1_000_000_000 <= 1 << TAG_BITS);
+/// The period, in working pixels, the pre-filter and the fold suit best: a lattice found with
+/// a period above `RESAMPLE_ABOVE` (a large tile on a small or cropped picture) is folded
+/// from the picture resampled so its period is `CANONICAL_PERIOD`. Otherwise the 5 x 5
+/// pre-filter would take away much of the mark's larger cells.
+const CANONICAL_PERIOD: f32 = 40.0;
+const RESAMPLE_ABOVE: f32 = 64.0;
 /// Fine search around each candidate: relative period and angle (radians) offsets.
 const PERIOD_STEPS: [f32; 5] = [-0.01, -0.005, 0.0, 0.005, 0.01];
 const ANGLE_STEPS: [f32; 3] = [-0.007, 0.0, 0.007];
@@ -62,8 +68,12 @@ struct Peak {
     shift: (usize, usize),
 }
 
-/// One lattice's fold and its best peaks (best first, one per symmetry).
+/// One lattice's fold and its best peaks (best first, one per symmetry), on the plane it
+/// was folded from.
 struct Alignment {
+    plane: Rc<Plane>,
+    /// The plane's pixels per working pixel.
+    scale: f32,
     lattice: Lattice,
     fold: Vec<f32>,
     peaks: Vec<Peak>,
@@ -75,34 +85,30 @@ impl Alignment {
     }
 }
 
-/// The working image size for an input of this size, and the scale factor to it.
-pub(super) fn working_size(width: usize, height: usize) -> (usize, usize, f32) {
-    let short = width.min(height) as f32;
-    let long = width.max(height) as f32;
-    let factor = (WORK_SHORT_SIDE as f32 / short).min(WORK_LONG_SIDE_MAX as f32 / long);
-    (
-        ((width as f32 * factor).round() as usize).max(16),
-        ((height as f32 * factor).round() as usize).max(16),
-        factor,
-    )
-}
-
 /// Candidate alignments, best synchronisation first, each with the cells it reads: exactly
 /// the `DECODE_ATTEMPTS` the false-positive arithmetic counts (fewer when the spectrum has
 /// fewer lattice candidates).
 fn attempts(stack: &FrameStack, layout: &Layout) -> Vec<(Transform, [f32; CELL_COUNT])> {
-    let Some((work, factor)) = stack.working_plane() else {
+    let Some((work, luma, factor)) = stack.working_planes() else {
         return Vec::new();
     };
     let min_period = 24.0;
-    let max_period = 0.55 * work.width.min(work.height) as f32;
+    let max_period = MAX_PERIOD_OF_SHORT_SIDE * work.width.min(work.height) as f32;
     let lattices = find_lattices(&work, min_period, max_period, LATTICE_CANDIDATES);
     let template = sync_template(layout);
+    let work = Rc::new(work);
 
-    let mut coarse: Vec<Alignment> = lattices.iter().map(|l| align(&work, *l, &template)).collect();
+    let mut coarse: Vec<Alignment> = lattices
+        .iter()
+        .map(|l| {
+            let (plane, scale) = plane_for(&work, &luma, l.period);
+            let lattice = Lattice { period: l.period * scale, ..*l };
+            align(plane, scale, lattice, &template)
+        })
+        .collect();
     coarse.sort_by(|a, b| b.z().total_cmp(&a.z()));
     let mut refined: Vec<Alignment> =
-        coarse.into_iter().take(LATTICES_DECODED).map(|a| refine(&work, a, &template)).collect();
+        coarse.into_iter().take(LATTICES_DECODED).map(|a| refine(a, &template)).collect();
     refined.sort_by(|a, b| b.z().total_cmp(&a.z()));
 
     refined
@@ -111,7 +117,7 @@ fn attempts(stack: &FrameStack, layout: &Layout) -> Vec<(Transform, [f32; CELL_C
         .map(|(alignment, peak)| {
             let (a, b, c, d) = DIHEDRAL[peak.symmetry];
             let transform = Transform {
-                tile_period_px: alignment.lattice.period / factor,
+                tile_period_px: alignment.lattice.period / alignment.scale / factor,
                 rotation_degrees: alignment.lattice.angle.to_degrees(),
                 // A symmetry with a negative determinant is a mirror image.
                 flipped: a * d - b * c < 0,
@@ -119,6 +125,19 @@ fn attempts(stack: &FrameStack, layout: &Layout) -> Vec<(Transform, [f32; CELL_C
             (transform, read_cells(&alignment.fold, peak))
         })
         .collect()
+}
+
+/// The plane to fold a lattice of this period (working pixels) from, and its scale: the
+/// working plane itself, or for a large period the picture resampled to the canonical
+/// period and pre-filtered again.
+fn plane_for(work: &Rc<Plane>, luma: &Plane, period: f32) -> (Rc<Plane>, f32) {
+    if period <= RESAMPLE_ABOVE {
+        return (Rc::clone(work), 1.0);
+    }
+    let scale = CANONICAL_PERIOD / period;
+    let width = ((luma.width as f32 * scale).round() as usize).max(16);
+    let height = ((luma.height as f32 * scale).round() as usize).max(16);
+    (Rc::new(residual(&luma.resize(width, height))), scale)
 }
 
 /// Soft coded bits from cells, normalised to unit RMS.
@@ -129,78 +148,13 @@ fn normalised_soft_bits(layout: &Layout, cells: &[f32; CELL_COUNT]) -> Vec<f32> 
     soft
 }
 
-/// Evidence from one or more frames of the same size (a picture, or frames of one video),
-/// summed in the detector's working domain. Every frame of a marked video carries the same
-/// pattern at the same place, while the picture moves and changes: the average of the
-/// frames' whitened residuals keeps the mark and averages the picture away. Only the
-/// average is decoded, so the false-positive bound is the same as for one picture.
-#[derive(Debug, Clone, Default)]
-pub struct FrameStack {
-    sum: Option<Plane>,
-    /// The input size the stack was started with, and the scale to working pixels.
-    size: (usize, usize),
-    factor: f32,
-    frames: usize,
-}
-
-impl FrameStack {
-    pub fn new() -> FrameStack {
-        FrameStack::default()
-    }
-
-    /// Adds a frame. Frames of another size than the first (or too small to work on) are
-    /// ignored: `false`.
-    pub fn add(&mut self, image: &RgbImage) -> bool {
-        let size = (image.width() as usize, image.height() as usize);
-        if size.0 < 16 || size.1 < 16 || (self.sum.is_some() && size != self.size) {
-            return false;
-        }
-        let (ww, wh, factor) = working_size(size.0, size.1);
-        let work = residual(&Plane::luma(image).resize(ww, wh));
-        match &mut self.sum {
-            Some(sum) => sum.data.iter_mut().zip(&work.data).for_each(|(s, w)| *s += w),
-            None => {
-                self.sum = Some(work);
-                self.size = size;
-                self.factor = factor;
-            }
-        }
-        self.frames += 1;
-        true
-    }
-
-    /// Frames added so far.
-    pub fn frames(&self) -> usize {
-        self.frames
-    }
-
-    /// The averaged working plane and the scale from input to working pixels.
-    fn working_plane(&self) -> Option<(Plane, f32)> {
-        let sum = self.sum.as_ref()?;
-        let n = self.frames.max(1) as f32;
-        Some((sum.map(|v| v / n), self.factor))
-    }
-
-    /// Looks for a mark made with this key in the frames added, with a picture's budget of
-    /// tag tests (`TAG_TESTS`).
-    pub fn detect(&self, key: &Key) -> Option<Detection> {
-        detect_stack(self, key, PICTURE_LIST)
-    }
-
-    /// Like `detect`, trying `list` codewords per alignment (`DECODE_ATTEMPTS * list` tag
-    /// tests): a caller that decodes several stacks of one video shares the budget out.
-    pub fn detect_with_list(&self, key: &Key, list: usize) -> Option<Detection> {
-        detect_stack(self, key, list)
-    }
-}
-
 pub fn detect(image: &RgbImage, key: &Key) -> Option<Detection> {
     let mut stack = FrameStack::new();
     stack.add(image);
     detect_stack(&stack, key, PICTURE_LIST)
 }
 
-fn detect_stack(stack: &FrameStack, key: &Key, list: usize) -> Option<Detection> {
+pub(super) fn detect_stack(stack: &FrameStack, key: &Key, list: usize) -> Option<Detection> {
     let layout = Layout::new(key);
     for (transform, cells) in attempts(stack, &layout) {
         let soft = normalised_soft_bits(&layout, &cells);
@@ -277,8 +231,8 @@ fn apply_symmetry(fold: &[f32], symmetry: usize) -> Vec<f32> {
 
 /// The best cyclic shift of one fold against the synchronisation template under each
 /// symmetry of the square, best first.
-fn align(work: &Plane, lattice: Lattice, template: &[Complex32]) -> Alignment {
-    let folded = fold(work, lattice);
+fn align(plane: Rc<Plane>, scale: f32, lattice: Lattice, template: &[Complex32]) -> Alignment {
+    let folded = fold(&plane, lattice);
     let mut peaks = Vec::with_capacity(DIHEDRAL.len());
     for symmetry in 0..DIHEDRAL.len() {
         let candidate = apply_symmetry(&folded, symmetry);
@@ -300,13 +254,14 @@ fn align(work: &Plane, lattice: Lattice, template: &[Complex32]) -> Alignment {
         peaks.push(Peak { z: (peak - mean) / std, symmetry, shift: (index % FOLD, index / FOLD) });
     }
     peaks.sort_by(|a, b| b.z.total_cmp(&a.z));
-    Alignment { lattice, fold: folded, peaks }
+    Alignment { plane, scale, lattice, fold: folded, peaks }
 }
 
 /// Searches small period and angle corrections around a candidate: over many tiles, a
 /// fraction of a pixel of period error smears the fold.
-fn refine(work: &Plane, start: Alignment, template: &[Complex32]) -> Alignment {
+fn refine(start: Alignment, template: &[Complex32]) -> Alignment {
     let base = start.lattice;
+    let (plane, scale) = (Rc::clone(&start.plane), start.scale);
     let mut best = start;
     for dp in PERIOD_STEPS {
         for da in ANGLE_STEPS {
@@ -315,7 +270,7 @@ fn refine(work: &Plane, start: Alignment, template: &[Complex32]) -> Alignment {
             }
             let lattice =
                 Lattice { period: base.period * (1.0 + dp), angle: base.angle + da, score: base.score };
-            let candidate = align(work, lattice, template);
+            let candidate = align(Rc::clone(&plane), scale, lattice, template);
             if candidate.z() > best.z() {
                 best = candidate;
             }

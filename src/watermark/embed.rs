@@ -43,7 +43,7 @@ const MAX_BUSY_BOOST: f32 = 1.3;
 
 /// The strength factor for a picture: 1 unless it is busy (see `BUSY_KNEE`).
 fn busy_boost(luma: &Plane) -> f32 {
-    let (width, height, _) = super::detect::working_size(luma.width, luma.height);
+    let (width, height, _) = super::stack::working_size(luma.width, luma.height);
     let small = luma.resize(width, height);
     let mean = small.box_blur(2);
     let mut residual: Vec<f32> = small.data.iter().zip(&mean.data).map(|(v, m)| (v - m).abs()).collect();

@@ -40,6 +40,7 @@
 //! too. An image marked under another key decodes to noise under this key and is covered
 //! by the same bound.
 
+mod borders;
 mod code;
 mod detect;
 mod embed;
@@ -47,6 +48,7 @@ mod fft;
 mod key;
 mod pattern;
 mod plane;
+mod stack;
 mod sync;
 
 use image::RgbImage;
@@ -54,9 +56,10 @@ use image::RgbImage;
 pub use code::{CODED_BITS, PAYLOAD_BITS, TAG_BITS};
 #[doc(hidden)]
 pub use detect::coded_bits_right;
-pub use detect::{FrameStack, DECODE_ATTEMPTS, PICTURE_LIST, TAG_TESTS};
+pub use detect::{DECODE_ATTEMPTS, PICTURE_LIST, TAG_TESTS};
 pub use embed::{tile_period, Embedder};
 pub use key::Key;
+pub use stack::FrameStack;
 
 /// The geometry the detector found.
 #[derive(Debug, Clone, Copy, PartialEq)]

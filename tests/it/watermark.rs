@@ -3,7 +3,7 @@
 
 use image::imageops;
 use viewmark::media::attacks::{standard_suite, Attack};
-use viewmark::watermark::{coded_bits_right, detect, embed, Key, CODED_BITS};
+use viewmark::watermark::{coded_bits_right, detect, embed, tile_period, Key, CODED_BITS};
 
 use crate::wm_support::*;
 
@@ -134,5 +134,28 @@ fn payloads_round_trip_exactly() {
     for payload in [0u64, u64::MAX, 0x8000_0000_0000_0001] {
         let found = detect(&embed(&img, &k, payload), &k).map(|d| d.payload);
         assert_eq!(found, Some(payload));
+    }
+}
+
+/// The detector reports the tile period in the input's pixels however it got there: through
+/// the working plane, through a plane resampled for a large tile (a 9:16 crop of a landscape
+/// picture), or after cutting letterbox bars (a picture fitted into a tall canvas).
+#[test]
+fn the_reported_period_is_in_the_input_pixels() {
+    let k = key();
+    let img = upscaled("coffee.png", 1536);
+    let marked = embed(&img, &k, 42);
+    let period = tile_period(img.width() as usize, img.height() as usize) as f32;
+    let cases = [
+        ("as marked", Attack::Chain(Vec::new()), period),
+        ("9:16 crop", Attack::AspectCrop(9, 16), period),
+        ("half size", Attack::Scale(0.5), period / 2.0),
+        ("letterboxed", Attack::PadInto(1080, 1920), period * 1080.0 / img.width() as f32),
+    ];
+    for (what, attack, expected) in cases {
+        let found = detect(&attack.apply(&marked), &k).unwrap_or_else(|| panic!("{what}: not detected"));
+        assert_eq!(found.payload, 42, "{what}");
+        let seen = found.transform.tile_period_px;
+        assert!((seen / expected - 1.0).abs() < 0.02, "{what}: period {seen}, expected {expected}");
     }
 }

@@ -1,0 +1,108 @@
+//! Frames summed in the detector's working domain: one picture, or many frames of a video.
+
+use image::RgbImage;
+
+use super::borders::content_bounds;
+use super::detect::{detect_stack, PICTURE_LIST};
+use super::plane::Plane;
+use super::sync::residual;
+use super::{Detection, Key};
+
+/// The shorter side of the working image. Since the tile period is a fixed fraction of the
+/// embedded image's shorter side, this keeps the period in a narrow band of working pixels
+/// whatever the resolution the image arrives at.
+const WORK_SHORT_SIDE: usize = 320;
+/// The longest working side (very elongated canvases are not worth more pixels).
+const WORK_LONG_SIDE_MAX: usize = 1280;
+
+/// The working image size for an input of this size, and the scale factor to it.
+pub(super) fn working_size(width: usize, height: usize) -> (usize, usize, f32) {
+    let short = width.min(height) as f32;
+    let long = width.max(height) as f32;
+    let factor = (WORK_SHORT_SIDE as f32 / short).min(WORK_LONG_SIDE_MAX as f32 / long);
+    (
+        ((width as f32 * factor).round() as usize).max(16),
+        ((height as f32 * factor).round() as usize).max(16),
+        factor,
+    )
+}
+
+/// Evidence from one or more frames of the same size (a picture, or frames of one video),
+/// summed in the detector's working domain. Every frame of a marked video carries the same
+/// pattern at the same place, while the picture moves and changes: the average of the
+/// frames' whitened residuals keeps the mark and averages the picture away. Only the
+/// average is decoded, so the false-positive bound is the same as for one picture.
+#[derive(Debug, Clone, Default)]
+pub struct FrameStack {
+    sum: Option<Plane>,
+    /// The sum of the frames' working luma, to resample from when the tile is large.
+    luma_sum: Option<Plane>,
+    /// The input size the stack was started with, the part of it inside flat letterbox bars
+    /// (found on the first frame), and the scale from that part to working pixels.
+    size: (usize, usize),
+    content: (usize, usize, usize, usize),
+    factor: f32,
+    frames: usize,
+}
+
+impl FrameStack {
+    pub fn new() -> FrameStack {
+        FrameStack::default()
+    }
+
+    /// Adds a frame. Frames of another size than the first (or too small to work on) are
+    /// ignored: `false`.
+    pub fn add(&mut self, image: &RgbImage) -> bool {
+        let size = (image.width() as usize, image.height() as usize);
+        if size.0 < 16 || size.1 < 16 || (self.sum.is_some() && size != self.size) {
+            return false;
+        }
+        let full = Plane::luma(image);
+        let content = if self.sum.is_some() { self.content } else { content_bounds(&full) };
+        let (x, y, width, height) = content;
+        let (ww, wh, factor) = working_size(width, height);
+        let uncut = (width, height) == size;
+        let luma = if uncut { full } else { full.crop(x, y, width, height) }.resize(ww, wh);
+        let work = residual(&luma);
+        match (&mut self.sum, &mut self.luma_sum) {
+            (Some(sum), Some(luma_sum)) => {
+                sum.data.iter_mut().zip(&work.data).for_each(|(s, w)| *s += w);
+                luma_sum.data.iter_mut().zip(&luma.data).for_each(|(s, l)| *s += l);
+            }
+            _ => {
+                self.sum = Some(work);
+                self.luma_sum = Some(luma);
+                self.size = size;
+                self.content = content;
+                self.factor = factor;
+            }
+        }
+        self.frames += 1;
+        true
+    }
+
+    /// Frames added so far.
+    pub fn frames(&self) -> usize {
+        self.frames
+    }
+
+    /// The averaged working plane (pre-filtered), the averaged working luma, and the scale
+    /// from input to working pixels.
+    pub(super) fn working_planes(&self) -> Option<(Plane, Plane, f32)> {
+        let (sum, luma_sum) = (self.sum.as_ref()?, self.luma_sum.as_ref()?);
+        let n = self.frames.max(1) as f32;
+        Some((sum.map(|v| v / n), luma_sum.map(|v| v / n), self.factor))
+    }
+
+    /// Looks for a mark made with this key in the frames added, with a picture's budget of
+    /// tag tests (`TAG_TESTS`).
+    pub fn detect(&self, key: &Key) -> Option<Detection> {
+        detect_stack(self, key, PICTURE_LIST)
+    }
+
+    /// Like `detect`, trying `list` codewords per alignment (`DECODE_ATTEMPTS * list` tag
+    /// tests): a caller that decodes several stacks of one video shares the budget out.
+    pub fn detect_with_list(&self, key: &Key, list: usize) -> Option<Detection> {
+        detect_stack(self, key, list)
+    }
+}
