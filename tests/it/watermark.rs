@@ -103,28 +103,49 @@ fn a_wrong_key_reads_nothing() {
 #[test]
 fn unmarked_images_never_decode() {
     let k = key();
-    let mut checked = 0;
-    for name in FIXTURES {
-        let img = fixture(name);
-        let (w, h) = img.dimensions();
-        for i in 0..100u32 {
-            // A deterministic spread of crop sizes, positions and treatments.
-            let cw = (w / 2 + (i * 37) % (w / 2)).max(64);
-            let ch = (h / 2 + (i * 53) % (h / 2)).max(64);
-            let x = (i * 97) % (w - cw + 1);
-            let y = (i * 31) % (h - ch + 1);
-            let mut sample = imageops::crop_imm(&img, x, y, cw, ch).to_image();
-            if i % 3 == 0 {
-                sample = imageops::flip_horizontal(&sample);
-            }
-            if i % 4 == 0 {
-                sample = viewmark::media::attacks::jpeg(&sample, 60 + (i % 30) as u8);
-            }
-            assert_eq!(detect(&sample, &k), None, "false detection in {name} sample {i}");
-            checked += 1;
-        }
-    }
+    // One fixture per task, spread over the machine's cores: the longest test of the suite.
+    let checked: usize = std::thread::scope(|scope| {
+        let k = &k;
+        let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let handles: Vec<_> = (0..workers)
+            .map(|worker| {
+                scope.spawn(move || {
+                    FIXTURES
+                        .iter()
+                        .skip(worker)
+                        .step_by(workers)
+                        .map(|name| unmarked_samples(name, k))
+                        .sum::<usize>()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).sum()
+    });
     assert_eq!(checked, 1000);
+}
+
+/// 100 unmarked crops, mirrors and re-encodes of one fixture, none of which may decode.
+fn unmarked_samples(name: &str, k: &Key) -> usize {
+    let img = fixture(name);
+    let (w, h) = img.dimensions();
+    let mut checked = 0;
+    for i in 0..100u32 {
+        // A deterministic spread of crop sizes, positions and treatments.
+        let cw = (w / 2 + (i * 37) % (w / 2)).max(64);
+        let ch = (h / 2 + (i * 53) % (h / 2)).max(64);
+        let x = (i * 97) % (w - cw + 1);
+        let y = (i * 31) % (h - ch + 1);
+        let mut sample = imageops::crop_imm(&img, x, y, cw, ch).to_image();
+        if i % 3 == 0 {
+            sample = imageops::flip_horizontal(&sample);
+        }
+        if i % 4 == 0 {
+            sample = viewmark::media::attacks::jpeg(&sample, 60 + (i % 30) as u8);
+        }
+        assert_eq!(detect(&sample, k), None, "false detection in {name} sample {i}");
+        checked += 1;
+    }
+    checked
 }
 
 #[test]
