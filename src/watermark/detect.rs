@@ -151,7 +151,7 @@ fn normalised_soft_bits(layout: &Layout, cells: &[f32; CELL_COUNT]) -> Vec<f32> 
 pub fn detect(image: &RgbImage, key: &Key) -> Option<Detection> {
     let mut stack = FrameStack::new();
     stack.add(image);
-    detect_stack(&stack, key, PICTURE_LIST)
+    stack.detect(key)
 }
 
 pub(super) fn detect_stack(stack: &FrameStack, key: &Key, list: usize) -> Option<Detection> {

@@ -4,7 +4,7 @@ use image::RgbImage;
 
 use super::code::encode;
 use super::pattern::{render, Layout, CELL_COUNT};
-use super::plane::Plane;
+use super::plane::{Plane, LUMA_WEIGHTS};
 use super::Key;
 
 /// Tiles across the shorter side of the image. Eight keeps many whole tiles in any crop
@@ -23,7 +23,11 @@ pub const TARGET_RMS: f32 = 2.25;
 /// the same change on all three costs 1.34 times the squared error (1.27 dB of PSNR) for the
 /// same mark. It tints the change slightly (per grey level of luma, Cb -0.42 and Cr -0.24),
 /// far below what the eye resolves in colour at the mark's spatial frequencies.
-const LUMA_SPREAD: [f32; 3] = [0.668_96, 1.313_30, 0.255_05];
+const LUMA_SPREAD: [f32; 3] = {
+    let [r, g, b] = LUMA_WEIGHTS;
+    let squares = r * r + g * g + b * b;
+    [r / squares, g / squares, b / squares]
+};
 /// Relative strength in flat areas and in busy texture: flat skies get a faint mark, foliage
 /// a strong one, which is how invisibility and robustness coexist.
 const FLAT_GAIN: f32 = 0.2;

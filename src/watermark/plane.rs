@@ -3,6 +3,9 @@
 
 use image::RgbImage;
 
+/// BT.601 weights of R, G and B in luma (JPEG's Y).
+pub const LUMA_WEIGHTS: [f32; 3] = [0.299, 0.587, 0.114];
+
 #[derive(Debug, Clone)]
 pub struct Plane {
     pub width: usize,
@@ -13,10 +16,9 @@ pub struct Plane {
 impl Plane {
     /// BT.601 luma, 0..255.
     pub fn luma(image: &RgbImage) -> Plane {
-        let data = image
-            .pixels()
-            .map(|p| 0.299 * f32::from(p[0]) + 0.587 * f32::from(p[1]) + 0.114 * f32::from(p[2]))
-            .collect();
+        let [r, g, b] = LUMA_WEIGHTS;
+        let data =
+            image.pixels().map(|p| r * f32::from(p[0]) + g * f32::from(p[1]) + b * f32::from(p[2])).collect();
         Plane { width: image.width() as usize, height: image.height() as usize, data }
     }
 
