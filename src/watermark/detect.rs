@@ -13,7 +13,7 @@ use super::fft::{fft2d, to_complex};
 use super::pattern::{render, Layout, CELLS, CELL_COUNT};
 use super::plane::Plane;
 use super::stack::FrameStack;
-use super::sync::{find_lattices, residual, Lattice};
+use super::sync::{find_lattices, residual, with_relatives, Lattice};
 use super::{Detection, Key, Transform};
 
 /// The longest tile period searched for, as a fraction of the working short side: a tile
@@ -22,15 +22,18 @@ const MAX_PERIOD_OF_SHORT_SIDE: f32 = 0.55;
 /// Size of the folded tile: 4 bins per cell.
 const FOLD: usize = 64;
 const BINS_PER_CELL: usize = FOLD / CELLS;
-/// Lattice candidates taken from the spectrum search.
+/// Lattice candidates taken from the spectrum search (each then joined by its 45-degree
+/// relatives, see `with_relatives`).
 const LATTICE_CANDIDATES: usize = 4;
 /// Lattice candidates refined and decoded, best synchronisation first.
 const LATTICES_DECODED: usize = 3;
-/// Orientation/offset peaks decoded per lattice, best first: the right symmetry is not
+/// Fine registrations (period and angle within the refinement's reach) decoded per lattice.
+const REGISTRATIONS_PER_LATTICE: usize = 2;
+/// Orientation/offset peaks decoded per registration, best first: the right symmetry is not
 /// always the strongest peak when the mark is weak.
-const PEAKS_PER_LATTICE: usize = 4;
+const PEAKS_PER_REGISTRATION: usize = 2;
 /// Alignments decoded per image.
-pub const DECODE_ATTEMPTS: usize = LATTICES_DECODED * PEAKS_PER_LATTICE;
+pub const DECODE_ATTEMPTS: usize = LATTICES_DECODED * REGISTRATIONS_PER_LATTICE * PEAKS_PER_REGISTRATION;
 /// Codewords the list decoder tries per alignment for a picture, best first.
 pub const PICTURE_LIST: usize = 4;
 /// Integrity-tag tests per picture: the false-positive arithmetic counts them.
@@ -98,7 +101,7 @@ fn attempts(stack: &FrameStack, layout: &Layout) -> Vec<(Transform, [f32; CELL_C
     let template = sync_template(layout);
     let work = Rc::new(work);
 
-    let mut coarse: Vec<Alignment> = lattices
+    let mut coarse: Vec<Alignment> = with_relatives(&lattices, min_period, max_period)
         .iter()
         .map(|l| {
             let (plane, scale) = plane_for(&work, &luma, l.period);
@@ -107,13 +110,14 @@ fn attempts(stack: &FrameStack, layout: &Layout) -> Vec<(Transform, [f32; CELL_C
         })
         .collect();
     coarse.sort_by(|a, b| b.z().total_cmp(&a.z()));
-    let mut refined: Vec<Alignment> =
+    let mut refined: Vec<Vec<Alignment>> =
         coarse.into_iter().take(LATTICES_DECODED).map(|a| refine(a, &template)).collect();
-    refined.sort_by(|a, b| b.z().total_cmp(&a.z()));
+    refined.sort_by(|a, b| best_z(b).total_cmp(&best_z(a)));
 
     refined
         .iter()
-        .flat_map(|a| a.peaks.iter().take(PEAKS_PER_LATTICE).map(move |p| (a, *p)))
+        .flatten()
+        .flat_map(|a| a.peaks.iter().take(PEAKS_PER_REGISTRATION).map(move |p| (a, *p)))
         .map(|(alignment, peak)| {
             let (a, b, c, d) = DIHEDRAL[peak.symmetry];
             let transform = Transform {
@@ -257,12 +261,15 @@ fn align(plane: Rc<Plane>, scale: f32, lattice: Lattice, template: &[Complex32])
     Alignment { plane, scale, lattice, fold: folded, peaks }
 }
 
-/// Searches small period and angle corrections around a candidate: over many tiles, a
-/// fraction of a pixel of period error smears the fold.
-fn refine(start: Alignment, template: &[Complex32]) -> Alignment {
+/// Searches small period and angle corrections around a candidate (over many tiles, a
+/// fraction of a pixel of period error smears the fold) and keeps the
+/// `REGISTRATIONS_PER_LATTICE` best, best first. The template's 44 cells make the peak's
+/// z-score a noisy guide at this scale: the best and the second best registration each
+/// decode pictures the other misses.
+fn refine(start: Alignment, template: &[Complex32]) -> Vec<Alignment> {
     let base = start.lattice;
     let (plane, scale) = (Rc::clone(&start.plane), start.scale);
-    let mut best = start;
+    let mut all = vec![start];
     for dp in PERIOD_STEPS {
         for da in ANGLE_STEPS {
             if dp == 0.0 && da == 0.0 {
@@ -270,13 +277,17 @@ fn refine(start: Alignment, template: &[Complex32]) -> Alignment {
             }
             let lattice =
                 Lattice { period: base.period * (1.0 + dp), angle: base.angle + da, score: base.score };
-            let candidate = align(Rc::clone(&plane), scale, lattice, template);
-            if candidate.z() > best.z() {
-                best = candidate;
-            }
+            all.push(align(Rc::clone(&plane), scale, lattice, template));
         }
     }
-    best
+    all.sort_by(|a, b| b.z().total_cmp(&a.z()));
+    all.truncate(REGISTRATIONS_PER_LATTICE);
+    all
+}
+
+/// The best peak among a lattice's registrations.
+fn best_z(registrations: &[Alignment]) -> f32 {
+    registrations.iter().map(Alignment::z).fold(f32::NEG_INFINITY, f32::max)
 }
 
 /// Cell values from the fold aligned by a peak: a raised-cosine weighted sum around each

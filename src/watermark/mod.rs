@@ -30,9 +30,9 @@
 //! HMAC-SHA256(key, payload) truncated to 36 bits. On an image not marked with this key the
 //! decoder outputs some words; since HMAC is a pseudo-random function, each one's tag matches
 //! with probability 2^-36 ~ 1.46e-11. The detector decodes at most `DECODE_ATTEMPTS` = 12
-//! candidate alignments per image (the 4 best orientation peaks of each of the 3 best
-//! lattices; the search over periods, angles, symmetries and shifts ranks them by
-//! synchronisation score alone, never by decoding), and the list decoder tries the
+//! candidate alignments per image (the 2 best orientation peaks at each of the 2 best fine
+//! registrations of the 3 best lattices; the search over periods, angles, symmetries and
+//! shifts ranks them by synchronisation score alone, never by decoding), and the list decoder tries the
 //! `PICTURE_LIST` = 4 most likely codewords of each: `TAG_TESTS` = 48 tag tests. By the
 //! union bound the false-positive probability per image is at most 48 * 2^-36 ~ 6.98e-10,
 //! below the 1e-9 required (a compile-time assertion keeps it so). A video decodes two

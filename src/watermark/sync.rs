@@ -4,7 +4,7 @@
 //! many weak peaks into one strong score. The lattice gives the scale and the rotation
 //! (modulo 90 degrees; the remaining symmetries are tried when folding).
 
-use std::f32::consts::FRAC_PI_2;
+use std::f32::consts::{FRAC_1_SQRT_2, FRAC_PI_2, FRAC_PI_4, SQRT_2};
 
 use rustfft::num_complex::Complex32;
 use rustfft::FftDirection;
@@ -18,6 +18,39 @@ pub struct Lattice {
     pub period: f32,
     pub angle: f32,
     pub score: f32,
+}
+
+impl Lattice {
+    /// Whether two candidates are the same lattice within the fine search's reach.
+    fn near(&self, other: &Lattice) -> bool {
+        let angle = (self.angle - other.angle).rem_euclid(FRAC_PI_2);
+        (self.period / other.period - 1.0).abs() < 0.015 && angle.min(FRAC_PI_2 - angle) < 0.02
+    }
+}
+
+/// The candidates with their 45-degree relatives, without repeats, best spectrum score first.
+/// A square lattice of period p shares half its harmonics with the lattice of period p*sqrt 2
+/// turned by 45 degrees and all of those of period p/sqrt 2 turned by 45 degrees; the
+/// relatives sample the lower harmonics, which survive downscaling and JPEG best, so after
+/// such attacks one of them often outscores the true lattice, which then drops out of the
+/// spectrum's shortlist. The synchronisation template tells them apart: a relative folds the
+/// tiles into a pattern the template does not match.
+pub fn with_relatives(lattices: &[Lattice], min_period: f32, max_period: f32) -> Vec<Lattice> {
+    let mut all: Vec<Lattice> = Vec::with_capacity(3 * lattices.len());
+    let relatives = lattices.iter().flat_map(|l| {
+        [SQRT_2, FRAC_1_SQRT_2].map(|f| Lattice {
+            period: l.period * f,
+            angle: (l.angle + FRAC_PI_4).rem_euclid(FRAC_PI_2),
+            score: l.score,
+        })
+    });
+    for candidate in lattices.iter().copied().chain(relatives) {
+        let in_range = (min_period..=max_period).contains(&candidate.period);
+        if in_range && !all.iter().any(|kept| kept.near(&candidate)) {
+            all.push(candidate);
+        }
+    }
+    all
 }
 
 /// The residual's power spectrum, whitened by its radial average, so that a tiled mark
@@ -176,4 +209,26 @@ pub fn residual(luma: &Plane) -> Plane {
         *v = (*v / (m * m + 0.25)).clamp(-2.0, 2.0);
     }
     res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_relative_leads_back_to_the_true_lattice_once() {
+        // The shortlist holds only the two 45-degree relatives of a 40 px lattice at 0.
+        let relative = |period: f32| Lattice { period, angle: FRAC_PI_4, score: 1.0 };
+        let shortlist = [relative(40.0 * SQRT_2), relative(40.0 * FRAC_1_SQRT_2)];
+        let all = with_relatives(&shortlist, 24.0, 176.0);
+        let truth = Lattice { period: 40.0, angle: 0.0, score: 0.0 };
+        // Both relatives lead back to it: it is there once, beside them and their other
+        // relatives within the period range (80 px; 20 px is below it).
+        assert_eq!(all.iter().filter(|l| l.near(&truth)).count(), 1, "{all:?}");
+        assert_eq!(all.len(), 4, "{all:?}");
+        assert!(all.iter().all(|l| (24.0..=176.0).contains(&l.period)));
+        // An angle just under 90 degrees is the same lattice as one just over 0.
+        let wrapped = Lattice { period: 40.0, angle: FRAC_PI_2 - 0.001, score: 0.0 };
+        assert!(wrapped.near(&truth));
+    }
 }
