@@ -11,7 +11,7 @@ use rustfft::FftDirection;
 use super::code::{decode, encode, TAG_BITS};
 use super::fft::{fft2d, to_complex};
 use super::pattern::{render, Layout, CELLS, CELL_COUNT};
-use super::plane::Plane;
+use super::plane::{floor_i32, Plane};
 use super::stack::FrameStack;
 use super::sync::{find_lattices, residual, with_relatives, Lattice};
 use super::{Detection, Key, Transform};
@@ -22,6 +22,7 @@ const MAX_PERIOD_OF_SHORT_SIDE: f32 = 0.55;
 /// Size of the folded tile: 4 bins per cell.
 const FOLD: usize = 64;
 const BINS_PER_CELL: usize = FOLD / CELLS;
+const _: () = assert!(FOLD.is_power_of_two());
 /// Lattice candidates taken from the spectrum search (each then joined by its 45-degree
 /// relatives, see `with_relatives`).
 const LATTICE_CANDIDATES: usize = 4;
@@ -205,13 +206,14 @@ fn fold(work: &Plane, lattice: Lattice) -> Vec<f32> {
     let (c, s) = ((-lattice.angle).cos() * k, (-lattice.angle).sin() * k);
     let mut sum = vec![0.0f32; FOLD * FOLD];
     let mut count = vec![0u32; FOLD * FOLD];
-    let n = FOLD as f32;
+    // FOLD is a power of two: masking the two's-complement bin is the cyclic wrap.
+    const WRAP: i32 = FOLD as i32 - 1;
     for y in 0..work.height {
         let (yc, ys) = (y as f32 * -s, y as f32 * c);
         let row = &work.data[y * work.width..(y + 1) * work.width];
         for (x, v) in row.iter().enumerate() {
-            let u = (x as f32 * c + yc).rem_euclid(n) as usize % FOLD;
-            let w = (x as f32 * s + ys).rem_euclid(n) as usize % FOLD;
+            let u = (floor_i32(x as f32 * c + yc) & WRAP) as usize;
+            let w = (floor_i32(x as f32 * s + ys) & WRAP) as usize;
             sum[w * FOLD + u] += v;
             count[w * FOLD + u] += 1;
         }

@@ -135,7 +135,9 @@ impl Embedder {
         for (pixel, d) in out.pixels_mut().zip(&delta.data) {
             let change = gain * d;
             for (c, spread) in pixel.0.iter_mut().zip(LUMA_SPREAD) {
-                *c = (f32::from(*c) + spread * change).round().clamp(0.0, 255.0) as u8;
+                // Rounds to nearest (clamped first, so never negative): `f32::round` is a
+                // library call on the baseline x86-64 target, a tenth of embedding's time.
+                *c = ((f32::from(*c) + spread * change).clamp(0.0, 255.0) + 0.5) as u8;
             }
         }
         out

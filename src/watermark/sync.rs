@@ -10,7 +10,7 @@ use rustfft::num_complex::Complex32;
 use rustfft::FftDirection;
 
 use super::fft::fft2d;
-use super::plane::Plane;
+use super::plane::{floor_i32, Plane};
 
 /// A candidate lattice: period in working pixels and angle in radians, in [0, pi/2).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -101,8 +101,8 @@ impl Spectrum {
     /// Whitened power at a frequency (cycles per pixel), bilinear between bins.
     fn at(&self, fx: f32, fy: f32) -> f32 {
         let (x, y) = (fx * self.pw as f32, fy * self.ph as f32);
-        let (x0, y0) = (x.floor(), y.floor());
-        let (ax, ay) = (x - x0, y - y0);
+        let (x0, y0) = (floor_i32(x), floor_i32(y));
+        let (ax, ay) = (x - x0 as f32, y - y0 as f32);
         // Sizes are powers of two: masking the two's-complement index is the cyclic wrap.
         let bin = |xi: isize, yi: isize| {
             let xi = (xi as usize) & (self.pw - 1);
