@@ -28,7 +28,7 @@ impl Lattice {
     }
 }
 
-/// The candidates with their 45-degree relatives, without repeats, best spectrum score first.
+/// The candidates, then their 45-degree relatives within the period range, without repeats.
 /// A square lattice of period p shares half its harmonics with the lattice of period p*sqrt 2
 /// turned by 45 degrees and all of those of period p/sqrt 2 turned by 45 degrees; the
 /// relatives sample the lower harmonics, which survive downscaling and JPEG best, so after
