@@ -98,7 +98,7 @@ fn attempts(stack: &FrameStack, layout: &Layout) -> Vec<(Transform, [f32; CELL_C
     };
     let min_period = 24.0;
     let max_period = MAX_PERIOD_OF_SHORT_SIDE * work.width.min(work.height) as f32;
-    let lattices = find_lattices(&work, min_period, max_period, LATTICE_CANDIDATES);
+    let lattices = find_lattices(&work, stack.block_period(), min_period, max_period, LATTICE_CANDIDATES);
     let template = sync_template(layout);
     let work = Rc::new(work);
 

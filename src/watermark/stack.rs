@@ -15,6 +15,10 @@ const WORK_SHORT_SIDE: usize = 320;
 /// The longest working side (very elongated canvases are not worth more pixels).
 const WORK_LONG_SIDE_MAX: usize = 1280;
 
+/// The side, in input pixels, of the blocks JPEG and video codecs transform: their edges
+/// are notched out of the lattice search (see `sync::find_lattices`).
+const CODEC_BLOCK: f32 = 8.0;
+
 /// The working image size for an input of this size, and the scale factor to it.
 pub(super) fn working_size(width: usize, height: usize) -> (usize, usize, f32) {
     let short = width.min(height) as f32;
@@ -79,6 +83,18 @@ impl FrameStack {
         }
         self.frames += 1;
         true
+    }
+
+    /// The period, in working pixels along x and y, of a codec's block grid in the input.
+    pub(super) fn block_period(&self) -> (f32, f32) {
+        let (_, _, width, height) = self.content;
+        match &self.sum {
+            Some(sum) if width > 0 && height > 0 => (
+                CODEC_BLOCK * sum.width as f32 / width as f32,
+                CODEC_BLOCK * sum.height as f32 / height as f32,
+            ),
+            _ => (0.0, 0.0),
+        }
     }
 
     /// Frames added so far.
