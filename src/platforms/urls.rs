@@ -215,6 +215,9 @@ mod tests {
         /// Any YouTube id in any form, with any tracking parameters, comes back exactly.
         #[test]
         fn youtube_ids_survive_every_form(id in "[A-Za-z0-9_-]{11}", tracking in "[a-z]{1,8}=[A-Za-z0-9]{0,12}", form in 0usize..4) {
+            // A second `v` is a second video id, not a tracking parameter: which one a
+            // link means is its own case, not this property.
+            prop_assume!(!tracking.starts_with("v="));
             let url = match form {
                 0 => format!("https://www.youtube.com/watch?{tracking}&v={id}"),
                 1 => format!("https://youtu.be/{id}?{tracking}"),
