@@ -12,8 +12,8 @@ use super::code::{decode, encode, TAG_BITS};
 use super::fft::{fft2d, to_complex};
 use super::pattern::{render, Layout, CELLS, CELL_COUNT};
 use super::plane::{floor_i32, Plane};
-use super::stack::FrameStack;
-use super::sync::{find_lattices, residual, with_relatives, Lattice};
+use super::stack::{FrameStack, WorkingPlanes};
+use super::sync::{find_lattices, residual, texture_weighted, with_relatives, Lattice};
 use super::{Detection, Key, Transform};
 
 /// The longest tile period searched for, as a fraction of the working short side: a tile
@@ -72,14 +72,21 @@ struct Peak {
     shift: (usize, usize),
 }
 
-/// One lattice's fold and its best peaks (best first, one per symmetry), on the plane it
-/// was folded from.
-struct Alignment {
-    plane: Rc<Plane>,
-    /// The plane's pixels per working pixel.
+/// The planes at one scale (the working size, or resampled for a large tile): the
+/// texture-weighted residual alignments are found on, and the residual cells are read from.
+#[derive(Clone)]
+struct Planes {
+    weighted: Rc<Plane>,
+    residual: Rc<Plane>,
+    /// The planes' pixels per working pixel.
     scale: f32,
+}
+
+/// One lattice's best peaks (best first, one per symmetry) in the fold of the weighted
+/// plane, with the planes it was folded from.
+struct Alignment {
+    planes: Planes,
     lattice: Lattice,
-    fold: Vec<f32>,
     peaks: Vec<Peak>,
 }
 
@@ -93,21 +100,21 @@ impl Alignment {
 /// the `DECODE_ATTEMPTS` the false-positive arithmetic counts (fewer when the spectrum has
 /// fewer lattice candidates).
 fn attempts(stack: &FrameStack, layout: &Layout) -> Vec<(Transform, [f32; CELL_COUNT])> {
-    let Some((work, luma, factor)) = stack.working_planes() else {
+    let Some((WorkingPlanes { residual, weighted, luma }, factor)) = stack.working_planes() else {
         return Vec::new();
     };
     let min_period = 24.0;
-    let max_period = MAX_PERIOD_OF_SHORT_SIDE * work.width.min(work.height) as f32;
-    let lattices = find_lattices(&work, stack.block_period(), min_period, max_period, LATTICE_CANDIDATES);
+    let max_period = MAX_PERIOD_OF_SHORT_SIDE * weighted.width.min(weighted.height) as f32;
+    let lattices = find_lattices(&weighted, stack.block_period(), min_period, max_period, LATTICE_CANDIDATES);
     let template = sync_template(layout);
-    let work = Rc::new(work);
+    let work = Planes { weighted: Rc::new(weighted), residual: Rc::new(residual), scale: 1.0 };
 
     let mut coarse: Vec<Alignment> = with_relatives(&lattices, min_period, max_period)
         .iter()
         .map(|l| {
-            let (plane, scale) = plane_for(&work, &luma, l.period);
-            let lattice = Lattice { period: l.period * scale, ..*l };
-            align(plane, scale, lattice, &template)
+            let planes = planes_for(&work, &luma, l.period);
+            let lattice = Lattice { period: l.period * planes.scale, ..*l };
+            align(planes, lattice, &template)
         })
         .collect();
     coarse.sort_by(|a, b| b.z().total_cmp(&a.z()));
@@ -118,31 +125,36 @@ fn attempts(stack: &FrameStack, layout: &Layout) -> Vec<(Transform, [f32; CELL_C
     refined
         .iter()
         .flatten()
-        .flat_map(|a| a.peaks.iter().take(PEAKS_PER_REGISTRATION).map(move |p| (a, *p)))
-        .map(|(alignment, peak)| {
+        .flat_map(|a| {
+            let cells_fold = Rc::new(fold(&a.planes.residual, a.lattice));
+            a.peaks.iter().take(PEAKS_PER_REGISTRATION).map(move |p| (a, Rc::clone(&cells_fold), *p))
+        })
+        .map(|(alignment, cells_fold, peak)| {
             let (a, b, c, d) = DIHEDRAL[peak.symmetry];
             let transform = Transform {
-                tile_period_px: alignment.lattice.period / alignment.scale / factor,
+                tile_period_px: alignment.lattice.period / alignment.planes.scale / factor,
                 rotation_degrees: alignment.lattice.angle.to_degrees(),
                 // A symmetry with a negative determinant is a mirror image.
                 flipped: a * d - b * c < 0,
             };
-            (transform, read_cells(&alignment.fold, peak))
+            (transform, read_cells(&cells_fold, peak))
         })
         .collect()
 }
 
-/// The plane to fold a lattice of this period (working pixels) from, and its scale: the
-/// working plane itself, or for a large period the picture resampled to the canonical
+/// The planes to fold a lattice of this period (working pixels) from: the working planes
+/// themselves, or for a large period the picture resampled to the canonical
 /// period and pre-filtered again.
-fn plane_for(work: &Rc<Plane>, luma: &Plane, period: f32) -> (Rc<Plane>, f32) {
+fn planes_for(work: &Planes, luma: &Plane, period: f32) -> Planes {
     if period <= RESAMPLE_ABOVE {
-        return (Rc::clone(work), 1.0);
+        return work.clone();
     }
     let scale = CANONICAL_PERIOD / period;
     let width = ((luma.width as f32 * scale).round() as usize).max(16);
     let height = ((luma.height as f32 * scale).round() as usize).max(16);
-    (Rc::new(residual(&luma.resize(width, height))), scale)
+    let luma = luma.resize(width, height);
+    let residual = residual(&luma);
+    Planes { weighted: Rc::new(texture_weighted(&residual, &luma)), residual: Rc::new(residual), scale }
 }
 
 /// Soft coded bits from cells, normalised to unit RMS.
@@ -237,8 +249,8 @@ fn apply_symmetry(fold: &[f32], symmetry: usize) -> Vec<f32> {
 
 /// The best cyclic shift of one fold against the synchronisation template under each
 /// symmetry of the square, best first.
-fn align(plane: Rc<Plane>, scale: f32, lattice: Lattice, template: &[Complex32]) -> Alignment {
-    let folded = fold(&plane, lattice);
+fn align(planes: Planes, lattice: Lattice, template: &[Complex32]) -> Alignment {
+    let folded = fold(&planes.weighted, lattice);
     let mut peaks = Vec::with_capacity(DIHEDRAL.len());
     for symmetry in 0..DIHEDRAL.len() {
         let candidate = apply_symmetry(&folded, symmetry);
@@ -260,7 +272,7 @@ fn align(plane: Rc<Plane>, scale: f32, lattice: Lattice, template: &[Complex32])
         peaks.push(Peak { z: (peak - mean) / std, symmetry, shift: (index % FOLD, index / FOLD) });
     }
     peaks.sort_by(|a, b| b.z.total_cmp(&a.z));
-    Alignment { plane, scale, lattice, fold: folded, peaks }
+    Alignment { planes, lattice, peaks }
 }
 
 /// Searches small period and angle corrections around a candidate (over many tiles, a
@@ -270,7 +282,7 @@ fn align(plane: Rc<Plane>, scale: f32, lattice: Lattice, template: &[Complex32])
 /// decode pictures the other misses.
 fn refine(start: Alignment, template: &[Complex32]) -> Vec<Alignment> {
     let base = start.lattice;
-    let (plane, scale) = (Rc::clone(&start.plane), start.scale);
+    let planes = start.planes.clone();
     let mut all = vec![start];
     for dp in PERIOD_STEPS {
         for da in ANGLE_STEPS {
@@ -279,7 +291,7 @@ fn refine(start: Alignment, template: &[Complex32]) -> Vec<Alignment> {
             }
             let lattice =
                 Lattice { period: base.period * (1.0 + dp), angle: base.angle + da, score: base.score };
-            all.push(align(Rc::clone(&plane), scale, lattice, template));
+            all.push(align(planes.clone(), lattice, template));
         }
     }
     all.sort_by(|a, b| b.z().total_cmp(&a.z()));

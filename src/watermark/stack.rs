@@ -5,7 +5,7 @@ use image::RgbImage;
 use super::borders::content_bounds;
 use super::detect::{detect_stack, PICTURE_LIST};
 use super::plane::Plane;
-use super::sync::residual;
+use super::sync::{residual, texture_weighted};
 use super::{Detection, Key};
 
 /// The shorter side of the working image. Since the tile period is a fixed fraction of the
@@ -31,6 +31,30 @@ pub(super) fn working_size(width: usize, height: usize) -> (usize, usize, f32) {
     )
 }
 
+/// One frame's planes at the working size, or their sums over a stack's frames.
+#[derive(Debug, Clone)]
+pub(super) struct WorkingPlanes {
+    /// Pre-filtered (`sync::residual`): what cells are read from.
+    pub residual: Plane,
+    /// The residual weighted by texture (`sync::texture_weighted`): what the lattice and the
+    /// tile's offset are found on.
+    pub weighted: Plane,
+    /// Luma, to resample from when the tile is large.
+    pub luma: Plane,
+}
+
+impl WorkingPlanes {
+    fn add(&mut self, frame: &WorkingPlanes) {
+        for (sum, plane) in [
+            (&mut self.residual, &frame.residual),
+            (&mut self.weighted, &frame.weighted),
+            (&mut self.luma, &frame.luma),
+        ] {
+            sum.data.iter_mut().zip(&plane.data).for_each(|(s, v)| *s += v);
+        }
+    }
+}
+
 /// Evidence from one or more frames of the same size (a picture, or frames of one video),
 /// summed in the detector's working domain. Every frame of a marked video carries the same
 /// pattern at the same place, while the picture moves and changes: the average of the
@@ -38,9 +62,7 @@ pub(super) fn working_size(width: usize, height: usize) -> (usize, usize, f32) {
 /// average is decoded, so the false-positive bound is the same as for one picture.
 #[derive(Debug, Clone, Default)]
 pub struct FrameStack {
-    sum: Option<Plane>,
-    /// The sum of the frames' working luma, to resample from when the tile is large.
-    luma_sum: Option<Plane>,
+    sums: Option<WorkingPlanes>,
     /// The input size the stack was started with, the part of it inside flat letterbox bars
     /// (found on the first frame), and the scale from that part to working pixels.
     size: (usize, usize),
@@ -58,24 +80,22 @@ impl FrameStack {
     /// ignored: `false`.
     pub fn add(&mut self, image: &RgbImage) -> bool {
         let size = (image.width() as usize, image.height() as usize);
-        if size.0 < 16 || size.1 < 16 || (self.sum.is_some() && size != self.size) {
+        if size.0 < 16 || size.1 < 16 || (self.sums.is_some() && size != self.size) {
             return false;
         }
         let full = Plane::luma(image);
-        let content = if self.sum.is_some() { self.content } else { content_bounds(&full) };
+        let content = if self.sums.is_some() { self.content } else { content_bounds(&full) };
         let (x, y, width, height) = content;
         let (ww, wh, factor) = working_size(width, height);
         let uncut = (width, height) == size;
         let luma = if uncut { full } else { full.crop(x, y, width, height) }.resize(ww, wh);
-        let work = residual(&luma);
-        match (&mut self.sum, &mut self.luma_sum) {
-            (Some(sum), Some(luma_sum)) => {
-                sum.data.iter_mut().zip(&work.data).for_each(|(s, w)| *s += w);
-                luma_sum.data.iter_mut().zip(&luma.data).for_each(|(s, l)| *s += l);
-            }
-            _ => {
-                self.sum = Some(work);
-                self.luma_sum = Some(luma);
+        let residual = residual(&luma);
+        let weighted = texture_weighted(&residual, &luma);
+        let frame = WorkingPlanes { residual, weighted, luma };
+        match &mut self.sums {
+            Some(sums) => sums.add(&frame),
+            None => {
+                self.sums = Some(frame);
                 self.size = size;
                 self.content = content;
                 self.factor = factor;
@@ -88,10 +108,10 @@ impl FrameStack {
     /// The period, in working pixels along x and y, of a codec's block grid in the input.
     pub(super) fn block_period(&self) -> (f32, f32) {
         let (_, _, width, height) = self.content;
-        match &self.sum {
-            Some(sum) if width > 0 && height > 0 => (
-                CODEC_BLOCK * sum.width as f32 / width as f32,
-                CODEC_BLOCK * sum.height as f32 / height as f32,
+        match &self.sums {
+            Some(sums) if width > 0 && height > 0 => (
+                CODEC_BLOCK * sums.luma.width as f32 / width as f32,
+                CODEC_BLOCK * sums.luma.height as f32 / height as f32,
             ),
             _ => (0.0, 0.0),
         }
@@ -102,12 +122,17 @@ impl FrameStack {
         self.frames
     }
 
-    /// The averaged working plane (pre-filtered), the averaged working luma, and the scale
-    /// from input to working pixels.
-    pub(super) fn working_planes(&self) -> Option<(Plane, Plane, f32)> {
-        let (sum, luma_sum) = (self.sum.as_ref()?, self.luma_sum.as_ref()?);
+    /// The frames' averaged working planes, and the scale from input to working pixels.
+    pub(super) fn working_planes(&self) -> Option<(WorkingPlanes, f32)> {
+        let sums = self.sums.as_ref()?;
         let n = self.frames.max(1) as f32;
-        Some((sum.map(|v| v / n), luma_sum.map(|v| v / n), self.factor))
+        let mean = |plane: &Plane| plane.map(|v| v / n);
+        let planes = WorkingPlanes {
+            residual: mean(&sums.residual),
+            weighted: mean(&sums.weighted),
+            luma: mean(&sums.luma),
+        };
+        Some((planes, self.factor))
     }
 
     /// Looks for a mark made with this key in the frames added, with a picture's budget of

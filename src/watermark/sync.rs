@@ -258,9 +258,56 @@ pub fn residual(luma: &Plane) -> Plane {
     res
 }
 
+/// The embedder's perceptual mask as the detector can estimate it: local variance of luma
+/// over a 3 x 3 window of working pixels, mapped through the embedder's curve (flat areas
+/// 0.2, busy texture up to 1.6, half way at `TEXTURE_KNEE`).
+const FLAT_WEIGHT: f32 = 0.2;
+const TEXTURE_WEIGHT: f32 = 1.6;
+const TEXTURE_KNEE: f32 = 30.0;
+
+/// The pre-filtered plane weighted by how strongly the embedder marked each place, to find
+/// the lattice and the tile's offset on. After a downscale and JPEG, flat areas hold little
+/// of the mark (the embedder put a fifth of its strength there) but the pre-filter's
+/// division by the local level amplifies what the codec left in them; muting them lets the
+/// textured areas, which carry most of the mark, decide the alignment. Cells are still read
+/// from the unweighted residual: weighting the reads as well was measured worse (see
+/// docs/watermark.md).
+pub fn texture_weighted(residual: &Plane, luma: &Plane) -> Plane {
+    let mean = luma.box_blur(1);
+    let mean_sq = luma.map(|v| v * v).box_blur(1);
+    let data = residual
+        .data
+        .iter()
+        .zip(mean.data.iter().zip(&mean_sq.data))
+        .map(|(r, (m, m2))| {
+            let var = (m2 - m * m).max(0.0);
+            r * (FLAT_WEIGHT + (TEXTURE_WEIGHT - FLAT_WEIGHT) * var / (var + TEXTURE_KNEE))
+        })
+        .collect();
+    Plane { width: residual.width, height: residual.height, data }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_texture_weight_follows_the_embedders_mask() {
+        // Left half flat, right half a strong checkerboard; a residual of 1 everywhere.
+        let luma = Plane {
+            width: 32,
+            height: 8,
+            data: (0..8 * 32)
+                .map(|i| if i % 32 < 16 { 100.0 } else { 100.0 + 40.0 * ((i + i / 32) % 2) as f32 })
+                .collect(),
+        };
+        let ones = Plane { width: 32, height: 8, data: vec![1.0; 32 * 8] };
+        let weighted = texture_weighted(&ones, &luma);
+        let flat = weighted.at(4, 4);
+        let busy = weighted.at(28, 4);
+        assert!((flat - FLAT_WEIGHT).abs() < 1e-4, "flat {flat}");
+        assert!(busy > 1.4 && busy <= TEXTURE_WEIGHT, "busy {busy}");
+    }
 
     /// A faint square lattice (period 45, 5 degrees) under noise and an 8 px block grid:
     /// edges down every eighth column and along every eighth row, of random strength per
