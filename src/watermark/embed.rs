@@ -30,10 +30,12 @@ const LUMA_SPREAD: [f32; 3] = {
 };
 /// Relative strength in flat areas and in busy texture: flat skies get a faint mark, foliage
 /// a strong one, which is how invisibility and robustness coexist.
-const FLAT_GAIN: f32 = 0.2;
-const TEXTURE_GAIN: f32 = 1.6;
+pub(super) const FLAT_GAIN: f32 = 0.2;
+pub(super) const TEXTURE_GAIN: f32 = 1.6;
 /// Local variance (grey levels²) at which an area counts as half textured.
 const TEXTURE_KNEE: f32 = 30.0;
+/// The mask's window: 7 x 7 pixels.
+const MASK_RADIUS: usize = 3;
 
 /// A busy picture, one whose median residual at the detector's working scale exceeds
 /// `BUSY_KNEE` grey levels, competes with the mark at every pixel: the detector's pre-filter
@@ -61,11 +63,12 @@ pub fn tile_period(width: usize, height: usize) -> usize {
     ((width.min(height) as f32 / TILES_PER_SHORT_SIDE).round() as usize).max(MIN_PERIOD)
 }
 
-/// Strength map from local luma variance (a noise-visibility-function style mask).
-fn perceptual_mask(luma: &Plane) -> Plane {
-    const RADIUS: usize = 3;
-    let mean = luma.box_blur(RADIUS);
-    let mean_sq = luma.map(|v| v * v).box_blur(RADIUS);
+/// Strength map from local luma variance (a noise-visibility-function style mask) over a
+/// window of `radius` pixels either side: the embedder's over 7 x 7, the detector's estimate
+/// of it (`sync::texture_weighted`) over 3 x 3 of its working pixels.
+pub(super) fn perceptual_mask(luma: &Plane, radius: usize) -> Plane {
+    let mean = luma.box_blur(radius);
+    let mean_sq = luma.map(|v| v * v).box_blur(radius);
     let data = mean
         .data
         .iter()
@@ -118,7 +121,7 @@ impl Embedder {
         // once and reused for both the energy and the application.
         let luma = Plane::luma(image);
         let boost = busy_boost(&luma);
-        let mut delta = perceptual_mask(&luma);
+        let mut delta = perceptual_mask(&luma, MASK_RADIUS);
         let mut energy = 0.0f64;
         for (y, row) in delta.data.chunks_exact_mut(width).enumerate() {
             let tile_row = &self.tile[(y % period) * period..(y % period + 1) * period];

@@ -9,6 +9,7 @@ use std::f32::consts::{FRAC_1_SQRT_2, FRAC_PI_2, FRAC_PI_4, SQRT_2};
 use rustfft::num_complex::Complex32;
 use rustfft::FftDirection;
 
+use super::embed::perceptual_mask;
 use super::fft::fft2d;
 use super::plane::{floor_i32, Plane};
 
@@ -258,13 +259,6 @@ pub fn residual(luma: &Plane) -> Plane {
     res
 }
 
-/// The embedder's perceptual mask as the detector can estimate it: local variance of luma
-/// over a 3 x 3 window of working pixels, mapped through the embedder's curve (flat areas
-/// 0.2, busy texture up to 1.6, half way at `TEXTURE_KNEE`).
-const FLAT_WEIGHT: f32 = 0.2;
-const TEXTURE_WEIGHT: f32 = 1.6;
-const TEXTURE_KNEE: f32 = 30.0;
-
 /// The pre-filtered plane weighted by how strongly the embedder marked each place, to find
 /// the lattice and the tile's offset on. After a downscale and JPEG, flat areas hold little
 /// of the mark (the embedder put a fifth of its strength there) but the pre-filter's
@@ -273,17 +267,9 @@ const TEXTURE_KNEE: f32 = 30.0;
 /// from the unweighted residual: weighting the reads as well was measured worse (see
 /// docs/watermark.md).
 pub fn texture_weighted(residual: &Plane, luma: &Plane) -> Plane {
-    let mean = luma.box_blur(1);
-    let mean_sq = luma.map(|v| v * v).box_blur(1);
-    let data = residual
-        .data
-        .iter()
-        .zip(mean.data.iter().zip(&mean_sq.data))
-        .map(|(r, (m, m2))| {
-            let var = (m2 - m * m).max(0.0);
-            r * (FLAT_WEIGHT + (TEXTURE_WEIGHT - FLAT_WEIGHT) * var / (var + TEXTURE_KNEE))
-        })
-        .collect();
+    // The embedder's mask estimated on working pixels, over 3 x 3 of them.
+    let mask = perceptual_mask(luma, 1);
+    let data = residual.data.iter().zip(&mask.data).map(|(r, m)| r * m).collect();
     Plane { width: residual.width, height: residual.height, data }
 }
 
@@ -293,6 +279,7 @@ mod tests {
 
     #[test]
     fn the_texture_weight_follows_the_embedders_mask() {
+        use crate::watermark::embed::{FLAT_GAIN, TEXTURE_GAIN};
         // Left half flat, right half a strong checkerboard; a residual of 1 everywhere.
         let luma = Plane {
             width: 32,
@@ -305,8 +292,8 @@ mod tests {
         let weighted = texture_weighted(&ones, &luma);
         let flat = weighted.at(4, 4);
         let busy = weighted.at(28, 4);
-        assert!((flat - FLAT_WEIGHT).abs() < 1e-4, "flat {flat}");
-        assert!(busy > 1.4 && busy <= TEXTURE_WEIGHT, "busy {busy}");
+        assert!((flat - FLAT_GAIN).abs() < 1e-4, "flat {flat}");
+        assert!(busy > 1.4 && busy <= TEXTURE_GAIN, "busy {busy}");
     }
 
     /// A faint square lattice (period 45, 5 degrees) under noise and an 8 px block grid:
