@@ -13,7 +13,7 @@ use super::fft::{fft2d, to_complex};
 use super::pattern::{render, Layout, CELLS, CELL_COUNT};
 use super::plane::{floor_i32, Plane};
 use super::stack::{FrameStack, WorkingPlanes};
-use super::sync::{find_lattices, residual, texture_weighted, with_relatives, Lattice};
+use super::sync::{find_lattices, with_relatives, Lattice};
 use super::{Detection, Key, Transform};
 
 /// The longest tile period searched for, as a fraction of the working short side: a tile
@@ -152,9 +152,8 @@ fn planes_for(work: &Planes, luma: &Plane, period: f32) -> Planes {
     let scale = CANONICAL_PERIOD / period;
     let width = ((luma.width as f32 * scale).round() as usize).max(16);
     let height = ((luma.height as f32 * scale).round() as usize).max(16);
-    let luma = luma.resize(width, height);
-    let residual = residual(&luma);
-    Planes { weighted: Rc::new(texture_weighted(&residual, &luma)), residual: Rc::new(residual), scale }
+    let WorkingPlanes { residual, weighted, .. } = WorkingPlanes::from_luma(luma.resize(width, height));
+    Planes { weighted: Rc::new(weighted), residual: Rc::new(residual), scale }
 }
 
 /// Soft coded bits from cells, normalised to unit RMS.

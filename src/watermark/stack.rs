@@ -44,6 +44,14 @@ pub(super) struct WorkingPlanes {
 }
 
 impl WorkingPlanes {
+    /// The planes of one frame's luma at the scale it is given: the working size, or the
+    /// detector's resampling for a large tile.
+    pub fn from_luma(luma: Plane) -> WorkingPlanes {
+        let residual = residual(&luma);
+        let weighted = texture_weighted(&residual, &luma);
+        WorkingPlanes { residual, weighted, luma }
+    }
+
     fn add(&mut self, frame: &WorkingPlanes) {
         for (sum, plane) in [
             (&mut self.residual, &frame.residual),
@@ -89,9 +97,7 @@ impl FrameStack {
         let (ww, wh, factor) = working_size(width, height);
         let uncut = (width, height) == size;
         let luma = if uncut { full } else { full.crop(x, y, width, height) }.resize(ww, wh);
-        let residual = residual(&luma);
-        let weighted = texture_weighted(&residual, &luma);
-        let frame = WorkingPlanes { residual, weighted, luma };
+        let frame = WorkingPlanes::from_luma(luma);
         match &mut self.sums {
             Some(sums) => sums.add(&frame),
             None => {
