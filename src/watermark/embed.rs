@@ -41,11 +41,12 @@ const MASK_RADIUS: usize = 3;
 /// `BUSY_KNEE` grey levels, competes with the mark at every pixel: the detector's pre-filter
 /// finds no quiet area to read it from (stained tissue: 142 of 212 coded bits right at
 /// the usual strength, 179 at 1.3 times, 200 at twice). Its texture also masks the mark
-/// everywhere, so the mark is raised in proportion to the excess, by at most
-/// `MAX_BUSY_BOOST`; calmer pictures (every other fixture photo) are unchanged. The cap keeps
-/// the mean PSNR over the fixture photos above 42 dB (42.13 measured).
-const BUSY_KNEE: f32 = 4.9;
-const MAX_BUSY_BOOST: f32 = 1.3;
+/// everywhere (SSIM 0.984 at 1.45 times), so the mark is raised in proportion to the excess,
+/// by at most `MAX_BUSY_BOOST`; calmer pictures are unchanged (the busiest other fixture
+/// photo, the motorcycle, is at 4.3). The cap is what the mean PSNR over the fixture photos
+/// allows: 42.06 dB measured, against the 42 dB target.
+const BUSY_KNEE: f32 = 4.4;
+const MAX_BUSY_BOOST: f32 = 1.5;
 
 /// The strength factor for a picture: 1 unless it is busy (see `BUSY_KNEE`).
 fn busy_boost(luma: &Plane) -> f32 {
@@ -191,8 +192,8 @@ mod tests {
         let calm_change = rms_change(&calm, &embed(&calm, &key, 1));
         let busy_change = rms_change(&busy, &embed(&busy, &key, 1));
         assert!((calm_change - TARGET_RMS).abs() < 0.15, "calm: {calm_change}");
-        // Rounding to whole grey levels takes some of the larger change back (2.36 of 2.54).
-        assert!(busy_change > 1.15 * calm_change, "busy {busy_change}, calm {calm_change}");
+        // The cap, 1.5 times (3.37 grey levels RMS against 2.35 measured).
+        assert!(busy_change > 1.4 * calm_change, "busy {busy_change}, calm {calm_change}");
     }
 
     #[test]
