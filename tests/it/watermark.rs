@@ -7,13 +7,18 @@ use viewmark::watermark::{coded_bits_right, detect, embed, tile_period, Key, COD
 
 use crate::wm_support::*;
 
-/// Detection floors per attack, as fractions of the (image, attack) pairs: the measured
-/// rates of the current engine with a small margin, so a regression fails the suite.
-/// docs/watermark.md holds the measured table and the targets still ahead.
-const FLOOR_DEFAULT: f64 = 0.85;
+/// Detection floors per attack, as fractions of the (image, attack) pairs: the worst of the
+/// measured rates over payload draws 0-2 less one pair, so a regression of two pairs on any
+/// row fails the suite. Every row not named here is at 100 % in all three draws; the named
+/// ones lose one to three of the small native pictures (or the stained tissue's clipped
+/// background, for brightness). docs/watermark.md holds the measured table and the targets
+/// still ahead.
+const FLOOR_DEFAULT: f64 = 0.95;
 const FLOORS: &[(&str, f64)] = &[
-    ("crop 70% at 0.8,0.3 > scale 0.6 > brightness +15% > jpeg 60", 0.8),
-    ("rotate 5 > scale 0.5 > jpeg 75", 0.8),
+    ("scale 0.25", 0.8),
+    ("brightness +30%", 0.85),
+    ("crop 70% at 0.8,0.3 > scale 0.6 > brightness +15% > jpeg 60", 0.85),
+    ("rotate 5 > scale 0.5 > jpeg 75", 0.85),
 ];
 
 fn floor_for(name: &str) -> f64 {
@@ -75,7 +80,7 @@ fn robustness_suite_meets_its_floors() {
     let clean = n - missed.len();
     println!("| attack | exact payload recovered |\n| --- | --- |");
     println!("| none (clean) | {clean}/{n} ({} %) |", 100 * clean / n);
-    assert!(clean as f64 >= 0.95 * n as f64, "clean detection {clean}/{n}");
+    assert_eq!(clean, n, "clean detection {clean}/{n}: {missed:?}");
     let mut failures = Vec::new();
     for attack in standard_suite() {
         let missed = misses(set, &attack);
