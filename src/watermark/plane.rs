@@ -48,7 +48,13 @@ impl Plane {
 
     /// Box blur of the given radius (window 2r+1), edges clamped; O(1) per pixel.
     pub fn box_blur(&self, radius: usize) -> Plane {
-        let horizontal = blur_rows(&self.data, self.width, self.height, radius);
+        self.box_blur_of(radius, |v| v)
+    }
+
+    /// `self.map(f).box_blur(radius)` without the mapped plane: at 4 MP each plane is 16 MB,
+    /// and fresh allocations cost page faults.
+    pub fn box_blur_of(&self, radius: usize, f: impl Fn(f32) -> f32) -> Plane {
+        let horizontal = blur_rows(&self.data, self.width, self.height, radius, f);
         Plane {
             width: self.width,
             height: self.height,
@@ -76,7 +82,7 @@ impl Plane {
     }
 }
 
-fn blur_rows(data: &[f32], width: usize, height: usize, radius: usize) -> Vec<f32> {
+fn blur_rows(data: &[f32], width: usize, height: usize, radius: usize, f: impl Fn(f32) -> f32) -> Vec<f32> {
     let mut out = vec![0.0; data.len()];
     let norm = 1.0 / (2 * radius + 1) as f32;
     // Each row padded with its edge values, so the sliding window needs no bounds checks.
@@ -84,7 +90,7 @@ fn blur_rows(data: &[f32], width: usize, height: usize, radius: usize) -> Vec<f3
     for y in 0..height {
         let row = &data[y * width..(y + 1) * width];
         for (j, p) in padded.iter_mut().enumerate() {
-            *p = row[j.saturating_sub(radius).min(width - 1)];
+            *p = f(row[j.saturating_sub(radius).min(width - 1)]);
         }
         let dst = &mut out[y * width..(y + 1) * width];
         let mut sum: f32 = padded[..=2 * radius].iter().sum();

@@ -250,7 +250,7 @@ pub fn residual(luma: &Plane) -> Plane {
         height: luma.height,
         data: luma.data.iter().zip(&smooth.data).map(|(v, s)| v - s).collect(),
     };
-    let local = res.map(f32::abs).box_blur(6);
+    let local = res.box_blur_of(6, f32::abs);
     // Dividing by the square of the local residual level (not the level itself) mutes
     // edges and busy texture hardest: measured best among the variants tried.
     for (v, m) in res.data.iter_mut().zip(&local.data) {
