@@ -198,4 +198,19 @@ mod tests {
         let big = ramp.resize(80, 60);
         assert!((mean(&big) - mean(&ramp)).abs() < 0.5);
     }
+
+    #[test]
+    fn blurring_a_function_of_the_plane_is_blurring_the_mapped_plane() {
+        let p = Plane {
+            width: 41,
+            height: 19,
+            data: (0..41 * 19).map(|i| ((i * 37) % 101) as f32 - 50.0).collect(),
+        };
+        // 25 is wider than the plane is tall: edges clamp the same way in both.
+        for radius in [1, 3, 6, 25] {
+            for f in [|v: f32| v * v, f32::abs] {
+                assert_eq!(p.box_blur_of(radius, f).data, p.map(f).box_blur(radius).data, "radius {radius}");
+            }
+        }
+    }
 }
