@@ -4,7 +4,7 @@ use image::RgbImage;
 
 use super::code::encode;
 use super::pattern::{render, Layout, CELL_COUNT};
-use super::plane::{Plane, LUMA_WEIGHTS};
+use super::plane::{blur_down, blur_row, Plane, LUMA_WEIGHTS};
 use super::Key;
 
 /// Tiles across the shorter side of the image. Eight keeps many whole tiles in any crop
@@ -108,14 +108,40 @@ pub fn tile_period(width: usize, height: usize) -> usize {
 /// window of `radius` pixels either side: the embedder's over 7 x 7, the detector's estimate
 /// of it (`sync::texture_weighted`) over 3 x 3 of its working pixels.
 pub(super) fn perceptual_mask(luma: &Plane, radius: usize) -> Plane {
-    // The mean's plane becomes the mask: one 16 MB allocation fewer at 4 MP.
-    let mut mask = luma.box_blur(radius);
-    let mean_sq = luma.box_blur_of(radius, |v| v * v);
-    for (m, m2) in mask.data.iter_mut().zip(&mean_sq.data) {
-        let var = (m2 - *m * *m).max(0.0);
-        *m = FLAT_GAIN + (TEXTURE_GAIN - FLAT_GAIN) * var / (var + TEXTURE_KNEE);
-    }
-    mask
+    let mut data = Vec::with_capacity(luma.width * luma.height);
+    for_each_mask_row(luma, radius, |_, row| data.extend_from_slice(row));
+    Plane { width: luma.width, height: luma.height, data }
+}
+
+/// `perceptual_mask` a row at a time, in order, without its mean and mean-square planes: at
+/// 4 MP each would be 16 MB, and fresh memory costs page faults (a quarter of embedding's
+/// time when they were whole planes).
+fn for_each_mask_row(luma: &Plane, radius: usize, mut emit: impl FnMut(usize, &[f32])) {
+    let width = luma.width;
+    let norm = 1.0 / (2 * radius + 1) as f32;
+    let mut padded = vec![0.0; width + 2 * radius + 1];
+    let mut mask = vec![0.0; width];
+    // Each source row holds the horizontal blur of a luma row, then that of its square.
+    blur_down(
+        2 * width,
+        luma.height,
+        radius,
+        |k, row| {
+            let luma_row = &luma.data[k * width..(k + 1) * width];
+            let (mean, mean_sq) = row.split_at_mut(width);
+            blur_row(luma_row, radius, |v| v, &mut padded, mean);
+            blur_row(luma_row, radius, |v| v * v, &mut padded, mean_sq);
+        },
+        |y, sums| {
+            let (mean, mean_sq) = sums.split_at(width);
+            for ((m, s), s2) in mask.iter_mut().zip(mean).zip(mean_sq) {
+                let (mean, mean_sq) = (s * norm, s2 * norm);
+                let var = (mean_sq - mean * mean).max(0.0);
+                *m = FLAT_GAIN + (TEXTURE_GAIN - FLAT_GAIN) * var / (var + TEXTURE_KNEE);
+            }
+            emit(y, &mask);
+        },
+    );
 }
 
 /// A mark ready to apply to any number of images of one size: the tile is rendered once.
@@ -159,22 +185,23 @@ impl Embedder {
         let luma = Plane::luma(image);
         let boost = busy_boost(&luma);
         let flatter = FlatterStrength::new();
-        let mut delta = perceptual_mask(&luma, MASK_RADIUS);
+        let mut delta = vec![0.0f32; width * height];
         let mut energy = 0.0f64;
-        for (y, row) in delta.data.chunks_exact_mut(width).enumerate() {
+        for_each_mask_row(&luma, MASK_RADIUS, |y, mask| {
             let tile_row = &self.tile[(y % period) * period..(y % period + 1) * period];
-            for (d, t) in row.iter_mut().zip(tile_row.iter().cycle()) {
-                *d = flatter.of(*d) * t;
+            let row = &mut delta[y * width..(y + 1) * width];
+            for ((d, m), t) in row.iter_mut().zip(mask).zip(tile_row.iter().cycle()) {
+                *d = flatter.of(*m) * t;
                 energy += f64::from(*d * *d);
             }
-        }
+        });
         // Scale so the whole image's luma change has the target RMS, within the flat areas'
         // limit.
         let rms = ((energy / (width * height) as f64).sqrt() as f32).max(1e-6);
         let gain = boost * self.strength * (TARGET_RMS / rms).min(MAX_GAIN);
 
         let mut out = image.clone();
-        for (pixel, d) in out.pixels_mut().zip(&delta.data) {
+        for (pixel, d) in out.pixels_mut().zip(&delta) {
             let change = gain * d;
             for (c, spread) in pixel.0.iter_mut().zip(LUMA_SPREAD) {
                 // Rounds to nearest (clamped first, so never negative): `f32::round` is a

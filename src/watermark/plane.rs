@@ -84,22 +84,33 @@ impl Plane {
 
 fn blur_rows(data: &[f32], width: usize, height: usize, radius: usize, f: impl Fn(f32) -> f32) -> Vec<f32> {
     let mut out = vec![0.0; data.len()];
-    let norm = 1.0 / (2 * radius + 1) as f32;
     // Each row padded with its edge values, so the sliding window needs no bounds checks.
     let mut padded = vec![0.0f32; width + 2 * radius + 1];
-    for y in 0..height {
-        let row = &data[y * width..(y + 1) * width];
-        for (j, p) in padded.iter_mut().enumerate() {
-            *p = f(row[j.saturating_sub(radius).min(width - 1)]);
-        }
-        let dst = &mut out[y * width..(y + 1) * width];
-        let mut sum: f32 = padded[..=2 * radius].iter().sum();
-        for (x, d) in dst.iter_mut().enumerate() {
-            *d = sum * norm;
-            sum += padded[x + 2 * radius + 1] - padded[x];
-        }
+    for (row, dst) in data.chunks_exact(width).zip(out.chunks_exact_mut(width)).take(height) {
+        blur_row(row, radius, &f, &mut padded, dst);
     }
     out
+}
+
+/// One row of `blur_rows`: `dst` is the box blur of `f` of `row`. `padded` is scratch of
+/// `row.len() + 2 * radius + 1` values.
+pub(super) fn blur_row(
+    row: &[f32],
+    radius: usize,
+    f: impl Fn(f32) -> f32,
+    padded: &mut [f32],
+    dst: &mut [f32],
+) {
+    let norm = 1.0 / (2 * radius + 1) as f32;
+    let width = row.len();
+    for (j, p) in padded.iter_mut().enumerate() {
+        *p = f(row[j.saturating_sub(radius).min(width - 1)]);
+    }
+    let mut sum: f32 = padded[..=2 * radius].iter().sum();
+    for (x, d) in dst.iter_mut().enumerate() {
+        *d = sum * norm;
+        sum += padded[x + 2 * radius + 1] - padded[x];
+    }
 }
 
 /// The vertical twin of `blur_rows`: whole rows at a time, so memory is read in order (a
@@ -107,25 +118,57 @@ fn blur_rows(data: &[f32], width: usize, height: usize, radius: usize, f: impl F
 fn blur_cols(data: &[f32], width: usize, height: usize, radius: usize) -> Vec<f32> {
     let mut out = vec![0.0; data.len()];
     let norm = 1.0 / (2 * radius + 1) as f32;
-    let row = |i: isize| {
-        let y = i.clamp(0, height as isize - 1) as usize;
-        &data[y * width..(y + 1) * width]
-    };
-    let r = radius as isize;
-    let mut sums = row(-r).to_vec();
-    for k in -r + 1..=r {
-        sums.iter_mut().zip(row(k)).for_each(|(s, v)| *s += v);
-    }
-    for (y, dst) in out.chunks_exact_mut(width).enumerate() {
-        let y = y as isize;
-        for (d, s) in dst.iter_mut().zip(&sums) {
-            *d = s * norm;
-        }
-        for ((s, add), sub) in sums.iter_mut().zip(row(y + r + 1)).zip(row(y - r)) {
-            *s += add - sub;
-        }
-    }
+    blur_down(
+        width,
+        height,
+        radius,
+        |k, row| row.copy_from_slice(&data[k * width..(k + 1) * width]),
+        |y, sums| {
+            let dst = &mut out[y * width..(y + 1) * width];
+            dst.iter_mut().zip(sums).for_each(|(d, s)| *d = s * norm);
+        },
+    );
     out
+}
+
+/// Box sums (window 2r+1, edges clamped) down the columns of rows made on demand:
+/// `source(k, row)` fills row k (each once, in order), `emit(y, sums)` receives output row
+/// y's sums (in order; multiply by 1/(2r+1) for the mean). Only 2r+2 source rows are held at
+/// once, so a caller can blur a plane it never builds whole.
+pub(super) fn blur_down(
+    width: usize,
+    height: usize,
+    radius: usize,
+    mut source: impl FnMut(usize, &mut [f32]),
+    mut emit: impl FnMut(usize, &[f32]),
+) {
+    let slots = 2 * radius + 2;
+    let mut ring = vec![0.0f32; slots * width];
+    let mut made = 0;
+    // Makes source rows up to k; row k lives in slot k % slots, which held row k - slots,
+    // below every row the window still needs (the window spans at most 2r+2 rows).
+    let mut make_up_to = |k: usize, ring: &mut [f32]| {
+        while made <= k {
+            source(made, &mut ring[(made % slots) * width..(made % slots + 1) * width]);
+            made += 1;
+        }
+    };
+    let clamp = |i: isize| i.clamp(0, height as isize - 1) as usize;
+    let slot = |k: usize| (k % slots) * width..(k % slots + 1) * width;
+    let r = radius as isize;
+    make_up_to(clamp(r), &mut ring);
+    let mut sums = ring[slot(clamp(-r))].to_vec();
+    for k in -r + 1..=r {
+        sums.iter_mut().zip(&ring[slot(clamp(k))]).for_each(|(s, v)| *s += v);
+    }
+    for y in 0..height as isize {
+        emit(y as usize, &sums);
+        let (add, sub) = (clamp(y + r + 1), clamp(y - r));
+        make_up_to(add, &mut ring);
+        for ((s, a), b) in sums.iter_mut().zip(&ring[slot(add)]).zip(&ring[slot(sub)]) {
+            *s += a - b;
+        }
+    }
 }
 
 /// Per output coordinate: the first input coordinate and the triangle-filter weights.
