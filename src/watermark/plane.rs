@@ -243,6 +243,29 @@ mod tests {
     }
 
     #[test]
+    fn box_blur_is_the_mean_over_the_clamped_window() {
+        let p = Plane { width: 23, height: 17, data: (0..23 * 17).map(|i| ((i * 53) % 89) as f32).collect() };
+        // 9 is more than half the height: the window reaches past both edges at once.
+        for radius in [1, 3, 9] {
+            let blurred = p.box_blur(radius);
+            let r = radius as isize;
+            let clamp = |v: isize, size: usize| v.clamp(0, size as isize - 1) as usize;
+            for y in 0..p.height {
+                for x in 0..p.width {
+                    let mut sum = 0.0;
+                    for dy in -r..=r {
+                        for dx in -r..=r {
+                            sum += p.at(clamp(x as isize + dx, p.width), clamp(y as isize + dy, p.height));
+                        }
+                    }
+                    let naive = sum / ((2 * r + 1) * (2 * r + 1)) as f32;
+                    assert!((blurred.at(x, y) - naive).abs() < 1e-3, "radius {radius} at {x},{y}");
+                }
+            }
+        }
+    }
+
+    #[test]
     fn blurring_a_function_of_the_plane_is_blurring_the_mapped_plane() {
         let p = Plane {
             width: 41,
