@@ -10,15 +10,16 @@ use crate::wm_support::*;
 /// Detection floors per attack, as fractions of the (image, attack) pairs: the worst of the
 /// measured rates over payload draws 0-2 less one pair, so a regression of two pairs on any
 /// row fails the suite. Every row not named here is at 100 % in all three draws; the named
-/// ones lose one to three of the small native pictures (or the stained tissue's clipped
+/// ones lose one or two of the small native pictures (or the stained tissue's clipped
 /// background, for brightness). docs/watermark.md holds the measured table and the targets
 /// still ahead.
 const FLOOR_DEFAULT: f64 = 0.95;
 const FLOORS: &[(&str, f64)] = &[
-    ("scale 0.25", 0.8),
+    ("scale 0.25", 0.85),
+    ("aspect crop 9:16", 0.9),
     ("brightness +30%", 0.85),
-    ("crop 70% at 0.8,0.3 > scale 0.6 > brightness +15% > jpeg 60", 0.85),
-    ("rotate 5 > scale 0.5 > jpeg 75", 0.85),
+    ("crop 70% at 0.8,0.3 > scale 0.6 > brightness +15% > jpeg 60", 0.9),
+    ("rotate 5 > scale 0.5 > jpeg 75", 0.9),
 ];
 
 fn floor_for(name: &str) -> f64 {
