@@ -107,20 +107,42 @@ fn load_key(source: KeySource<'_>, if_missing: IfMissing, what: &str) -> Result<
     match if_missing {
         IfMissing::Fail => Err(KeyError::Missing(file.to_owned())),
         IfMissing::Create => {
-            let key = create_key_file(file)?;
-            tracing::warn!(path = %file.display(), "no key configured: created a new random key file for the {what}");
+            let (key, created) = create_key_file(file)?;
+            if created {
+                tracing::warn!(path = %file.display(), "no key configured: created a new random key file for the {what}");
+            }
             Ok(key)
         }
     }
 }
 
-fn create_key_file(path: &Path) -> Result<Key, KeyError> {
+/// Writes a new random key to `path` unless one is there. The key is written to a private
+/// temporary file first and then linked into place, which fails if the file exists: another
+/// process starting at the same moment on the same data directory either finds no file or
+/// a whole one, and both end with the same key. `true` when this call created it.
+fn create_key_file(path: &Path) -> Result<(Key, bool), KeyError> {
     let err = |source| KeyError::Create { path: path.to_owned(), source };
     if let Some(dir) = path.parent() {
         fs::create_dir_all(dir).map_err(err)?;
     }
     let mut bytes = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
+    let mut temporary = path.as_os_str().to_owned();
+    temporary.push(format!(".{}.{:016x}.tmp", std::process::id(), rand::rngs::OsRng.next_u64()));
+    let temporary = PathBuf::from(temporary);
+    let written =
+        write_private(&temporary, &hex::encode(bytes)).and_then(|()| fs::hard_link(&temporary, path));
+    // The temporary name is only a staging step; failing to remove it loses nothing.
+    let _ = fs::remove_file(&temporary);
+    match written {
+        Ok(()) => Ok((Key::from_bytes(bytes), true)),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok((read_key_file(path)?, false)),
+        Err(e) => Err(err(e)),
+    }
+}
+
+/// Creates `path` (which must not exist) readable by its owner only, with `hex` and a newline.
+fn write_private(path: &Path, hex: &str) -> std::io::Result<()> {
     let mut options = fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -128,10 +150,9 @@ fn create_key_file(path: &Path) -> Result<Key, KeyError> {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    let mut file = options.open(path).map_err(err)?;
-    writeln!(file, "{}", hex::encode(bytes)).map_err(err)?;
-    file.sync_all().map_err(err)?;
-    Ok(Key::from_bytes(bytes))
+    let mut file = options.open(path)?;
+    writeln!(file, "{hex}")?;
+    file.sync_all()
 }
 
 #[cfg(test)]
@@ -151,6 +172,25 @@ mod tests {
             use std::os::unix::fs::PermissionsExt;
             let mode = fs::metadata(dir.path().join(KEY_FILE_NAME)).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+
+    #[test]
+    fn processes_creating_the_key_at_once_all_get_the_same_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = Settings { data_dir: dir.path().to_owned(), ..Settings::default() };
+        for _ in 0..20 {
+            let keys: Vec<[u8; 32]> = std::thread::scope(|scope| {
+                let handles: Vec<_> =
+                    (0..8).map(|_| scope.spawn(|| load_encryption_key(&settings).unwrap())).collect();
+                handles.into_iter().map(|h| h.join().unwrap()).collect()
+            });
+            assert!(keys.iter().all(|k| *k == keys[0]));
+            let stored = read_key_file(&dir.path().join(ENCRYPTION_KEY_FILE_NAME)).unwrap();
+            assert_eq!(*stored.as_bytes(), keys[0]);
+            // Only the key is left behind, no staging file.
+            assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+            fs::remove_file(dir.path().join(ENCRYPTION_KEY_FILE_NAME)).unwrap();
         }
     }
 

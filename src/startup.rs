@@ -45,6 +45,10 @@ pub async fn open_store(settings: &Settings, migrate: bool) -> Result<Arc<dyn St
 
 /// How the configured database and key store are opened.
 pub fn connect_options(settings: &Settings, migrate: bool) -> Result<ConnectOptions, StartupError> {
+    // Refused before the keys are loaded: a mistyped URL must not leave key files behind.
+    if store::Backend::from_url(settings.database_url().expose()).is_none() {
+        return Err(store::StoreError::UnsupportedUrl.into());
+    }
     Ok(ConnectOptions {
         max_connections: settings.database.max_connections,
         connect_timeout: Duration::from_secs(settings.database.connect_timeout_secs),

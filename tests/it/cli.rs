@@ -104,10 +104,18 @@ fn migrate_creates_the_default_database() {
 
 #[test]
 fn a_bad_database_url_is_refused_with_one_clear_message() {
-    let out = viewmark().arg("migrate").env("VIEWMARK_DATABASE_URL", "mysql://db/viewmark").output().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = viewmark()
+        .arg("migrate")
+        .env("VIEWMARK_DATA_DIR", dir.path())
+        .env("VIEWMARK_DATABASE_URL", "mysql://db/viewmark")
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("unsupported database URL"), "{stderr}");
+    // Refused before anything is written: no key file, no database.
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
 
 #[test]
@@ -125,9 +133,11 @@ fn postgres_without_a_separate_key_store_is_refused() {
 
 #[test]
 fn an_unreachable_database_fails_fast_without_printing_the_url() {
+    let dir = tempfile::tempdir().unwrap();
     let started = Instant::now();
     let out = viewmark()
         .arg("serve")
+        .env("VIEWMARK_DATA_DIR", dir.path())
         .env("VIEWMARK_DATABASE_URL", "postgres://viewmark:s3cret-pw@127.0.0.1:1/viewmark")
         .env("VIEWMARK_KEYSTORE_URL", "postgres://viewmark:s3cret-pw@127.0.0.1:1/viewmark_keys")
         .env("VIEWMARK_DATABASE__CONNECT_TIMEOUT_SECS", "2")
