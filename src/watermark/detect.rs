@@ -106,7 +106,7 @@ fn attempts(stack: &FrameStack, layout: &Layout) -> Vec<(Transform, [f32; CELL_C
     let min_period = 24.0;
     let max_period = MAX_PERIOD_OF_SHORT_SIDE * weighted.width.min(weighted.height) as f32;
     let lattices = find_lattices(&weighted, stack.block_period(), min_period, max_period, LATTICE_CANDIDATES);
-    let template = sync_template(layout);
+    let templates = sync_templates(layout);
     let work = Planes { weighted: Rc::new(weighted), residual: Rc::new(residual), scale: 1.0 };
 
     let mut coarse: Vec<Alignment> = with_relatives(&lattices, min_period, max_period)
@@ -114,12 +114,12 @@ fn attempts(stack: &FrameStack, layout: &Layout) -> Vec<(Transform, [f32; CELL_C
         .map(|l| {
             let planes = planes_for(&work, &luma, l.period);
             let lattice = Lattice { period: l.period * planes.scale, ..*l };
-            align(planes, lattice, &template)
+            align(planes, lattice, &templates)
         })
         .collect();
     coarse.sort_by(|a, b| b.z().total_cmp(&a.z()));
     let mut refined: Vec<Vec<Alignment>> =
-        coarse.into_iter().take(LATTICES_DECODED).map(|a| refine(a, &template)).collect();
+        coarse.into_iter().take(LATTICES_DECODED).map(|a| refine(a, &templates)).collect();
     refined.sort_by(|a, b| best_z(b).total_cmp(&best_z(a)));
 
     refined
@@ -202,13 +202,45 @@ pub fn coded_bits_right(image: &RgbImage, key: &Key, payload: u64) -> usize {
         .unwrap_or(0)
 }
 
-fn sync_template(layout: &Layout) -> Vec<Complex32> {
+/// The synchronisation template's spectrum turned by each symmetry S of the square:
+/// T_S(S x) = T(x). Correlating the fold itself with T_S gives at shift S t what correlating
+/// the fold turned by S with T gives at t, so one transform of the fold serves all eight.
+fn sync_templates(layout: &Layout) -> Vec<Vec<Complex32>> {
     let mut t = render(&layout.sync_values(), FOLD);
     let mean = t.iter().sum::<f32>() / t.len() as f32;
     t.iter_mut().for_each(|v| *v -= mean);
-    let mut spectrum = to_complex(&t);
-    fft2d(&mut spectrum, FOLD, FOLD, FOLD, FftDirection::Forward);
-    spectrum
+    (0..DIHEDRAL.len())
+        .map(|symmetry| {
+            let mut turned = vec![0.0; FOLD * FOLD];
+            for (x, value) in t.iter().enumerate() {
+                let (u, v) = turn(symmetry, (x % FOLD, x / FOLD));
+                turned[v * FOLD + u] = *value;
+            }
+            let mut spectrum = to_complex(&turned);
+            fft2d(&mut spectrum, FOLD, FOLD, FOLD, FftDirection::Forward);
+            spectrum
+        })
+        .collect()
+}
+
+/// A fold coordinate under a symmetry of the square (as `apply_symmetry` reads it), or under
+/// its inverse, which for these matrices is the transpose.
+fn turn(symmetry: usize, (u, v): (usize, usize)) -> (usize, usize) {
+    let (a, b, c, d) = DIHEDRAL[symmetry];
+    turn_by((a, b, c, d), (u, v))
+}
+
+fn turn_back(symmetry: usize, (u, v): (usize, usize)) -> (usize, usize) {
+    let (a, b, c, d) = DIHEDRAL[symmetry];
+    turn_by((a, c, b, d), (u, v))
+}
+
+fn turn_by((a, b, c, d): (i8, i8, i8, i8), (u, v): (usize, usize)) -> (usize, usize) {
+    let n = FOLD as isize;
+    let (u, v) = (u as isize, v as isize);
+    let su = (isize::from(a) * u + isize::from(b) * v).rem_euclid(n);
+    let sv = (isize::from(c) * u + isize::from(d) * v).rem_euclid(n);
+    (su as usize, sv as usize)
 }
 
 /// Accumulates every working pixel into the tile bin it maps to under the lattice.
@@ -233,31 +265,22 @@ fn fold(work: &Plane, lattice: Lattice) -> Vec<f32> {
 }
 
 fn apply_symmetry(fold: &[f32], symmetry: usize) -> Vec<f32> {
-    let (a, b, c, d) = DIHEDRAL[symmetry];
-    let n = FOLD as isize;
     let mut out = vec![0.0; FOLD * FOLD];
-    for v in 0..n {
-        for u in 0..n {
-            let su = (isize::from(a) * u + isize::from(b) * v).rem_euclid(n);
-            let sv = (isize::from(c) * u + isize::from(d) * v).rem_euclid(n);
-            out[(v * n + u) as usize] = fold[(sv * n + su) as usize];
-        }
+    for (x, value) in out.iter_mut().enumerate() {
+        let (su, sv) = turn(symmetry, (x % FOLD, x / FOLD));
+        *value = fold[sv * FOLD + su];
     }
     out
 }
 
 /// The best cyclic shift of one fold against the synchronisation template under each
 /// symmetry of the square, best first.
-fn align(planes: Planes, lattice: Lattice, template: &[Complex32]) -> Alignment {
-    let folded = fold(&planes.weighted, lattice);
+fn align(planes: Planes, lattice: Lattice, templates: &[Vec<Complex32>]) -> Alignment {
+    let mut folded = to_complex(&fold(&planes.weighted, lattice));
+    fft2d(&mut folded, FOLD, FOLD, FOLD, FftDirection::Forward);
     let mut peaks = Vec::with_capacity(DIHEDRAL.len());
-    for symmetry in 0..DIHEDRAL.len() {
-        let candidate = apply_symmetry(&folded, symmetry);
-        let mut spectrum = to_complex(&candidate);
-        fft2d(&mut spectrum, FOLD, FOLD, FOLD, FftDirection::Forward);
-        for (s, t) in spectrum.iter_mut().zip(template) {
-            *s *= t.conj();
-        }
+    for (symmetry, template) in templates.iter().enumerate() {
+        let mut spectrum: Vec<Complex32> = folded.iter().zip(template).map(|(f, t)| f * t.conj()).collect();
         fft2d(&mut spectrum, FOLD, FOLD, FOLD, FftDirection::Inverse);
         let values: Vec<f32> = spectrum.iter().map(|c| c.re).collect();
         let n = values.len() as f32;
@@ -268,7 +291,9 @@ fn align(planes: Planes, lattice: Lattice, template: &[Complex32]) -> Alignment 
                 .iter()
                 .enumerate()
                 .fold((0, f32::NEG_INFINITY), |acc, (i, &v)| if v > acc.1 { (i, v) } else { acc });
-        peaks.push(Peak { z: (peak - mean) / std, symmetry, shift: (index % FOLD, index / FOLD) });
+        // The peak is at S t for the shift t of the turned fold.
+        let shift = turn_back(symmetry, (index % FOLD, index / FOLD));
+        peaks.push(Peak { z: (peak - mean) / std, symmetry, shift });
     }
     peaks.sort_by(|a, b| b.z.total_cmp(&a.z));
     Alignment { planes, lattice, peaks }
@@ -279,7 +304,7 @@ fn align(planes: Planes, lattice: Lattice, template: &[Complex32]) -> Alignment 
 /// `REGISTRATIONS_PER_LATTICE` best, best first. The template's 44 cells make the peak's
 /// z-score a noisy guide at this scale: the best and the second best registration each
 /// decode pictures the other misses.
-fn refine(start: Alignment, template: &[Complex32]) -> Vec<Alignment> {
+fn refine(start: Alignment, templates: &[Vec<Complex32>]) -> Vec<Alignment> {
     let base = start.lattice;
     let planes = start.planes.clone();
     let mut all = vec![start];
@@ -290,7 +315,7 @@ fn refine(start: Alignment, template: &[Complex32]) -> Vec<Alignment> {
             }
             let lattice =
                 Lattice { period: base.period * (1.0 + dp), angle: base.angle + da, score: base.score };
-            all.push(align(planes.clone(), lattice, template));
+            all.push(align(planes.clone(), lattice, templates));
         }
     }
     all.sort_by(|a, b| b.z().total_cmp(&a.z()));
@@ -323,4 +348,59 @@ fn read_cells(fold: &[f32], peak: Peak) -> [f32; CELL_COUNT] {
         *cell = acc;
     }
     cells
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    /// The mean-subtracted synchronisation template in pixels, as `sync_templates` starts.
+    fn spatial_template(layout: &Layout) -> Vec<f32> {
+        let mut t = render(&layout.sync_values(), FOLD);
+        let mean = t.iter().sum::<f32>() / t.len() as f32;
+        t.iter_mut().for_each(|v| *v -= mean);
+        t
+    }
+
+    #[test]
+    fn one_transform_of_the_fold_finds_what_turning_the_fold_finds() {
+        let layout = Layout::new(&Key::from_bytes([3; 32]));
+        let t = spatial_template(&layout);
+        // A fold holding the template turned by symmetry 5 and shifted by (9, 50), in noise.
+        let (planted, shift) = (5, (9, 50));
+        let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+        let mut folded: Vec<f32> = (0..FOLD * FOLD).map(|_| rng.gen_range(-1.0..1.0)).collect();
+        for (x, value) in t.iter().enumerate() {
+            let (u, v) = turn(planted, ((x % FOLD + shift.0) % FOLD, (x / FOLD + shift.1) % FOLD));
+            folded[v * FOLD + u] += value;
+        }
+        // One tile of working pixels folds to itself.
+        let plane = Rc::new(Plane { width: FOLD, height: FOLD, data: folded.clone() });
+        let planes = Planes { weighted: Rc::clone(&plane), residual: plane, scale: 1.0 };
+        let lattice = Lattice { period: FOLD as f32, angle: 0.0, score: 0.0 };
+        let alignment = align(planes, lattice, &sync_templates(&layout));
+        // Brute force: turn the fold by each symmetry and correlate it with the template.
+        for symmetry in 0..DIHEDRAL.len() {
+            let candidate = apply_symmetry(&folded, symmetry);
+            let values: Vec<f32> = (0..FOLD * FOLD)
+                .map(|s| {
+                    let (su, sv) = (s % FOLD, s / FOLD);
+                    (0..FOLD * FOLD)
+                        .map(|x| candidate[((x / FOLD + sv) % FOLD) * FOLD + (x % FOLD + su) % FOLD] * t[x])
+                        .sum()
+                })
+                .collect();
+            let n = values.len() as f32;
+            let mean = values.iter().sum::<f32>() / n;
+            let std = (values.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / n).sqrt();
+            let best = values.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let peak = alignment.peaks.iter().find(|p| p.symmetry == symmetry).unwrap();
+            assert!((peak.z - (best - mean) / std).abs() < 1e-2, "symmetry {symmetry}: {}", peak.z);
+            if symmetry == planted {
+                assert_eq!(peak.shift, shift);
+            }
+        }
+        assert_eq!(alignment.peaks[0].symmetry, planted);
+    }
 }
