@@ -206,9 +206,7 @@ pub fn coded_bits_right(image: &RgbImage, key: &Key, payload: u64) -> usize {
 /// T_S(S x) = T(x). Correlating the fold itself with T_S gives at shift S t what correlating
 /// the fold turned by S with T gives at t, so one transform of the fold serves all eight.
 fn sync_templates(layout: &Layout) -> Vec<Vec<Complex32>> {
-    let mut t = render(&layout.sync_values(), FOLD);
-    let mean = t.iter().sum::<f32>() / t.len() as f32;
-    t.iter_mut().for_each(|v| *v -= mean);
+    let t = sync_pattern(layout);
     (0..DIHEDRAL.len())
         .map(|symmetry| {
             let mut turned = vec![0.0; FOLD * FOLD];
@@ -221,6 +219,14 @@ fn sync_templates(layout: &Layout) -> Vec<Vec<Complex32>> {
             spectrum
         })
         .collect()
+}
+
+/// The synchronisation cells rendered at the fold's size, less their mean.
+fn sync_pattern(layout: &Layout) -> Vec<f32> {
+    let mut t = render(&layout.sync_values(), FOLD);
+    let mean = t.iter().sum::<f32>() / t.len() as f32;
+    t.iter_mut().for_each(|v| *v -= mean);
+    t
 }
 
 /// A fold coordinate under a symmetry of the square (as `apply_symmetry` reads it), or under
@@ -355,18 +361,10 @@ mod tests {
     use super::*;
     use rand::{Rng, SeedableRng};
 
-    /// The mean-subtracted synchronisation template in pixels, as `sync_templates` starts.
-    fn spatial_template(layout: &Layout) -> Vec<f32> {
-        let mut t = render(&layout.sync_values(), FOLD);
-        let mean = t.iter().sum::<f32>() / t.len() as f32;
-        t.iter_mut().for_each(|v| *v -= mean);
-        t
-    }
-
     #[test]
     fn one_transform_of_the_fold_finds_what_turning_the_fold_finds() {
         let layout = Layout::new(&Key::from_bytes([3; 32]));
-        let t = spatial_template(&layout);
+        let t = sync_pattern(&layout);
         // A fold holding the template turned by symmetry 5 and shifted by (9, 50), in noise.
         let (planted, shift) = (5, (9, 50));
         let mut rng = rand::rngs::StdRng::seed_from_u64(11);

@@ -373,6 +373,7 @@ mod tests {
         // Without the notch the grid's lattices lead the spectrum's shortlist.
         let unnotched = shortlist((0.0, 0.0));
         assert!(unnotched.iter().take(2).all(on_the_grid), "{unnotched:?}");
+        assert!(!unnotched.iter().any(|l| l.near(&truth)), "{unnotched:?}");
         // With it they are gone, and the mark's lattice (or a relative) leads.
         let notched = shortlist((8.0, 8.0));
         assert!(!notched.iter().any(on_the_grid), "{notched:?}");
