@@ -10,8 +10,9 @@ use rustfft::FftDirection;
 
 use super::code::{decode, encode, TAG_BITS};
 use super::fft::{fft2d, to_complex};
-use super::pattern::{render, Layout, CELLS, CELL_COUNT};
-use super::plane::{floor_i32, Plane};
+use super::fold::{apply_symmetry, fold, sync_templates, turn_back, BINS_PER_CELL, DIHEDRAL, FOLD};
+use super::pattern::{Layout, CELLS, CELL_COUNT};
+use super::plane::Plane;
 use super::stack::{FrameStack, WorkingPlanes};
 use super::sync::{find_lattices, with_relatives, Lattice};
 use super::{Detection, Key, Transform};
@@ -19,10 +20,6 @@ use super::{Detection, Key, Transform};
 /// The longest tile period searched for, as a fraction of the working short side: a tile
 /// must repeat at least about twice across what is left of the picture to show a lattice.
 const MAX_PERIOD_OF_SHORT_SIDE: f32 = 0.55;
-/// Size of the folded tile: 4 bins per cell.
-const FOLD: usize = 64;
-const BINS_PER_CELL: usize = FOLD / CELLS;
-const _: () = assert!(FOLD.is_power_of_two());
 /// Lattice candidates taken from the spectrum search (each then joined by its 45-degree
 /// relatives, see `with_relatives`).
 const LATTICE_CANDIDATES: usize = 4;
@@ -50,19 +47,6 @@ const RESAMPLE_ABOVE: f32 = 64.0;
 /// Fine search around each candidate: relative period and angle (radians) offsets.
 const PERIOD_STEPS: [f32; 5] = [-0.01, -0.005, 0.0, 0.005, 0.01];
 const ANGLE_STEPS: [f32; 3] = [-0.007, 0.0, 0.007];
-
-/// The eight symmetries of the square: the lattice fixes the angle only modulo 90 degrees,
-/// and a mirrored image is the same lattice flipped.
-const DIHEDRAL: [(i8, i8, i8, i8); 8] = [
-    (1, 0, 0, 1),
-    (0, -1, 1, 0),
-    (-1, 0, 0, -1),
-    (0, 1, -1, 0),
-    (-1, 0, 0, 1),
-    (0, 1, 1, 0),
-    (1, 0, 0, -1),
-    (0, -1, -1, 0),
-];
 
 /// A correlation peak: a symmetry of the square and a cyclic offset, with its z-score.
 #[derive(Debug, Clone, Copy)]
@@ -202,83 +186,6 @@ pub fn coded_bits_right(image: &RgbImage, key: &Key, payload: u64) -> usize {
         .unwrap_or(0)
 }
 
-/// The synchronisation template's spectrum turned by each symmetry S of the square:
-/// T_S(S x) = T(x). Correlating the fold itself with T_S gives at shift S t what correlating
-/// the fold turned by S with T gives at t, so one transform of the fold serves all eight.
-fn sync_templates(layout: &Layout) -> Vec<Vec<Complex32>> {
-    let t = sync_pattern(layout);
-    (0..DIHEDRAL.len())
-        .map(|symmetry| {
-            let mut turned = vec![0.0; FOLD * FOLD];
-            for (x, value) in t.iter().enumerate() {
-                let (u, v) = turn(symmetry, (x % FOLD, x / FOLD));
-                turned[v * FOLD + u] = *value;
-            }
-            let mut spectrum = to_complex(&turned);
-            fft2d(&mut spectrum, FOLD, FOLD, FOLD, FftDirection::Forward);
-            spectrum
-        })
-        .collect()
-}
-
-/// The synchronisation cells rendered at the fold's size, less their mean.
-fn sync_pattern(layout: &Layout) -> Vec<f32> {
-    let mut t = render(&layout.sync_values(), FOLD);
-    let mean = t.iter().sum::<f32>() / t.len() as f32;
-    t.iter_mut().for_each(|v| *v -= mean);
-    t
-}
-
-/// A fold coordinate under a symmetry of the square (as `apply_symmetry` reads it), or under
-/// its inverse, which for these matrices is the transpose.
-fn turn(symmetry: usize, (u, v): (usize, usize)) -> (usize, usize) {
-    let (a, b, c, d) = DIHEDRAL[symmetry];
-    turn_by((a, b, c, d), (u, v))
-}
-
-fn turn_back(symmetry: usize, (u, v): (usize, usize)) -> (usize, usize) {
-    let (a, b, c, d) = DIHEDRAL[symmetry];
-    turn_by((a, c, b, d), (u, v))
-}
-
-fn turn_by((a, b, c, d): (i8, i8, i8, i8), (u, v): (usize, usize)) -> (usize, usize) {
-    let n = FOLD as isize;
-    let (u, v) = (u as isize, v as isize);
-    let su = (isize::from(a) * u + isize::from(b) * v).rem_euclid(n);
-    let sv = (isize::from(c) * u + isize::from(d) * v).rem_euclid(n);
-    (su as usize, sv as usize)
-}
-
-/// Accumulates every working pixel into the tile bin it maps to under the lattice.
-fn fold(work: &Plane, lattice: Lattice) -> Vec<f32> {
-    let k = FOLD as f32 / lattice.period;
-    let (c, s) = ((-lattice.angle).cos() * k, (-lattice.angle).sin() * k);
-    let mut sum = vec![0.0f32; FOLD * FOLD];
-    let mut count = vec![0u32; FOLD * FOLD];
-    // FOLD is a power of two: masking the two's-complement bin is the cyclic wrap.
-    const WRAP: i32 = FOLD as i32 - 1;
-    for y in 0..work.height {
-        let (yc, ys) = (y as f32 * -s, y as f32 * c);
-        let row = &work.data[y * work.width..(y + 1) * work.width];
-        for (x, v) in row.iter().enumerate() {
-            let u = (floor_i32(x as f32 * c + yc) & WRAP) as usize;
-            let w = (floor_i32(x as f32 * s + ys) & WRAP) as usize;
-            sum[w * FOLD + u] += v;
-            count[w * FOLD + u] += 1;
-        }
-    }
-    sum.iter().zip(&count).map(|(s, &c)| if c > 0 { s / c as f32 } else { 0.0 }).collect()
-}
-
-fn apply_symmetry(fold: &[f32], symmetry: usize) -> Vec<f32> {
-    let mut out = vec![0.0; FOLD * FOLD];
-    for (x, value) in out.iter_mut().enumerate() {
-        let (su, sv) = turn(symmetry, (x % FOLD, x / FOLD));
-        *value = fold[sv * FOLD + su];
-    }
-    out
-}
-
 /// The best cyclic shift of one fold against the synchronisation template under each
 /// symmetry of the square, best first.
 fn align(planes: Planes, lattice: Lattice, templates: &[Vec<Complex32>]) -> Alignment {
@@ -359,6 +266,7 @@ fn read_cells(fold: &[f32], peak: Peak) -> [f32; CELL_COUNT] {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::watermark::fold::{sync_pattern, turn};
     use rand::{Rng, SeedableRng};
 
     #[test]

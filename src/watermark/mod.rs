@@ -45,9 +45,11 @@ mod code;
 mod detect;
 mod embed;
 mod fft;
+mod fold;
 mod key;
 mod pattern;
 mod plane;
+mod spectrum;
 mod stack;
 mod sync;
 

@@ -1,0 +1,105 @@
+//! The fold: every pixel of a plane accumulated onto one tile under a lattice, which
+//! averages all the tiles present whatever the crop; and the eight symmetries of the square
+//! under which the fold is matched to the synchronisation template.
+
+use rustfft::num_complex::Complex32;
+use rustfft::FftDirection;
+
+use super::fft::{fft2d, to_complex};
+use super::pattern::{render, Layout, CELLS};
+use super::plane::{floor_i32, Plane};
+use super::sync::Lattice;
+
+/// Size of the folded tile: 4 bins per cell.
+pub(super) const FOLD: usize = 64;
+pub(super) const BINS_PER_CELL: usize = FOLD / CELLS;
+const _: () = assert!(FOLD.is_power_of_two());
+/// The eight symmetries of the square: the lattice fixes the angle only modulo 90 degrees,
+/// and a mirrored image is the same lattice flipped.
+pub(super) const DIHEDRAL: [(i8, i8, i8, i8); 8] = [
+    (1, 0, 0, 1),
+    (0, -1, 1, 0),
+    (-1, 0, 0, -1),
+    (0, 1, -1, 0),
+    (-1, 0, 0, 1),
+    (0, 1, 1, 0),
+    (1, 0, 0, -1),
+    (0, -1, -1, 0),
+];
+
+/// The synchronisation template's spectrum turned by each symmetry S of the square:
+/// T_S(S x) = T(x). Correlating the fold itself with T_S gives at shift S t what correlating
+/// the fold turned by S with T gives at t, so one transform of the fold serves all eight.
+pub(super) fn sync_templates(layout: &Layout) -> Vec<Vec<Complex32>> {
+    let t = sync_pattern(layout);
+    (0..DIHEDRAL.len())
+        .map(|symmetry| {
+            let mut turned = vec![0.0; FOLD * FOLD];
+            for (x, value) in t.iter().enumerate() {
+                let (u, v) = turn(symmetry, (x % FOLD, x / FOLD));
+                turned[v * FOLD + u] = *value;
+            }
+            let mut spectrum = to_complex(&turned);
+            fft2d(&mut spectrum, FOLD, FOLD, FOLD, FftDirection::Forward);
+            spectrum
+        })
+        .collect()
+}
+
+/// The synchronisation cells rendered at the fold's size, less their mean.
+pub(super) fn sync_pattern(layout: &Layout) -> Vec<f32> {
+    let mut t = render(&layout.sync_values(), FOLD);
+    let mean = t.iter().sum::<f32>() / t.len() as f32;
+    t.iter_mut().for_each(|v| *v -= mean);
+    t
+}
+
+/// A fold coordinate under a symmetry of the square (as `apply_symmetry` reads it), or under
+/// its inverse, which for these matrices is the transpose.
+pub(super) fn turn(symmetry: usize, (u, v): (usize, usize)) -> (usize, usize) {
+    let (a, b, c, d) = DIHEDRAL[symmetry];
+    turn_by((a, b, c, d), (u, v))
+}
+
+pub(super) fn turn_back(symmetry: usize, (u, v): (usize, usize)) -> (usize, usize) {
+    let (a, b, c, d) = DIHEDRAL[symmetry];
+    turn_by((a, c, b, d), (u, v))
+}
+
+fn turn_by((a, b, c, d): (i8, i8, i8, i8), (u, v): (usize, usize)) -> (usize, usize) {
+    let n = FOLD as isize;
+    let (u, v) = (u as isize, v as isize);
+    let su = (isize::from(a) * u + isize::from(b) * v).rem_euclid(n);
+    let sv = (isize::from(c) * u + isize::from(d) * v).rem_euclid(n);
+    (su as usize, sv as usize)
+}
+
+/// Accumulates every working pixel into the tile bin it maps to under the lattice.
+pub(super) fn fold(work: &Plane, lattice: Lattice) -> Vec<f32> {
+    let k = FOLD as f32 / lattice.period;
+    let (c, s) = ((-lattice.angle).cos() * k, (-lattice.angle).sin() * k);
+    let mut sum = vec![0.0f32; FOLD * FOLD];
+    let mut count = vec![0u32; FOLD * FOLD];
+    // FOLD is a power of two: masking the two's-complement bin is the cyclic wrap.
+    const WRAP: i32 = FOLD as i32 - 1;
+    for y in 0..work.height {
+        let (yc, ys) = (y as f32 * -s, y as f32 * c);
+        let row = &work.data[y * work.width..(y + 1) * work.width];
+        for (x, v) in row.iter().enumerate() {
+            let u = (floor_i32(x as f32 * c + yc) & WRAP) as usize;
+            let w = (floor_i32(x as f32 * s + ys) & WRAP) as usize;
+            sum[w * FOLD + u] += v;
+            count[w * FOLD + u] += 1;
+        }
+    }
+    sum.iter().zip(&count).map(|(s, &c)| if c > 0 { s / c as f32 } else { 0.0 }).collect()
+}
+
+pub(super) fn apply_symmetry(fold: &[f32], symmetry: usize) -> Vec<f32> {
+    let mut out = vec![0.0; FOLD * FOLD];
+    for (x, value) in out.iter_mut().enumerate() {
+        let (su, sv) = turn(symmetry, (x % FOLD, x / FOLD));
+        *value = fold[sv * FOLD + su];
+    }
+    out
+}
