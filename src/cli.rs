@@ -73,7 +73,7 @@ pub enum Command {
         key_file: Option<PathBuf>,
     },
     /// Look for a watermark in an image or a video; prints
-    /// {"payload": "<16 hex digits>" | null, "score": <float>}.
+    /// `{"payload": "<16 hex digits>" | null, "score": <float>}`.
     Detect {
         #[arg(long)]
         input: PathBuf,

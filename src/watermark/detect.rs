@@ -19,7 +19,7 @@ use super::{Detection, Key, Transform};
 
 /// The longest tile period searched for, as a fraction of the working short side: a tile
 /// must repeat at least about twice across what is left of the picture to show a lattice.
-const MAX_PERIOD_OF_SHORT_SIDE: f32 = 0.55;
+pub(super) const MAX_PERIOD_OF_SHORT_SIDE: f32 = 0.55;
 /// Lattice candidates taken from the spectrum search (each then joined by its 45-degree
 /// relatives, see `with_relatives`).
 const LATTICE_CANDIDATES: usize = 4;

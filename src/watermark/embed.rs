@@ -103,9 +103,19 @@ fn busy_boost(luma: &Plane) -> f32 {
     (*median / BUSY_KNEE).clamp(1.0, MAX_BUSY_BOOST)
 }
 
-/// The tile period, in pixels, for an image of this size.
+/// The tile period, in pixels, for an image of this size: an eighth of the shorter side, or
+/// for a picture more elongated than 4:1 (a panorama, a long strip) the period that still
+/// measures an eighth of the working short side at the detector's working scale, which
+/// bounds such a picture's working area (`stack::WORK_AREA_MAX`) rather than its short side.
+/// Without it, a 16:1 strip's tile would shrink below the smallest period the detector
+/// searches for; with it, the strip gets 4 tiles across instead of 8.
 pub fn tile_period(width: usize, height: usize) -> usize {
-    ((width.min(height) as f32 / TILES_PER_SHORT_SIDE).round() as usize).max(MIN_PERIOD)
+    use super::stack::{WORK_AREA_MAX, WORK_SHORT_SIDE};
+    let by_short_side = width.min(height) as f32 / TILES_PER_SHORT_SIDE;
+    // The working scale of an elongated picture is sqrt(WORK_AREA_MAX / area).
+    let by_area = (width as f32 * height as f32 / WORK_AREA_MAX as f32).sqrt() * WORK_SHORT_SIDE as f32
+        / TILES_PER_SHORT_SIDE;
+    (by_short_side.max(by_area).round() as usize).max(MIN_PERIOD)
 }
 
 /// Strength map from local luma variance (a noise-visibility-function style mask) over a
@@ -268,6 +278,31 @@ mod tests {
         assert!((calm_change - TARGET_RMS).abs() < 0.15, "calm: {calm_change}");
         // The cap, 1.5 times (3.37 grey levels RMS against 2.35 measured).
         assert!(busy_change > 1.4 * calm_change, "busy {busy_change}, calm {calm_change}");
+    }
+
+    #[test]
+    fn the_tile_spans_an_eighth_of_the_working_short_side_at_any_aspect() {
+        use crate::watermark::detect::MAX_PERIOD_OF_SHORT_SIDE;
+        use crate::watermark::stack::working_size;
+        for short in [256, 300, 448, 451, 1000, 2048, 8192] {
+            for tenths in [10, 13, 18, 25, 40, 41, 80, 160, 320] {
+                let long = (short * tenths / 10).min(8192);
+                for (width, height) in [(short, long), (long, short)] {
+                    let period = tile_period(width, height);
+                    // Up to 4:1, an eighth of the short side, as before strips were handled.
+                    if long <= 4 * short {
+                        let eighth = (short as f32 / TILES_PER_SHORT_SIDE).round() as usize;
+                        assert_eq!(period, eighth.max(MIN_PERIOD), "{width}x{height}");
+                    }
+                    // At the detector's working scale it spans at least an eighth of the
+                    // usual working short side, within the periods the detector searches.
+                    let (ww, wh, factor) = working_size(width, height);
+                    let working = period as f32 * factor;
+                    let searched = MAX_PERIOD_OF_SHORT_SIDE * ww.min(wh) as f32;
+                    assert!(working >= 0.99 * 40.0 && working <= searched, "{width}x{height}: {working}");
+                }
+            }
+        }
     }
 
     #[test]

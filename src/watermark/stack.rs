@@ -11,9 +11,11 @@ use super::{Detection, Key};
 /// The shorter side of the working image. Since the tile period is a fixed fraction of the
 /// embedded image's shorter side, this keeps the period in a narrow band of working pixels
 /// whatever the resolution the image arrives at.
-const WORK_SHORT_SIDE: usize = 320;
-/// The longest working side (very elongated canvases are not worth more pixels).
-const WORK_LONG_SIDE_MAX: usize = 1280;
+pub(super) const WORK_SHORT_SIDE: usize = 320;
+/// The most working pixels: an input more elongated than 4:1 is worked on at the scale that
+/// gives it this area (320 x 1280 at 4:1, 160 x 2560 at 16:1), so the cost stays bounded
+/// while the short side keeps enough pixels for the tile (see `embed::tile_period`).
+pub(super) const WORK_AREA_MAX: usize = WORK_SHORT_SIDE * WORK_SHORT_SIDE * 4;
 
 /// The side, in input pixels, of the blocks JPEG and video codecs transform: their edges
 /// are notched out of the lattice search (see `sync::find_lattices`).
@@ -22,8 +24,8 @@ const CODEC_BLOCK: f32 = 8.0;
 /// The working image size for an input of this size, and the scale factor to it.
 pub(super) fn working_size(width: usize, height: usize) -> (usize, usize, f32) {
     let short = width.min(height) as f32;
-    let long = width.max(height) as f32;
-    let factor = (WORK_SHORT_SIDE as f32 / short).min(WORK_LONG_SIDE_MAX as f32 / long);
+    let area = width as f32 * height as f32;
+    let factor = (WORK_SHORT_SIDE as f32 / short).min((WORK_AREA_MAX as f32 / area).sqrt());
     (
         ((width as f32 * factor).round() as usize).max(16),
         ((height as f32 * factor).round() as usize).max(16),

@@ -185,3 +185,31 @@ fn the_reported_period_is_in_the_input_pixels() {
         assert!((seen / expected - 1.0).abs() < 0.02, "{what}: period {seen}, expected {expected}");
     }
 }
+
+/// Every size the engine takes, from 256 x 256 to 8192 x 8192 and any aspect ratio in
+/// between (a 256 x 8192 strip is 32:1), round trips as marked and after JPEG 75, which
+/// every platform applies. Strips more elongated than 4:1 get a longer tile than an eighth
+/// of their short side (`tile_period`); without it, 8:1 and beyond were not detected.
+#[test]
+fn every_size_and_aspect_round_trips() {
+    let k = key();
+    let sizes = [
+        ("rocket.jpg", 256, 256),
+        ("coffee.png", 1000, 5000),
+        ("astronaut.png", 4096, 256),
+        ("coffee.png", 8192, 1024),
+        ("rocket.jpg", 256, 8192),
+        ("astronaut.png", 8192, 256),
+        ("hubble_deep_field.jpg", 8192, 8192),
+    ];
+    for (i, (name, width, height)) in sizes.into_iter().enumerate() {
+        let img = imageops::resize(&fixture(name), width, height, imageops::FilterType::Triangle);
+        let payload = payload_for(i);
+        let marked = embed(&img, &k, payload);
+        assert_eq!(marked.dimensions(), (width, height));
+        let what = format!("{name} at {width}x{height}");
+        assert_eq!(detect(&marked, &k).map(|d| d.payload), Some(payload), "{what}");
+        let jpeg = Attack::Jpeg(75).apply(&marked);
+        assert_eq!(detect(&jpeg, &k).map(|d| d.payload), Some(payload), "{what} after JPEG 75");
+    }
+}
