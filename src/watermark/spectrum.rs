@@ -19,6 +19,13 @@ pub(super) const HARMONICS: i32 = 12;
 /// time with 6 (docs/watermark.md).
 pub(super) const COARSE_HARMONICS: i32 = 6;
 
+/// The most bins along either axis, unless the side is longer. Padding each side to at least
+/// twice its length keeps the bilinear reads between bins close to the peaks; the long side
+/// of a strip's working plane (over 1,024 px, so beyond about 3:1) is padded less, since its
+/// bins are already finer than the reads need, and the transform of a 320 x 1,280 plane then
+/// costs half as much (detection of a 1 MP 4:1 picture: 173 to 110 ms).
+const MAX_BINS: usize = 2048;
+
 /// The residual's power spectrum, whitened by its radial average, so that a tiled mark
 /// shows as a comb of peaks on the dual lattice standing above a flat floor of ~1.
 pub(super) struct Spectrum {
@@ -32,8 +39,8 @@ impl Spectrum {
     /// grid (see `notch_block_grid`).
     pub(super) fn compute(residual: &Plane, block: (f32, f32)) -> Spectrum {
         let (w, h) = (residual.width, residual.height);
-        let pw = (2 * w).next_power_of_two();
-        let ph = (2 * h).next_power_of_two();
+        let bins = |n: usize| (2 * n).next_power_of_two().min(MAX_BINS.max(n.next_power_of_two()));
+        let (pw, ph) = (bins(w), bins(h));
         let mut buf = vec![Complex32::new(0.0, 0.0); pw * ph];
         for y in 0..h {
             for x in 0..w {
