@@ -30,7 +30,8 @@ pub fn fresh_payload() -> u64 {
 }
 
 /// Decodes `bytes`, marks the pixels with `payload` and encodes them as `format` (the
-/// input's own format when `None`).
+/// input's own format when `None`). A picture under `watermark::MIN_SIDE` on a side is
+/// refused: its mark could not be detected, so its views could never be verified.
 pub fn mark_image(
     bytes: &[u8],
     limits: &ImageLimits,
@@ -39,6 +40,10 @@ pub fn mark_image(
     format: Option<ImageFormat>,
 ) -> Result<MarkedOutput, MediaError> {
     let (image, input_format) = image_io::decode(bytes, limits)?;
+    let (width, height) = image.dimensions();
+    if width.min(height) < watermark::MIN_SIDE {
+        return Err(MediaError::TooSmall(width, height, watermark::MIN_SIDE));
+    }
     let started = std::time::Instant::now();
     let marked = watermark::embed(&image, key, payload);
     metrics::histogram!("viewmark_embed_seconds", "kind" => "image").record(started.elapsed().as_secs_f64());

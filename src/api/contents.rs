@@ -152,6 +152,7 @@ pub async fn media_task<T: Send + 'static>(
         (status = 403, description = "Consent revoked, or enrolling for someone else", body = ErrorDoc),
         (status = 413, description = "Body, picture or video over the limits (bytes, pixels, duration)", body = ErrorDoc),
         (status = 415, description = "Not PNG, JPEG, WebP, MP4, MOV or WebM", body = ErrorDoc),
+        (status = 422, description = "A picture under 256 pixels on a side: too small to carry a mark that can be detected", body = ErrorDoc),
     ))]
 pub async fn enroll(
     state: web::Data<AppState>,

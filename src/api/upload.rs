@@ -167,6 +167,7 @@ pub fn media_error(err: MediaError) -> ApiError {
             (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_image_format")
         }
         MediaError::Empty | MediaError::Corrupt(_) => (StatusCode::BAD_REQUEST, "bad_image"),
+        MediaError::TooSmall(..) => (StatusCode::UNPROCESSABLE_ENTITY, "image_too_small"),
         MediaError::Encode(_) => return ApiError::internal(),
     };
     ApiError::new(status, code, err.to_string())

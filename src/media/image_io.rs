@@ -27,6 +27,8 @@ pub enum MediaError {
     TooLarge(u32, u32),
     #[error("image is empty")]
     Empty,
+    #[error("image is {0}x{1}: a mark that can be detected needs at least {2} pixels on each side")]
+    TooSmall(u32, u32, u32),
     #[error("image cannot be decoded: {0}")]
     Corrupt(String),
     #[error("image cannot be encoded: {0}")]

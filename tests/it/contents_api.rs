@@ -196,8 +196,27 @@ async fn bad_uploads_are_refused_and_change_nothing(db: TestDb) {
             assert_eq!(body["error"]["code"], code, "{label} to {path}");
         }
     }
-    assert_eq!(app.call(Method::GET, "/healthz", None, None).await.0, StatusCode::OK);
     assert_eq!(contents_of(&app, &ada).await, before);
+
+    // Too small to carry a mark that can be detected: refused at enrolment (detection
+    // simply finds nothing in it).
+    let too_small = |width, height| {
+        let image =
+            image::RgbImage::from_fn(width, height, |x, y| image::Rgb([(x * 5) as u8, (y * 3) as u8, 90]));
+        viewmark::media::image_io::encode(&image, image::ImageFormat::Png).unwrap()
+    };
+    for (width, height) in [(255, 400), (1200, 200)] {
+        let response = upload(&app, "/v1/contents", &ada, too_small(width, height), "image/png").await;
+        assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY, "{width}x{height}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "image_too_small", "{width}x{height}");
+    }
+    let response = upload(&app, "/v1/contents", &ada, too_small(256, 256), "image/png").await;
+    assert_eq!(response.status(), StatusCode::CREATED, "the smallest picture marked");
+    let after: Vec<Value> = contents_of(&app, &ada).await;
+    assert_eq!(after.len(), before.len() + 1, "only the 256 x 256 picture was added");
+    assert!(before.iter().all(|c| after.contains(c)), "what was stored before is kept");
+    assert_eq!(app.call(Method::GET, "/healthz", None, None).await.0, StatusCode::OK);
 }
 
 async fn contents_page_with_cursors(db: TestDb) {
