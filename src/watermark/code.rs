@@ -69,7 +69,12 @@ fn parity(x: u32) -> u8 {
 
 /// The codeword for a payload: `CODED_BITS` bits (0/1).
 pub fn encode(key: &Key, payload: u64) -> Vec<u8> {
-    let mut bits = info_bits(key, payload);
+    convolve(info_bits(key, payload))
+}
+
+/// The convolutional code's output for information bits (the tail is added here).
+fn convolve(mut bits: Vec<u8>) -> Vec<u8> {
+    bits.truncate(INFO_BITS);
     bits.extend([0u8; TAIL_BITS]);
     let mut reg: u32 = 0;
     let mut out = Vec::with_capacity(CODED_BITS);
@@ -88,6 +93,21 @@ pub fn encode(key: &Key, payload: u64) -> Vec<u8> {
 /// integrity tag checks out gives the payload. Each candidate is one tag test, which the
 /// false-positive arithmetic counts.
 pub fn decode(key: &Key, soft: &[f32], list: usize) -> Option<u64> {
+    best_paths(soft, list).into_iter().find_map(|bits| {
+        let payload = bits[..PAYLOAD_BITS].iter().fold(0u64, |acc, &b| (acc << 1) | u64::from(b));
+        let got_tag = bits[PAYLOAD_BITS..INFO_BITS].iter().fold(0u64, |acc, &b| (acc << 1) | u64::from(b));
+        (got_tag == tag(key, payload)).then_some(payload)
+    })
+}
+
+/// The codeword of the most likely path, whatever its tag: the detector's best guess at the
+/// whole mark, to register against. Tests no tag.
+pub fn likeliest_codeword(soft: &[f32]) -> Vec<u8> {
+    best_paths(soft, 1).into_iter().next().map_or_else(|| vec![0; CODED_BITS], convolve)
+}
+
+/// The information bits of the `list` most likely paths, best first.
+fn best_paths(soft: &[f32], list: usize) -> Vec<Vec<u8>> {
     debug_assert_eq!(soft.len(), CODED_BITS);
     let list = list.clamp(1, MAX_LIST);
     let steps = INFO_BITS + TAIL_BITS;
@@ -133,18 +153,19 @@ pub fn decode(key: &Key, soft: &[f32], list: usize) -> Option<u64> {
         metric = next;
     }
     // Trace back each of the best paths into the all-zero state the tail forces.
-    (0..list).filter(|&rank| metric[0][rank] > f32::NEG_INFINITY).find_map(|rank| {
-        let (mut state, mut rank) = (0usize, rank);
-        let mut bits = vec![0u8; steps];
-        for step in (0..steps).rev() {
-            bits[step] = (state & 1) as u8;
-            let (from, from_rank) = history[step][state][rank];
-            (state, rank) = (usize::from(from), usize::from(from_rank));
-        }
-        let payload = bits[..PAYLOAD_BITS].iter().fold(0u64, |acc, &b| (acc << 1) | u64::from(b));
-        let got_tag = bits[PAYLOAD_BITS..INFO_BITS].iter().fold(0u64, |acc, &b| (acc << 1) | u64::from(b));
-        (got_tag == tag(key, payload)).then_some(payload)
-    })
+    (0..list)
+        .filter(|&rank| metric[0][rank] > f32::NEG_INFINITY)
+        .map(|rank| {
+            let (mut state, mut rank) = (0usize, rank);
+            let mut bits = vec![0u8; steps];
+            for step in (0..steps).rev() {
+                bits[step] = (state & 1) as u8;
+                let (from, from_rank) = history[step][state][rank];
+                (state, rank) = (usize::from(from), usize::from(from_rank));
+            }
+            bits
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -157,6 +178,23 @@ mod tests {
 
     fn to_soft(bits: &[u8]) -> Vec<f32> {
         bits.iter().map(|&b| if b == 1 { 1.0 } else { -1.0 }).collect()
+    }
+
+    #[test]
+    fn the_likeliest_codeword_corrects_what_the_code_can() {
+        let code = encode(&key(4), 0xfeed_beef);
+        // Eight scattered coded bits flipped: well within the code's reach.
+        let mut soft = to_soft(&code);
+        for i in (5..CODED_BITS).step_by(26) {
+            soft[i] = -soft[i];
+        }
+        assert_eq!(likeliest_codeword(&soft), code);
+        // It is a codeword even when the reads are noise, and tests no tag.
+        let noise: Vec<f32> = (0..CODED_BITS).map(|i| ((i * 7919) % 13) as f32 - 6.0).collect();
+        let guess = likeliest_codeword(&noise);
+        assert_eq!(guess.len(), CODED_BITS);
+        let info: Vec<u8> = best_paths(&noise, 1).remove(0);
+        assert_eq!(convolve(info), guess);
     }
 
     #[test]

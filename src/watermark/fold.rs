@@ -6,7 +6,7 @@ use rustfft::num_complex::Complex32;
 use rustfft::FftDirection;
 
 use super::fft::{fft2d, to_complex};
-use super::pattern::{render, Layout, CELLS};
+use super::pattern::{render, Layout, CELLS, CELL_COUNT};
 use super::plane::{floor_i32, Plane};
 use super::sync::Lattice;
 
@@ -32,23 +32,29 @@ pub(super) const DIHEDRAL: [(i8, i8, i8, i8); 8] = [
 /// the fold turned by S with T gives at t, so one transform of the fold serves all eight.
 pub(super) fn sync_templates(layout: &Layout) -> Vec<Vec<Complex32>> {
     let t = sync_pattern(layout);
-    (0..DIHEDRAL.len())
-        .map(|symmetry| {
-            let mut turned = vec![0.0; FOLD * FOLD];
-            for (x, value) in t.iter().enumerate() {
-                let (u, v) = turn(symmetry, (x % FOLD, x / FOLD));
-                turned[v * FOLD + u] = *value;
-            }
-            let mut spectrum = to_complex(&turned);
-            fft2d(&mut spectrum, FOLD, FOLD, FOLD, FftDirection::Forward);
-            spectrum
-        })
-        .collect()
+    (0..DIHEDRAL.len()).map(|symmetry| turned_spectrum(&t, symmetry)).collect()
+}
+
+/// A pattern's spectrum turned by a symmetry S of the square: T_S(S x) = T(x).
+pub(super) fn turned_spectrum(pattern: &[f32], symmetry: usize) -> Vec<Complex32> {
+    let mut turned = vec![0.0; FOLD * FOLD];
+    for (x, value) in pattern.iter().enumerate() {
+        let (u, v) = turn(symmetry, (x % FOLD, x / FOLD));
+        turned[v * FOLD + u] = *value;
+    }
+    let mut spectrum = to_complex(&turned);
+    fft2d(&mut spectrum, FOLD, FOLD, FOLD, FftDirection::Forward);
+    spectrum
 }
 
 /// The synchronisation cells rendered at the fold's size, less their mean.
 pub(super) fn sync_pattern(layout: &Layout) -> Vec<f32> {
-    let mut t = render(&layout.sync_values(), FOLD);
+    pattern_of(&layout.sync_values())
+}
+
+/// Cell values rendered at the fold's size, less their mean.
+pub(super) fn pattern_of(values: &[f32; CELL_COUNT]) -> Vec<f32> {
+    let mut t = render(values, FOLD);
     let mean = t.iter().sum::<f32>() / t.len() as f32;
     t.iter_mut().for_each(|v| *v -= mean);
     t
@@ -102,4 +108,59 @@ pub(super) fn apply_symmetry(fold: &[f32], symmetry: usize) -> Vec<f32> {
         *value = fold[sv * FOLD + su];
     }
     out
+}
+
+/// A correlation peak: a symmetry of the square and a cyclic offset, with its z-score.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Peak {
+    pub z: f32,
+    pub symmetry: usize,
+    pub shift: (usize, usize),
+}
+
+/// The spectrum of a plane's fold under a lattice.
+pub(super) fn fold_spectrum(plane: &Plane, lattice: Lattice) -> Vec<Complex32> {
+    let mut folded = to_complex(&fold(plane, lattice));
+    fft2d(&mut folded, FOLD, FOLD, FOLD, FftDirection::Forward);
+    folded
+}
+
+/// The best cyclic shift of a fold (its spectrum) against a template turned by a symmetry.
+pub(super) fn peak_of(folded: &[Complex32], template: &[Complex32], symmetry: usize) -> Peak {
+    let mut spectrum: Vec<Complex32> = folded.iter().zip(template).map(|(f, t)| f * t.conj()).collect();
+    fft2d(&mut spectrum, FOLD, FOLD, FOLD, FftDirection::Inverse);
+    let values: Vec<f32> = spectrum.iter().map(|c| c.re).collect();
+    let n = values.len() as f32;
+    let mean = values.iter().sum::<f32>() / n;
+    let std = (values.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / n).sqrt().max(1e-12);
+    let (index, peak) =
+        values
+            .iter()
+            .enumerate()
+            .fold((0, f32::NEG_INFINITY), |acc, (i, &v)| if v > acc.1 { (i, v) } else { acc });
+    // The peak is at S t for the shift t of the turned fold.
+    let shift = turn_back(symmetry, (index % FOLD, index / FOLD));
+    Peak { z: (peak - mean) / std, symmetry, shift }
+}
+
+/// Cell values from the fold aligned by a peak: a raised-cosine weighted sum around each
+/// cell centre.
+pub(super) fn read_cells(fold: &[f32], peak: Peak) -> [f32; CELL_COUNT] {
+    const WEIGHTS: [f32; BINS_PER_CELL] = [0.69, 0.96, 0.96, 0.69];
+    let aligned = apply_symmetry(fold, peak.symmetry);
+    let (sx, sy) = peak.shift;
+    let mut cells = [0.0; CELL_COUNT];
+    for (i, cell) in cells.iter_mut().enumerate() {
+        let (row, col) = (i / CELLS, i % CELLS);
+        let mut acc = 0.0;
+        for (dy, wy) in WEIGHTS.iter().enumerate() {
+            for (dx, wx) in WEIGHTS.iter().enumerate() {
+                let u = (col * BINS_PER_CELL + dx + sx) % FOLD;
+                let v = (row * BINS_PER_CELL + dy + sy) % FOLD;
+                acc += wx * wy * aligned[v * FOLD + u];
+            }
+        }
+        *cell = acc;
+    }
+    cells
 }

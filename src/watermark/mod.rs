@@ -30,14 +30,16 @@
 //! A payload is accepted only if the decoded word's 36-bit integrity tag equals
 //! HMAC-SHA256(key, payload) truncated to 36 bits. On an image not marked with this key the
 //! decoder outputs some words; since HMAC is a pseudo-random function, each one's tag matches
-//! with probability 2^-36 ~ 1.46e-11. The detector decodes at most `DECODE_ATTEMPTS` = 12
-//! candidate alignments per image (the 2 best orientation peaks at each of the 2 best fine
-//! registrations of the 3 best lattices; the search over periods, angles, symmetries and
-//! shifts ranks them by synchronisation score alone, never by decoding), and the list decoder tries the
-//! `PICTURE_LIST` = 4 most likely codewords of each: `TAG_TESTS` = 48 tag tests. By the
-//! union bound the false-positive probability per image is at most 48 * 2^-36 ~ 6.98e-10,
-//! below the 1e-9 required (a compile-time assertion keeps it so). A video decodes two
-//! [`FrameStack`]s with half the list each, the same 48 tests, so the bound holds per video
+//! with probability 2^-36 ~ 1.46e-11. The detector decodes at most `DECODE_ATTEMPTS` = 13
+//! candidate alignments per image: the 2 best orientation peaks at each of the 2 best fine
+//! registrations of the 3 best lattices (the search over periods, angles, symmetries and
+//! shifts ranks them by synchronisation score alone), and, only if none of those decodes,
+//! the best one re-registered against its own likeliest codeword (chosen by the Viterbi
+//! metric, which tests no tag). The list decoder tries the `PICTURE_LIST` = 4 most likely
+//! codewords of each: `TAG_TESTS` = 52 tag tests. By the union bound the false-positive
+//! probability per image is at most 52 * 2^-36 ~ 7.57e-10, below the 1e-9 required (a
+//! compile-time assertion keeps it so). A video decodes two
+//! [`FrameStack`]s with half the list each, the same 52 tests, so the bound holds per video
 //! too. An image marked under another key decodes to noise under this key and is covered
 //! by the same bound.
 

@@ -14,13 +14,7 @@ use crate::wm_support::*;
 /// background, for brightness). docs/watermark.md holds the measured table and the targets
 /// still ahead.
 const FLOOR_DEFAULT: f64 = 0.95;
-const FLOORS: &[(&str, f64)] = &[
-    ("scale 0.25", 0.85),
-    ("aspect crop 9:16", 0.9),
-    ("brightness +30%", 0.85),
-    ("crop 70% at 0.8,0.3 > scale 0.6 > brightness +15% > jpeg 60", 0.9),
-    ("rotate 5 > scale 0.5 > jpeg 75", 0.9),
-];
+const FLOORS: &[(&str, f64)] = &[("scale 0.25", 0.85), ("aspect crop 9:16", 0.9), ("brightness +30%", 0.85)];
 
 fn floor_for(name: &str) -> f64 {
     FLOORS.iter().find(|(n, _)| *n == name).map_or(FLOOR_DEFAULT, |(_, f)| *f)
