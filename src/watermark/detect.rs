@@ -161,19 +161,13 @@ impl Best {
                 lattice,
                 peak_of(&fold_spectrum(&self.planes.weighted, lattice), &template, self.peak.symmetry),
             );
-            let base = lattice;
-            for dp in REREGISTRATION_PERIOD_STEPS {
-                for da in REREGISTRATION_ANGLE_STEPS {
-                    if dp == 0.0 && da == 0.0 {
-                        continue;
-                    }
-                    let candidate =
-                        Lattice { period: base.period * (1.0 + dp), angle: base.angle + da, ..base };
-                    let folded = fold_spectrum(&self.planes.weighted, candidate);
-                    let peak = peak_of(&folded, &template, self.peak.symmetry);
-                    if peak.z > best.1.z {
-                        best = (candidate, peak);
-                    }
+            for candidate in
+                lattices_around(lattice, &REREGISTRATION_PERIOD_STEPS, &REREGISTRATION_ANGLE_STEPS)
+            {
+                let folded = fold_spectrum(&self.planes.weighted, candidate);
+                let peak = peak_of(&folded, &template, self.peak.symmetry);
+                if peak.z > best.1.z {
+                    best = (candidate, peak);
                 }
             }
             lattice = best.0;
@@ -278,19 +272,26 @@ fn refine(start: Alignment, templates: &[Vec<Complex32>]) -> Vec<Alignment> {
     let base = start.lattice;
     let planes = start.planes.clone();
     let mut all = vec![start];
-    for dp in PERIOD_STEPS {
-        for da in ANGLE_STEPS {
-            if dp == 0.0 && da == 0.0 {
-                continue;
-            }
-            let lattice =
-                Lattice { period: base.period * (1.0 + dp), angle: base.angle + da, score: base.score };
-            all.push(align(planes.clone(), lattice, templates));
-        }
+    for lattice in lattices_around(base, &PERIOD_STEPS, &ANGLE_STEPS) {
+        all.push(align(planes.clone(), lattice, templates));
     }
     all.sort_by(|a, b| b.z().total_cmp(&a.z()));
     all.truncate(REGISTRATIONS_PER_LATTICE);
     all
+}
+
+/// The lattices around `base` at relative period and angle (radians) offsets, period
+/// steps outer, without `base` itself.
+fn lattices_around<'a>(
+    base: Lattice,
+    period_steps: &'a [f32],
+    angle_steps: &'a [f32],
+) -> impl Iterator<Item = Lattice> + 'a {
+    period_steps
+        .iter()
+        .flat_map(move |&dp| angle_steps.iter().map(move |&da| (dp, da)))
+        .filter(|&(dp, da)| dp != 0.0 || da != 0.0)
+        .map(move |(dp, da)| Lattice { period: base.period * (1.0 + dp), angle: base.angle + da, ..base })
 }
 
 /// The best peak among a lattice's registrations.
