@@ -81,7 +81,7 @@ impl Alignment {
 /// Candidate alignments, best synchronisation first, each with the cells it reads (see
 /// `Attempts`).
 fn attempts(stack: &FrameStack, layout: &Layout) -> Attempts {
-    let Some((WorkingPlanes { residual, weighted, luma }, factor)) = stack.working_planes() else {
+    let Some((WorkingPlanes { residual, weighted, plane }, factor)) = stack.working_planes() else {
         return Attempts { read: Vec::new(), best: None };
     };
     let min_period = 24.0;
@@ -93,7 +93,7 @@ fn attempts(stack: &FrameStack, layout: &Layout) -> Attempts {
     let mut coarse: Vec<Alignment> = with_relatives(&lattices, min_period, max_period)
         .iter()
         .map(|l| {
-            let planes = planes_for(&work, &luma, l.period);
+            let planes = planes_for(&work, &plane, l.period);
             let lattice = Lattice { period: l.period * planes.scale, ..*l };
             align(planes, lattice, &templates)
         })
@@ -192,14 +192,14 @@ fn transform_of(lattice: Lattice, scale: f32, symmetry: usize) -> Transform {
 /// The planes to fold a lattice of this period (working pixels) from: the working planes
 /// themselves, or for a large period the picture resampled to the canonical
 /// period and pre-filtered again.
-fn planes_for(work: &Planes, luma: &Plane, period: f32) -> Planes {
+fn planes_for(work: &Planes, plane: &Plane, period: f32) -> Planes {
     if period <= RESAMPLE_ABOVE {
         return work.clone();
     }
     let scale = CANONICAL_PERIOD / period;
-    let width = ((luma.width as f32 * scale).round() as usize).max(16);
-    let height = ((luma.height as f32 * scale).round() as usize).max(16);
-    let WorkingPlanes { residual, weighted, .. } = WorkingPlanes::from_luma(luma.resize(width, height));
+    let width = ((plane.width as f32 * scale).round() as usize).max(16);
+    let height = ((plane.height as f32 * scale).round() as usize).max(16);
+    let WorkingPlanes { residual, weighted, .. } = WorkingPlanes::from_plane(plane.resize(width, height));
     Planes { weighted: Rc::new(weighted), residual: Rc::new(residual), scale }
 }
 

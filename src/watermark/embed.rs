@@ -27,7 +27,7 @@ pub const TARGET_RMS: f32 = 2.25;
 /// the same change on all three costs 1.34 times the squared error (1.27 dB of PSNR) for the
 /// same mark. It tints the change slightly (per grey level of luma, Cb -0.42 and Cr -0.24),
 /// far below what the eye resolves in colour at the mark's spatial frequencies.
-const LUMA_SPREAD: [f32; 3] = {
+pub(super) const LUMA_SPREAD: [f32; 3] = {
     let [r, g, b] = LUMA_WEIGHTS;
     let squares = r * r + g * g + b * b;
     [r / squares, g / squares, b / squares]

@@ -45,6 +45,7 @@
 
 mod borders;
 mod code;
+mod colour;
 mod detect;
 mod embed;
 mod fft;

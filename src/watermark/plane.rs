@@ -62,15 +62,6 @@ impl Plane {
         }
     }
 
-    /// The rectangle at (x, y) of the given size (which must lie inside the plane).
-    pub fn crop(&self, x: usize, y: usize, width: usize, height: usize) -> Plane {
-        let data = (y..y + height)
-            .flat_map(|row| &self.data[row * self.width + x..row * self.width + x + width])
-            .copied()
-            .collect();
-        Plane { width, height, data }
-    }
-
     /// Resamples to the given size with a triangle filter whose support widens when
     /// shrinking, so downscaling averages instead of aliasing.
     pub fn resize(&self, width: usize, height: usize) -> Plane {

@@ -3,6 +3,7 @@
 use image::RgbImage;
 
 use super::borders::content_bounds;
+use super::colour::{detection_weights, mix, mixed, working_channels};
 use super::detect::{detect_stack, PICTURE_LIST};
 use super::plane::Plane;
 use super::sync::{residual, texture_weighted};
@@ -41,24 +42,25 @@ pub(super) struct WorkingPlanes {
     /// The residual weighted by texture (`sync::texture_weighted`): what the lattice and the
     /// tile's offset are found on.
     pub weighted: Plane,
-    /// Luma, to resample from when the tile is large.
-    pub luma: Plane,
+    /// The plane detected from (a mix of R, G and B, see `colour`), to resample from when
+    /// the tile is large.
+    pub plane: Plane,
 }
 
 impl WorkingPlanes {
-    /// The planes of one frame's luma at the scale it is given: the working size, or the
+    /// The planes of one frame's detection plane at the scale it is given: the working size, or the
     /// detector's resampling for a large tile.
-    pub fn from_luma(luma: Plane) -> WorkingPlanes {
-        let residual = residual(&luma);
-        let weighted = texture_weighted(&residual, &luma);
-        WorkingPlanes { residual, weighted, luma }
+    pub fn from_plane(plane: Plane) -> WorkingPlanes {
+        let residual = residual(&plane);
+        let weighted = texture_weighted(&residual, &plane);
+        WorkingPlanes { residual, weighted, plane }
     }
 
     fn add(&mut self, frame: &WorkingPlanes) {
         for (sum, plane) in [
             (&mut self.residual, &frame.residual),
             (&mut self.weighted, &frame.weighted),
-            (&mut self.luma, &frame.luma),
+            (&mut self.plane, &frame.plane),
         ] {
             sum.data.iter_mut().zip(&plane.data).for_each(|(s, v)| *s += v);
         }
@@ -78,6 +80,8 @@ pub struct FrameStack {
     size: (usize, usize),
     content: (usize, usize, usize, usize),
     factor: f32,
+    /// The mix of R, G and B read (`colour::detection_weights`), chosen on the first frame.
+    weights: [f32; 3],
     frames: usize,
 }
 
@@ -93,20 +97,25 @@ impl FrameStack {
         if size.0 < 16 || size.1 < 16 || (self.sums.is_some() && size != self.size) {
             return false;
         }
-        let full = Plane::luma(image);
-        let content = if self.sums.is_some() { self.content } else { content_bounds(&full) };
-        let (x, y, width, height) = content;
-        let (ww, wh, factor) = working_size(width, height);
-        let uncut = (width, height) == size;
-        let luma = if uncut { full } else { full.crop(x, y, width, height) }.resize(ww, wh);
-        let frame = WorkingPlanes::from_luma(luma);
         match &mut self.sums {
-            Some(sums) => sums.add(&frame),
+            // Later frames: the first frame's content and mix, straight from the pixels.
+            Some(sums) => {
+                let (_, _, width, height) = self.content;
+                let (ww, wh, _) = working_size(width, height);
+                let plane = mixed(image, self.content, self.weights).resize(ww, wh);
+                sums.add(&WorkingPlanes::from_plane(plane));
+            }
             None => {
-                self.sums = Some(frame);
+                let content = content_bounds(&Plane::luma(image));
+                let (_, _, width, height) = content;
+                let (ww, wh, factor) = working_size(width, height);
+                let channels = working_channels(image, content, (ww, wh));
+                let weights = detection_weights(&channels);
+                self.sums = Some(WorkingPlanes::from_plane(mix(&channels, weights)));
                 self.size = size;
                 self.content = content;
                 self.factor = factor;
+                self.weights = weights;
             }
         }
         self.frames += 1;
@@ -118,8 +127,8 @@ impl FrameStack {
         let (_, _, width, height) = self.content;
         match &self.sums {
             Some(sums) if width > 0 && height > 0 => (
-                CODEC_BLOCK * sums.luma.width as f32 / width as f32,
-                CODEC_BLOCK * sums.luma.height as f32 / height as f32,
+                CODEC_BLOCK * sums.plane.width as f32 / width as f32,
+                CODEC_BLOCK * sums.plane.height as f32 / height as f32,
             ),
             _ => (0.0, 0.0),
         }
@@ -138,7 +147,7 @@ impl FrameStack {
         let planes = WorkingPlanes {
             residual: mean(&sums.residual),
             weighted: mean(&sums.weighted),
-            luma: mean(&sums.luma),
+            plane: mean(&sums.plane),
         };
         Some((planes, self.factor))
     }

@@ -111,20 +111,35 @@ pub fn find_lattices(
 
 /// Pre-filter: removes the image's own low frequencies and evens out local contrast, so the
 /// faint mark is not drowned by the picture.
-pub fn residual(luma: &Plane) -> Plane {
-    let smooth = luma.box_blur(1).box_blur(1);
-    let mut res = Plane {
-        width: luma.width,
-        height: luma.height,
-        data: luma.data.iter().zip(&smooth.data).map(|(v, s)| v - s).collect(),
-    };
-    let local = res.box_blur_of(6, f32::abs);
-    // Dividing by the square of the local residual level (not the level itself) mutes
-    // edges and busy texture hardest: measured best among the variants tried.
+pub fn residual(plane: &Plane) -> Plane {
+    let mut res = high_pass(plane);
+    let local = local_level(&res);
     for (v, m) in res.data.iter_mut().zip(&local.data) {
-        *v = (*v / (m * m + 0.25)).clamp(-2.0, 2.0);
+        *v = (*v / level_divisor(*m)).clamp(-2.0, 2.0);
     }
     res
+}
+
+/// A plane less its 5 x 5 triangle blur: the band the mark's cells live in.
+pub(super) fn high_pass(plane: &Plane) -> Plane {
+    let smooth = plane.box_blur(1).box_blur(1);
+    Plane {
+        width: plane.width,
+        height: plane.height,
+        data: plane.data.iter().zip(&smooth.data).map(|(v, s)| v - s).collect(),
+    }
+}
+
+/// The local level of a high-passed plane: its mean magnitude over 13 x 13 pixels.
+pub(super) fn local_level(high_passed: &Plane) -> Plane {
+    high_passed.box_blur_of(6, f32::abs)
+}
+
+/// What the pre-filter divides a residual by at a local level. Dividing by the square of
+/// the level (not the level itself) mutes edges and busy texture hardest: measured best
+/// among the variants tried. The constant is a floor of half a grey level for flat areas.
+pub(super) fn level_divisor(level: f32) -> f32 {
+    level * level + 0.25
 }
 
 /// The pre-filtered plane weighted by how strongly the embedder marked each place, to find
