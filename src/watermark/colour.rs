@@ -43,12 +43,13 @@ pub(super) fn working_channels(
 pub(super) fn mixed(image: &RgbImage, content: (usize, usize, usize, usize), weights: [f32; 3]) -> Plane {
     let (x0, y0, width, height) = content;
     let [r, g, b] = weights;
+    let stride = 3 * image.width() as usize;
     let mut data = Vec::with_capacity(width * height);
-    for y in y0..y0 + height {
-        data.extend((x0..x0 + width).map(|x| {
-            let p = image.get_pixel(x as u32, y as u32);
-            r * f32::from(p[0]) + g * f32::from(p[1]) + b * f32::from(p[2])
-        }));
+    for row in image.as_raw().chunks_exact(stride).skip(y0).take(height) {
+        let pixels = &row[3 * x0..3 * (x0 + width)];
+        data.extend(
+            pixels.chunks_exact(3).map(|p| r * f32::from(p[0]) + g * f32::from(p[1]) + b * f32::from(p[2])),
+        );
     }
     Plane { width, height, data }
 }

@@ -9,7 +9,8 @@
 //! strength that follows local texture (see `embed`).
 //!
 //! The detector resamples the image so its shorter side is 320 pixels (a strip beyond 4:1
-//! to an area of 320 x 1,280), removes the picture's
+//! to an area of 320 x 1,280) and reads it through the mix of R, G and B that hears the
+//! mark best over the picture's own texture (`colour`). It removes the picture's
 //! own low frequencies, and finds the tiling lattice (period and angle, modulo 90 degrees)
 //! from the comb of harmonics the tiling leaves in the whitened power spectrum. It folds every pixel onto one tile under that lattice,
 //! which averages all the tiles present whatever the crop; correlating the fold with the

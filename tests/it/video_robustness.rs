@@ -108,6 +108,11 @@ fn video_marks_survive_platform_reencodes() {
     for (row, hits) in &rows {
         assert!(!REQUIRED.contains(&row.as_str()) || *hits == PHOTOS.len(), "{row}: {hits}/{}", PHOTOS.len());
     }
-    // Measured floor over every row (docs/watermark.md): a regression below it fails.
-    assert!(total * 10 >= rows.len() * PHOTOS.len() * 7, "{total} of {} hits", rows.len() * PHOTOS.len());
+    // Measured: every clip on every row (docs/watermark.md). Each row may lose one clip and
+    // the table three, so a codec build that moves a marginal clip does not fail it, while
+    // a regression of the detector does.
+    for (row, hits) in &rows {
+        assert!(*hits + 1 >= PHOTOS.len(), "{row}: {hits}/{}", PHOTOS.len());
+    }
+    assert!(total + 3 >= rows.len() * PHOTOS.len(), "{total} of {} hits", rows.len() * PHOTOS.len());
 }

@@ -82,6 +82,18 @@ fn robustness_suite_meets_its_floors() {
     assert!(failures.is_empty(), "below floor: {failures:#?}");
 }
 
+/// A filter that drops colour leaves the detector's colour mix nothing to choose from: a
+/// grey picture's mix is its luma, so marked pictures turned grey and re-encoded decode.
+#[test]
+fn marked_pictures_turned_grey_still_decode() {
+    let k = key();
+    for (name, _, marked, payload) in marked_set() {
+        let grey = image::DynamicImage::ImageLuma8(imageops::grayscale(marked)).to_rgb8();
+        let attacked = viewmark::media::attacks::jpeg(&grey, 75);
+        assert_eq!(detect(&attacked, &k).map(|d| d.payload), Some(*payload), "{name}");
+    }
+}
+
 #[test]
 fn a_wrong_key_reads_nothing() {
     let set = marked_set();
