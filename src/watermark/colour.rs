@@ -68,9 +68,8 @@ pub(super) fn mix(channels: &[Plane; 3], weights: [f32; 3]) -> Plane {
 /// (`sync::level_divisor`) is in grey levels of luma, and a grey picture's mix is then its
 /// luma exactly. Luma itself when the picture has no texture to measure.
 pub(super) fn detection_weights(channels: &[Plane; 3]) -> [f32; 3] {
-    let high: Vec<Plane> = channels.iter().map(high_pass).collect();
-    let luma = mix(&[high[0].clone(), high[1].clone(), high[2].clone()], LUMA_WEIGHTS);
-    let level = local_level(&luma);
+    let high = channels.each_ref().map(high_pass);
+    let level = local_level(&mix(&high, LUMA_WEIGHTS));
     let mut s = [[0.0f64; 3]; 3];
     for (i, m) in level.data.iter().enumerate() {
         // A residual's share of the detection statistic after the pre-filter's division.

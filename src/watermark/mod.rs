@@ -4,19 +4,19 @@
 //!
 //! A 16 x 16-cell tile is derived from the key and the payload: 212 cells carry the coded
 //! payload (one coded bit each, times a secret carrier sign), 44 carry a fixed secret
-//! synchronisation pattern. The tile is interpolated smoothly to a period of an eighth of the
-//! image's shorter side (longer for strips beyond 4:1) and repeated over the whole image, added to luma only, with a
-//! strength that follows local texture (see `embed`).
+//! synchronisation pattern. The tile is interpolated smoothly to a period of an eighth of
+//! the image's shorter side (longer for strips beyond 4:1) and repeated over the whole
+//! image, added to luma only, with a strength that follows local texture (see `embed`).
 //!
 //! The detector resamples the image so its shorter side is 320 pixels (a strip beyond 4:1
 //! to an area of 320 x 1,280) and reads it through the mix of R, G and B that hears the
-//! mark best over the picture's own texture (`colour`). It removes the picture's
-//! own low frequencies, and finds the tiling lattice (period and angle, modulo 90 degrees)
-//! from the comb of harmonics the tiling leaves in the whitened power spectrum. It folds every pixel onto one tile under that lattice,
-//! which averages all the tiles present whatever the crop; correlating the fold with the
-//! synchronisation cells under the 8 symmetries of the square (rotations by 90 degrees and
-//! mirror images) gives the orientation and cyclic offset. The cells are then read as soft
-//! values and decoded.
+//! mark best over the picture's own texture (`colour`). It removes the picture's own low
+//! frequencies, and finds the tiling lattice (period and angle, modulo 90 degrees) from the
+//! comb of harmonics the tiling leaves in the whitened power spectrum. It folds every pixel
+//! onto one tile under that lattice, which averages all the tiles present whatever the
+//! crop; correlating the fold with the synchronisation cells under the 8 symmetries of the
+//! square (rotations by 90 degrees and mirror images) gives the orientation and cyclic
+//! offset. The cells are then read as soft values and decoded.
 //!
 //! # Video
 //!

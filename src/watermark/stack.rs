@@ -48,8 +48,8 @@ pub(super) struct WorkingPlanes {
 }
 
 impl WorkingPlanes {
-    /// The planes of one frame's detection plane at the scale it is given: the working size, or the
-    /// detector's resampling for a large tile.
+    /// The planes of one frame's detection plane at the scale it is given: the working
+    /// size, or the detector's resampling for a large tile.
     pub fn from_plane(plane: Plane) -> WorkingPlanes {
         let residual = residual(&plane);
         let weighted = texture_weighted(&residual, &plane);
