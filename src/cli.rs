@@ -340,6 +340,15 @@ async fn worker(settings: Settings) -> anyhow::Result<()> {
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
     let app = Application::build(settings.clone()).await?;
+    if let Some(file) = crate::keys::master_key_in_data_dir(&settings) {
+        tracing::warn!(
+            path = %file.display(),
+            "SECURITY: the master key is inside the data directory: one copy of that directory \
+             opens every creator's data, erased creators' included if the copy predates their \
+             erasure. Move it out (secrets_dir or encryption_key_file on another volume) or \
+             pass it as VIEWMARK_ENCRYPTION_KEY"
+        );
+    }
     app.stop_on_signals()?;
     let bound = settings.bind.rsplit_once(':').map_or(settings.bind.as_str(), |(host, _)| host).to_owned();
     tracing::info!(address = %format!("{bound}:{}", app.port()), "listening");

@@ -13,8 +13,12 @@ use serde::{Deserialize, Serialize};
 pub struct Settings {
     /// Address the HTTP server binds to; port 0 picks a free port.
     pub bind: String,
-    /// Directory for the embedded database and the generated watermark key.
+    /// Directory for the embedded database, its key store and the generated watermark key.
     pub data_dir: PathBuf,
+    /// Directory for the master key generated when none is configured. It is kept apart
+    /// from `data_dir` (another volume, another backup): a copy of the data directory
+    /// together with the master key would undo crypto-shredding.
+    pub secrets_dir: PathBuf,
     /// `sqlite://...` or `postgres://...`; defaults to `sqlite://<data_dir>/viewmark.db`.
     pub database_url: Option<Secret>,
     pub database: DatabaseSettings,
@@ -27,7 +31,7 @@ pub struct Settings {
     /// Path of a file holding the watermark key as 64 hex digits.
     pub watermark_key_file: Option<PathBuf>,
     /// 64 hex digits: the master key, which seals every creator's data key (and those seal
-    /// their personal fields). When absent, a key file in `data_dir` is used (created once).
+    /// their personal fields). When absent, a key file in `secrets_dir` is used (created once).
     pub encryption_key: Option<Secret>,
     /// Path of a file holding the master key as 64 hex digits.
     pub encryption_key_file: Option<PathBuf>,
@@ -88,6 +92,11 @@ pub struct AuthSettings {
     pub jwks_url: Option<String>,
     /// The key set is fetched again at most this often, however many unknown key ids arrive.
     pub jwks_min_refresh_secs: u64,
+    /// Fetched keys are trusted this long (less if the answer's `Cache-Control: max-age` says
+    /// so), then fetched again: a key the provider withdrew is refused after at most this.
+    pub jwks_ttl_secs: u64,
+    /// While the provider cannot be reached, expired keys stay usable this much longer.
+    pub jwks_max_stale_secs: u64,
     /// Clock skew allowed on `exp` and `nbf`, in seconds.
     pub leeway_secs: u64,
     /// Accepted `azp` (authorized party) values, checked when a token carries one.
@@ -144,6 +153,7 @@ impl Default for Settings {
         Settings {
             bind: "127.0.0.1:8080".into(),
             data_dir: PathBuf::from("data"),
+            secrets_dir: PathBuf::from("secrets"),
             database_url: None,
             database: DatabaseSettings { max_connections: 10, connect_timeout_secs: 5 },
             log: LogSettings { format: LogFormat::Text, level: "info".into() },
@@ -162,7 +172,13 @@ impl Default for Settings {
             encryption_previous_key_files: Vec::new(),
             keystore_url: None,
             shutdown_timeout_secs: 30,
-            auth: AuthSettings { leeway_secs: 30, jwks_min_refresh_secs: 60, ..AuthSettings::default() },
+            auth: AuthSettings {
+                leeway_secs: 30,
+                jwks_min_refresh_secs: 60,
+                jwks_ttl_secs: 900,
+                jwks_max_stale_secs: 3600,
+                ..AuthSettings::default()
+            },
             consent: ConsentSettings { policy_version: "2026-01".into(), minimum_age: 13 },
             rate_limit: RateLimitSettings { per_minute: 600, burst: 60 },
             platforms: crate::platforms::PlatformSettings::default(),

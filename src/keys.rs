@@ -1,7 +1,8 @@
-//! The service's secret keys (the watermark key, and the key that encrypts personal secrets
-//! at rest): from configuration, from a key file, or generated once into the data directory
-//! (mode 0600) and reused on every later start. The two are separate, so one leaking does
-//! not expose what the other protects.
+//! The service's secret keys (the watermark key, and the master key that encrypts personal
+//! secrets at rest): from configuration, from a key file, or generated once (mode 0600) and
+//! reused on every later start: the watermark key into the data directory, the master key
+//! into the secrets directory, never beside the data it opens. The two are separate, so one
+//! leaking does not expose what the other protects.
 
 use std::fs;
 use std::io::Write;
@@ -59,10 +60,12 @@ pub fn load_configured_key(settings: &Settings, if_missing: IfMissing) -> Result
 }
 
 /// The key that encrypts personal secrets at rest: `encryption_key`, else
-/// `encryption_key_file`, else `<data_dir>/encryption.key`, generated when missing.
+/// `encryption_key_file`, else `<secrets_dir>/encryption.key`, generated when missing. A key
+/// an earlier version generated in `<data_dir>` stays in use until it is moved
+/// ([`master_key_in_data_dir`] says so).
 pub fn load_encryption_key(settings: &Settings) -> Result<[u8; 32], KeyError> {
     let inline = settings.encryption_key.as_ref().map(|k| k.expose());
-    let default_file = settings.data_dir.join(ENCRYPTION_KEY_FILE_NAME);
+    let default_file = default_master_key_file(settings);
     let source =
         KeySource { inline, file: settings.encryption_key_file.as_deref(), default_file: &default_file };
     let key = load_key(
@@ -83,6 +86,32 @@ pub fn load_master_keys(settings: &Settings) -> Result<crate::store::MasterKeys,
         .map(|path| Ok(MasterKey::new(read_key_file(path)?.as_bytes())))
         .collect::<Result<Vec<_>, KeyError>>()?;
     Ok(crate::store::MasterKeys { current, previous })
+}
+
+/// The master key file used when no key is configured: the one in `secrets_dir`, unless
+/// only the data directory holds one.
+fn default_master_key_file(settings: &Settings) -> PathBuf {
+    let file = settings.secrets_dir.join(ENCRYPTION_KEY_FILE_NAME);
+    let legacy = settings.data_dir.join(ENCRYPTION_KEY_FILE_NAME);
+    if !file.exists() && legacy.exists() {
+        legacy
+    } else {
+        file
+    }
+}
+
+/// The master key file in effect when it lies inside the data directory, where one backup of
+/// the directory holds the key store, the main database and the key that opens them both.
+pub fn master_key_in_data_dir(settings: &Settings) -> Option<PathBuf> {
+    if settings.encryption_key.is_some() {
+        return None;
+    }
+    let file = match &settings.encryption_key_file {
+        Some(file) => file.clone(),
+        None => default_master_key_file(settings),
+    };
+    let (file, data_dir) = (file.canonicalize().ok()?, settings.data_dir.canonicalize().ok()?);
+    file.starts_with(&data_dir).then_some(file)
 }
 
 /// Where a key comes from, in order: inline hex, an explicitly named file (which must
@@ -176,9 +205,34 @@ mod tests {
     }
 
     #[test]
+    fn the_master_key_is_created_outside_the_data_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let (data, secrets) = (dir.path().join("data"), dir.path().join("secrets"));
+        fs::create_dir_all(&data).unwrap();
+        let settings =
+            Settings { data_dir: data.clone(), secrets_dir: secrets.clone(), ..Settings::default() };
+        let key = load_encryption_key(&settings).unwrap();
+        assert_eq!(*read_key_file(&secrets.join(ENCRYPTION_KEY_FILE_NAME)).unwrap().as_bytes(), key);
+        assert!(!data.join(ENCRYPTION_KEY_FILE_NAME).exists());
+        assert_eq!(master_key_in_data_dir(&settings), None);
+        // Named inside the data directory, or left there by an earlier version: reported.
+        let inside = data.join("master.key");
+        fs::write(&inside, "ab".repeat(32)).unwrap();
+        let named = Settings { encryption_key_file: Some(inside.clone()), ..settings.clone() };
+        assert_eq!(master_key_in_data_dir(&named), Some(inside.canonicalize().unwrap()));
+        fs::rename(secrets.join(ENCRYPTION_KEY_FILE_NAME), data.join(ENCRYPTION_KEY_FILE_NAME)).unwrap();
+        assert_eq!(load_encryption_key(&settings).unwrap(), key, "the old key is still used");
+        assert!(master_key_in_data_dir(&settings).is_some());
+    }
+
+    #[test]
     fn processes_creating_the_key_at_once_all_get_the_same_one() {
         let dir = tempfile::tempdir().unwrap();
-        let settings = Settings { data_dir: dir.path().to_owned(), ..Settings::default() };
+        let settings = Settings {
+            data_dir: dir.path().to_owned(),
+            secrets_dir: dir.path().to_owned(),
+            ..Settings::default()
+        };
         for _ in 0..20 {
             let keys: Vec<[u8; 32]> = std::thread::scope(|scope| {
                 let handles: Vec<_> =

@@ -99,7 +99,7 @@ impl From<&ConsentEvent> for EventView {
 
 fn admission_error(err: AdmissionError) -> ApiError {
     let (status, code) = match &err {
-        AdmissionError::UnderAge(_) => (StatusCode::FORBIDDEN, "under_minimum_age"),
+        AdmissionError::UnderAge { .. } => (StatusCode::FORBIDDEN, "under_minimum_age"),
         AdmissionError::AgeUnknown => (StatusCode::BAD_REQUEST, "age_required"),
         AdmissionError::ImplausibleBirthYear(_) => (StatusCode::BAD_REQUEST, "bad_birth_year"),
         AdmissionError::PolicyOutdated { .. } => (StatusCode::CONFLICT, "policy_outdated"),
@@ -153,7 +153,22 @@ pub async fn join(
         age_attested: body.age_attested,
         policy_version: body.policy_version,
     };
-    let admission = consent::admit(&request, &state.consent, now).map_err(admission_error)?;
+    // A refusal for age stands whatever the user claims next time.
+    let refused = state.store.age_refused_until(&identity.user_id).await.map_err(store_error)?;
+    if let Some(until) = refused.filter(|until| *until > now) {
+        return Err(admission_error(AdmissionError::UnderAge {
+            minimum_age: state.consent.minimum_age,
+            until,
+        }));
+    }
+    let admission = match consent::admit(&request, &state.consent, now) {
+        Ok(admission) => admission,
+        Err(err @ AdmissionError::UnderAge { until, .. }) => {
+            state.store.record_age_refusal(&identity.user_id, until, now).await.map_err(store_error)?;
+            return Err(admission_error(err));
+        }
+        Err(err) => return Err(admission_error(err)),
+    };
     let new = NewCreator {
         user_id: identity.user_id.clone(),
         display_name: admission.display_name,

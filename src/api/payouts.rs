@@ -178,12 +178,17 @@ impl From<&Statement> for StatementView {
     }
 }
 
+/// The statement's tag: its id and a hash of everything it shows. Totals never change, but a
+/// payee's erasure moves their line to a tombstone id, and a copy cached under the old tag
+/// would keep showing the erased creator's id.
 fn etag(statement: &Statement) -> EntityTag {
-    EntityTag::new_strong(format!(
-        "{}-{}",
-        statement.id,
-        &statement.evidence_hash[..16.min(statement.evidence_hash.len())]
-    ))
+    use sha2::{Digest, Sha256};
+    let mut shown = Sha256::new();
+    shown.update(statement.evidence_hash.as_bytes());
+    for line in &statement.lines {
+        shown.update(format!("\n{} {} {}", line.payee_id, line.line_kind, line.views));
+    }
+    EntityTag::new_strong(format!("{}-{}", statement.id, &hex::encode(shown.finalize())[..16]))
 }
 
 /// `POST /v1/payouts/statements`: freezes a period (once it is past the hold window). The
@@ -220,7 +225,8 @@ pub async fn create_statement(
     Ok(response.insert_header(header::ETag(etag(&statement))).json(StatementView::from(&statement)))
 }
 
-/// `GET /v1/payouts/statements/{id}`: an issued statement (it never changes: cache it).
+/// `GET /v1/payouts/statements/{id}`: an issued statement. Its totals never change; a payee's
+/// id does once, when their erasure tombstones it, and the ETag changes with it.
 #[utoipa::path(get, path = "/v1/payouts/statements/{id}", tag = "payouts", security(("bearer" = [])),
     responses(
         (status = 200, description = "The statement, with an ETag", body = StatementView),
@@ -251,7 +257,7 @@ pub async fn statement(
     }
     Ok(HttpResponse::Ok()
         .insert_header(header::ETag(tag))
-        .insert_header((header::CACHE_CONTROL, "private, max-age=31536000, immutable"))
+        .insert_header((header::CACHE_CONTROL, "private, no-cache"))
         .json(StatementView::from(&statement)))
 }
 

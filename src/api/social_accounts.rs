@@ -15,8 +15,10 @@ use super::creators::{current_creator, require_tracking_consent};
 use super::error::{store_error, ApiError};
 use super::openapi::ErrorDoc;
 use super::AppState;
+use crate::platforms::gate::with_gate;
 use crate::platforms::{normalise_handle, PlatformError, UserCredential, UserToken};
 use crate::store::{NewSocialAccount, Platform, SocialAccount, StoreError};
+use crate::tracking::gate::ConsentGate;
 
 /// Characters of a proof code after its prefix: unambiguous lowercase letters and digits.
 const PROOF_ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789";
@@ -167,6 +169,11 @@ fn platform_error(error: &PlatformError) -> ApiError {
             "platform_token_refused",
             "the platform refused the account's token: link the account again with fresh tokens",
         ),
+        PlatformError::Gated { .. } => ApiError::new(
+            StatusCode::FORBIDDEN,
+            "consent_revoked",
+            "tracking consent was revoked: the platform was not asked",
+        ),
         PlatformError::NotConfigured { .. } => ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "platform_token_missing",
@@ -211,18 +218,27 @@ pub async fn verify(
     let user = match state.store.oauth_token(account.id).await.map_err(store_error)? {
         Some(bytes) => {
             let token = UserToken::from_bytes(&bytes).map_err(|_| ApiError::internal())?;
-            Some(UserCredential { account_id: account.id, token })
+            Some(UserCredential::new(account.id, token))
         }
         None => None,
     };
-    let fetched = adapter.profile(&account.handle, user.as_ref()).await.map_err(|e| platform_error(&e))?;
-    if let Some(token) = &fetched.refreshed {
+    // The profile request is a request about the creator: it passes the consent gate like a
+    // poll, so a revocation committing meanwhile either stops it or waits for its answer.
+    let gate = std::sync::Arc::new(ConsentGate::new(
+        state.store.clone(),
+        state.consent_locks.clone(),
+        vec![(creator.id, creator.consent_changed_at)],
+    ));
+    let fetched = with_gate(gate, adapter.profile(&account.handle, user.as_ref())).await;
+    // Tokens obtained on the way are kept whatever the answer: the old ones may be dead.
+    if let Some(token) = user.as_ref().and_then(|u| u.refreshed.take()) {
         let bytes = token.to_bytes().map_err(|_| ApiError::internal())?;
         state.store.store_oauth_token(account.id, &bytes).await.map_err(store_error)?;
     }
+    let profile = fetched.map_err(|e| platform_error(&e))?;
     let code = account.proof_code.as_deref().unwrap_or_default();
     let proven =
-        fetched.value.is_some_and(|p| p.handle == account.handle && !code.is_empty() && p.bio.contains(code));
+        profile.is_some_and(|p| p.handle == account.handle && !code.is_empty() && p.bio.contains(code));
     if !proven {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,

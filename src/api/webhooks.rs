@@ -44,11 +44,13 @@ fn refused(error: WebhookError) -> ApiError {
         (status = 200, description = "Handled (an erasure receipt id for user.deleted), ignored, or a replay"),
         (status = 400, description = "Not an event, or a malformed timestamp", body = ErrorDoc),
         (status = 401, description = "Missing or bad signature, or a stale timestamp", body = ErrorDoc),
+        (status = 413, description = "Larger than the JSON limit", body = ErrorDoc),
+        (status = 415, description = "A compressed body", body = ErrorDoc),
     ))]
 pub async fn identity(
     state: web::Data<AppState>,
     req: HttpRequest,
-    body: web::Bytes,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let secret = state.webhook_secret.as_ref().ok_or_else(|| refused(WebhookError::NotConfigured))?;
     let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
@@ -57,9 +59,18 @@ pub async fn identity(
     else {
         return Err(refused(WebhookError::MissingHeaders));
     };
-    if body.len() > state.limits.json_bytes {
-        return Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "event too large"));
+    // Nothing is inflated before the signature is checked: the provider sends plain JSON,
+    // and a compressed body could expand a thousandfold first.
+    if header("content-encoding").is_some_and(|e| !e.eq_ignore_ascii_case("identity")) {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_encoding",
+            "webhook bodies must not be compressed",
+        ));
     }
+    let too_large = || ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "event too large");
+    let body = payload.to_bytes_limited(state.limits.json_bytes).await.map_err(|_| too_large())?;
+    let body = body.map_err(|e| ApiError::bad_request("bad_body", e.to_string()))?;
     let now = chrono::Utc::now().timestamp();
     secret.verify(id, timestamp, signatures, &body, now, state.webhook_tolerance_secs).map_err(refused)?;
     let event: IdentityEvent =

@@ -103,6 +103,27 @@ pub struct ExportedPost {
     pub last_polled_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub snapshots: Vec<ExportedSnapshot>,
+    /// Fraud flags raised on the post, cleared ones included.
+    pub flags: Vec<ExportedFlag>,
+    /// What each statement paid (or clawed back) on the post.
+    pub payments: Vec<ExportedPayment>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportedFlag {
+    pub kind: String,
+    pub detail: String,
+    pub raised_at: DateTime<Utc>,
+    pub cleared_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportedPayment {
+    pub statement_id: String,
+    pub line_kind: String,
+    pub views: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -186,7 +207,26 @@ pub async fn write_export(
                     baseline: s.baseline,
                 })
                 .collect();
-            out.item(&mut first, &exported_post(post, snapshots)).await?;
+            let flags = store.flags_for_post(post.id).await?;
+            let flags = flags
+                .iter()
+                .map(|f| ExportedFlag {
+                    kind: f.kind.as_str().to_owned(),
+                    detail: f.detail.clone(),
+                    raised_at: f.raised_at,
+                    cleared_at: f.cleared_at,
+                })
+                .collect();
+            let payments = store.payments_for_post(post.id).await?;
+            let payments = payments
+                .into_iter()
+                .map(|p| ExportedPayment {
+                    statement_id: p.statement_id,
+                    line_kind: p.line_kind,
+                    views: p.views,
+                })
+                .collect();
+            out.item(&mut first, &exported_post(post, snapshots, flags, payments)).await?;
         }
         match page.last() {
             Some(last) if page.len() == PAGE as usize => {
@@ -303,7 +343,12 @@ fn exported_account(a: &SocialAccount) -> ExportedAccount {
     }
 }
 
-fn exported_post(p: &Post, snapshots: Vec<ExportedSnapshot>) -> ExportedPost {
+fn exported_post(
+    p: &Post,
+    snapshots: Vec<ExportedSnapshot>,
+    flags: Vec<ExportedFlag>,
+    payments: Vec<ExportedPayment>,
+) -> ExportedPost {
     let evidence = p.evidence.as_ref();
     ExportedPost {
         id: p.id,
@@ -320,6 +365,8 @@ fn exported_post(p: &Post, snapshots: Vec<ExportedSnapshot>) -> ExportedPost {
         last_polled_at: p.last_polled_at,
         created_at: p.created_at,
         snapshots,
+        flags,
+        payments,
     }
 }
 

@@ -14,8 +14,10 @@ use crate::store::Timestamp;
 /// Why a creator cannot join.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AdmissionError {
-    #[error("the Creator Program is not open to users under {0}")]
-    UnderAge(i32),
+    /// Refused as under age; the refusal stands until `until`, when the user is certainly
+    /// old enough whatever their birthday.
+    #[error("the Creator Program is not open to users under {minimum_age}")]
+    UnderAge { minimum_age: i32, until: Timestamp },
     #[error("a birth year or an age attestation is required to join")]
     AgeUnknown,
     #[error("birth year {0} is not plausible")]
@@ -81,7 +83,10 @@ pub fn admit(
     match birth_year {
         Some(y) if !(1900..=year).contains(&y) => return Err(AdmissionError::ImplausibleBirthYear(y)),
         Some(y) if year - y - 1 < settings.minimum_age => {
-            return Err(AdmissionError::UnderAge(settings.minimum_age))
+            let until = chrono::NaiveDate::from_ymd_opt(y + settings.minimum_age + 1, 1, 1)
+                .and_then(|day| day.and_hms_opt(0, 0, 0))
+                .map_or(now, |midnight| midnight.and_utc());
+            return Err(AdmissionError::UnderAge { minimum_age: settings.minimum_age, until });
         }
         Some(_) => {}
         None if request.age_attested => {}
@@ -127,13 +132,14 @@ mod tests {
         };
         assert!(admit(&join(None, Some(2012), false), &settings(), now()).is_ok());
         // Born in 2013: 12 or 13 today, so not certainly 13.
+        let until = |year| chrono::Utc.with_ymd_and_hms(year, 1, 1, 0, 0, 0).single().unwrap();
         assert_eq!(
             admit(&join(None, Some(2013), false), &settings(), now()),
-            Err(AdmissionError::UnderAge(13))
+            Err(AdmissionError::UnderAge { minimum_age: 13, until: until(2027) })
         );
         assert_eq!(
             admit(&join(Some(2015), Some(1990), true), &settings(), now()),
-            Err(AdmissionError::UnderAge(13))
+            Err(AdmissionError::UnderAge { minimum_age: 13, until: until(2029) })
         );
         assert_eq!(admit(&join(None, None, false), &settings(), now()), Err(AdmissionError::AgeUnknown));
         assert!(admit(&join(None, None, true), &settings(), now()).is_ok());

@@ -208,7 +208,12 @@ pub fn post_url(platform: Platform, account: &str, id: &str) -> String {
 /// (as `serve` makes them on first start), the stand-in identity provider, the simulated
 /// platforms, and a fast schedule.
 pub fn settings(dir: &Path, simulator: &Simulator) -> Settings {
-    let mut s = Settings { bind: "127.0.0.1:0".into(), data_dir: dir.to_path_buf(), ..Settings::default() };
+    let mut s = Settings {
+        bind: "127.0.0.1:0".into(),
+        data_dir: dir.to_path_buf(),
+        secrets_dir: dir.join("secrets"),
+        ..Settings::default()
+    };
     s.auth.issuer = Some(ISSUER.into());
     s.auth.audience = Some(AUDIENCE.into());
     s.auth.public_keys_pem = vec![IDENTITY_PUBLIC_PEM.into()];

@@ -1,8 +1,8 @@
 //! A start gate: a check made immediately before every request a poll sends (each retry
 //! included), holding a permit until the platform has answered, so that a consent
 //! revocation cannot commit between the check and the request reaching the platform (the
-//! revocation waits for the permit). The poller installs one around each batch with
-//! [`with_gate`]; requests made outside it (the API's profile checks) are not gated.
+//! revocation waits for the permit). The poller installs one around each batch, and the
+//! account-proof route around its profile request, with [`with_gate`].
 
 use std::future::Future;
 use std::sync::Arc;

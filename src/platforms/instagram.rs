@@ -17,8 +17,7 @@ use serde_json::Value;
 
 use super::client::{budget, retry_hint, ApiClient, ApiResponse};
 use super::observation::{
-    count_from_json, media_url, Fetched, Observation, PlatformError, PostState, Profile, UserCredential,
-    UserToken,
+    count_from_json, media_url, Observation, PlatformError, PostState, Profile, UserCredential, UserToken,
 };
 use super::settings::PlatformSettings;
 use super::urls::parse_post_url;
@@ -99,25 +98,29 @@ impl Instagram {
         self.client.refused(response)
     }
 
-    /// Extends a long-lived token that expires within a week (it cannot be once expired).
-    async fn extend_if_due(&self, user: &UserCredential) -> Result<Option<UserToken>, PlatformError> {
-        let due = user.token.expires_at.is_some_and(|at| at - Utc::now() < EXTEND_WITHIN);
+    /// The token to use: extended first if it expires within a week (it cannot be once
+    /// expired). The extended one is handed back at once, whatever happens next.
+    async fn extend_if_due(&self, user: &UserCredential) -> Result<UserToken, PlatformError> {
+        let held = user.current_token();
+        let due = held.expires_at.is_some_and(|at| at - Utc::now() < EXTEND_WITHIN);
         if !due {
-            return Ok(None);
+            return Ok(held);
         }
         let url = format!("{}/refresh_access_token", self.root);
-        let query = [("grant_type", "ig_refresh_token"), ("access_token", user.token.access_token.expose())];
+        let query = [("grant_type", "ig_refresh_token"), ("access_token", held.access_token.expose())];
         let response = self.client.send(Some(user.account_id), |http| http.get(&url).query(&query)).await?;
         if response.status != StatusCode::OK {
             return Err(self.error(&response));
         }
         let answer: TokenAnswer = self.client.json(&response)?;
         tracing::info!(account_id = %user.account_id, "instagram token extended");
-        Ok(Some(UserToken {
+        let extended = UserToken {
             access_token: Secret::new(answer.access_token),
             refresh_token: None,
             expires_at: answer.expires_in.map(|s| Utc::now() + chrono::Duration::seconds(s)),
-        }))
+        };
+        user.refreshed.record(extended.clone());
+        Ok(extended)
     }
 
     /// The creator's media by shortcode, searched page by page until all are found.
@@ -187,10 +190,9 @@ impl PlatformAdapter for Instagram {
         &self,
         post_ids: &[String],
         user: Option<&UserCredential>,
-    ) -> Result<Fetched<Vec<Observation>>, PlatformError> {
+    ) -> Result<Vec<Observation>, PlatformError> {
         let user = require_user(Platform::Instagram, user)?;
-        let refreshed = self.extend_if_due(user).await?;
-        let token = refreshed.as_ref().unwrap_or(&user.token);
+        let token = &self.extend_if_due(user).await?;
         let media = self.find_media(user, token, post_ids).await?;
         let mut observations = Vec::with_capacity(post_ids.len());
         for id in post_ids {
@@ -218,7 +220,7 @@ impl PlatformAdapter for Instagram {
                 media_urls: urls.into_iter().flatten().filter_map(media_url).collect(),
             });
         }
-        Ok(Fetched { value: observations, refreshed })
+        Ok(observations)
     }
 
     /// The token owner's profile.
@@ -226,15 +228,14 @@ impl PlatformAdapter for Instagram {
         &self,
         _handle: &str,
         user: Option<&UserCredential>,
-    ) -> Result<Fetched<Option<Profile>>, PlatformError> {
+    ) -> Result<Option<Profile>, PlatformError> {
         let user = require_user(Platform::Instagram, user)?;
-        let refreshed = self.extend_if_due(user).await?;
-        let token = refreshed.as_ref().unwrap_or(&user.token);
+        let token = &self.extend_if_due(user).await?;
         let me = self.get(user, token, "/me", &[("fields", "user_id,username,biography")]).await?;
         let profile = me["username"]
             .as_str()
             .and_then(|h| normalise_reported_handle(Platform::Instagram, h))
             .map(|handle| Profile { handle, bio: me["biography"].as_str().unwrap_or_default().to_owned() });
-        Ok(Fetched { value: profile, refreshed })
+        Ok(profile)
     }
 }

@@ -20,7 +20,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-pub use observation::{Fetched, Observation, PlatformError, PostState, Profile, UserCredential, UserToken};
+pub use observation::{
+    Observation, PlatformError, PostState, Profile, RefreshedToken, UserCredential, UserToken,
+};
 pub use settings::PlatformSettings;
 
 use crate::store::Platform;
@@ -41,7 +43,7 @@ pub trait PlatformAdapter: Send + Sync {
         &self,
         post_ids: &[String],
         user: Option<&UserCredential>,
-    ) -> Result<Fetched<Vec<Observation>>, PlatformError>;
+    ) -> Result<Vec<Observation>, PlatformError>;
     /// The profile, for the ownership proof in its bio; `None` when there is no such account.
     /// Where only the token owner's profile can be read (TikTok, Instagram), that one is
     /// returned, and the caller compares handles.
@@ -49,7 +51,7 @@ pub trait PlatformAdapter: Send + Sync {
         &self,
         handle: &str,
         user: Option<&UserCredential>,
-    ) -> Result<Fetched<Option<Profile>>, PlatformError>;
+    ) -> Result<Option<Profile>, PlatformError>;
 }
 
 /// The four adapters, built once from settings.

@@ -78,19 +78,40 @@ impl UserToken {
 pub struct UserCredential {
     pub account_id: Uuid,
     pub token: UserToken,
+    /// New tokens the adapter obtained while using this credential (a refresh, an
+    /// extension), left here the moment they arrive: the caller stores them, sealed, in
+    /// place of the old whether or not the call then succeeds. A platform that rotates its
+    /// refresh tokens (TikTok) has already invalidated the old one.
+    pub refreshed: RefreshedToken,
 }
 
-/// An answer, and the creator's new tokens when the old ones had to be refreshed (the
-/// caller stores them, sealed, in place of the old).
-#[derive(Debug, Clone)]
-pub struct Fetched<T> {
-    pub value: T,
-    pub refreshed: Option<UserToken>,
+impl UserCredential {
+    pub fn new(account_id: Uuid, token: UserToken) -> UserCredential {
+        UserCredential { account_id, token, refreshed: RefreshedToken::default() }
+    }
+
+    /// The token to use now: the newest obtained, else the one held.
+    pub fn current_token(&self) -> UserToken {
+        self.refreshed.peek().unwrap_or_else(|| self.token.clone())
+    }
 }
 
-impl<T> Fetched<T> {
-    pub fn plain(value: T) -> Fetched<T> {
-        Fetched { value, refreshed: None }
+/// The newest token obtained during a call, if any.
+#[derive(Debug, Clone, Default)]
+pub struct RefreshedToken(std::sync::Arc<std::sync::Mutex<Option<UserToken>>>);
+
+impl RefreshedToken {
+    pub fn record(&self, token: UserToken) {
+        *self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(token);
+    }
+
+    pub fn peek(&self) -> Option<UserToken> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    /// The token to store, handed over once.
+    pub fn take(&self) -> Option<UserToken> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take()
     }
 }
 

@@ -14,8 +14,7 @@ use serde_json::{json, Value};
 
 use super::client::{budget, ApiClient, ApiResponse};
 use super::observation::{
-    count_from_json, media_url, Fetched, Observation, PlatformError, PostState, Profile, UserCredential,
-    UserToken,
+    count_from_json, media_url, Observation, PlatformError, PostState, Profile, UserCredential, UserToken,
 };
 use super::settings::PlatformSettings;
 use super::{normalise_reported_handle, require_user, PlatformAdapter};
@@ -130,29 +129,34 @@ impl Tiktok {
             _ => return Err(refused("refresh refused")),
         };
         tracing::info!(account_id = %user.account_id, "tiktok token refreshed");
-        Ok(UserToken {
+        let fresh = UserToken {
             access_token: Secret::new(answer.access_token),
             refresh_token: answer.refresh_token.map(Secret::new).or_else(|| user.token.refresh_token.clone()),
             expires_at: answer.expires_in.map(|s| Utc::now() + chrono::Duration::seconds(s)),
-        })
+        };
+        // TikTok has rotated the refresh token: from now on only the new one works, so it is
+        // handed back at once, before the call it was fetched for can fail.
+        user.refreshed.record(fresh.clone());
+        Ok(fresh)
     }
 
-    /// Runs `call` with the creator's token, refreshing it once if refused.
+    /// Runs `call` with the creator's newest token, refreshing it once if refused.
     async fn with_token<'a, F, Fut>(
         &'a self,
         user: &'a UserCredential,
         call: F,
-    ) -> Result<Fetched<Value>, PlatformError>
+    ) -> Result<Value, PlatformError>
     where
         F: Fn(UserToken) -> Fut,
         Fut: std::future::Future<Output = Result<Call<Value>, PlatformError>>,
     {
-        if let Call::Answer(value) = call(user.token.clone()).await? {
-            return Ok(Fetched::plain(value));
+        let held = user.current_token();
+        if let Call::Answer(value) = call(held.clone()).await? {
+            return Ok(value);
         }
-        let fresh = self.refresh(user).await?;
-        match call(fresh.clone()).await? {
-            Call::Answer(value) => Ok(Fetched { value, refreshed: Some(fresh) }),
+        let fresh = self.refresh(&UserCredential { token: held, ..user.clone() }).await?;
+        match call(fresh).await? {
+            Call::Answer(value) => Ok(value),
             Call::TokenRefused(code) => {
                 Err(PlatformError::Unauthorized { platform: Platform::Tiktok, reason: code })
             }
@@ -182,21 +186,13 @@ impl PlatformAdapter for Tiktok {
         &self,
         post_ids: &[String],
         user: Option<&UserCredential>,
-    ) -> Result<Fetched<Vec<Observation>>, PlatformError> {
+    ) -> Result<Vec<Observation>, PlatformError> {
         let user = require_user(Platform::Tiktok, user)?;
         let mut videos = HashMap::new();
-        let mut refreshed = None;
         for chunk in post_ids.chunks(BATCH) {
-            let current = UserCredential {
-                account_id: user.account_id,
-                token: refreshed.clone().unwrap_or(user.token.clone()),
-            };
-            let current = &current;
-            let answer = self
-                .with_token(current, |token| async move { self.query(current, &token, chunk).await })
-                .await?;
-            refreshed = answer.refreshed.or(refreshed);
-            for video in answer.value["videos"].as_array().into_iter().flatten() {
+            let answer =
+                self.with_token(user, |token| async move { self.query(user, &token, chunk).await }).await?;
+            for video in answer["videos"].as_array().into_iter().flatten() {
                 if let Some(id) = video["id"].as_str() {
                     videos.insert(id.to_owned(), video.clone());
                 }
@@ -206,18 +202,9 @@ impl PlatformAdapter for Tiktok {
         let author = if videos.is_empty() {
             None
         } else {
-            let current = UserCredential {
-                account_id: user.account_id,
-                token: refreshed.clone().unwrap_or(user.token.clone()),
-            };
-            let current = &current;
-            let info = self
-                .with_token(current, |token| async move { self.user_info(current, &token).await })
-                .await?;
-            refreshed = info.refreshed.or(refreshed);
-            info.value["user"]["username"]
-                .as_str()
-                .and_then(|h| normalise_reported_handle(Platform::Tiktok, h))
+            let info =
+                self.with_token(user, |token| async move { self.user_info(user, &token).await }).await?;
+            info["user"]["username"].as_str().and_then(|h| normalise_reported_handle(Platform::Tiktok, h))
         };
         let observations = post_ids
             .iter()
@@ -233,7 +220,7 @@ impl PlatformAdapter for Tiktok {
                 },
             })
             .collect();
-        Ok(Fetched { value: observations, refreshed })
+        Ok(observations)
     }
 
     /// The token owner's profile (TikTok shows profiles only to their owner's token).
@@ -241,10 +228,10 @@ impl PlatformAdapter for Tiktok {
         &self,
         _handle: &str,
         user: Option<&UserCredential>,
-    ) -> Result<Fetched<Option<Profile>>, PlatformError> {
+    ) -> Result<Option<Profile>, PlatformError> {
         let user = require_user(Platform::Tiktok, user)?;
         let info = self.with_token(user, |token| async move { self.user_info(user, &token).await }).await?;
-        let profile_of = &info.value["user"];
+        let profile_of = &info["user"];
         let profile = profile_of["username"]
             .as_str()
             .and_then(|h| normalise_reported_handle(Platform::Tiktok, h))
@@ -252,6 +239,6 @@ impl PlatformAdapter for Tiktok {
                 handle,
                 bio: profile_of["bio_description"].as_str().unwrap_or_default().to_owned(),
             });
-        Ok(Fetched { value: profile, refreshed: info.refreshed })
+        Ok(profile)
     }
 }

@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use super::client::{budget, ApiClient};
 use super::observation::{
-    count_from_json, media_url, Fetched, Observation, PlatformError, PostState, Profile, UserCredential,
+    count_from_json, media_url, Observation, PlatformError, PostState, Profile, UserCredential,
 };
 use super::settings::PlatformSettings;
 use super::{normalise_reported_handle, PlatformAdapter};
@@ -140,7 +140,7 @@ impl PlatformAdapter for X {
         &self,
         post_ids: &[String],
         _user: Option<&UserCredential>,
-    ) -> Result<Fetched<Vec<Observation>>, PlatformError> {
+    ) -> Result<Vec<Observation>, PlatformError> {
         let mut seen = HashMap::new();
         let mut missing = HashMap::new();
         for chunk in post_ids.chunks(BATCH) {
@@ -172,14 +172,14 @@ impl PlatformAdapter for X {
                 None => Observation::gone(id, missing.get(id).copied().unwrap_or(PostState::Removed)),
             })
             .collect();
-        Ok(Fetched::plain(observations))
+        Ok(observations)
     }
 
     async fn profile(
         &self,
         handle: &str,
         _user: Option<&UserCredential>,
-    ) -> Result<Fetched<Option<Profile>>, PlatformError> {
+    ) -> Result<Option<Profile>, PlatformError> {
         // Validated, so it cannot change the path it is placed in.
         let handle = super::normalise_handle(Platform::X, handle).map_err(|e| PlatformError::Refused {
             platform: Platform::X,
@@ -195,7 +195,7 @@ impl PlatformAdapter for X {
                 handle,
                 bio: body["data"]["description"].as_str().unwrap_or_default().to_owned(),
             });
-        Ok(Fetched::plain(profile))
+        Ok(profile)
     }
 }
 

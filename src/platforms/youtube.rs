@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use super::client::{budget, ApiClient, ApiResponse};
 use super::observation::{
-    count_from_json, media_url, Fetched, Observation, PlatformError, PostState, Profile, UserCredential,
+    count_from_json, media_url, Observation, PlatformError, PostState, Profile, UserCredential,
 };
 use super::settings::PlatformSettings;
 use super::{normalise_reported_handle, PlatformAdapter};
@@ -146,7 +146,7 @@ impl PlatformAdapter for Youtube {
         &self,
         post_ids: &[String],
         _user: Option<&UserCredential>,
-    ) -> Result<Fetched<Vec<Observation>>, PlatformError> {
+    ) -> Result<Vec<Observation>, PlatformError> {
         let mut videos = HashMap::new();
         for chunk in post_ids.chunks(BATCH) {
             let joined = chunk.join(",");
@@ -181,14 +181,14 @@ impl PlatformAdapter for Youtube {
                 }
             })
             .collect();
-        Ok(Fetched::plain(observations))
+        Ok(observations)
     }
 
     async fn profile(
         &self,
         handle: &str,
         _user: Option<&UserCredential>,
-    ) -> Result<Fetched<Option<Profile>>, PlatformError> {
+    ) -> Result<Option<Profile>, PlatformError> {
         let at_handle = format!("@{handle}");
         let items = self.list("channels", &[("part", "snippet"), ("forHandle", &at_handle)]).await?;
         let profile = items.first().and_then(|item| {
@@ -199,7 +199,7 @@ impl PlatformAdapter for Youtube {
                 bio: snippet["description"].as_str().unwrap_or_default().to_owned(),
             })
         });
-        Ok(Fetched::plain(profile))
+        Ok(profile)
     }
 }
 

@@ -9,7 +9,7 @@ use super::backend::{from_ms, parse_uuid, payload_from_db, payload_to_db, to_ms,
 use super::keystore::DataKey;
 use super::{
     ConsentChange, ConsentEvent, ConsentState, Content, ContentCursor, Creator, CreatorRepo, MediaKind,
-    NewContent, NewCreator, StoreError, StoreResult,
+    NewContent, NewCreator, StoreError, StoreResult, Timestamp,
 };
 
 const CREATOR_COLUMNS: &str = "id, profile_enc, consent_state, consent_changed_at, created_at";
@@ -146,6 +146,29 @@ impl CreatorRepo for SqlStore {
             .fetch_optional(&self.pool)
             .await?;
         self.creator_from(row).await
+    }
+
+    async fn record_age_refusal(&self, user_id: &str, until: Timestamp, at: Timestamp) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO age_refusals (user_ref, refused_until, refused_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (user_ref) DO UPDATE SET refused_at = excluded.refused_at, \
+               refused_until = CASE WHEN excluded.refused_until > age_refusals.refused_until \
+                 THEN excluded.refused_until ELSE age_refusals.refused_until END",
+        )
+        .bind(self.keys.blind_index("age-refusal", user_id))
+        .bind(to_ms(until))
+        .bind(to_ms(at))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn age_refused_until(&self, user_id: &str) -> StoreResult<Option<Timestamp>> {
+        let row = sqlx::query("SELECT refused_until FROM age_refusals WHERE user_ref = $1")
+            .bind(self.keys.blind_index("age-refusal", user_id))
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| from_ms(r.try_get("refused_until")?)).transpose()
     }
 
     async fn creator_id_by_user_id(&self, user_id: &str) -> StoreResult<Option<Uuid>> {

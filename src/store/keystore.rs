@@ -91,6 +91,7 @@ impl DataKey {
 
 pub struct KeyStore {
     pool: AnyPool,
+    backend: Backend,
     master: MasterKeys,
     index: Hmac<Sha256>,
 }
@@ -133,7 +134,8 @@ impl KeyStore {
                 unknown.join(", ")
             )));
         }
-        let mut store = KeyStore { pool, master, index: Hmac::new_from_slice(&[0; 32]).map_err(corrupt)? };
+        let mut store =
+            KeyStore { pool, backend, master, index: Hmac::new_from_slice(&[0; 32]).map_err(corrupt)? };
         let index_key = match store.get(INDEX_OWNER).await? {
             Some(key) => key,
             None => {
@@ -188,12 +190,26 @@ impl KeyStore {
         Ok(keys)
     }
 
-    /// Destroys a creator's data key; true if there was one.
+    /// Destroys a creator's data key, leaving its bytes in none of the key store's files;
+    /// true if there was one.
+    ///
+    /// A deleted row's bytes otherwise outlive the deletion: in free space of its page, in
+    /// SQLite's WAL, in PostgreSQL's dead tuples. SQLite overwrites deleted content
+    /// (`secure_delete`) and the WAL is then checkpointed and truncated; PostgreSQL rewrites
+    /// the table (`VACUUM FULL`, instant on a table of one small row per creator), which
+    /// leaves the dead tuple in no data file. Its WAL segments are the operator's to expire
+    /// (docs/privacy.md).
     pub async fn destroy(&self, creator: Uuid) -> StoreResult<bool> {
         let done = sqlx::query("DELETE FROM data_keys WHERE owner = $1")
             .bind(creator.to_string())
             .execute(&self.pool)
             .await?;
+        match self.backend {
+            Backend::Sqlite => sqlite::purge_wal(&self.pool).await?,
+            Backend::Postgres => {
+                sqlx::query("VACUUM FULL data_keys").execute(&self.pool).await?;
+            }
+        }
         Ok(done.rows_affected() == 1)
     }
 

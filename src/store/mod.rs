@@ -101,6 +101,11 @@ pub trait CreatorRepo: Send + Sync {
     /// erasure interrupted after that step), so the erasure can be completed.
     async fn creator_id_by_user_id(&self, user_id: &str) -> StoreResult<Option<Uuid>>;
     async fn creator(&self, id: Uuid) -> StoreResult<Option<Creator>>;
+    /// Remembers that `user_id` was refused as under the minimum age, until `until` (a later
+    /// refusal extends it, never shortens it).
+    async fn record_age_refusal(&self, user_id: &str, until: Timestamp, at: Timestamp) -> StoreResult<()>;
+    /// Until when `user_id` stays refused, if they were refused as under age.
+    async fn age_refused_until(&self, user_id: &str) -> StoreResult<Option<Timestamp>>;
     /// Appends a grant or revoke event and updates the current state in one transaction.
     async fn record_consent(&self, creator_id: Uuid, change: &ConsentChange) -> StoreResult<ConsentEvent>;
     /// The ledger, oldest first.
@@ -235,6 +240,10 @@ pub trait PayoutRepo: Send + Sync {
     ) -> StoreResult<PostFlag>;
     /// Flags in the order raised (open ones only when asked), at most `limit`.
     async fn flags(&self, open_only: bool, limit: u32) -> StoreResult<Vec<PostFlag>>;
+    /// One post's flags, cleared ones included, in the order raised.
+    async fn flags_for_post(&self, post_id: Uuid) -> StoreResult<Vec<PostFlag>>;
+    /// What statements paid (or clawed back) on one post, oldest statement first.
+    async fn payments_for_post(&self, post_id: Uuid) -> StoreResult<Vec<PostPayment>>;
     /// Clears a flag (the first clearing stands); `None` if there is no such flag.
     async fn clear_flag(&self, id: Uuid, by: &str, at: Timestamp) -> StoreResult<Option<PostFlag>>;
     /// The post already registered under this platform id, whoever registered it.

@@ -477,6 +477,17 @@ pub struct PostFlag {
     pub cleared_by: Option<String>,
 }
 
+/// What one statement paid on one post: the evidence behind a line of its totals.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostPayment {
+    pub statement_id: String,
+    /// "views", or "clawback" (negative views).
+    pub line_kind: String,
+    pub views: i64,
+    /// The snapshot the views were counted up to (none for a clawback).
+    pub last_snapshot_id: Option<i64>,
+}
+
 /// What a fraud check needs about a post before a new snapshot is stored (built by the poller
 /// from `latest_snapshot` and, when it can matter, `account_views_per_hour`).
 #[derive(Debug, Clone, PartialEq)]

@@ -319,6 +319,39 @@ impl PayoutRepo for SqlStore {
         .collect()
     }
 
+    async fn flags_for_post(&self, post_id: Uuid) -> StoreResult<Vec<PostFlag>> {
+        sqlx::query(&format!(
+            "SELECT {FLAG_COLUMNS} FROM post_flags WHERE post_id = $1 ORDER BY raised_at, id"
+        ))
+        .bind(post_id.to_string())
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(flag_from_row)
+        .collect()
+    }
+
+    async fn payments_for_post(&self, post_id: Uuid) -> StoreResult<Vec<super::PostPayment>> {
+        let rows = sqlx::query(
+            "SELECT sp.statement_id, sp.line_kind, sp.views, sp.last_snapshot_id FROM statement_posts sp \
+             JOIN payout_statements s ON s.id = sp.statement_id WHERE sp.post_id = $1 \
+             ORDER BY s.period_start, sp.line_kind",
+        )
+        .bind(post_id.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(super::PostPayment {
+                    statement_id: row.try_get("statement_id")?,
+                    line_kind: row.try_get("line_kind")?,
+                    views: row.try_get("views")?,
+                    last_snapshot_id: row.try_get("last_snapshot_id")?,
+                })
+            })
+            .collect()
+    }
+
     async fn clear_flag(&self, id: Uuid, by: &str, at: Timestamp) -> StoreResult<Option<PostFlag>> {
         sqlx::query(&format!(
             "UPDATE post_flags SET cleared_at = COALESCE(cleared_at, $2), cleared_by = COALESCE(cleared_by, $3) \

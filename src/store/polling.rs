@@ -188,8 +188,17 @@ impl PollRepo for SqlStore {
     async fn complete_poll(&self, done: &PollCompletion) -> StoreResult<PollCommit> {
         let post_id = done.post_id.to_string();
         let mut tx = self.pool.begin().await?;
-        // A write first: on SQLite this takes the write lock before anything is read; on
-        // PostgreSQL it locks the post row. No row: the lease is gone.
+        // Locks are taken creator first, then post, the order erasure and revocation take
+        // them in, so neither can deadlock with a completion. On PostgreSQL that means the
+        // consent read (which share-locks the creator) comes before the post's row lock. On
+        // SQLite the post's write comes first, so the write lock is taken before anything is
+        // read (a read-then-write transaction could not wait for it).
+        let consent_read_first = if self.backend == Backend::Postgres {
+            Some(self.consent_in_force(&mut tx, done.creator_id, done.consent_since).await?)
+        } else {
+            None
+        };
+        // No row: the lease is gone.
         let ours = sqlx::query(
             "UPDATE posts SET lease_expires_at = lease_expires_at WHERE id = $1 AND lease_owner = $2 AND next_poll_at = $3",
         )
@@ -202,7 +211,10 @@ impl PollRepo for SqlStore {
             tx.rollback().await?;
             return Ok(PollCommit::LeaseLost);
         }
-        let in_force = self.consent_in_force(&mut tx, done.creator_id, done.consent_since).await?;
+        let in_force = match consent_read_first {
+            Some(in_force) => in_force,
+            None => self.consent_in_force(&mut tx, done.creator_id, done.consent_since).await?,
+        };
         if !in_force {
             sqlx::query("UPDATE posts SET lease_owner = NULL, lease_expires_at = NULL WHERE id = $1")
                 .bind(&post_id)

@@ -127,12 +127,14 @@ impl Poller {
             };
             let ids: Vec<String> = ready.iter().map(|(l, _)| l.post.platform_post_id.clone()).collect();
             let gate = self.gate(ready.iter().map(|(l, since)| (l.post.creator_id, *since)).collect());
-            match with_gate(gate, adapter.observe(&ids, user.as_ref())).await {
-                Ok(fetched) => {
-                    if let (Some(token), Some(user)) = (fetched.refreshed, &user) {
-                        self.store_refreshed_token(user.account_id, &token).await?;
-                    }
-                    for ((leased, since), seen) in ready.iter().zip(fetched.value) {
+            let outcome = with_gate(gate, adapter.observe(&ids, user.as_ref())).await;
+            // New tokens are kept whatever the outcome: the old ones may be dead already.
+            if let Some(user) = &user {
+                self.store_refreshed_token(user).await?;
+            }
+            match outcome {
+                Ok(observations) => {
+                    for ((leased, since), seen) in ready.iter().zip(observations) {
                         self.settle(leased, *since, &seen).await?;
                     }
                 }
@@ -162,12 +164,22 @@ impl Poller {
         let bytes = leased.oauth_token.as_ref().ok_or("no platform token held for the account")?;
         let token =
             UserToken::from_bytes(bytes).map_err(|_| "the platform token cannot be read".to_owned())?;
-        Ok(UserCredential { account_id: leased.account.id, token })
+        Ok(UserCredential::new(leased.account.id, token))
     }
 
-    async fn store_refreshed_token(&self, account_id: Uuid, token: &UserToken) -> Result<(), StoreError> {
+    /// Stores the tokens an adapter obtained for `user`, if any. An account erased or
+    /// unlinked meanwhile has nothing to store them under: they are dropped, and the round
+    /// goes on for everyone else.
+    async fn store_refreshed_token(&self, user: &UserCredential) -> Result<(), StoreError> {
+        let Some(token) = user.refreshed.take() else { return Ok(()) };
         let bytes = token.to_bytes().map_err(StoreError::Corrupt)?;
-        self.store.store_oauth_token(account_id, &bytes).await
+        match self.store.store_oauth_token(user.account_id, &bytes).await {
+            Err(StoreError::NotFound | StoreError::KeyUnavailable) => {
+                tracing::info!(account_id = %user.account_id, "refreshed token dropped: the account is gone");
+                Ok(())
+            }
+            other => other,
+        }
     }
 
     fn completion(&self, leased: &LeasedPost, since: Timestamp, now: Timestamp) -> PollCompletion {

@@ -16,11 +16,19 @@ pub fn viewmark() -> Command {
     cmd
 }
 
+/// Where the tests keep the master key: beside the data directory, not in it.
+pub fn secrets_dir(data_dir: &std::path::Path) -> std::path::PathBuf {
+    let mut name = data_dir.as_os_str().to_owned();
+    name.push(".secrets");
+    name.into()
+}
+
 /// Starts `serve` and waits for its "listening" line; returns the child and the port.
 fn start_serve(data_dir: &std::path::Path) -> (Child, u16, Vec<String>) {
     let mut child = viewmark()
         .arg("serve")
         .env("VIEWMARK_DATA_DIR", data_dir)
+        .env("VIEWMARK_SECRETS_DIR", secrets_dir(data_dir))
         .env("VIEWMARK_BIND", "127.0.0.1:0")
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
@@ -79,10 +87,19 @@ async fn serve_creates_database_and_key_then_stops_on_sigterm() {
     {
         use std::os::unix::fs::PermissionsExt;
         assert_eq!(std::fs::metadata(&key_path).unwrap().permissions().mode() & 0o777, 0o600);
-        let sealing = dir.path().join("encryption.key");
+        let sealing = secrets_dir(dir.path()).join("encryption.key");
+        assert!(!dir.path().join("encryption.key").exists(), "the master key is in the data directory");
         assert_eq!(std::fs::metadata(&sealing).unwrap().permissions().mode() & 0o777, 0o600);
         assert_ne!(std::fs::read_to_string(&sealing).unwrap(), key, "the two keys are distinct");
+        for file in ["viewmark.db", "viewmark.db-wal", "keys.db", "keys.db-wal"] {
+            let Ok(meta) = std::fs::metadata(dir.path().join(file)) else {
+                assert!(file.ends_with("-wal"), "{file} is missing");
+                continue;
+            };
+            assert_eq!(meta.permissions().mode() & 0o777, 0o600, "{file} is readable by others");
+        }
     }
+    assert!(!lines.iter().any(|l| l.contains("SECURITY")), "{lines:#?}");
     let status = terminate(child);
     assert!(status.success(), "{status:?}");
 
@@ -92,12 +109,29 @@ async fn serve_creates_database_and_key_then_stops_on_sigterm() {
     assert_eq!(std::fs::read_to_string(&key_path).unwrap(), key);
     let status = terminate(child);
     assert!(status.success(), "{status:?}");
+    std::fs::remove_dir_all(secrets_dir(dir.path())).unwrap();
+}
+
+#[test]
+fn serve_warns_loudly_when_the_master_key_is_in_the_data_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    // Where an earlier version created it.
+    std::fs::write(dir.path().join("encryption.key"), "5c".repeat(32)).unwrap();
+    let (child, _, lines) = start_serve(dir.path());
+    assert!(lines.iter().any(|l| l.contains("SECURITY") && l.contains("master key")), "{lines:#?}");
+    assert!(!secrets_dir(dir.path()).exists(), "the key in use was not replaced by a new one");
+    assert!(terminate(child).success());
 }
 
 #[test]
 fn migrate_creates_the_default_database() {
     let dir = tempfile::tempdir().unwrap();
-    let out = viewmark().arg("migrate").env("VIEWMARK_DATA_DIR", dir.path()).output().unwrap();
+    let out = viewmark()
+        .arg("migrate")
+        .env("VIEWMARK_DATA_DIR", dir.path())
+        .env("VIEWMARK_SECRETS_DIR", dir.path().join("secrets"))
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(dir.path().join("viewmark.db").exists());
 }
@@ -138,6 +172,7 @@ fn an_unreachable_database_fails_fast_without_printing_the_url() {
     let out = viewmark()
         .arg("serve")
         .env("VIEWMARK_DATA_DIR", dir.path())
+        .env("VIEWMARK_SECRETS_DIR", dir.path())
         .env("VIEWMARK_DATABASE_URL", "postgres://viewmark:s3cret-pw@127.0.0.1:1/viewmark")
         .env("VIEWMARK_KEYSTORE_URL", "postgres://viewmark:s3cret-pw@127.0.0.1:1/viewmark_keys")
         .env("VIEWMARK_DATABASE__CONNECT_TIMEOUT_SECS", "2")
@@ -199,7 +234,11 @@ fn embed_and_detect_follow_the_cli_contract() {
 #[test]
 fn service_tokens_are_shown_once_stored_hashed_and_revocable() {
     let dir = tempfile::tempdir().unwrap();
-    let run = |args: &[&str]| viewmark().args(args).env("VIEWMARK_DATA_DIR", dir.path()).output().unwrap();
+    let run = |args: &[&str]| {
+        let mut cmd = viewmark();
+        cmd.args(args).env("VIEWMARK_DATA_DIR", dir.path()).env("VIEWMARK_SECRETS_DIR", dir.path());
+        cmd.output().unwrap()
+    };
     let out = run(&["token", "create", "--name", "payouts", "--scope", "payouts:read", "--scope", "admin"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let created: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -252,9 +291,9 @@ async fn simulated_platforms_start_with_one_command_and_answer_the_adapters() {
         .observe(&["1800000000000000001".to_owned()], None)
         .await
         .unwrap();
-    assert_eq!(seen.value[0].author_handle.as_deref(), Some("ana_creates"));
+    assert_eq!(seen[0].author_handle.as_deref(), Some("ana_creates"));
     let fetcher = viewmark::platforms::fetcher::MediaFetcher::new(&settings.platforms.media).unwrap();
-    let media = fetcher.fetch(viewmark::store::Platform::X, &seen.value[0].media_urls[0]).await.unwrap();
+    let media = fetcher.fetch(viewmark::store::Platform::X, &seen[0].media_urls[0]).await.unwrap();
     assert!(!media.bytes.is_empty());
     terminate(child);
 }

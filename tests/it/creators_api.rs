@@ -92,8 +92,22 @@ async fn under_13s_and_unknown_ages_are_refused(db: TestDb) {
     let (status, _) =
         app.call(Method::POST, "/v1/creators/me", Some(&token), Some(json!({"birth_year": year - 12}))).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    let (status, err) = app.call(Method::POST, "/v1/creators/me", Some(&token), Some(json!({}))).await;
+    // The refusal is remembered: another claim from the same user is refused too.
+    for retry in [json!({"age_attested": true}), json!({"birth_year": 1980}), json!({})] {
+        let (status, err) =
+            app.call(Method::POST, "/v1/creators/me", Some(&token), Some(retry.clone())).await;
+        let code = err["error"]["code"].as_str();
+        assert_eq!((status, code), (StatusCode::FORBIDDEN, Some("under_minimum_age")), "{retry}");
+    }
+    let unknown = creator_token("user-kid3");
+    let (status, err) = app.call(Method::POST, "/v1/creators/me", Some(&unknown), Some(json!({}))).await;
     assert_eq!((status, err["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("age_required")));
+    // Remembered by a keyed hash: the user id is not stored.
+    let raw = app._db.raw().await;
+    let leftovers = crate::erasure::scan(&app._db.url, &raw, &["user-kid".to_owned()]).await;
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    let refusals = sqlx::query("SELECT COUNT(*) AS n FROM age_refusals").fetch_one(&raw).await.unwrap();
+    assert_eq!(sqlx::Row::get::<i64, _>(&refusals, "n"), 2, "both refusals are remembered");
     // Nothing was stored for either.
     for t in [&child, &token] {
         assert_eq!(app.call(Method::GET, "/v1/creators/me", Some(t), None).await.0, StatusCode::NOT_FOUND);

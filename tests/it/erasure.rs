@@ -87,6 +87,20 @@ async fn erasure_leaves_nothing_linked_to_the_creator(db: TestDb) {
         async move { request.body(bytes).send().await.unwrap().json::<Value>().await.unwrap() }
     };
     assert_eq!(detect(picture.clone()).await["found"], true, "her watermark resolves before erasure");
+    let (payouts, _) = crate::tokens::service(t.app.store.as_ref(), &["payouts:read"]).await;
+    let statement = |etag: Option<String>| {
+        let mut request = t.app.client.get(t.app.url("/v1/payouts/statements/s1")).bearer_auth(&payouts);
+        if let Some(etag) = etag {
+            request = request.header("if-none-match", etag);
+        }
+        async move {
+            let response = request.send().await.unwrap();
+            let etag = response.headers().get("etag").map(|v| v.to_str().unwrap().to_owned());
+            (response.status(), etag, response.text().await.unwrap())
+        }
+    };
+    let (status, cached_etag, shown) = statement(None).await;
+    assert!(status == StatusCode::OK && shown.contains(&ada_id), "{status} {shown}");
 
     let (status, receipt) = t.app.call(Method::DELETE, "/v1/creators/me", Some(&t.ada), None).await;
     assert_eq!(status, StatusCode::OK, "{receipt}");
@@ -115,6 +129,11 @@ async fn erasure_leaves_nothing_linked_to_the_creator(db: TestDb) {
     let line = sqlx::query("SELECT payee_id, views FROM statement_lines").fetch_one(&raw).await.unwrap();
     assert!(line.get::<String, _>("payee_id").starts_with("tombstone-"));
     assert_eq!(line.get::<i64, _>("views"), 4242, "the statement keeps its total");
+    // A copy cached before the erasure is stale: its tag no longer matches.
+    let (status, etag, shown) = statement(cached_etag.clone()).await;
+    assert_eq!(status, StatusCode::OK, "a cached copy holding her id was revalidated");
+    assert_ne!(etag, cached_etag);
+    assert!(!shown.contains(&ada_id) && shown.contains("tombstone-"), "{shown}");
     let stored =
         t.app.store.erasure_receipt(receipt["receipt_id"].as_str().unwrap().parse().unwrap()).await.unwrap();
     assert_eq!(stored.unwrap().trigger, viewmark::store::ErasureTrigger::Api);
@@ -184,6 +203,26 @@ async fn the_deletion_webhook_erases_only_when_signed_fresh_and_new(db: TestDb) 
     headers[2].1 = headers[2].1.replace("v1,", "v1,AAAA");
     assert_eq!(deliver(&t, body, &headers).await.0, StatusCode::UNAUTHORIZED);
     assert_eq!(t.app.call(Method::GET, "/v1/creators/me", Some(&t.bob), None).await.0, StatusCode::OK);
+    // A compressed body (here 32 MiB of zeros in 32 KiB) is refused before it is inflated.
+    let bomb = {
+        use std::io::Write;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        gz.write_all(&vec![b' '; 32 << 20]).unwrap();
+        gz.finish().unwrap()
+    };
+    let (_, headers) = signed(&forger, "msg_1", now, &event);
+    let mut request = t
+        .app
+        .client
+        .post(t.app.url("/v1/webhooks/identity"))
+        .header("content-type", "application/json")
+        .header("content-encoding", "gzip");
+    for (name, value) in &headers {
+        request = request.header(name, value);
+    }
+    let response = request.body(bomb).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(response.json::<Value>().await.unwrap()["error"]["code"], "unsupported_encoding");
 
     // Signed and fresh: erased, with a receipt; the replay is a no-op.
     let (body, headers) = signed(&secret, "msg_1", now, &event);

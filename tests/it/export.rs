@@ -54,6 +54,17 @@ async fn the_export_holds_everything_and_matches_its_schema(db: TestDb) {
     .execute(&raw)
     .await
     .unwrap();
+    // The evidence behind that line, and a flag on the post.
+    sqlx::query(&format!(
+        "INSERT INTO statement_posts (statement_id, post_id, payee_id, line_kind, views) VALUES ('st-1', '{}', '{ada}', 'views', 4242)",
+        post["id"].as_str().unwrap()
+    ))
+    .execute(&raw)
+    .await
+    .unwrap();
+    let post_id = post["id"].as_str().unwrap().parse().unwrap();
+    let flag = viewmark::store::FlagKind::ViewsDecreased;
+    t.app.store.flag_post(post_id, flag, "views went from 20 to 10", chrono::Utc::now()).await.unwrap();
     revoke(&t, &t.ada).await;
 
     let (headers, document) = export(&t, &t.ada).await;
@@ -82,6 +93,12 @@ async fn the_export_holds_everything_and_matches_its_schema(db: TestDb) {
     assert_eq!(typed.posts[0].status, "verified");
     assert_eq!(typed.posts[0].snapshots.len(), 1);
     assert!(typed.posts[0].snapshots[0].baseline);
+    let flags = &typed.posts[0].flags;
+    assert_eq!(flags.len(), 1);
+    assert_eq!((flags[0].kind.as_str(), flags[0].cleared_at), ("views_decreased", None));
+    let payments = &typed.posts[0].payments;
+    assert_eq!(payments.len(), 1);
+    assert_eq!((payments[0].statement_id.as_str(), payments[0].views), ("st-1", 4242));
     assert_eq!(typed.statements.len(), 1);
     assert_eq!((typed.statements[0].statement_id.as_str(), typed.statements[0].views), ("st-1", 4242));
     // Bob's data is not in Ada's export.

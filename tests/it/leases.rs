@@ -195,7 +195,44 @@ async fn concurrent_workers_poll_every_post_exactly_once(db: TestDb) {
     assert_eq!(unique, all, "every due post was polled");
 }
 
+/// Erasure locks the creator, then deletes the posts. A poll's completion waiting at that
+/// moment must take its locks in the same order; the other order (post, then creator) is a
+/// deadlock on PostgreSQL, which aborts the erasure after its data key is already gone.
+async fn a_completion_racing_an_erasure_never_deadlocks(db: TestDb) {
+    use sqlx::Executor;
+    let store = db.store().await;
+    let ada = creator(store.as_ref(), "user-ada").await;
+    let post = due_posts(store.as_ref(), &ada, 1).await.remove(0);
+    let since = store.consent_stamp(ada.id).await.unwrap().unwrap().changed_at;
+    let leased = store.lease_due_posts("w", Utc::now(), Duration::from_secs(60), 10).await.unwrap();
+    let raw = db.raw().await;
+    let mut eraser = raw.acquire().await.unwrap();
+    eraser.execute(if db.url.starts_with("sqlite") { "BEGIN IMMEDIATE" } else { "BEGIN" }).await.unwrap();
+    // The erasure's first step (`erase_creator`): the creator's row.
+    sqlx::query("UPDATE creators SET consent_state = 'revoked' WHERE id = $1")
+        .bind(ada.id.to_string())
+        .execute(&mut *eraser)
+        .await
+        .unwrap();
+    let completing = tokio::spawn({
+        let (store, done) = (store.clone(), completion(&leased[0], "w", since, 10));
+        async move { store.complete_poll(&done).await }
+    });
+    // The completion is now waiting for a lock the erasure holds.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let deleted = sqlx::query("DELETE FROM posts WHERE creator_id = $1")
+        .bind(ada.id.to_string())
+        .execute(&mut *eraser)
+        .await;
+    assert!(deleted.is_ok(), "the erasure's delete failed: {deleted:?}");
+    eraser.execute("COMMIT").await.unwrap();
+    let outcome = completing.await.unwrap();
+    assert!(matches!(outcome, Ok(PollCommit::ConsentEnded | PollCommit::LeaseLost)), "{outcome:?}");
+    assert!(store.snapshots_for_post(post.id).await.unwrap().is_empty());
+}
+
 on_both_backends!(
+    a_completion_racing_an_erasure_never_deadlocks,
     flags_raised_by_a_poll_are_stored_with_its_snapshot,
     a_crashed_workers_lease_expires_and_nothing_counts_twice,
     a_completion_under_changed_consent_stores_nothing,

@@ -72,7 +72,7 @@ async fn hosts_schemes_and_plain_http_are_checked_before_connecting() {
 async fn every_redirect_hop_is_checked_again() {
     let w = world().await;
     let seen = w.platforms.adapter(Platform::X).observe(&[TW.to_owned()], None).await.unwrap();
-    let picture = seen.value[0].media_urls[0].clone();
+    let picture = seen[0].media_urls[0].clone();
     let redirect = |location: &str| Fault {
         target: FaultTarget::Media,
         kind: FaultKind::RedirectTo { location: location.into() },
@@ -113,7 +113,7 @@ async fn every_redirect_hop_is_checked_again() {
 async fn every_media_fault_maps_to_a_typed_outcome() {
     let w = world().await;
     let seen = w.platforms.adapter(Platform::X).observe(&[TW.to_owned()], None).await.unwrap();
-    let picture = seen.value[0].media_urls[0].clone();
+    let picture = seen[0].media_urls[0].clone();
     let limits = ImageLimits { max_bytes: 1 << 24, max_pixels: 8192 * 8192, max_dimension: 16384 };
     let fault = |kind| Fault { target: FaultTarget::Media, kind, times: 1 };
 

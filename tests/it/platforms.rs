@@ -51,14 +51,14 @@ pub async fn world() -> World {
 }
 
 pub fn creator(token: &str, refresh: Option<&str>) -> UserCredential {
-    UserCredential {
-        account_id: uuid::Uuid::new_v4(),
-        token: UserToken {
+    UserCredential::new(
+        uuid::Uuid::new_v4(),
+        UserToken {
             access_token: viewmark::config::Secret::new(token),
             refresh_token: refresh.map(viewmark::config::Secret::new),
             expires_at: None,
         },
-    }
+    )
 }
 
 pub fn tiktok_creator() -> UserCredential {
@@ -85,8 +85,8 @@ async fn every_adapter_reads_views_author_and_a_detectable_picture() {
     for (platform, id, handle, user, min_views, payload) in cases {
         let adapter = w.platforms.adapter(platform);
         let fetched = adapter.observe(&ids(&[id]), user.as_ref()).await.unwrap();
-        assert!(fetched.refreshed.is_none());
-        let seen = &fetched.value[0];
+        assert!(user.as_ref().is_none_or(|u| u.refreshed.take().is_none()));
+        let seen = &fetched[0];
         assert_eq!(seen.post_id, id);
         assert_eq!(seen.state, PostState::Live, "{platform:?}");
         assert_eq!(seen.author_handle.as_deref(), Some(handle), "{platform:?}");
@@ -110,9 +110,9 @@ async fn every_adapter_reads_views_author_and_a_detectable_picture() {
 async fn views_follow_the_curve_as_time_passes() {
     let w = world().await;
     let x = w.platforms.adapter(Platform::X);
-    let before = x.observe(&ids(&[TW]), None).await.unwrap().value[0].views.unwrap();
+    let before = x.observe(&ids(&[TW]), None).await.unwrap()[0].views.unwrap();
     w.sim.advance(43_200);
-    let after = x.observe(&ids(&[TW]), None).await.unwrap().value[0].views.unwrap();
+    let after = x.observe(&ids(&[TW]), None).await.unwrap()[0].views.unwrap();
     assert!(before < 1100 && (12_900..=13_100).contains(&after), "{before} -> {after}");
 }
 
@@ -121,7 +121,7 @@ async fn removed_and_private_posts_are_reported_as_such() {
     let w = world().await;
     let yt =
         w.platforms.adapter(Platform::Youtube).observe(&ids(&[YT, "vmkDemoYT02", "nonexistent"]), None).await;
-    let states: Vec<_> = yt.unwrap().value.iter().map(|o| o.state).collect();
+    let states: Vec<_> = yt.unwrap().iter().map(|o| o.state).collect();
     assert_eq!(
         states,
         [PostState::Live, PostState::Removed, PostState::Removed],
@@ -130,22 +130,22 @@ async fn removed_and_private_posts_are_reported_as_such() {
 
     let tt = w.platforms.adapter(Platform::Tiktok);
     let seen = tt.observe(&ids(&[TT, "7300000000000000002"]), Some(&tiktok_creator())).await.unwrap();
-    assert_eq!(seen.value[1].state, PostState::Removed);
-    assert!(seen.value[1].views.is_none() && seen.value[1].media_urls.is_empty());
+    assert_eq!(seen[1].state, PostState::Removed);
+    assert!(seen[1].views.is_none() && seen[1].media_urls.is_empty());
 
     let x = w.platforms.adapter(Platform::X);
     let seen = x.observe(&ids(&[TW, "1800000000000000002", "1800000000000000009"]), None).await.unwrap();
-    let states: Vec<_> = seen.value.iter().map(|o| o.state).collect();
+    let states: Vec<_> = seen.iter().map(|o| o.state).collect();
     assert_eq!(states, [PostState::Live, PostState::Private, PostState::Removed]);
 
     w.sim.set_post_state(Platform::X, TW, SimPostState::Removed);
     w.sim.set_post_state(Platform::Instagram, IG, SimPostState::Removed);
-    assert_eq!(x.observe(&ids(&[TW]), None).await.unwrap().value[0].state, PostState::Removed);
+    assert_eq!(x.observe(&ids(&[TW]), None).await.unwrap()[0].state, PostState::Removed);
     let ig = w.platforms.adapter(Platform::Instagram);
     let seen = ig.observe(&ids(&[IG, "CvmkDemo02"]), Some(&instagram_creator())).await.unwrap();
-    assert_eq!(seen.value[0].state, PostState::Removed);
-    assert_eq!(seen.value[1].state, PostState::Live, "a reel without media_url still has its thumbnail");
-    assert_eq!(seen.value[1].media_urls.len(), 1);
+    assert_eq!(seen[0].state, PostState::Removed);
+    assert_eq!(seen[1].state, PostState::Live, "a reel without media_url still has its thumbnail");
+    assert_eq!(seen[1].media_urls.len(), 1);
 }
 
 #[tokio::test]
@@ -158,15 +158,14 @@ async fn profiles_carry_the_bio() {
         (Platform::X, "ana_creates", None),
     ];
     for (platform, handle, user) in cases {
-        let profile =
-            w.platforms.adapter(platform).profile(handle, user.as_ref()).await.unwrap().value.unwrap();
+        let profile = w.platforms.adapter(platform).profile(handle, user.as_ref()).await.unwrap().unwrap();
         assert_eq!(profile.handle, handle);
         assert_eq!(profile.bio, "AI pictures every day");
     }
     let nobody = w.platforms.adapter(Platform::X).profile("nobody_here", None).await.unwrap();
-    assert!(nobody.value.is_none());
+    assert!(nobody.is_none());
     let nobody = w.platforms.adapter(Platform::Youtube).profile("nobody-here", None).await.unwrap();
-    assert!(nobody.value.is_none());
+    assert!(nobody.is_none());
 }
 
 #[tokio::test]
@@ -174,9 +173,10 @@ async fn an_expired_tiktok_token_is_refreshed_once_and_handed_back() {
     let w = world().await;
     w.sim.expire_token(Platform::Tiktok, "ana.creates");
     let tt = w.platforms.adapter(Platform::Tiktok);
-    let fetched = tt.observe(&ids(&[TT]), Some(&tiktok_creator())).await.unwrap();
-    assert_eq!(fetched.value[0].state, PostState::Live);
-    let fresh = fetched.refreshed.expect("new tokens to store");
+    let user = tiktok_creator();
+    let fetched = tt.observe(&ids(&[TT]), Some(&user)).await.unwrap();
+    assert_eq!(fetched[0].state, PostState::Live);
+    let fresh = user.refreshed.take().expect("new tokens to store");
     assert_eq!(
         Some(fresh.access_token.expose().to_owned()),
         w.sim.access_token(Platform::Tiktok, "ana.creates")
@@ -188,20 +188,44 @@ async fn an_expired_tiktok_token_is_refreshed_once_and_handed_back() {
     assert_eq!(err.kind(), "unauthorized");
 }
 
+/// TikTok rotates refresh tokens: once a refresh has succeeded the old ones are dead, so the
+/// new ones are handed back even when the call they were fetched for then fails.
+#[tokio::test]
+async fn a_refreshed_tiktok_token_is_handed_back_when_the_call_then_fails() {
+    let w = world().await;
+    w.sim.expire_token(Platform::Tiktok, "ana.creates");
+    let tt = w.platforms.adapter(Platform::Tiktok);
+    // The refused query and the refresh go through; every query after them fails.
+    let pass = FaultKind::Slow { delay_ms: 0 };
+    w.sim.inject(Fault { target: FaultTarget::Tiktok, kind: pass, times: 2 });
+    let down = FaultKind::ServerError { status: 503 };
+    w.sim.inject(Fault { target: FaultTarget::Tiktok, kind: down, times: 50 });
+    let user = tiktok_creator();
+    assert!(tt.observe(&ids(&[TT]), Some(&user)).await.is_err());
+    w.sim.clear_faults();
+    let fresh = user.refreshed.take().expect("the refreshed tokens, although the call failed");
+    let now_valid = w.sim.access_token(Platform::Tiktok, "ana.creates");
+    assert_eq!(Some(fresh.access_token.expose().to_owned()), now_valid);
+    // With them the account still works; with the old ones it would not.
+    let renewed = UserCredential::new(user.account_id, fresh);
+    assert_eq!(tt.observe(&ids(&[TT]), Some(&renewed)).await.unwrap()[0].state, PostState::Live);
+}
+
 #[tokio::test]
 async fn instagram_tokens_are_extended_before_expiry_and_an_expired_one_is_unauthorized() {
     let w = world().await;
     let ig = w.platforms.adapter(Platform::Instagram);
     let mut soon = instagram_creator();
     soon.token.expires_at = Some(chrono::Utc::now() + chrono::Duration::days(2));
-    let fetched = ig.observe(&ids(&[IG]), Some(&soon)).await.unwrap();
-    let fresh = fetched.refreshed.expect("extended token");
+    ig.observe(&ids(&[IG]), Some(&soon)).await.unwrap();
+    let fresh = soon.refreshed.take().expect("extended token");
     assert_eq!(
         Some(fresh.access_token.expose().to_owned()),
         w.sim.access_token(Platform::Instagram, "ana.creates")
     );
     let with_fresh = creator(fresh.access_token.expose(), None);
-    assert!(ig.observe(&ids(&[IG]), Some(&with_fresh)).await.unwrap().refreshed.is_none());
+    ig.observe(&ids(&[IG]), Some(&with_fresh)).await.unwrap();
+    assert!(with_fresh.refreshed.take().is_none(), "not due: not extended");
 
     w.sim.expire_token(Platform::Instagram, "ana.creates");
     let err = ig.observe(&ids(&[IG]), Some(&with_fresh)).await.unwrap_err();
@@ -351,7 +375,7 @@ async fn one_throttled_or_hanging_platform_does_not_slow_the_others() {
             let user = user_for(platform);
             let seen =
                 w.platforms.adapter(platform).observe(&post_for(platform), user.as_ref()).await.unwrap();
-            assert_eq!(seen.value[0].state, PostState::Live);
+            assert_eq!(seen[0].state, PostState::Live);
         }
         let x_again = x.observe(&post_for(Platform::X), None).await.unwrap_err();
         (started.elapsed(), x_again.kind())

@@ -251,7 +251,76 @@ async fn the_master_key_rotates_by_command(db: TestDb) {
     assert!(matches!(refused, StoreError::Keys(_)), "{refused}");
 }
 
+fn holds(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Every file of a database as it lies on disk: the SQLite file with its WAL and shared
+/// memory, or every file of the PostgreSQL database's directory after a checkpoint.
+async fn files_on_disk(url: &str, raw: &sqlx::AnyPool) -> Vec<(String, Vec<u8>)> {
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        let path = path.split('?').next().unwrap();
+        return ["", "-wal", "-shm"]
+            .iter()
+            .filter_map(|suffix| {
+                let name = format!("{path}{suffix}");
+                std::fs::read(&name).ok().map(|bytes| (name, bytes))
+            })
+            .collect();
+    }
+    raw.execute("CHECKPOINT").await.unwrap();
+    let dir: String = sqlx::query(
+        "SELECT 'base/' || CAST(oid AS TEXT) AS d FROM pg_database WHERE datname = current_database()",
+    )
+    .fetch_one(raw)
+    .await
+    .unwrap()
+    .get("d");
+    let names = sqlx::query("SELECT pg_ls_dir($1) AS f").bind(&dir).fetch_all(raw).await.unwrap();
+    let mut files = Vec::new();
+    for name in names.iter().map(|r| format!("{dir}/{}", r.get::<String, _>("f"))) {
+        let read = sqlx::query("SELECT pg_read_binary_file($1, 0, 268435456, true) AS b").bind(&name);
+        if let Some(bytes) = read.fetch_one(raw).await.unwrap().get::<Option<Vec<u8>>, _>("b") {
+            files.push((name, bytes));
+        }
+    }
+    files
+}
+
+/// A forensic reader of the key store's files (and, on SQLite, of the main database's)
+/// finds no byte of an erased creator's sealed data key or sealed fields: a copy of the data
+/// directory taken after the erasure, read with the master key, gives nothing back.
+async fn an_erasure_leaves_no_sealed_bytes_in_the_files(db: TestDb) {
+    let store = db.store().await;
+    let ada = creator_with_everything(store.as_ref(), "user-ada").await;
+    let (raw, raw_keys) = (db.raw().await, db.raw_keystore().await);
+    let sealed_key: Vec<u8> = sqlx::query("SELECT sealed FROM data_keys WHERE owner = $1")
+        .bind(ada.to_string())
+        .fetch_one(&raw_keys)
+        .await
+        .unwrap()
+        .get("sealed");
+    let fields = sealed_values(&raw, ada).await;
+    // The scan sees what is there: before the erasure the sealed key is on disk.
+    let before = files_on_disk(&db.keystore_url, &raw_keys).await;
+    assert!(before.iter().any(|(_, bytes)| holds(bytes, &sealed_key)), "the scan cannot see the key");
+
+    store.erase_creator(ada, store::ErasureTrigger::Operator, Utc::now()).await.unwrap().unwrap();
+
+    for (name, bytes) in files_on_disk(&db.keystore_url, &raw_keys).await {
+        assert!(!holds(&bytes, &sealed_key), "the destroyed data key's bytes remain in {name}");
+    }
+    if db.url.starts_with("sqlite") {
+        for (name, bytes) in files_on_disk(&db.url, &raw).await {
+            for field in &fields {
+                assert!(!holds(&bytes, field), "an erased sealed field remains in {name}");
+            }
+        }
+    }
+}
+
 on_both_backends!(
+    an_erasure_leaves_no_sealed_bytes_in_the_files,
     a_backup_taken_before_erasure_cannot_be_read_after_it,
     an_erasure_killed_after_destroying_the_key_completes_on_retry,
     the_master_key_rotates_by_command,

@@ -55,7 +55,13 @@ impl CreatorVerifier {
             .map(|pem| DecodingKey::from_rsa_pem(pem.as_bytes()).map_err(VerifierError::BadKey))
             .collect::<Result<Vec<_>, _>>()?;
         let jwks = settings.jwks_url.as_ref().map(|url| {
-            JwksCache::new(url.clone(), std::time::Duration::from_secs(settings.jwks_min_refresh_secs))
+            use std::time::Duration;
+            let times = super::jwks::JwksTimes {
+                min_refresh: Duration::from_secs(settings.jwks_min_refresh_secs),
+                ttl: Duration::from_secs(settings.jwks_ttl_secs),
+                max_stale: Duration::from_secs(settings.jwks_max_stale_secs),
+            };
+            JwksCache::new(url.clone(), times)
         });
         let validation = match (&settings.issuer, &settings.audience) {
             (Some(issuer), Some(audience)) if !keys.is_empty() || jwks.is_some() => {
