@@ -276,17 +276,20 @@ fn read_image(settings: &Settings, path: &Path) -> anyhow::Result<image::RgbImag
 }
 
 async fn erase(settings: &Settings, user_id: &str) -> anyhow::Result<()> {
+    let _sole = claim_database(settings)?;
     let store = startup::open_store(settings, true).await?;
     let receipt = match store.creator_id_by_user_id(user_id).await? {
         Some(creator_id) => {
-            store.erase_creator(creator_id, ErasureTrigger::Operator, chrono::Utc::now()).await?
+            // This process polls nothing: its own consent locks have no reader to wait for.
+            let locks = crate::consent::locks::ConsentLocks::default();
+            let trigger = ErasureTrigger::Operator;
+            crate::consent::changes::erase(store.as_ref(), &locks, creator_id, trigger, chrono::Utc::now())
+                .await?
         }
         None => None,
     };
     match receipt {
         Some(receipt) => {
-            tracing::info!(receipt_id = %receipt.id, trigger = "operator", "creator erased");
-            crate::consent::count_event("erased", "operator");
             println!("{}", serde_json::json!({"erased": true, "receipt": receipt}));
         }
         None => println!("{}", serde_json::json!({"erased": false})),
@@ -315,6 +318,7 @@ async fn rotate_master_key(settings: &Settings) -> anyhow::Result<()> {
 }
 
 async fn worker(settings: Settings) -> anyhow::Result<()> {
+    let _sole = claim_database(&settings)?;
     let _ = crate::telemetry::metrics();
     let store = startup::open_store(&settings, true).await?;
     // The key must be the one `serve` marks with: a worker never makes its own.
@@ -338,7 +342,13 @@ async fn worker(settings: Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// On SQLite, makes this the one process that polls, revokes and erases on the database.
+fn claim_database(settings: &Settings) -> anyhow::Result<Option<crate::store::SoleProcess>> {
+    crate::store::claim_sole_process(settings.database_url().expose()).map_err(anyhow::Error::msg)
+}
+
 async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let _sole = claim_database(&settings)?;
     let app = Application::build(settings.clone()).await?;
     if let Some(file) = crate::keys::master_key_in_data_dir(&settings) {
         tracing::warn!(

@@ -227,10 +227,9 @@ pub async fn change_consent(
             at: chrono::Utc::now(),
         };
         // Waits for a poll whose request is on its way, so none starts after the commit.
-        let _consent_lock = state.consent_locks.write(creator.id).await;
-        state.store.record_consent(creator.id, &change).await.map_err(store_error)?;
-        tracing::info!(creator_id = %creator.id, state = wanted.as_str(), "tracking consent changed");
-        consent::count_event(if body.tracking { "granted" } else { "revoked" }, "api");
+        consent::changes::change_consent(state.store.as_ref(), &state.consent_locks, creator.id, &change)
+            .await
+            .map_err(store_error)?;
     }
     ledger_response(&state, &caller).await
 }
@@ -268,17 +267,14 @@ pub async fn erase(state: web::Data<AppState>, caller: Caller) -> Result<HttpRes
         .ok_or_else(|| {
             ApiError::new(StatusCode::NOT_FOUND, "not_joined", "you have not joined the Creator Program")
         })?;
-    let _consent_lock = state.consent_locks.write(creator_id).await;
-    let receipt = state
-        .store
-        .erase_creator(creator_id, crate::store::ErasureTrigger::Api, Utc::now())
-        .await
-        .map_err(store_error)?
-        .ok_or_else(|| {
-            ApiError::new(StatusCode::NOT_FOUND, "not_joined", "you have not joined the Creator Program")
-        })?;
-    tracing::info!(receipt_id = %receipt.id, trigger = "api", "creator erased");
-    consent::count_event("erased", "api");
+    let trigger = crate::store::ErasureTrigger::Api;
+    let receipt =
+        consent::changes::erase(state.store.as_ref(), &state.consent_locks, creator_id, trigger, Utc::now())
+            .await
+            .map_err(store_error)?
+            .ok_or_else(|| {
+                ApiError::new(StatusCode::NOT_FOUND, "not_joined", "you have not joined the Creator Program")
+            })?;
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "receipt_id": receipt.id,
         "erased_at": receipt.erased_at,

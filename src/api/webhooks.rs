@@ -89,18 +89,18 @@ pub async fn identity(
     let Some(creator_id) = creator else {
         return nothing("no such creator");
     };
-    let _consent_lock = state.consent_locks.write(creator_id).await;
-    let receipt = state
-        .store
-        .erase_creator(creator_id, ErasureTrigger::Webhook, chrono::Utc::now())
-        .await
-        .map_err(store_error)?;
+    let trigger = ErasureTrigger::Webhook;
+    let receipt = crate::consent::changes::erase(
+        state.store.as_ref(),
+        &state.consent_locks,
+        creator_id,
+        trigger,
+        chrono::Utc::now(),
+    )
+    .await
+    .map_err(store_error)?;
     match receipt {
-        Some(receipt) => {
-            tracing::info!(receipt_id = %receipt.id, trigger = "webhook", "creator erased");
-            crate::consent::count_event("erased", "webhook");
-            Ok(HttpResponse::Ok().json(json!({"status": "erased", "receipt_id": receipt.id})))
-        }
+        Some(receipt) => Ok(HttpResponse::Ok().json(json!({"status": "erased", "receipt_id": receipt.id}))),
         None => Ok(HttpResponse::Ok().json(json!({"status": "no such creator"}))),
     }
 }

@@ -2,6 +2,7 @@
 //! The ledger itself (append-only grant/revoke events) lives in the store; this module
 //! decides, the HTTP layer only translates.
 
+pub mod changes;
 pub mod export;
 pub mod locks;
 pub mod webhook;

@@ -188,33 +188,15 @@ impl CreatorRepo for SqlStore {
     }
 
     async fn record_consent(&self, creator_id: Uuid, change: &ConsentChange) -> StoreResult<ConsentEvent> {
-        let (kind, state) = if change.grant { ("grant", "granted") } else { ("revoke", "revoked") };
-        let mut tx = self.pool.begin().await?;
-        let updated =
-            sqlx::query("UPDATE creators SET consent_state = $1, consent_changed_at = $2 WHERE id = $3")
-                .bind(state)
-                .bind(to_ms(change.at))
-                .bind(creator_id.to_string())
-                .execute(&mut *tx)
-                .await?;
-        if updated.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
+        if change.grant {
+            return self.write_consent(creator_id, change).await;
         }
-        let row = sqlx::query(
-            "INSERT INTO consent_events (creator_id, kind, policy_version, channel, actor, occurred_at) \
-             VALUES ($1, $2, $3, $4, $5, $6) \
-             RETURNING id, creator_id, kind, policy_version, channel, actor, occurred_at",
-        )
-        .bind(creator_id.to_string())
-        .bind(kind)
-        .bind(&change.policy_version)
-        .bind(&change.channel)
-        .bind(&change.actor)
-        .bind(to_ms(change.at))
-        .fetch_one(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        event_from_row(&row)
+        self.announce_pending(creator_id).await?;
+        let written = self.write_consent(creator_id, change).await;
+        if written.is_err() {
+            self.withdraw_revocation(creator_id).await;
+        }
+        written
     }
 
     async fn consent_ledger(&self, creator_id: Uuid) -> StoreResult<Vec<ConsentEvent>> {
@@ -290,5 +272,43 @@ impl CreatorRepo for SqlStore {
             .as_ref()
             .map(content_from_row)
             .transpose()
+    }
+}
+
+impl SqlStore {
+    /// Records a consent change: the creator's state and the ledger's event, in one
+    /// transaction; a revocation's announcement goes with it.
+    async fn write_consent(&self, creator_id: Uuid, change: &ConsentChange) -> StoreResult<ConsentEvent> {
+        let (kind, state) = if change.grant { ("grant", "granted") } else { ("revoke", "revoked") };
+        let mut tx = self.pool.begin().await?;
+        let updated =
+            sqlx::query("UPDATE creators SET consent_state = $1, consent_changed_at = $2 WHERE id = $3")
+                .bind(state)
+                .bind(to_ms(change.at))
+                .bind(creator_id.to_string())
+                .execute(&mut *tx)
+                .await?;
+        if updated.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        let row = sqlx::query(
+            "INSERT INTO consent_events (creator_id, kind, policy_version, channel, actor, occurred_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) \
+             RETURNING id, creator_id, kind, policy_version, channel, actor, occurred_at",
+        )
+        .bind(creator_id.to_string())
+        .bind(kind)
+        .bind(&change.policy_version)
+        .bind(&change.channel)
+        .bind(&change.actor)
+        .bind(to_ms(change.at))
+        .fetch_one(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM revocations_pending WHERE creator_id = $1")
+            .bind(creator_id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        event_from_row(&row)
     }
 }

@@ -29,6 +29,9 @@ use crate::sealing::Sealer;
 const INDEX_OWNER: Uuid = Uuid::nil();
 /// The most ids in one `IN (...)` list.
 const BATCH: usize = 500;
+/// How long (steps of `PURGE_WAIT_STEP`) a destruction waits for older transactions.
+const PURGE_WAIT_STEPS: u32 = 100;
+const PURGE_WAIT_STEP: Duration = Duration::from_millis(100);
 
 /// A master key and its public id (a hash prefix: which key sealed a row, never the key).
 #[derive(Clone)]
@@ -197,19 +200,52 @@ impl KeyStore {
     /// SQLite's WAL, in PostgreSQL's dead tuples. SQLite overwrites deleted content
     /// (`secure_delete`) and the WAL is then checkpointed and truncated; PostgreSQL rewrites
     /// the table (`VACUUM FULL`, instant on a table of one small row per creator), which
-    /// leaves the dead tuple in no data file. Its WAL segments are the operator's to expire
-    /// (docs/privacy.md).
+    /// leaves the dead tuple in no data file, once no transaction older than the deletion
+    /// can still see it. Its WAL segments are the operator's to expire (docs/privacy.md).
     pub async fn destroy(&self, creator: Uuid) -> StoreResult<bool> {
+        match self.backend {
+            Backend::Sqlite => {
+                let done = sqlx::query("DELETE FROM data_keys WHERE owner = $1")
+                    .bind(creator.to_string())
+                    .execute(&self.pool)
+                    .await?;
+                sqlite::purge_wal(&self.pool).await?;
+                Ok(done.rows_affected() == 1)
+            }
+            Backend::Postgres => self.destroy_on_postgres(creator).await,
+        }
+    }
+
+    /// PostgreSQL keeps a deleted tuple, even through `VACUUM FULL`, while a transaction
+    /// that began before the deletion runs. The rewrite waits (a bounded time) until none
+    /// does; if one outlasts the wait, the rewrite goes ahead and the next one purges the row.
+    async fn destroy_on_postgres(&self, creator: Uuid) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await?;
         let done = sqlx::query("DELETE FROM data_keys WHERE owner = $1")
             .bind(creator.to_string())
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
-        match self.backend {
-            Backend::Sqlite => sqlite::purge_wal(&self.pool).await?,
-            Backend::Postgres => {
-                sqlx::query("VACUUM FULL data_keys").execute(&self.pool).await?;
+        let xid: i64 = sqlx::query("SELECT CAST(txid_current() % 4294967296 AS BIGINT)")
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
+        tx.commit().await?;
+        let older = "SELECT COUNT(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND \
+                     (age(backend_xmin) >= age(CAST(CAST($1 AS TEXT) AS xid)) OR \
+                      age(backend_xid) >= age(CAST(CAST($1 AS TEXT) AS xid)))";
+        let mut clear = false;
+        for _ in 0..PURGE_WAIT_STEPS {
+            let holders: i64 = sqlx::query(older).bind(xid).fetch_one(&self.pool).await?.try_get(0)?;
+            if holders == 0 {
+                clear = true;
+                break;
             }
+            tokio::time::sleep(PURGE_WAIT_STEP).await;
         }
+        if !clear {
+            tracing::warn!("a transaction older than a data key's destruction outlasted the wait: its row is purged by the next destruction");
+        }
+        sqlx::query("VACUUM FULL data_keys").execute(&self.pool).await?;
         Ok(done.rows_affected() == 1)
     }
 

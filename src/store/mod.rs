@@ -26,6 +26,7 @@ use uuid::Uuid;
 pub use backend::{connect, Backend, SqlStore};
 pub use keystore::{DataKey, KeyStore, MasterKey, MasterKeys};
 pub use models::*;
+pub use sqlite::{claim_sole_process, SoleProcess};
 
 /// Errors the storage layer reports; callers map them to responses.
 #[derive(Debug, thiserror::Error)]
@@ -164,6 +165,9 @@ pub trait PollRepo: Send + Sync {
         lease_for: Duration,
         limit: u32,
     ) -> StoreResult<Vec<LeasedPost>>;
+    /// Announces a revocation or erasure about to wait for the requests on their way: until
+    /// it commits (or the announcement expires), no new permit is granted for the creator.
+    async fn announce_revocation(&self, creator_id: Uuid) -> StoreResult<()>;
     /// The creator's consent state now (`None`: no such creator, e.g. erased).
     async fn consent_stamp(&self, creator_id: Uuid) -> StoreResult<Option<ConsentStamp>>;
     /// Checks that each creator's consent is still the one given (granted, changed at that

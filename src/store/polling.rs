@@ -16,6 +16,10 @@ use sqlx::{Any, Transaction};
 use uuid::Uuid;
 
 use super::backend::{from_ms, to_ms, SqlStore};
+
+/// How long a revocation's announcement holds new requests back; longer than any commit
+/// waits, so only the announcement of a process that died before committing expires.
+const PENDING_REVOCATION_EXPIRES: Duration = Duration::from_secs(60);
 use super::tracking::{
     account_from_row, creator_of, post_from_row, token_from_row, ACCOUNT_COLUMNS, POST_COLUMNS,
 };
@@ -45,6 +49,62 @@ impl SqlStore {
         let state: String = sqlx::Row::try_get(&row, "consent_state")?;
         let changed: i64 = sqlx::Row::try_get(&row, "consent_changed_at")?;
         Ok(state == "granted" && changed == to_ms(since))
+    }
+
+    /// Whether a revocation or erasure of one of `creators` has announced itself and not yet
+    /// committed (or given up: an announcement older than [`PENDING_REVOCATION_EXPIRES`] is
+    /// one whose process died).
+    async fn revocation_pending(&self, creators: &[(Uuid, Timestamp)]) -> StoreResult<bool> {
+        if self.backend != Backend::Postgres {
+            return Ok(false);
+        }
+        let fresh_since = to_ms(chrono::Utc::now()) - PENDING_REVOCATION_EXPIRES.as_millis() as i64;
+        for (creator_id, _) in creators {
+            let row = sqlx::query(
+                "SELECT COUNT(*) AS n FROM revocations_pending WHERE creator_id = $1 AND since > $2",
+            )
+            .bind(creator_id.to_string())
+            .bind(fresh_since)
+            .fetch_one(&self.pool)
+            .await?;
+            if sqlx::Row::try_get::<i64, _>(&row, "n")? > 0 {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Announces a revocation or erasure of `creator_id` before it waits for the requests
+    /// on their way (committed at once, so every process sees it). PostgreSQL only: on
+    /// SQLite one process owns the database, and its in-process consent lock already makes a
+    /// waiting revocation go before new requests.
+    pub(super) async fn announce_pending(&self, creator_id: Uuid) -> StoreResult<()> {
+        if self.backend != Backend::Postgres {
+            return Ok(());
+        }
+        sqlx::query(
+            "INSERT INTO revocations_pending (creator_id, since) VALUES ($1, $2) \
+             ON CONFLICT (creator_id) DO UPDATE SET since = excluded.since",
+        )
+        .bind(creator_id.to_string())
+        .bind(to_ms(chrono::Utc::now()))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Withdraws an announcement whose change failed (a committed change removes its own).
+    pub(super) async fn withdraw_revocation(&self, creator_id: Uuid) {
+        if self.backend != Backend::Postgres {
+            return;
+        }
+        let removed = sqlx::query("DELETE FROM revocations_pending WHERE creator_id = $1")
+            .bind(creator_id.to_string())
+            .execute(&self.pool)
+            .await;
+        if let Err(err) = removed {
+            tracing::warn!(%err, %creator_id, "a failed revocation's announcement stays until it expires");
+        }
     }
 
     async fn stop_unreadable_post(&self, row: &sqlx::any::AnyRow) -> StoreResult<()> {
@@ -134,6 +194,10 @@ impl PollRepo for SqlStore {
         Ok(leased)
     }
 
+    async fn announce_revocation(&self, creator_id: Uuid) -> StoreResult<()> {
+        self.announce_pending(creator_id).await
+    }
+
     async fn consent_stamp(&self, creator_id: Uuid) -> StoreResult<Option<ConsentStamp>> {
         let row = sqlx::query("SELECT consent_state, consent_changed_at FROM creators WHERE id = $1")
             .bind(creator_id.to_string())
@@ -156,6 +220,12 @@ impl PollRepo for SqlStore {
         let mut ordered = creators.to_vec();
         ordered.sort_by_key(|(id, _)| *id);
         ordered.dedup();
+        // A revocation waiting for requests on their way lets no new one start: its wait is
+        // bounded by the requests in flight when it began (a share lock alone would let new
+        // holders in ahead of it, on PostgreSQL, for as long as polls keep coming).
+        if self.revocation_pending(&ordered).await? {
+            return Ok(Err("a revocation of the creator's consent is in progress".into()));
+        }
         let mut tx = self.pool.begin().await?;
         for (creator_id, since) in &ordered {
             let in_force = self.consent_in_force(&mut tx, *creator_id, *since).await?;

@@ -114,3 +114,47 @@ pub(super) async fn purge_wal(pool: &AnyPool) -> StoreResult<()> {
     }
     Err(StoreError::Unreachable("the WAL could not be checkpointed: readers held it".into()))
 }
+
+/// A claim on a SQLite database by the one process that may poll, revoke or erase on it,
+/// held (an exclusive lock on `<database>-owner.lock`) until dropped.
+///
+/// The consent gate orders polls and revocations with in-process locks on SQLite, which
+/// hold only inside one process: `serve`, `worker` and `erase` therefore claim the database
+/// first, and a second claimant is refused rather than let a revocation commit between
+/// another process's consent check and its request. Several processes need PostgreSQL.
+#[derive(Debug)]
+pub struct SoleProcess {
+    _lock: std::fs::File,
+}
+
+/// Claims the SQLite database at `url` for this process; `Ok(None)` for another backend
+/// or an in-memory database, `Err` with the reason when another process holds it.
+pub fn claim_sole_process(url: &str) -> Result<Option<SoleProcess>, String> {
+    if !url.starts_with("sqlite:") || url.contains(":memory:") || url.contains("mode=memory") {
+        return Ok(None);
+    }
+    let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
+    let file = path.split('?').next().unwrap_or(path);
+    let lock_path = format!("{file}-owner.lock");
+    if let Some(dir) = Path::new(file).parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let lock = options.open(&lock_path).map_err(|e| format!("cannot open {lock_path}: {e}"))?;
+    match lock.try_lock() {
+        Ok(()) => Ok(Some(SoleProcess { _lock: lock })),
+        Err(std::fs::TryLockError::WouldBlock) => {
+            Err("another viewmark process (serve, worker or erase) is using this SQLite database, and on \
+             SQLite one process owns it: erase through the API, or stop that process first; \
+             several processes need PostgreSQL"
+                .into())
+        }
+        Err(std::fs::TryLockError::Error(e)) => Err(format!("cannot lock {lock_path}: {e}")),
+    }
+}

@@ -112,6 +112,35 @@ async fn serve_creates_database_and_key_then_stops_on_sigterm() {
     std::fs::remove_dir_all(secrets_dir(dir.path())).unwrap();
 }
 
+/// On SQLite one process owns the database: an erasure or a worker beside `serve` would
+/// revoke or poll outside serve's consent locks, so they are refused while it runs.
+#[test]
+fn on_sqlite_erase_and_worker_are_refused_beside_serve() {
+    let dir = tempfile::tempdir().unwrap();
+    let (child, _, _) = start_serve(dir.path());
+    let run = |command: &str| {
+        let mut cmd = viewmark();
+        cmd.arg(command)
+            .env("VIEWMARK_DATA_DIR", dir.path())
+            .env("VIEWMARK_SECRETS_DIR", secrets_dir(dir.path()));
+        if command == "erase" {
+            cmd.args(["--user", "user-ada"]);
+        }
+        cmd.output().unwrap()
+    };
+    for command in ["erase", "worker"] {
+        let out = run(command);
+        assert!(!out.status.success(), "{command} ran beside serve");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("one process owns it"), "{command}: {stderr}");
+    }
+    assert!(terminate(child).success());
+    let out = run("erase");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["erased"], false);
+    std::fs::remove_dir_all(secrets_dir(dir.path())).unwrap();
+}
+
 #[test]
 fn serve_warns_loudly_when_the_master_key_is_in_the_data_directory() {
     let dir = tempfile::tempdir().unwrap();

@@ -431,7 +431,7 @@ async fn a_request_on_its_way_holds_the_revocation_back(db: TestDb) {
     }
     for locks in lock_sets {
         let since = t.app.store.consent_stamp(ada).await.unwrap().unwrap().changed_at;
-        let gate = ConsentGate::new(t.app.store.clone(), locks, vec![(ada, since)]);
+        let gate = ConsentGate::new(t.app.store.clone(), locks.clone(), vec![(ada, since)]);
         let permit = gate.permit().await.unwrap();
         let revoking = {
             let t = t.clone();
@@ -439,6 +439,16 @@ async fn a_request_on_its_way_holds_the_revocation_back(db: TestDb) {
         };
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert!(!revoking.is_finished(), "the revocation committed while a request was on its way");
+        // While it waits, no new request about her starts: not from this process, nor (on
+        // PostgreSQL) from another one, whose consent locks are its own.
+        for newcomer_locks in [locks.clone(), Arc::new(ConsentLocks::default())] {
+            let newcomer = ConsentGate::new(t.app.store.clone(), newcomer_locks, vec![(ada, since)]);
+            let attempt = tokio::time::timeout(Duration::from_millis(300), newcomer.permit()).await;
+            assert!(!matches!(attempt, Ok(Ok(_))), "a new request started while a revocation waited");
+            if !postgres {
+                break; // SQLite: one process owns the database.
+            }
+        }
         drop(permit);
         tokio::time::timeout(Duration::from_secs(10), revoking).await.unwrap().unwrap();
         assert!(gate.permit().await.is_err(), "no request starts after the revocation");
@@ -446,7 +456,36 @@ async fn a_request_on_its_way_holds_the_revocation_back(db: TestDb) {
     }
 }
 
+/// The account-proof request asks the platform about the creator, so it passes the consent
+/// gate: a revocation made while it is on its way waits for its answer.
+async fn an_account_proof_on_its_way_holds_the_revocation_back(db: TestDb) {
+    let t = Arc::new(tracked(db).await);
+    let body = json!({"platform": "x", "handle": "stranger"});
+    let (status, linked) = t.app.call(Method::POST, "/v1/social-accounts", Some(&t.bob), Some(body)).await;
+    assert_eq!(status, StatusCode::CREATED, "{linked}");
+    t.sim.set_bio(Platform::X, "stranger", &format!("hi · {}", linked["proof"]["code"].as_str().unwrap()));
+    let path = format!("/v1/social-accounts/{}/verify", linked["id"].as_str().unwrap());
+    // Slow, within the request timeout.
+    t.sim.inject(Fault { target: FaultTarget::X, kind: FaultKind::Slow { delay_ms: 500 }, times: 1 });
+    let verifying = {
+        let (t, path) = (t.clone(), path.clone());
+        tokio::spawn(async move { t.app.call(Method::POST, &path, Some(&t.bob), None).await.0 })
+    };
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let revoking = {
+        let t = t.clone();
+        tokio::spawn(async move { revoke(&t, &t.bob).await })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!revoking.is_finished(), "the revocation committed while the proof request was on its way");
+    assert_eq!(verifying.await.unwrap(), StatusCode::OK, "asked under consent, answered");
+    tokio::time::timeout(Duration::from_secs(10), revoking).await.unwrap().unwrap();
+    let (status, body) = t.app.call(Method::POST, &path, Some(&t.bob), None).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::FORBIDDEN, Some("consent_revoked")));
+}
+
 on_both_backends!(
+    an_account_proof_on_its_way_holds_the_revocation_back,
     a_request_on_its_way_holds_the_revocation_back,
     only_true_posts_verify_and_verified_ones_accumulate_snapshots,
     registration_refuses_unproven_accounts_duplicates_and_bad_urls,
