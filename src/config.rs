@@ -146,6 +146,9 @@ pub struct Limits {
     /// Images decoded, marked or detected at once; more wait their turn, so a burst of
     /// uploads cannot exhaust memory.
     pub media_concurrency: usize,
+    /// A linked account not proven within this many seconds is unlinked: an unproven link
+    /// claims nothing, and none lingers.
+    pub unproven_link_secs: u64,
 }
 
 impl Default for Settings {
@@ -163,6 +166,7 @@ impl Default for Settings {
                 max_pixels: 8192 * 8192,
                 max_dimension: 16384,
                 media_concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
+                unproven_link_secs: 7 * 24 * 3600,
             },
             video: crate::media::video::VideoSettings::default(),
             watermark_key: None,

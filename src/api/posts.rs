@@ -174,7 +174,9 @@ pub async fn register(
 }
 
 /// A post another creator registered first: a fraud signal on that post (one of the two
-/// claims is false), which holds it out of statements until an admin looks.
+/// claims is false), which holds it out of statements until an admin looks. Raised once:
+/// repeating the claim, or repeating it after an admin cleared the flag, changes nothing,
+/// so nobody can hold another creator's post out of statements by claiming it again.
 async fn claimed_again(state: &AppState, new: &NewPost, claimant: Uuid) -> Result<(), ApiError> {
     let Some(existing) =
         state.store.post_id_by_ref(new.platform, &new.platform_post_id).await.map_err(store_error)?
@@ -182,7 +184,14 @@ async fn claimed_again(state: &AppState, new: &NewPost, claimant: Uuid) -> Resul
         return Ok(());
     };
     let owner = state.store.post(existing).await.map_err(store_error)?.map(|p| p.creator_id);
-    if owner.is_some_and(|owner| owner != claimant) {
+    let raised_before = state
+        .store
+        .flags_for_post(existing)
+        .await
+        .map_err(store_error)?
+        .iter()
+        .any(|f| f.kind == FlagKind::ClaimedTwice);
+    if owner.is_some_and(|owner| owner != claimant) && !raised_before {
         let detail = "registered by a second creator";
         let flag = state.store.flag_post(existing, FlagKind::ClaimedTwice, detail, Utc::now()).await;
         let flag = flag.map_err(store_error)?;

@@ -107,7 +107,7 @@ fn proof_code() -> String {
         (status = 201, description = "Linked, unproven until the proof code is found in the profile", body = AccountView),
         (status = 400, description = "Unknown platform, bad handle or tokens", body = ErrorDoc),
         (status = 403, description = "Consent revoked", body = ErrorDoc),
-        (status = 409, description = "The account is already linked", body = ErrorDoc),
+        (status = 409, description = "You have linked that account already", body = ErrorDoc),
     ))]
 pub async fn link(
     state: web::Data<AppState>,
@@ -143,9 +143,14 @@ pub async fn link(
         oauth_token,
         at: chrono::Utc::now(),
     };
+    // Lapsed links first: a link made long ago and never proven claims nothing.
+    let lapsed = new.at - chrono::Duration::seconds(state.limits.unproven_link_secs as i64);
+    state.store.expire_unproven_accounts(lapsed).await.map_err(store_error)?;
+    // Whoever else linked or proved the account, the answer is the same: an unproven link,
+    // which only the account's owner can prove. Only the caller's own duplicate is refused.
     let account = state.store.insert_social_account(&new).await.map_err(|e| match e {
         StoreError::Conflict(_) => {
-            ApiError::new(StatusCode::CONFLICT, "handle_taken", "that account is already linked")
+            ApiError::new(StatusCode::CONFLICT, "already_linked", "you have linked that account already")
         }
         other => store_error(other),
     })?;
@@ -195,7 +200,10 @@ fn platform_error(error: &PlatformError) -> ApiError {
     params(("id" = Uuid, Path, description = "Social account id")),
     responses(
         (status = 200, description = "Proven (now or before)", body = AccountView),
+        (status = 403, description = "Consent revoked", body = ErrorDoc),
         (status = 404, description = "No such account of the caller's", body = ErrorDoc),
+        (status = 409, description = "Another creator proved the account first", body = ErrorDoc),
+        (status = 410, description = "The link lapsed unproven", body = ErrorDoc),
         (status = 422, description = "Proof code not in the profile, or the platform token is missing or refused", body = ErrorDoc),
         (status = 503, description = "The platform cannot be asked now", body = ErrorDoc),
     ))]
@@ -213,6 +221,15 @@ pub async fn verify(
     }
     if account.proven_at.is_some() {
         return Ok(HttpResponse::Ok().json(AccountView::from(&account)));
+    }
+    let lapses_at = account.created_at + chrono::Duration::seconds(state.limits.unproven_link_secs as i64);
+    if lapses_at <= Utc::now() {
+        state.store.expire_unproven_accounts(lapses_at).await.map_err(store_error)?;
+        return Err(ApiError::new(
+            StatusCode::GONE,
+            "link_expired",
+            "the link lapsed before it was proven: link the account again",
+        ));
     }
     let adapter = state.platforms.adapter(account.platform);
     let user = match state.store.oauth_token(account.id).await.map_err(store_error)? {
@@ -246,7 +263,16 @@ pub async fn verify(
             "the proof code is not in that account's profile yet (or the token belongs to another account)",
         ));
     }
-    state.store.mark_account_proven(account.id, Utc::now()).await.map_err(store_error)?;
+    // Only the account's owner gets here (the code is in its profile): telling them that
+    // another creator proved it first reveals nothing to anyone else.
+    state.store.mark_account_proven(account.id, Utc::now()).await.map_err(|e| match e {
+        StoreError::Conflict(_) => ApiError::new(
+            StatusCode::CONFLICT,
+            "handle_taken",
+            "that account is already proven by another creator",
+        ),
+        other => store_error(other),
+    })?;
     tracing::info!(creator_id = %creator.id, account_id = %account.id, "social account proven");
     let account = state.store.social_account(account.id).await.map_err(store_error)?.ok_or_else(not_found)?;
     Ok(HttpResponse::Ok().json(AccountView::from(&account)))

@@ -127,7 +127,11 @@ pub trait CreatorRepo: Send + Sync {
 /// Social accounts, posts and their view snapshots.
 #[async_trait]
 pub trait TrackingRepo: Send + Sync {
+    /// Links an account, unproven: `Conflict` only if this creator has linked it already
+    /// (an unproven link claims nothing, so others' links never conflict).
     async fn insert_social_account(&self, new: &NewSocialAccount) -> StoreResult<SocialAccount>;
+    /// Removes unproven links made before `before`; returns how many.
+    async fn expire_unproven_accounts(&self, before: Timestamp) -> StoreResult<u64>;
     /// A creator's linked accounts, oldest first.
     async fn social_accounts_for_creator(&self, creator_id: Uuid) -> StoreResult<Vec<SocialAccount>>;
     async fn insert_post(&self, new: &NewPost) -> StoreResult<Post>;
@@ -139,6 +143,8 @@ pub trait TrackingRepo: Send + Sync {
     /// The account's platform tokens (serialised), if any.
     async fn oauth_token(&self, id: Uuid) -> StoreResult<Option<Vec<u8>>>;
     /// Records that the proof code was found in the account's profile (first time only).
+    /// The account becomes its creator's, alone: `Conflict` if another creator has proven
+    /// it already; other creators' unproven links of it are removed.
     async fn mark_account_proven(&self, id: Uuid, at: Timestamp) -> StoreResult<()>;
     async fn post(&self, id: Uuid) -> StoreResult<Option<Post>>;
     /// A creator's posts, oldest first, after the cursor, at most `limit`.

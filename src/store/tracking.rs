@@ -25,6 +25,12 @@ fn platform(row: &AnyRow) -> StoreResult<Platform> {
 }
 
 /// The blind index of a handle on a platform (unique: one account per handle).
+/// An unproven link's unique reference: private to the creator who made it, so it stands in
+/// nobody else's way (the handle's own blind index is taken only by a proof).
+fn unproven_ref(store: &SqlStore, creator_id: Uuid, claim: &str) -> String {
+    store.keys.blind_index(&format!("unproven:{creator_id}"), claim)
+}
+
 pub(super) fn handle_ref(store: &SqlStore, platform: Platform, handle: &str) -> String {
     store.keys.blind_index(&format!("handle:{}", platform.as_str()), handle)
 }
@@ -130,21 +136,31 @@ impl TrackingRepo for SqlStore {
     async fn insert_social_account(&self, new: &NewSocialAccount) -> StoreResult<SocialAccount> {
         let key = self.data_key(new.creator_id).await?;
         let token = new.oauth_token.as_deref().map(|t| key.seal(t)).transpose()?;
+        let claim = handle_ref(self, new.platform, &new.handle);
         let row = sqlx::query(&format!(
-            "INSERT INTO social_accounts (id, creator_id, platform, handle_ref, handle_enc, proof_code, oauth_token_enc, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {ACCOUNT_COLUMNS}"
+            "INSERT INTO social_accounts (id, creator_id, platform, handle_ref, handle_enc, proof_code, oauth_token_enc, created_at, handle_claim) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {ACCOUNT_COLUMNS}"
         ))
         .bind(Uuid::new_v4().to_string())
         .bind(new.creator_id.to_string())
         .bind(new.platform.as_str())
-        .bind(handle_ref(self, new.platform, &new.handle))
+        .bind(unproven_ref(self, new.creator_id, &claim))
         .bind(key.seal(new.handle.as_bytes())?)
         .bind(new.proof_code.clone())
         .bind(token)
         .bind(to_ms(new.at))
+        .bind(&claim)
         .fetch_one(&self.pool)
         .await?;
         account_from_row(&row, &key)
+    }
+
+    async fn expire_unproven_accounts(&self, before: Timestamp) -> StoreResult<u64> {
+        let done = sqlx::query("DELETE FROM social_accounts WHERE proven_at IS NULL AND created_at < $1")
+            .bind(to_ms(before))
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
     }
 
     async fn social_accounts_for_creator(&self, creator_id: Uuid) -> StoreResult<Vec<SocialAccount>> {
@@ -223,11 +239,23 @@ impl TrackingRepo for SqlStore {
     }
 
     async fn mark_account_proven(&self, id: Uuid, at: Timestamp) -> StoreResult<()> {
-        sqlx::query("UPDATE social_accounts SET proven_at = COALESCE(proven_at, $2) WHERE id = $1")
-            .bind(id.to_string())
-            .bind(to_ms(at))
-            .execute(&self.pool)
-            .await?;
+        let mut tx = self.pool.begin().await?;
+        // Taking the claim: the unique handle_ref refuses a second proven owner.
+        sqlx::query(
+            "UPDATE social_accounts SET proven_at = COALESCE(proven_at, $2), handle_ref = handle_claim WHERE id = $1",
+        )
+        .bind(id.to_string())
+        .bind(to_ms(at))
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "DELETE FROM social_accounts WHERE proven_at IS NULL AND id <> $1 AND \
+             handle_claim = (SELECT handle_claim FROM social_accounts WHERE id = $1)",
+        )
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
         Ok(())
     }
 

@@ -316,11 +316,19 @@ async fn a_post_claimed_by_a_second_creator_is_flagged(db: TestDb) {
         (flags[0].post_id.to_string(), flags[0].kind),
         (ours["id"].as_str().unwrap().to_owned(), FlagKind::ClaimedTwice)
     );
+    // Claiming it again, before or after an admin clears the flag, raises nothing more.
+    let (status, _) = t.app.call(Method::POST, "/v1/posts", Some(&t.bob), Some(json!({"url": url}))).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(t.app.store.flags(false, 10).await.unwrap().len(), 1);
+    t.app.store.clear_flag(flags[0].id, "admin-token", chrono::Utc::now()).await.unwrap();
+    let (status, _) = t.app.call(Method::POST, "/v1/posts", Some(&t.bob), Some(json!({"url": url}))).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert!(t.app.store.flags(true, 10).await.unwrap().is_empty(), "the cleared claim was raised again");
     // The owner registering it again is no such signal.
     let url = format!("https://x.com/ada_makes/status/{}", crate::tracking::OURS);
     let (status, _) = t.app.call(Method::POST, "/v1/posts", Some(&t.ada), Some(json!({"url": url}))).await;
     assert_eq!(status, StatusCode::CONFLICT);
-    assert_eq!(t.app.store.flags(true, 10).await.unwrap().len(), 1);
+    assert_eq!(t.app.store.flags(false, 10).await.unwrap().len(), 1);
 }
 
 on_both_backends!(

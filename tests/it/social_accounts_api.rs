@@ -36,8 +36,9 @@ async fn accounts_are_linked_unproven_with_a_proof_code(db: TestDb) {
     assert!(code.starts_with("viewmark-") && code.len() == "viewmark-".len() + 10, "{code}");
     assert!(linked["proof"]["instructions"].as_str().unwrap().contains(code));
 
-    // One owner per account, whatever the spelling.
-    let (status, err) = app
+    // An unproven link claims nothing: another creator may link the same account (whatever
+    // the spelling), and learns nothing about who else did; only a proof makes it one's own.
+    let (status, theirs) = app
         .call(
             Method::POST,
             "/v1/social-accounts",
@@ -45,7 +46,11 @@ async fn accounts_are_linked_unproven_with_a_proof_code(db: TestDb) {
             Some(json!({"platform": "x", "handle": "ADA_MAKES"})),
         )
         .await;
-    assert_eq!((status, err["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("handle_taken")));
+    assert_eq!((status, theirs["proven"].as_bool()), (StatusCode::CREATED, Some(false)), "{theirs}");
+    // The caller's own duplicate is refused.
+    let body = json!({"platform": "x", "handle": "ada_makes"});
+    let (status, err) = app.call(Method::POST, "/v1/social-accounts", Some(&ada), Some(body)).await;
+    assert_eq!((status, err["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("already_linked")));
     // The same handle on another platform is another account.
     let (status, _) = app
         .call(
@@ -84,6 +89,25 @@ async fn accounts_are_linked_unproven_with_a_proof_code(db: TestDb) {
         )
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+/// A link left unproven lapses: its proof is refused with 410 and it leaves the list.
+async fn unproven_links_lapse(db: TestDb) {
+    let app = TestApp::spawn_with(db, |s| s.limits.unproven_link_secs = 1).await;
+    let (ada, _) = join(&app, "user-ada").await;
+    let body = json!({"platform": "x", "handle": "ada_makes"});
+    let (status, linked) =
+        app.call(Method::POST, "/v1/social-accounts", Some(&ada), Some(body.clone())).await;
+    assert_eq!(status, StatusCode::CREATED);
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let path = format!("/v1/social-accounts/{}/verify", linked["id"].as_str().unwrap());
+    let (status, err) = app.call(Method::POST, &path, Some(&ada), None).await;
+    assert_eq!((status, err["error"]["code"].as_str()), (StatusCode::GONE, Some("link_expired")));
+    let (_, mine) = app.call(Method::GET, "/v1/social-accounts", Some(&ada), None).await;
+    assert_eq!(mine["items"].as_array().unwrap().len(), 0, "{mine}");
+    // And can be made again.
+    let (status, _) = app.call(Method::POST, "/v1/social-accounts", Some(&ada), Some(body)).await;
+    assert_eq!(status, StatusCode::CREATED);
 }
 
 async fn platform_tokens_are_sealed_at_rest_and_never_shown(db: TestDb) {
@@ -141,5 +165,6 @@ async fn platform_tokens_are_sealed_at_rest_and_never_shown(db: TestDb) {
 
 on_both_backends!(
     accounts_are_linked_unproven_with_a_proof_code,
-    platform_tokens_are_sealed_at_rest_and_never_shown
+    platform_tokens_are_sealed_at_rest_and_never_shown,
+    unproven_links_lapse,
 );

@@ -484,7 +484,42 @@ async fn an_account_proof_on_its_way_holds_the_revocation_back(db: TestDb) {
     assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::FORBIDDEN, Some("consent_revoked")));
 }
 
+/// Linking someone else's account first blocks nobody: the owner links and proves it, and
+/// the squatter's unproven link is gone; nobody learns from an answer who linked what.
+async fn an_unproven_link_cannot_squat_a_handle(db: TestDb) {
+    let t = tracked(db).await;
+    let link = |token: String, handle: &'static str| {
+        let app = &t.app;
+        async move {
+            let body = json!({"platform": "x", "handle": handle});
+            app.call(Method::POST, "/v1/social-accounts", Some(&token), Some(body)).await
+        }
+    };
+    // Ada squats "stranger", and tries Bob's proven account: the same answer as any link.
+    let (status, squat) = link(t.ada.clone(), "stranger").await;
+    assert_eq!(status, StatusCode::CREATED, "{squat}");
+    let (status, on_bobs) = link(t.ada.clone(), "bob_makes").await;
+    assert_eq!((status, on_bobs["proven"].as_bool()), (StatusCode::CREATED, Some(false)), "{on_bobs}");
+    let path = |account: &Value| format!("/v1/social-accounts/{}/verify", account["id"].as_str().unwrap());
+    let (status, _) = t.app.call(Method::POST, &path(&on_bobs), Some(&t.ada), None).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "her code is not in Bob's bio");
+    // The owner of "stranger" turns out to be Bob: he links and proves it.
+    let (status, owned) = link(t.bob.clone(), "stranger").await;
+    assert_eq!(status, StatusCode::CREATED, "{owned}");
+    t.sim.set_bio(Platform::X, "stranger", owned["proof"]["code"].as_str().unwrap());
+    let (status, body) = t.app.call(Method::POST, &path(&owned), Some(&t.bob), None).await;
+    assert_eq!((status, body["proven"].as_bool()), (StatusCode::OK, Some(true)), "{body}");
+    // Ada's squat is gone.
+    let (_, mine) = t.app.call(Method::GET, "/v1/social-accounts", Some(&t.ada), None).await;
+    let handles: Vec<&str> =
+        mine["items"].as_array().unwrap().iter().map(|a| a["handle"].as_str().unwrap()).collect();
+    assert!(!handles.contains(&"stranger"), "{handles:?}");
+    let (status, _) = t.app.call(Method::POST, &path(&squat), Some(&t.ada), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
 on_both_backends!(
+    an_unproven_link_cannot_squat_a_handle,
     an_account_proof_on_its_way_holds_the_revocation_back,
     a_request_on_its_way_holds_the_revocation_back,
     only_true_posts_verify_and_verified_ones_accumulate_snapshots,
