@@ -60,6 +60,7 @@ fn setup(count: usize, marked: bool) -> Setup {
             width: 512,
             height: 512,
             sha256: String::new(),
+            references: None,
             at: Utc::now(),
         };
         store.insert_content(&content).await.unwrap_or_else(|e| panic!("{e}"));

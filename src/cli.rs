@@ -179,7 +179,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Detect { input, json: _, key_file } => {
             let key = command_key(&settings, key_file.as_deref(), IfMissing::Fail)?;
             let found = if is_video(&input)? {
-                detection::detect_in_video(&input, &settings.video, &key)?
+                detection::detect_in_video(&input, &settings.video, &key)?.map(|f| f.detection)
             } else {
                 watermark::detect(&read_image(&settings, &input)?, &key)
             };

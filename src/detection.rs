@@ -1,13 +1,65 @@
 //! Looking for a mark in a file of either kind: a picture (or a video's cover) is decoded
 //! under the image limits; a video is probed under the video limits and sampled frames are
 //! stacked (see `watermark::FrameStack`). Pure and blocking, like enrollment.
+//!
+//! A mark found is not yet proof of content: it can be copied onto other content. What is
+//! found comes with sightings of the media at the mark's geometry, and [`binding`] holds
+//! them against the references kept of the enrolled content.
 
 use std::io::Write;
 use std::path::Path;
 
 use crate::media::image_io::{self, ImageLimits, MediaError};
 use crate::media::video::{self, Container, FrameReader, VideoError, VideoSettings};
-use crate::watermark::{self, Detection, FrameStack, Key};
+use image::RgbImage;
+
+use crate::watermark::{self, Detection, FrameStack, Key, Reference, Sighting};
+
+/// A mark found, and the media it was found in brought to the mark's geometry.
+#[derive(Debug, Clone)]
+pub struct Found {
+    pub detection: Detection,
+    pub sightings: Vec<Sighting>,
+}
+
+impl Found {
+    fn in_frames(detection: Detection, frames: &[RgbImage]) -> Found {
+        let sightings = frames.iter().map(|f| Sighting::of(f, &detection.transform)).collect();
+        Found { detection, sightings }
+    }
+}
+
+/// Whether found media shows the enrolled content its mark names.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Binding {
+    /// The media shows the content (the best similarity).
+    Shows(f32),
+    /// The mark is there, the content is not: the mark was copied onto other media.
+    Transplanted(f32),
+    /// No reference is kept for the content (enrolled before references were).
+    Unchecked,
+}
+
+/// Holds what was found against the stored references of the content its mark names.
+pub fn binding(found: &Found, references: Option<&[u8]>) -> Binding {
+    let Some(references) = references.and_then(watermark::references_from_bytes) else {
+        return Binding::Unchecked;
+    };
+    let best = watermark::best_similarity(&references, &found.sightings);
+    if best >= watermark::SAME_CONTENT {
+        Binding::Shows(best)
+    } else {
+        Binding::Transplanted(best)
+    }
+}
+
+/// The references kept of a picture at enrollment (of the original, before marking).
+pub fn picture_references(image: &RgbImage) -> Vec<u8> {
+    watermark::references_to_bytes(&[Reference::of(image)])
+}
+
+/// Key frames kept for a video's sightings and references.
+pub const BINDING_FRAMES: usize = 4;
 
 /// Why a file could not be examined.
 #[derive(Debug, thiserror::Error)]
@@ -30,17 +82,23 @@ pub fn detect_in_video(
     path: &Path,
     settings: &VideoSettings,
     key: &Key,
-) -> Result<Option<Detection>, VideoError> {
+) -> Result<Option<Found>, VideoError> {
     let info = video::probe(path, &settings.limits())?;
     let mut any = false;
+    // The first key frames decoded are kept for the sightings.
+    let mut kept = Vec::with_capacity(BINDING_FRAMES);
     for reader in [FrameReader::key_frames, FrameReader::sampled] {
         let mut stack = FrameStack::new();
         for frame in reader(path, &info, settings.detect_frames)? {
-            stack.add(&frame?);
+            let frame = frame?;
+            stack.add(&frame);
+            if kept.len() < BINDING_FRAMES {
+                kept.push(frame);
+            }
         }
         any |= stack.frames() > 0;
         if let Some(found) = stack.detect_with_list(key, VIDEO_LIST) {
-            return Ok(Some(found));
+            return Ok(Some(Found::in_frames(found, &kept)));
         }
     }
     if any {
@@ -57,7 +115,7 @@ pub fn detect_in_bytes(
     image_limits: &ImageLimits,
     video_settings: &VideoSettings,
     key: &Key,
-) -> Result<Option<Detection>, InputError> {
+) -> Result<Option<Found>, InputError> {
     match Container::sniff(bytes) {
         Some(container) => {
             if bytes.len() as u64 > video_settings.max_bytes {
@@ -70,7 +128,18 @@ pub fn detect_in_bytes(
         }
         None => {
             let (image, _) = image_io::decode(bytes, image_limits)?;
-            Ok(watermark::detect(&image, key))
+            Ok(watermark::detect(&image, key).map(|d| Found::in_frames(d, std::slice::from_ref(&image))))
         }
     }
+}
+
+/// The references kept of a marked video: its first key frames (the mark is invisible at a
+/// reference's scale, so the marked frames stand for the original's).
+pub fn video_references(path: &Path, settings: &VideoSettings) -> Result<Vec<u8>, VideoError> {
+    let info = video::probe(path, &settings.limits())?;
+    let mut references = Vec::with_capacity(BINDING_FRAMES);
+    for frame in FrameReader::key_frames(path, &info, BINDING_FRAMES)? {
+        references.push(Reference::of(&frame?));
+    }
+    Ok(watermark::references_to_bytes(&references))
 }

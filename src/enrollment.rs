@@ -21,6 +21,9 @@ pub struct MarkedOutput {
     pub height: u32,
     /// Hex SHA-256 of `bytes`: what the store keeps instead of the image.
     pub sha256: String,
+    /// What the content looks like, to tell it from a copy of its mark on other media
+    /// (`detection::binding`).
+    pub references: Vec<u8>,
 }
 
 /// A fresh random payload. The store's unique constraint is the arbiter of uniqueness; a
@@ -50,7 +53,8 @@ pub fn mark_image(
     let format = format.unwrap_or(input_format);
     let bytes = image_io::encode(&marked, format)?;
     let sha256 = hex::encode(Sha256::digest(&bytes));
-    Ok(MarkedOutput { bytes, format, width: marked.width(), height: marked.height(), sha256 })
+    let references = crate::detection::picture_references(&image);
+    Ok(MarkedOutput { bytes, format, width: marked.width(), height: marked.height(), sha256, references })
 }
 
 /// A marked video written to a file.
@@ -61,6 +65,8 @@ pub struct MarkedVideo {
     pub frames: usize,
     /// Hex SHA-256 of the output file.
     pub sha256: String,
+    /// What its key frames look like (`detection::binding`).
+    pub references: Vec<u8>,
 }
 
 /// Marks every frame of the video at `input` with `payload` and writes it to `output`
@@ -82,5 +88,12 @@ pub fn mark_video(
     metrics::histogram!("viewmark_embed_seconds", "kind" => "video").record(started.elapsed().as_secs_f64());
     let mut hasher = Sha256::new();
     std::io::copy(&mut std::fs::File::open(output)?, &mut hasher)?;
-    Ok(MarkedVideo { width: info.width, height: info.height, frames, sha256: hex::encode(hasher.finalize()) })
+    let references = crate::detection::video_references(output, settings)?;
+    Ok(MarkedVideo {
+        width: info.width,
+        height: info.height,
+        frames,
+        sha256: hex::encode(hasher.finalize()),
+        references,
+    })
 }

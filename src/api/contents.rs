@@ -186,10 +186,17 @@ pub async fn enroll(
             media_task(&state, move || enrollment::mark_image(&input, &limits, &key, payload, format))
                 .await?
                 .map_err(media_error)?;
-        let (width, height, sha256) = (marked.width, marked.height, marked.sha256.clone());
-        if let Some(content) =
-            record(&state, &creator, payload, MediaKind::Image, width, height, sha256).await?
-        {
+        let new = NewContent {
+            creator_id: creator.id,
+            payload,
+            media_kind: MediaKind::Image,
+            width: marked.width,
+            height: marked.height,
+            sha256: marked.sha256.clone(),
+            references: Some(marked.references.clone()),
+            at: chrono::Utc::now(),
+        };
+        if let Some(content) = record(&state, &new).await? {
             tracing::info!(creator_id = %creator.id, content_id = %content.id, caller = %caller.log_id(), "content enrolled");
             return Ok(enrolled_response(&req, &content, marked));
         }
@@ -220,10 +227,17 @@ async fn enroll_video(
             })
             .await??;
         let (output, marked) = marked;
-        let (width, height, sha256) = (marked.width, marked.height, marked.sha256.clone());
-        if let Some(content) =
-            record(state, creator, payload, MediaKind::Video, width, height, sha256).await?
-        {
+        let new = NewContent {
+            creator_id: creator.id,
+            payload,
+            media_kind: MediaKind::Video,
+            width: marked.width,
+            height: marked.height,
+            sha256: marked.sha256.clone(),
+            references: Some(marked.references.clone()),
+            at: chrono::Utc::now(),
+        };
+        if let Some(content) = record(state, &new).await? {
             tracing::info!(creator_id = %creator.id, content_id = %content.id, caller = %caller.log_id(), frames = marked.frames, "video enrolled");
             return video_response(req, &content, output, container).await;
         }
@@ -233,25 +247,8 @@ async fn enroll_video(
 
 /// Stores a marked output's metadata; `None` when the payload is already taken (the caller
 /// marks again with another).
-async fn record(
-    state: &AppState,
-    creator: &Creator,
-    payload: u64,
-    media_kind: MediaKind,
-    width: u32,
-    height: u32,
-    sha256: String,
-) -> Result<Option<Content>, ApiError> {
-    let new = NewContent {
-        creator_id: creator.id,
-        payload,
-        media_kind,
-        width,
-        height,
-        sha256,
-        at: chrono::Utc::now(),
-    };
-    match state.store.insert_content(&new).await {
+async fn record(state: &AppState, new: &NewContent) -> Result<Option<Content>, ApiError> {
+    match state.store.insert_content(new).await {
         Ok(content) => Ok(Some(content)),
         Err(StoreError::Conflict(_)) => Ok(None),
         Err(other) => Err(store_error(other)),

@@ -11,7 +11,7 @@ use super::error::{store_error, ApiError};
 use super::openapi::ErrorDoc;
 use super::upload::{input_error, read_media_upload, Upload};
 use super::AppState;
-use crate::detection;
+use crate::detection::{self, Binding};
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 struct DetectView {
@@ -45,14 +45,19 @@ pub async fn detect(
     .map_err(input_error)?;
 
     let mut answer = DetectView { found: false, content: None, score: None };
-    if let Some(detection) = found {
+    if let Some(found) = found {
         // An erased creator's payload no longer maps to anything: "unknown".
-        if let Some(content) = state.store.content_by_payload(detection.payload).await.map_err(store_error)? {
-            if viewer.is_none_or(|viewer| viewer == content.creator_id) {
+        let payload = found.detection.payload;
+        if let Some(content) = state.store.content_by_payload(payload).await.map_err(store_error)? {
+            let references = state.store.content_references(&content).await.map_err(store_error)?;
+            // A mark copied onto other media names a content the media does not show: no content.
+            let shown =
+                !matches!(detection::binding(&found, references.as_deref()), Binding::Transplanted(_));
+            if shown && viewer.is_none_or(|viewer| viewer == content.creator_id) {
                 answer = DetectView {
                     found: true,
                     content: Some(ContentView::from(&content)),
-                    score: Some(detection.score),
+                    score: Some(found.detection.score),
                 };
             }
         }

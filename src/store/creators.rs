@@ -213,8 +213,13 @@ impl CreatorRepo for SqlStore {
     }
 
     async fn insert_content(&self, new: &NewContent) -> StoreResult<Content> {
+        let references = match &new.references {
+            Some(plain) => Some(self.data_key(new.creator_id).await?.seal(plain)?),
+            None => None,
+        };
         let row = sqlx::query(&format!(
-            "INSERT INTO contents ({CONTENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {CONTENT_COLUMNS}"
+            "INSERT INTO contents ({CONTENT_COLUMNS}, reference_enc) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+             RETURNING {CONTENT_COLUMNS}"
         ))
         .bind(Uuid::new_v4().to_string())
         .bind(new.creator_id.to_string())
@@ -224,9 +229,23 @@ impl CreatorRepo for SqlStore {
         .bind(i64::from(new.height))
         .bind(&new.sha256)
         .bind(to_ms(new.at))
+        .bind(references)
         .fetch_one(&self.pool)
         .await?;
         content_from_row(&row)
+    }
+
+    async fn content_references(&self, content: &Content) -> StoreResult<Option<Vec<u8>>> {
+        let row = sqlx::query("SELECT reference_enc FROM contents WHERE id = $1")
+            .bind(content.id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(sealed) =
+            row.map(|r| r.try_get::<Option<Vec<u8>>, _>("reference_enc")).transpose()?.flatten()
+        else {
+            return Ok(None);
+        };
+        Ok(Some(self.data_key(content.creator_id).await?.open(&sealed)?))
     }
 
     async fn content(&self, id: Uuid) -> StoreResult<Option<Content>> {

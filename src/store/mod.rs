@@ -114,6 +114,8 @@ pub trait CreatorRepo: Send + Sync {
     /// Enrolled content; the payload must be unique across the store.
     async fn insert_content(&self, new: &NewContent) -> StoreResult<Content>;
     async fn content_by_payload(&self, payload: u64) -> StoreResult<Option<Content>>;
+    /// The references kept of a content, opened (`None` if none were kept).
+    async fn content_references(&self, content: &Content) -> StoreResult<Option<Vec<u8>>>;
     async fn content(&self, id: Uuid) -> StoreResult<Option<Content>>;
     /// A creator's contents, oldest first, after the cursor, at most `limit`.
     async fn contents_for_creator(

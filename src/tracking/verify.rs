@@ -8,13 +8,13 @@ use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 use uuid::Uuid;
 
-use crate::detection;
+use crate::detection::{self, Binding, Found};
 use crate::media::image_io::ImageLimits;
 use crate::media::video::VideoSettings;
 use crate::platforms::fetcher::MediaFetcher;
 use crate::platforms::Observation;
 use crate::store::{Evidence, Post, SocialAccount, Store};
-use crate::watermark::{self, Key};
+use crate::watermark::Key;
 
 /// The outcome of one check.
 #[derive(Debug, Clone, PartialEq)]
@@ -70,16 +70,16 @@ impl Verifier {
                     continue;
                 }
             };
-            let Some(detection) = found else {
+            let Some(found) = found else {
                 last = "no watermark found in the media".into();
                 continue;
             };
-            return self.attribute(post, detection, digest).await;
+            return self.attribute(post, found, digest).await;
         }
         Verdict::NotYet(last)
     }
 
-    async fn detect(&self, bytes: Vec<u8>) -> Result<Option<watermark::Detection>, String> {
+    async fn detect(&self, bytes: Vec<u8>) -> Result<Option<Found>, String> {
         let _permit = self.media_permits.acquire().await.map_err(|_| "shutting down".to_owned())?;
         let (key, limits, video) = (self.key.clone(), self.limits, self.video.clone());
         let started = std::time::Instant::now();
@@ -92,7 +92,8 @@ impl Verifier {
         found
     }
 
-    async fn attribute(&self, post: &Post, detection: watermark::Detection, media_sha256: String) -> Verdict {
+    async fn attribute(&self, post: &Post, found: Found, media_sha256: String) -> Verdict {
+        let detection = found.detection;
         let content = match self.store.content_by_payload(detection.payload).await {
             Ok(Some(content)) => content,
             Ok(None) => return Verdict::NotYet("the watermark names no enrolled content".into()),
@@ -103,6 +104,17 @@ impl Verifier {
         }
         if post.content_id.is_some_and(|named| named != content.id) {
             return Verdict::Rejected("the media carries different content than the post names".into());
+        }
+        // The mark is the creator's; is the picture under it their content too?
+        let references = match self.store.content_references(&content).await {
+            Ok(references) => references,
+            Err(_) => return Verdict::NotYet("content lookup failed".into()),
+        };
+        if let Binding::Transplanted(_) = detection::binding(&found, references.as_deref()) {
+            return Verdict::Rejected(
+                "the watermark was copied onto other media: the media does not show the enrolled content"
+                    .into(),
+            );
         }
         let evidence =
             Evidence { verified_at: chrono::Utc::now(), media_sha256, score: f64::from(detection.score) };

@@ -44,6 +44,7 @@
 //! too. An image marked under another key decodes to noise under this key and is covered
 //! by the same bound.
 
+mod binding;
 mod borders;
 mod code;
 mod colour;
@@ -60,6 +61,10 @@ mod sync;
 
 use image::RgbImage;
 
+pub use binding::{
+    best_similarity, references_from_bytes, references_to_bytes, similarity, Reference, Sighting, REF_PERIOD,
+    SAME_CONTENT,
+};
 pub use code::{CODED_BITS, PAYLOAD_BITS, TAG_BITS};
 
 /// The shortest side of a picture the engine is made and tested for. The tile is at least

@@ -34,6 +34,7 @@ fn content(creator_id: Uuid, payload: u64) -> NewContent {
         width: 1024,
         height: 768,
         sha256: "ab".repeat(32),
+        references: None,
         at: at(1),
     }
 }
@@ -172,6 +173,14 @@ async fn payloads_are_unique_across_the_store(db: TestDb) {
     let found = store.content_by_payload(payload).await.unwrap().unwrap();
     assert_eq!(found.creator_id, a.id);
     assert_eq!(store.content_by_payload(payload ^ 1).await.unwrap(), None);
+    // References are kept sealed and handed back whole.
+    assert_eq!(store.content_references(&found).await.unwrap(), None);
+    let with = NewContent { references: Some(b"what it looks like".to_vec()), ..content(b.id, 7) };
+    let kept = store.insert_content(&with).await.unwrap();
+    assert_eq!(store.content_references(&kept).await.unwrap().as_deref(), Some(&b"what it looks like"[..]));
+    let raw = db.raw().await;
+    let leftovers = crate::erasure::scan(&db.url, &raw, &["what it looks like".to_owned()]).await;
+    assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 
 async fn rows_must_reference_existing_parents(db: TestDb) {

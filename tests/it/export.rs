@@ -126,6 +126,7 @@ async fn a_long_history_is_streamed_whole(db: TestDb) {
             width: 64,
             height: 64,
             sha256: format!("{i:064x}"),
+            references: None,
             at: Utc::now(),
         };
         t.app.store.insert_content(&content).await.unwrap();

@@ -10,6 +10,7 @@ mod auth_matrix;
 mod cli;
 mod conformance;
 mod contents_api;
+mod copy_attack;
 mod creators_api;
 mod demo;
 mod erasure;

@@ -90,7 +90,28 @@ pub async fn join(app: &TestApp, user: &str) -> (String, uuid::Uuid) {
     (token, body["id"].as_str().unwrap().parse().unwrap())
 }
 
-pub async fn enroll(app: &TestApp, creator_id: uuid::Uuid, payload: u64) {
+/// Enrolls `payload` for the creator, with the references enrollment would keep of what
+/// the scenario marks with it: its pictures (covers the creator chose are not marked) and
+/// its clips' key frames.
+pub async fn enroll(app: &TestApp, scenario: &Scenario, creator_id: uuid::Uuid, payload: u64) {
+    let hex = format!("{payload:016x}");
+    let mut kept = Vec::new();
+    for media in scenario.posts.iter().filter_map(|p| p.media.as_ref()) {
+        if media.payload.as_deref() != Some(hex.as_str()) {
+            continue;
+        }
+        if !media.custom_cover {
+            let picture = image::open(fixture_path("").join(&media.image)).unwrap().to_rgb8();
+            kept.push(viewmark::watermark::Reference::of(&picture));
+        }
+        if let Some(clip) = &media.clip {
+            let settings = viewmark::media::video::VideoSettings::default();
+            let bytes =
+                viewmark::detection::video_references(&fixture_path("").join(clip), &settings).unwrap();
+            kept.extend(viewmark::watermark::references_from_bytes(&bytes).unwrap());
+        }
+    }
+    let references = (!kept.is_empty()).then(|| viewmark::watermark::references_to_bytes(&kept));
     let content = NewContent {
         creator_id,
         payload,
@@ -98,6 +119,7 @@ pub async fn enroll(app: &TestApp, creator_id: uuid::Uuid, payload: u64) {
         width: 512,
         height: 512,
         sha256: "0".repeat(64),
+        references,
         at: Utc::now(),
     };
     app.store.insert_content(&content).await.unwrap();
@@ -132,7 +154,14 @@ pub async fn tracked(db: TestDb) -> Tracked {
     // through its pipeline in a form the detector is known to read, so the tests are
     // deterministic. How often marks survive in general is the robustness suite's subject.
     let (ada_payload, bob_payload) = (0x0123_4567_89ab_cdef_u64, 0x0fed_cba9_8765_4321_u64);
-    let scenario = Scenario {
+    let scenario = scenario(ada_payload, bob_payload);
+    tracked_scenario(db, scenario, &[("user-ada", ada_payload), ("user-bob", bob_payload)]).await
+}
+
+/// Ada's, Bob's and a stranger's X accounts; Ada's post with her content, one of hers with
+/// Bob's, one unmarked, and the stranger's carrying Ada's.
+pub fn scenario(ada_payload: u64, bob_payload: u64) -> Scenario {
+    Scenario {
         credentials: Default::default(),
         limits: Default::default(),
         accounts: vec![account("ada_makes"), account("bob_makes"), account("stranger")],
@@ -142,15 +171,15 @@ pub async fn tracked(db: TestDb) -> Tracked {
             post(UNMARKED, "ada_makes", "coffee.png", None),
             post(STRANGERS, "stranger", "astronaut.png", Some(ada_payload)),
         ],
-    };
-    tracked_scenario(db, scenario, &[("user-ada", ada_payload), ("user-bob", bob_payload)]).await
+    }
 }
 
 /// The service and a poller over simulated platforms playing `scenario`. The creators
 /// (user id, enrolled payload) join, the first two become `ada` and `bob`, and Ada proves
 /// the X account `ada_makes`.
 pub async fn tracked_scenario(db: TestDb, scenario: Scenario, creators: &[(&str, u64)]) -> Tracked {
-    let sim = Simulator::start(scenario, &fixture_path(""), Some(test_key()), "127.0.0.1:0").await.unwrap();
+    let sim =
+        Simulator::start(scenario.clone(), &fixture_path(""), Some(test_key()), "127.0.0.1:0").await.unwrap();
     let mut used = Settings::default();
     let app = TestApp::spawn_with(db, |s| {
         s.platforms = sim.platform_settings(quick_settings());
@@ -161,7 +190,7 @@ pub async fn tracked_scenario(db: TestDb, scenario: Scenario, creators: &[(&str,
     let mut tokens = Vec::new();
     for (user, payload) in creators {
         let (token, id) = join(&app, user).await;
-        enroll(&app, id, *payload).await;
+        enroll(&app, &scenario, id, *payload).await;
         tokens.push(token);
     }
     let (ada, bob) =

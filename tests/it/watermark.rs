@@ -3,7 +3,10 @@
 
 use image::imageops;
 use viewmark::media::attacks::{standard_suite, Attack};
-use viewmark::watermark::{coded_bits_right, detect, embed, tile_period, Key, CODED_BITS};
+use viewmark::watermark::{
+    coded_bits_right, detect, embed, similarity, tile_period, Key, Reference, Sighting, CODED_BITS,
+    SAME_CONTENT,
+};
 
 use crate::wm_support::*;
 
@@ -29,7 +32,9 @@ fn marks_are_invisible() {
 }
 
 /// The marked images that do not give back their exact payload after `attack`, with the
-/// coded bits read right, checked across the machine's cores.
+/// coded bits read right, or whose media no longer shows the enrolled content to the binding
+/// check (a genuine post would then be taken for a copied mark), checked across the
+/// machine's cores.
 fn misses(set: &[Marked], attack: &Attack) -> Vec<String> {
     let k = key();
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -41,14 +46,18 @@ fn misses(set: &[Marked], attack: &Attack) -> Vec<String> {
                 let k = &k;
                 scope.spawn(move || {
                     part.iter()
-                        .filter_map(|(name, _, m, p)| {
+                        .filter_map(|(name, original, m, p)| {
                             let attacked = attack.apply(m);
-                            // How close a miss came: coded bits read right at the best
-                            // alignment (about half means synchronisation failed).
-                            (detect(&attacked, k).map(|d| d.payload) != Some(*p)).then(|| {
+                            let found = detect(&attacked, k).filter(|d| d.payload == *p);
+                            let Some(found) = found else {
+                                // How close a miss came: coded bits read right at the best
+                                // alignment (about half means synchronisation failed).
                                 let right = coded_bits_right(&attacked, k, *p);
-                                format!("{name} ({right}/{CODED_BITS} bits)")
-                            })
+                                return Some(format!("{name} ({right}/{CODED_BITS} bits)"));
+                            };
+                            let sighting = Sighting::of(&attacked, &found.transform);
+                            let shown = similarity(&Reference::of(original), &sighting);
+                            (shown < SAME_CONTENT).then(|| format!("{name} (content shown {shown:.2})"))
                         })
                         .collect::<Vec<_>>()
                 })
