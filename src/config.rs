@@ -146,6 +146,10 @@ pub struct Limits {
     /// Images decoded, marked or detected at once; more wait their turn, so a burst of
     /// uploads cannot exhaust memory.
     pub media_concurrency: usize,
+    /// The memory media work may take at once: `media_concurrency` pictures of `max_pixels`
+    /// each at `MEDIA_BYTES_PER_PIXEL`. A configuration that could exceed it is refused at
+    /// start.
+    pub media_memory_bytes: u64,
     /// A linked account not proven within this many seconds is unlinked: an unproven link
     /// claims nothing, and none lingers.
     pub unproven_link_secs: u64,
@@ -165,8 +169,10 @@ impl Default for Settings {
                 json_bytes: 256 * 1024,
                 max_pixels: 8192 * 8192,
                 max_dimension: 16384,
-                media_concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
+                // Every core, up to four: four pictures at the pixel limit fit the memory budget.
+                media_concurrency: std::thread::available_parallelism().map_or(2, |n| n.get().min(4)),
                 unproven_link_secs: 7 * 24 * 3600,
+                media_memory_bytes: 8 << 30,
             },
             video: crate::media::video::VideoSettings::default(),
             watermark_key: None,
@@ -190,6 +196,29 @@ impl Default for Settings {
             webhooks: WebhookSettings { identity_secret: None, tolerance_secs: 300 },
             payouts: crate::payouts::PayoutSettings::default(),
         }
+    }
+}
+
+/// Peak memory of marking or reading one picture, per pixel: the decoded RGB, the planes of
+/// luma, mask and mark, the re-encoded output. Measured: an 8192 x 8192 embed peaks near
+/// 0.9 GiB (docs/watermark.md), 14 bytes a pixel; 16 leaves room.
+pub const MEDIA_BYTES_PER_PIXEL: u64 = 16;
+
+impl Limits {
+    /// Refuses limits under which concurrent media work could take more memory than allowed.
+    pub fn check_memory(&self) -> Result<(), String> {
+        let worst = self.max_pixels * MEDIA_BYTES_PER_PIXEL * self.media_concurrency.max(1) as u64;
+        if worst > self.media_memory_bytes {
+            return Err(format!(
+                "limits: {} pictures of {} pixels at once could take {} MiB, over media_memory_bytes ({} MiB): \
+                 lower media_concurrency or max_pixels, or raise media_memory_bytes",
+                self.media_concurrency,
+                self.max_pixels,
+                worst >> 20,
+                self.media_memory_bytes >> 20
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -264,6 +293,17 @@ mod tests {
         let shown = format!("{s:?}");
         assert!(!shown.contains("hunter2"));
         assert!(!shown.contains("00ff00ff"));
+    }
+
+    #[test]
+    fn media_memory_is_bounded_by_configuration() {
+        let limits = Settings::default().limits;
+        assert!(limits.check_memory().is_ok(), "the defaults fit");
+        let greedy = Limits { media_concurrency: 64, ..limits.clone() };
+        let refused = greedy.check_memory().unwrap_err();
+        assert!(refused.contains("media_memory_bytes"), "{refused}");
+        let small = Limits { media_concurrency: 64, max_pixels: 1 << 20, ..limits };
+        assert!(small.check_memory().is_ok(), "64 pictures of a megapixel fit");
     }
 
     #[test]

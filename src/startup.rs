@@ -32,6 +32,8 @@ pub enum StartupError {
     Bind { addr: String, source: std::io::Error },
     #[error("platform settings: {0}")]
     Platforms(String),
+    #[error("{0}")]
+    Limits(String),
     #[error("webhooks.identity_secret: {0}")]
     Webhook(#[from] crate::consent::webhook::WebhookError),
 }
@@ -110,6 +112,7 @@ impl Application {
         store: Arc<dyn Store>,
         key: Key,
     ) -> Result<Application, StartupError> {
+        settings.limits.check_memory().map_err(StartupError::Limits)?;
         let bind_err = |source| StartupError::Bind { addr: settings.bind.clone(), source };
         let listener = TcpListener::bind(&settings.bind).map_err(bind_err)?;
         let port = listener.local_addr().map_err(bind_err)?.port();
@@ -142,6 +145,9 @@ impl Application {
             platforms,
             webhook_secret,
             consent_locks: consent_locks.clone(),
+            spool_budget: std::sync::Arc::new(tokio::sync::Semaphore::new(
+                settings.video.max_spool_bytes.div_ceil(1 << 10).min(u64::from(u32::MAX)) as usize,
+            )),
             webhook_tolerance_secs: settings.webhooks.tolerance_secs,
             video: settings.video.clone(),
             payouts: settings.payouts.clone(),

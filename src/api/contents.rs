@@ -136,7 +136,20 @@ pub async fn media_task<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, ApiError> {
     let _permit = state.media_permits.acquire().await.map_err(|_| ApiError::internal())?;
-    web::block(work).await.map_err(|_| ApiError::internal())
+    // Video work stops at its deadline, or as soon as the client goes away (actix drops the
+    // request's future, and with it this guard): its ffmpeg children are killed.
+    let deadline = state.video.deadline();
+    let _cancel_on_drop = CancelOnDrop(deadline.clone());
+    web::block(move || deadline.scope(work)).await.map_err(|_| ApiError::internal())
+}
+
+/// Cancels a piece of media work when the request that wanted it is dropped.
+struct CancelOnDrop(crate::media::video::Deadline);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.cancel();
+    }
 }
 
 /// `POST /v1/contents`: marks the uploaded picture or video and returns it.
@@ -164,10 +177,19 @@ pub async fn enroll(
     let creator = enrollee(&state, &caller, query.user_id.as_deref()).await?;
     require_tracking_consent(&creator)?;
     let format = output_format(query.format.as_deref())?;
-    let upload = read_media_upload(&req, payload, state.limits.body_bytes, state.video.max_bytes).await?;
+    let upload = read_media_upload(
+        &req,
+        payload,
+        state.limits.body_bytes,
+        state.video.max_bytes,
+        state.spool_budget.clone(),
+    )
+    .await?;
     let bytes = match upload {
         Upload::Picture(bytes) => std::sync::Arc::new(bytes),
-        Upload::Video { file, container } => {
+        Upload::Video { file, container, space } => {
+            // The spooled file's share of the budget is held until its work ends.
+            let _space = space;
             if format.is_some() {
                 return Err(ApiError::bad_request(
                     "bad_format",

@@ -33,11 +33,19 @@ pub async fn detect(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let viewer = content_viewer(&state, &caller).await?;
-    let upload = read_media_upload(&req, payload, state.limits.body_bytes, state.video.max_bytes).await?;
+    let upload = read_media_upload(
+        &req,
+        payload,
+        state.limits.body_bytes,
+        state.video.max_bytes,
+        state.spool_budget.clone(),
+    )
+    .await?;
     let (limits, video, key) = ((&state.limits).into(), state.video.clone(), state.key.clone());
     let found = media_task(&state, move || match upload {
         Upload::Picture(bytes) => detection::detect_in_bytes(&bytes, &limits, &video, &key),
-        Upload::Video { file, .. } => {
+        Upload::Video { file, space, .. } => {
+            let _space = space;
             detection::detect_in_video(file.path(), &video, &key).map_err(detection::InputError::from)
         }
     })

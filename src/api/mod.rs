@@ -48,6 +48,8 @@ pub struct AppState {
     /// Taken for writing around revocations and erasures (see `consent::locks`); the
     /// in-process poller shares them.
     pub consent_locks: std::sync::Arc<crate::consent::locks::ConsentLocks>,
+    /// The temporary space uploads being spooled may hold at once, in KiB permits.
+    pub spool_budget: std::sync::Arc<tokio::sync::Semaphore>,
     pub webhook_tolerance_secs: u64,
     pub payouts: crate::payouts::PayoutSettings,
     /// Limits on video uploads, encoder quality, frames read for detection.

@@ -6,12 +6,14 @@
 //! memory.
 
 use std::io::Write;
+use std::sync::Arc;
 
 use actix_multipart::Multipart;
 use actix_web::http::header::CONTENT_TYPE;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest};
 use futures_util::StreamExt;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::error::ApiError;
 use crate::detection::InputError;
@@ -21,8 +23,21 @@ use crate::media::video::{Container, VideoError};
 /// An uploaded file.
 pub enum Upload {
     Picture(Vec<u8>),
-    Video { file: tempfile::NamedTempFile, container: Container },
+    /// Spooled to a temporary file; `space` is its share of the spool budget, held while the
+    /// file is.
+    Video {
+        file: tempfile::NamedTempFile,
+        container: Container,
+        space: SpoolSpace,
+    },
 }
+
+/// A share of the temporary space all uploads in progress may hold at once
+/// (`video.max_spool_bytes`), in KiB; given back when dropped.
+#[derive(Default)]
+pub struct SpoolSpace(Option<OwnedSemaphorePermit>);
+
+const KIB: u64 = 1 << 10;
 
 /// Collects an upload: in memory while it may be a picture, in a temporary file once it is
 /// known to be a video.
@@ -32,6 +47,8 @@ struct Spool {
     written: u64,
     picture_limit: usize,
     video_limit: u64,
+    budget: Arc<Semaphore>,
+    space: SpoolSpace,
 }
 
 fn spool_error(e: std::io::Error) -> ApiError {
@@ -40,8 +57,39 @@ fn spool_error(e: std::io::Error) -> ApiError {
 }
 
 impl Spool {
-    fn new(picture_limit: usize, video_limit: u64) -> Spool {
-        Spool { memory: Vec::new(), video: None, written: 0, picture_limit, video_limit }
+    fn new(picture_limit: usize, video_limit: u64, budget: Arc<Semaphore>) -> Spool {
+        Spool {
+            memory: Vec::new(),
+            video: None,
+            written: 0,
+            picture_limit,
+            video_limit,
+            budget,
+            space: SpoolSpace::default(),
+        }
+    }
+
+    /// Takes spool space for everything written so far, or refuses the upload while other
+    /// uploads hold the budget.
+    fn reserve(&mut self) -> Result<(), ApiError> {
+        let needed = self.written.div_ceil(KIB).min(u64::from(u32::MAX)) as u32;
+        let held = self.space.0.as_ref().map_or(0, |p| p.num_permits() as u32);
+        if needed <= held {
+            return Ok(());
+        }
+        let more = self.budget.clone().try_acquire_many_owned(needed - held).map_err(|_| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "upload_space_exhausted",
+                "too many uploads are being processed: try again shortly",
+            )
+            .with_retry_after(10)
+        })?;
+        match &mut self.space.0 {
+            Some(permit) => permit.merge(more),
+            None => self.space.0 = Some(more),
+        }
+        Ok(())
     }
 
     fn push(&mut self, chunk: &[u8]) -> Result<(), ApiError> {
@@ -53,7 +101,11 @@ impl Spool {
         }
         match &mut self.video {
             Some(_) if self.written > self.video_limit => Err(too_large(self.video_limit as usize)),
-            Some((file, _)) => file.write_all(chunk).map_err(spool_error),
+            Some(_) => {
+                self.reserve()?;
+                let Some((file, _)) = &mut self.video else { return Ok(()) };
+                file.write_all(chunk).map_err(spool_error)
+            }
             None if self.written > self.picture_limit as u64 => Err(too_large(self.picture_limit)),
             None => {
                 self.memory.extend_from_slice(chunk);
@@ -66,6 +118,7 @@ impl Spool {
     fn settle(&mut self) -> Result<(), ApiError> {
         if self.video.is_none() {
             if let Some(container) = Container::sniff(&self.memory) {
+                self.reserve()?;
                 let mut file = container.temp_file().map_err(spool_error)?;
                 file.write_all(&self.memory).map_err(spool_error)?;
                 self.memory = Vec::new();
@@ -87,7 +140,7 @@ impl Spool {
         Ok(match self.video {
             Some((mut file, container)) => {
                 file.flush().map_err(spool_error)?;
-                Upload::Video { file, container }
+                Upload::Video { file, container, space: self.space }
             }
             None => Upload::Picture(self.memory),
         })
@@ -101,8 +154,9 @@ pub async fn read_media_upload(
     payload: web::Payload,
     picture_limit: usize,
     video_limit: u64,
+    spool_budget: Arc<Semaphore>,
 ) -> Result<Upload, ApiError> {
-    let mut spool = Spool::new(picture_limit, video_limit);
+    let mut spool = Spool::new(picture_limit, video_limit, spool_budget);
     let content_type = req.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     if content_type.starts_with("multipart/form-data") {
         read_multipart(Multipart::new(req.headers(), payload), &mut spool).await?;
@@ -179,6 +233,11 @@ pub fn video_error(err: VideoError) -> ApiError {
         VideoError::TooLarge(..) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
         VideoError::TooLong(..) => (StatusCode::PAYLOAD_TOO_LARGE, "video_too_long"),
         VideoError::TooManyPixels(..) => (StatusCode::PAYLOAD_TOO_LARGE, "video_too_large"),
+        VideoError::TooFast(..) => (StatusCode::PAYLOAD_TOO_LARGE, "video_frame_rate_too_high"),
+        VideoError::TooManyFrames(..) => (StatusCode::PAYLOAD_TOO_LARGE, "video_too_many_frames"),
+        VideoError::TimedOut => (StatusCode::UNPROCESSABLE_ENTITY, "video_too_slow"),
+        // Nobody is left to read it; said for the log's sake.
+        VideoError::Cancelled => (StatusCode::BAD_REQUEST, "cancelled"),
         VideoError::Unreadable | VideoError::OddSize(..) => (StatusCode::BAD_REQUEST, "bad_video"),
         VideoError::UnsupportedContainer => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_video_format"),
         VideoError::Tool(_) => {

@@ -83,8 +83,11 @@ impl Verifier {
         let _permit = self.media_permits.acquire().await.map_err(|_| "shutting down".to_owned())?;
         let (key, limits, video) = (self.key.clone(), self.limits, self.video.clone());
         let started = std::time::Instant::now();
+        let deadline = video.deadline();
         let found = tokio::task::spawn_blocking(move || {
-            detection::detect_in_bytes(&bytes, &limits, &video, &key).map_err(|e| format!("media: {e}"))
+            deadline
+                .scope(|| detection::detect_in_bytes(&bytes, &limits, &video, &key))
+                .map_err(|e| format!("media: {e}"))
         })
         .await
         .map_err(|_| "detection failed".to_owned())?;

@@ -13,7 +13,7 @@ use crate::wm_support::key;
 
 /// A moving test pattern with a sine tone: `seconds` long at 10 fps, `codec` libx264 or
 /// libvpx-vp9.
-fn clip(dir: &Path, name: &str, codec: &str, seconds: u32) -> PathBuf {
+pub fn clip(dir: &Path, name: &str, codec: &str, seconds: u32) -> PathBuf {
     let path = dir.join(name);
     let audio = if codec == "libx264" { "aac" } else { "libopus" };
     let status = Command::new("ffmpeg")
@@ -73,6 +73,53 @@ fn limits_are_checked_before_decoding_and_junk_is_refused() {
     let mut reader = FrameReader::open(&path, &info).unwrap();
     assert!(reader.next_frame().unwrap().is_some());
     drop(reader);
+}
+
+/// A WebM written to a pipe, as a live recorder writes it: the container states no duration.
+/// Its length is measured (from its packets) and held to the limit all the same; so are the
+/// frame rate and the frame count.
+#[test]
+fn a_video_without_a_stated_duration_is_measured_and_every_cap_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let live = dir.path().join("live.webm");
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=10:duration=4"])
+        .args(["-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8", "-f", "webm", "-"])
+        .output()
+        .expect("ffmpeg runs");
+    assert!(out.status.success());
+    std::fs::write(&live, &out.stdout).unwrap();
+    let stated = Command::new("ffprobe")
+        .args(["-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0"])
+        .arg(&live)
+        .output()
+        .unwrap();
+    let stated = String::from_utf8_lossy(&stated.stdout).trim().to_owned();
+    assert!(stated.is_empty() || stated == "N/A", "the container states {stated}: not the case tested");
+    let limits = VideoLimits::default();
+    let info = probe(&live, &limits).unwrap();
+    assert!((info.duration_secs - 4.0).abs() < 0.5, "measured {}", info.duration_secs);
+    let short = VideoLimits { max_duration_secs: 2.0, ..limits };
+    assert!(matches!(probe(&live, &short), Err(VideoError::TooLong(..))), "passed as 0 s");
+    let slow_only = VideoLimits { max_frame_rate: 5.0, ..limits };
+    assert!(matches!(probe(&live, &slow_only), Err(VideoError::TooFast(..))));
+    let few = VideoLimits { max_frames: 20, ..limits };
+    assert!(matches!(probe(&live, &few), Err(VideoError::TooManyFrames(40, 20))));
+}
+
+/// Video work runs under a deadline: marking a clip that takes longer stops with `TimedOut`
+/// at once, and its ffmpeg children are gone.
+#[test]
+fn video_work_past_its_deadline_stops() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = photo_clip(dir.path(), "in.mp4", "rocket.jpg", 40, 3);
+    let output = dir.path().join("out.mp4");
+    let settings = VideoSettings { max_processing_secs: 1, ..VideoSettings::default() };
+    let deadline = viewmark::media::video::Deadline::after(std::time::Duration::from_millis(300));
+    let started = std::time::Instant::now();
+    let marked = deadline.scope(|| viewmark::enrollment::mark_video(&input, &output, &settings, &key(), 7));
+    assert!(matches!(marked, Err(VideoError::TimedOut)), "{marked:?}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "{:?}", started.elapsed());
 }
 
 /// A 1280x720 clip panning across a fixture photo (`pan` pixels a second; 0 for a still

@@ -111,4 +111,30 @@ async fn bad_and_oversized_videos_are_refused(db: TestDb) {
     assert_eq!(app.call(Method::GET, "/healthz", None, None).await.0, StatusCode::OK);
 }
 
-on_both_backends!(videos_are_enrolled_returned_and_detected, bad_and_oversized_videos_are_refused);
+/// Spooled videos share a bounded temporary space: an upload that would take more than is
+/// left is refused (503, retry later) before it is written out, and nothing is stored.
+async fn video_uploads_share_a_bounded_spool(db: TestDb) {
+    let app = TestApp::spawn_with(db, |s| s.video.max_spool_bytes = 128 << 10).await;
+    let ada = join(&app, "user-ada").await;
+    let dir = tempfile::tempdir().unwrap();
+    let big = std::fs::read(photo_clip(dir.path(), "big.mp4", "rocket.jpg", 80, 4)).unwrap();
+    assert!(big.len() > 128 << 10, "the clip is {} bytes: not over the budget", big.len());
+    let response = post(&app, "/v1/contents", &ada, big, "video/mp4").await;
+    assert!(response.headers().contains_key("retry-after"));
+    assert_eq!(
+        error_code(response).await,
+        (StatusCode::SERVICE_UNAVAILABLE, "upload_space_exhausted".into())
+    );
+    let (_, listed) = app.call(Method::GET, "/v1/contents", Some(&ada), None).await;
+    assert_eq!(listed["items"].as_array().unwrap().len(), 0, "{listed}");
+    // The space was given back: a clip within the budget goes through.
+    let small = std::fs::read(crate::video::clip(dir.path(), "small.mp4", "libx264", 1)).unwrap();
+    assert!(small.len() < 128 << 10, "the clip is {} bytes: over the budget", small.len());
+    assert_eq!(post(&app, "/v1/contents", &ada, small, "video/mp4").await.status(), StatusCode::CREATED);
+}
+
+on_both_backends!(
+    video_uploads_share_a_bounded_spool,
+    videos_are_enrolled_returned_and_detected,
+    bad_and_oversized_videos_are_refused
+);

@@ -4,10 +4,11 @@
 
 use std::io::{Read, Write};
 use std::path::Path;
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{ChildStdin, Command, Stdio};
 
 use image::RgbImage;
 
+use super::deadline::Watched;
 use super::{colour_filter, Container, VideoError, VideoInfo};
 
 /// Encoder quality. The defaults keep a video visually unchanged.
@@ -87,7 +88,7 @@ fn colour_tags(info: &VideoInfo) -> Vec<String> {
 
 /// An `ffmpeg` child encoding RGB frames written to it, muxed with the original's audio.
 pub struct FrameWriter {
-    child: Child,
+    child: Watched,
     stdin: Option<ChildStdin>,
     errors: Option<std::thread::JoinHandle<String>>,
     frame_bytes: usize,
@@ -145,7 +146,7 @@ impl FrameWriter {
             })
         });
         let frame_bytes = info.width as usize * info.height as usize * 3;
-        Ok(FrameWriter { child, stdin, errors, frame_bytes })
+        Ok(FrameWriter { child: Watched::new(child), stdin, errors, frame_bytes })
     }
 
     pub fn write(&mut self, frame: &RgbImage) -> Result<(), VideoError> {
@@ -164,6 +165,9 @@ impl FrameWriter {
     pub fn finish(mut self) -> Result<(), VideoError> {
         drop(self.stdin.take());
         let status = self.child.wait()?;
+        if let Some(stopped) = self.child.stopped() {
+            return Err(stopped);
+        }
         if status.success() {
             Ok(())
         } else {
@@ -174,6 +178,9 @@ impl FrameWriter {
     fn failure(&mut self) -> VideoError {
         drop(self.stdin.take());
         let _ = self.child.wait();
+        if let Some(stopped) = self.child.stopped() {
+            return stopped;
+        }
         let message = self.errors.take().and_then(|h| h.join().ok()).unwrap_or_default();
         VideoError::Encode(message.lines().last().unwrap_or("the encoder failed").to_owned())
     }
@@ -183,8 +190,7 @@ impl Drop for FrameWriter {
     fn drop(&mut self) {
         if self.stdin.is_some() {
             // Abandoned mid-way (an error upstream): stop the encoder.
-            let _ = self.child.kill();
-            let _ = self.child.wait();
+            self.child.kill();
         }
     }
 }

@@ -3,24 +3,28 @@
 
 use std::io::Read;
 use std::path::Path;
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::process::{ChildStdout, Command, Stdio};
 
 use image::RgbImage;
 
+use super::deadline::Watched;
 use super::{colour_filter, VideoError, VideoInfo};
 
 pub struct FrameReader {
-    child: Child,
+    child: Watched,
     stdout: ChildStdout,
     width: u32,
     height: u32,
 }
 
 impl FrameReader {
-    /// Starts decoding every frame of `path` (already probed), once each, at its own size.
+    /// Starts decoding every frame of `path` (already probed), once each, at its own size; at
+    /// most one past the probe's frame cap, so a container that lies about its length cannot
+    /// feed more than that.
     pub fn open(path: &Path, info: &VideoInfo) -> Result<FrameReader, VideoError> {
         let filter = colour_filter(info, "in");
-        FrameReader::spawn(path, info, &[], &["-fps_mode", "passthrough", "-vf", &filter])
+        let most = (info.frame_cap + 1).to_string();
+        FrameReader::spawn(path, info, &[], &["-fps_mode", "passthrough", "-vf", &filter, "-frames:v", &most])
     }
 
     /// Starts decoding about `count` frames spread evenly over the video (all of a short
@@ -80,7 +84,7 @@ impl FrameReader {
             .spawn()
             .map_err(|e| VideoError::Tool(e.to_string()))?;
         let stdout = child.stdout.take().ok_or_else(|| VideoError::Tool("no stdout".into()))?;
-        Ok(FrameReader { child, stdout, width: info.width, height: info.height })
+        Ok(FrameReader { child: Watched::new(child), stdout, width: info.width, height: info.height })
     }
 
     /// The next frame, or `None` at the end of the stream.
@@ -89,21 +93,18 @@ impl FrameReader {
         let mut buffer = vec![0u8; size];
         let mut filled = 0;
         while filled < size {
-            match self.stdout.read(&mut buffer[filled..])? {
+            let read = self.stdout.read(&mut buffer[filled..]);
+            // A decoder stopped by its deadline ends its output early: that is no end of video.
+            if let Some(stopped) = self.child.stopped() {
+                return Err(stopped);
+            }
+            match read? {
                 0 if filled == 0 => return Ok(None),
                 0 => return Err(VideoError::Io(std::io::ErrorKind::UnexpectedEof.into())),
                 n => filled += n,
             }
         }
         Ok(RgbImage::from_raw(self.width, self.height, buffer))
-    }
-}
-
-impl Drop for FrameReader {
-    fn drop(&mut self) {
-        // Stopped early (enough frames): do not leave the decoder running.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

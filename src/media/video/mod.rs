@@ -4,11 +4,13 @@
 //! (H.264, VP9, AV1...), and a crash or a hostile file stays in a child process. Limits on
 //! size, duration and resolution are checked from `ffprobe` before any frame is decoded.
 
+mod deadline;
 mod encode;
 mod frames;
 mod probe;
 mod rewrite;
 
+pub use deadline::Deadline;
 pub use encode::{EncodeSettings, FrameWriter};
 pub use frames::FrameReader;
 pub use probe::{probe, VideoInfo};
@@ -110,6 +112,18 @@ pub struct VideoSettings {
     pub max_duration_secs: f64,
     /// Largest frame, in pixels.
     pub max_pixels: u64,
+    /// Highest frame rate accepted, frames per second.
+    pub max_frame_rate: f64,
+    /// Most frames accepted (the duration times the frame rate, or the frames counted).
+    pub max_frames: u64,
+    /// How long `ffprobe` may take to describe a file.
+    pub probe_timeout_secs: u64,
+    /// How long one piece of video work (marking a video, or looking for a mark in one) may
+    /// take before its `ffmpeg` children are killed and it fails.
+    pub max_processing_secs: u64,
+    /// Temporary space all video uploads in progress may hold at once: an upload that would
+    /// take more waits for none, it is refused (503, retry later).
+    pub max_spool_bytes: u64,
     /// x264's constant rate factor for MP4 and MOV outputs (18: visually lossless).
     pub h264_crf: u8,
     /// x264's speed preset.
@@ -132,6 +146,11 @@ impl Default for VideoSettings {
             max_bytes: limits.max_bytes,
             max_duration_secs: limits.max_duration_secs,
             max_pixels: limits.max_pixels,
+            max_frame_rate: limits.max_frame_rate,
+            max_frames: limits.max_frames,
+            probe_timeout_secs: limits.probe_timeout.as_secs(),
+            max_processing_secs: 1800,
+            max_spool_bytes: 2 << 30,
             h264_crf: encode.h264_crf,
             h264_preset: encode.h264_preset,
             vp9_crf: encode.vp9_crf,
@@ -147,7 +166,15 @@ impl VideoSettings {
             max_bytes: self.max_bytes,
             max_duration_secs: self.max_duration_secs,
             max_pixels: self.max_pixels,
+            max_frame_rate: self.max_frame_rate,
+            max_frames: self.max_frames,
+            probe_timeout: std::time::Duration::from_secs(self.probe_timeout_secs.max(1)),
         }
+    }
+
+    /// A deadline for one piece of video work.
+    pub fn deadline(&self) -> Deadline {
+        Deadline::after(std::time::Duration::from_secs(self.max_processing_secs.max(1)))
     }
 
     pub fn encode(&self) -> EncodeSettings {
@@ -166,11 +193,21 @@ pub struct VideoLimits {
     pub max_duration_secs: f64,
     /// Largest frame, in pixels.
     pub max_pixels: u64,
+    pub max_frame_rate: f64,
+    pub max_frames: u64,
+    pub probe_timeout: std::time::Duration,
 }
 
 impl Default for VideoLimits {
     fn default() -> Self {
-        VideoLimits { max_bytes: 512 * 1024 * 1024, max_duration_secs: 600.0, max_pixels: 3840 * 2160 }
+        VideoLimits {
+            max_bytes: 512 * 1024 * 1024,
+            max_duration_secs: 600.0,
+            max_pixels: 3840 * 2160,
+            max_frame_rate: 120.0,
+            max_frames: 600 * 60,
+            probe_timeout: std::time::Duration::from_secs(30),
+        }
     }
 }
 
@@ -184,6 +221,14 @@ pub enum VideoError {
     TooLarge(u64, u64),
     #[error("video lasts {0:.1} s, over the limit of {1:.1} s")]
     TooLong(f64, f64),
+    #[error("{0:.1} frames per second, over the limit of {1:.1}")]
+    TooFast(f64, f64),
+    #[error("{0} frames, over the limit of {1}")]
+    TooManyFrames(u64, u64),
+    #[error("the video took longer than allowed to process")]
+    TimedOut,
+    #[error("the request went away")]
+    Cancelled,
     #[error("frames of {0}x{1} are over the limit of {2} pixels")]
     TooManyPixels(u32, u32, u64),
     #[error("frames of {0}x{1}: the encoder needs an even width and height")]

@@ -1,10 +1,13 @@
-//! What a video is, from `ffprobe`'s JSON, checked against the limits.
+//! What a video is, from `ffprobe`'s JSON, checked against the limits: bytes, frame size,
+//! duration (counted from the packets when the container states none, as a WebM written
+//! live does), frame rate and frame count. `ffprobe` runs under a timeout.
 
 use std::path::Path;
 use std::process::Command;
 
 use serde::Deserialize;
 
+use super::deadline::output_within;
 use super::{VideoError, VideoLimits};
 
 /// The facts about a video that decoding and re-encoding must keep.
@@ -23,6 +26,9 @@ pub struct VideoInfo {
     pub color_primaries: Option<String>,
     pub color_transfer: Option<String>,
     pub color_range: Option<String>,
+    /// The most frames decoding may give (the limit): a container lying about its length
+    /// is cut there, and marking it fails.
+    pub frame_cap: u64,
 }
 
 #[derive(Deserialize)]
@@ -46,6 +52,7 @@ struct Stream {
     color_range: Option<String>,
     #[serde(default)]
     side_data_list: Vec<SideData>,
+    nb_read_packets: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -72,11 +79,9 @@ pub fn probe(path: &Path, limits: &VideoLimits) -> Result<VideoInfo, VideoError>
     if bytes > limits.max_bytes {
         return Err(VideoError::TooLarge(bytes, limits.max_bytes));
     }
-    let output = Command::new("ffprobe")
-        .args(["-v", "error", "-print_format", "json", "-show_format", "-show_streams"])
-        .arg(path)
-        .output()
-        .map_err(|e| VideoError::Tool(e.to_string()))?;
+    let mut command = Command::new("ffprobe");
+    command.args(["-v", "error", "-print_format", "json", "-show_format", "-show_streams"]).arg(path);
+    let output = output_within(&mut command, limits.probe_timeout)?;
     if !output.status.success() {
         return Err(VideoError::Unreadable);
     }
@@ -102,13 +107,26 @@ pub fn probe(path: &Path, limits: &VideoLimits) -> Result<VideoInfo, VideoError>
         return Err(VideoError::TooManyPixels(width, height, limits.max_pixels));
     }
     let format = probed.format.ok_or(VideoError::Unreadable)?;
-    let duration_secs = format.duration.as_deref().and_then(|d| d.parse::<f64>().ok()).unwrap_or(0.0);
-    if duration_secs > limits.max_duration_secs {
-        return Err(VideoError::TooLong(duration_secs, limits.max_duration_secs));
-    }
     let frame_rate = rate(video.avg_frame_rate.as_deref())
         .or_else(|| rate(video.r_frame_rate.as_deref()))
         .ok_or(VideoError::Unreadable)?;
+    let fps = f64::from(frame_rate.0) / f64::from(frame_rate.1);
+    if fps > limits.max_frame_rate {
+        return Err(VideoError::TooFast(fps, limits.max_frame_rate));
+    }
+    let stated = format.duration.as_deref().and_then(|d| d.parse::<f64>().ok()).filter(|d| *d > 0.0);
+    // No duration stated (or a nonsense one): the packets are counted instead.
+    let duration_secs = match stated {
+        Some(duration) => duration,
+        None => count_packets(path, limits)? as f64 / fps,
+    };
+    if duration_secs > limits.max_duration_secs {
+        return Err(VideoError::TooLong(duration_secs, limits.max_duration_secs));
+    }
+    let frames = (duration_secs * fps).ceil() as u64;
+    if frames > limits.max_frames {
+        return Err(VideoError::TooManyFrames(frames, limits.max_frames));
+    }
     Ok(VideoInfo {
         width,
         height,
@@ -121,5 +139,26 @@ pub fn probe(path: &Path, limits: &VideoLimits) -> Result<VideoInfo, VideoError>
         color_primaries: video.color_primaries.clone(),
         color_transfer: video.color_transfer.clone(),
         color_range: video.color_range.clone(),
+        frame_cap: limits.max_frames,
     })
+}
+
+/// The video stream's packets, counted by reading the whole file (demuxing only).
+fn count_packets(path: &Path, limits: &VideoLimits) -> Result<u64, VideoError> {
+    let mut command = Command::new("ffprobe");
+    command
+        .args(["-v", "error", "-select_streams", "v:0", "-count_packets"])
+        .args(["-show_entries", "stream=nb_read_packets", "-print_format", "json"])
+        .arg(path);
+    let output = output_within(&mut command, limits.probe_timeout)?;
+    if !output.status.success() {
+        return Err(VideoError::Unreadable);
+    }
+    let probed: Probe = serde_json::from_slice(&output.stdout).map_err(|_| VideoError::Unreadable)?;
+    probed
+        .streams
+        .first()
+        .and_then(|s| s.nb_read_packets.as_deref())
+        .and_then(|n| n.parse().ok())
+        .ok_or(VideoError::Unreadable)
 }

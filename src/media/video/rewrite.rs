@@ -51,9 +51,14 @@ pub fn rewrite_frames(
         });
         for batch in incoming {
             let batch = batch?;
+            super::Deadline::check_current()?;
             for frame in change_all(&batch, cores, change)? {
                 writer.write(&frame)?;
                 written += 1;
+            }
+            // The decoder gives one frame past the cap at most: a container that lied.
+            if written as u64 > info.frame_cap {
+                return Err(VideoError::TooManyFrames(written as u64, info.frame_cap));
             }
         }
         Ok(())
