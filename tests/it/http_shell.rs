@@ -66,3 +66,73 @@ async fn every_response_carries_a_request_id(db: TestDb) {
         app.client.get(app.url("/healthz")).header("x-request-id", "a\"b<script>").send().await.unwrap();
     assert_ne!(hostile.headers()["x-request-id"], "a\"b<script>");
 }
+
+/// A TCP relay to PostgreSQL that can be frozen: connections stay open and nothing more
+/// passes either way, as when the database host hangs.
+struct FreezableRelay {
+    address: String,
+    frozen: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl FreezableRelay {
+    async fn to(upstream: String) -> FreezableRelay {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        let frozen = std::sync::Arc::new(AtomicBool::new(false));
+        let flag = frozen.clone();
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let Ok(server) = tokio::net::TcpStream::connect(&upstream).await else { continue };
+                let ((client_reads, client_writes), (server_reads, server_writes)) =
+                    (client.into_split(), server.into_split());
+                for (mut from, mut to) in [(client_reads, server_writes), (server_reads, client_writes)] {
+                    let flag = flag.clone();
+                    tokio::spawn(async move {
+                        let mut buffer = vec![0u8; 16 * 1024];
+                        while let Ok(n) = from.read(&mut buffer).await {
+                            if n == 0 {
+                                break;
+                            }
+                            while flag.load(Ordering::SeqCst) {
+                                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                            }
+                            if to.write_all(&buffer[..n]).await.is_err() {
+                                break;
+                            }
+                        }
+                    });
+                }
+            }
+        });
+        FreezableRelay { address, frozen }
+    }
+
+    fn freeze(&self) {
+        self.frozen.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// A database that stops answering (its host hangs) makes readiness fail within a second,
+/// not after the pool's own wait for a connection, nor never.
+#[tokio::test]
+async fn readiness_answers_within_a_second_when_the_database_hangs() {
+    let Some(mut db) = TestDb::postgres().await else { return };
+    let (scheme_and_user, rest) = db.url.split_once('@').unwrap();
+    let (upstream, database) = rest.split_once('/').unwrap();
+    let relay = FreezableRelay::to(upstream.to_owned()).await;
+    db.url = format!("{scheme_and_user}@{}/{database}", relay.address);
+    let app = TestApp::spawn(db).await;
+    let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), StatusCode::OK);
+    relay.freeze();
+    let started = std::time::Instant::now();
+    let ready =
+        tokio::time::timeout(std::time::Duration::from_secs(10), app.client.get(app.url("/readyz")).send())
+            .await
+            .expect("readiness never answered")
+            .unwrap();
+    assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(started.elapsed() < std::time::Duration::from_millis(1500), "{:?}", started.elapsed());
+}

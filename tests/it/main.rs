@@ -23,6 +23,7 @@ mod media_fetch;
 mod openapi;
 mod payouts;
 mod platforms;
+mod refreshed_tokens;
 mod shredding;
 mod social_accounts_api;
 mod tracking;
