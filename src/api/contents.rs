@@ -177,14 +177,7 @@ pub async fn enroll(
     let creator = enrollee(&state, &caller, query.user_id.as_deref()).await?;
     require_tracking_consent(&creator)?;
     let format = output_format(query.format.as_deref())?;
-    let upload = read_media_upload(
-        &req,
-        payload,
-        state.limits.body_bytes,
-        state.video.max_bytes,
-        state.spool_budget.clone(),
-    )
-    .await?;
+    let upload = read_media_upload(&req, payload, &state).await?;
     let bytes = match upload {
         Upload::Picture(bytes) => std::sync::Arc::new(bytes),
         Upload::Video { file, container, space } => {

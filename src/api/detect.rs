@@ -33,14 +33,7 @@ pub async fn detect(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let viewer = content_viewer(&state, &caller).await?;
-    let upload = read_media_upload(
-        &req,
-        payload,
-        state.limits.body_bytes,
-        state.video.max_bytes,
-        state.spool_budget.clone(),
-    )
-    .await?;
+    let upload = read_media_upload(&req, payload, &state).await?;
     let (limits, video, key) = ((&state.limits).into(), state.video.clone(), state.key.clone());
     let found = media_task(&state, move || match upload {
         Upload::Picture(bytes) => detection::detect_in_bytes(&bytes, &limits, &video, &key),

@@ -16,6 +16,7 @@ use futures_util::StreamExt;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::error::ApiError;
+use super::AppState;
 use crate::detection::InputError;
 use crate::media::image_io::MediaError;
 use crate::media::video::{Container, VideoError};
@@ -147,16 +148,14 @@ impl Spool {
     }
 }
 
-/// The uploaded file, a picture of at most `picture_limit` bytes or a video of at most
-/// `video_limit`.
+/// The uploaded file, a picture of at most `limits.body_bytes` or a video of at most
+/// `video.max_bytes`, spooled within the spool budget.
 pub async fn read_media_upload(
     req: &HttpRequest,
     payload: web::Payload,
-    picture_limit: usize,
-    video_limit: u64,
-    spool_budget: Arc<Semaphore>,
+    state: &AppState,
 ) -> Result<Upload, ApiError> {
-    let mut spool = Spool::new(picture_limit, video_limit, spool_budget);
+    let mut spool = Spool::new(state.limits.body_bytes, state.video.max_bytes, state.spool_budget.clone());
     let content_type = req.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     if content_type.starts_with("multipart/form-data") {
         read_multipart(Multipart::new(req.headers(), payload), &mut spool).await?;
