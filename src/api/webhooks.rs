@@ -85,6 +85,8 @@ pub async fn identity(
     if event.kind != "user.deleted" {
         return nothing("ignored");
     }
+    // A refusal for age is the last trace of a user who never joined: it goes too.
+    state.store.forget_age_refusal(&event.data.id).await.map_err(store_error)?;
     let creator = state.store.creator_id_by_user_id(&event.data.id).await.map_err(store_error)?;
     let Some(creator_id) = creator else {
         return nothing("no such creator");

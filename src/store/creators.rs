@@ -171,6 +171,14 @@ impl CreatorRepo for SqlStore {
         row.map(|r| from_ms(r.try_get("refused_until")?)).transpose()
     }
 
+    async fn forget_age_refusal(&self, user_id: &str) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM age_refusals WHERE user_ref = $1")
+            .bind(self.keys.blind_index("age-refusal", user_id))
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
     async fn creator_id_by_user_id(&self, user_id: &str) -> StoreResult<Option<Uuid>> {
         let row = sqlx::query("SELECT id FROM creators WHERE user_ref = $1")
             .bind(user_ref(self, user_id))

@@ -107,6 +107,8 @@ pub trait CreatorRepo: Send + Sync {
     async fn record_age_refusal(&self, user_id: &str, until: Timestamp, at: Timestamp) -> StoreResult<()>;
     /// Until when `user_id` stays refused, if they were refused as under age.
     async fn age_refused_until(&self, user_id: &str) -> StoreResult<Option<Timestamp>>;
+    /// Forgets an age refusal (the identity provider deleted the user); true if there was one.
+    async fn forget_age_refusal(&self, user_id: &str) -> StoreResult<bool>;
     /// Appends a grant or revoke event and updates the current state in one transaction.
     async fn record_consent(&self, creator_id: Uuid, change: &ConsentChange) -> StoreResult<ConsentEvent>;
     /// The ledger, oldest first.

@@ -171,6 +171,35 @@ fn transplanted_marks_are_never_taken_for_the_content() {
     assert!(attributed.is_empty(), "{attributed:#?}");
 }
 
+/// A video's key frames are its references: a frame of it shows the content, and its mark
+/// estimated from a frame and pasted onto an unrelated picture does not.
+#[test]
+fn a_transplant_from_a_video_frame_is_not_taken_for_the_video() {
+    use viewmark::media::video::{probe, FrameReader, VideoSettings};
+    let dir = tempfile::tempdir().unwrap();
+    let input = crate::video::photo_clip(dir.path(), "in.mp4", "rocket.jpg", 40, 2);
+    let output = dir.path().join("marked.mp4");
+    let settings = VideoSettings::default();
+    let marked = viewmark::enrollment::mark_video(&input, &output, &settings, &key(), 0x5eed).unwrap();
+    let info = probe(&output, &settings.limits()).unwrap();
+    let frame = FrameReader::key_frames(&output, &info, 1).unwrap().next().unwrap().unwrap();
+    let check = |picture: &RgbImage| {
+        let detection = watermark::detect(picture, &key()).filter(|d| d.payload == 0x5eed)?;
+        let sightings = vec![Sighting::of(picture, &detection.transform)];
+        Some(binding(&Found { detection, sightings }, Some(&marked.references)))
+    };
+    assert!(matches!(check(&jpeg(&frame, 85)), Some(Binding::Shows(_))), "a frame of the video");
+    let mut decoded = 0;
+    for host in ["coffee.png", "chelsea.png", "astronaut.png"] {
+        let forged = transplant(&fixture(host), &tile_averaged(&frame), frame.dimensions(), 2.0);
+        if let Some(verdict) = check(&forged) {
+            decoded += 1;
+            assert!(matches!(verdict, Binding::Transplanted(_)), "{host}: {verdict:?}");
+        }
+    }
+    assert!(decoded >= 1, "no transplant decodes: the test no longer tests the check");
+}
+
 /// Through the service: a creator posts an unrelated picture carrying a copy of their own
 /// mark. `/v1/detect` finds no content in it, and the poller marks the post unverified,
 /// saying why, while the creator's real post verifies.

@@ -253,9 +253,13 @@ async fn the_deletion_webhook_erases_only_when_signed_fresh_and_new(db: TestDb) 
     let other = json!({"type": "user.updated", "data": {"id": "user-carol"}});
     let (body, headers) = signed(&secret, "msg_2", now, &other);
     assert_eq!(deliver(&t, body, &headers).await.1["status"], "ignored");
+    // A user refused for age never became a creator: the refusal is all there is, and goes.
+    let until = chrono::Utc::now() + chrono::Duration::days(365);
+    t.app.store.record_age_refusal("user-nobody", until, chrono::Utc::now()).await.unwrap();
     let unknown = json!({"type": "user.deleted", "data": {"id": "user-nobody"}});
     let (body, headers) = signed(&secret, "msg_4", now, &unknown);
     assert_eq!(deliver(&t, body, &headers).await.1["status"], "no such creator");
+    assert_eq!(t.app.store.age_refused_until("user-nobody").await.unwrap(), None, "the refusal stayed");
 }
 
 on_both_backends!(
