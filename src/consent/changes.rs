@@ -23,7 +23,11 @@ pub async fn change_consent(
         store.announce_revocation(creator_id).await?;
     }
     let _waited = locks.write(creator_id).await;
-    let event = store.record_consent(creator_id, change).await?;
+    let event = store.record_consent(creator_id, change).await;
+    if event.is_err() && !change.grant {
+        store.withdraw_revocation(creator_id).await;
+    }
+    let event = event?;
     tracing::info!(%creator_id, grant = change.grant, "tracking consent changed");
     super::count_event(if change.grant { "granted" } else { "revoked" }, via(&change.channel));
     Ok(event)
@@ -39,7 +43,11 @@ pub async fn erase(
 ) -> StoreResult<Option<ErasureReceipt>> {
     store.announce_revocation(creator_id).await?;
     let _waited = locks.write(creator_id).await;
-    let receipt = store.erase_creator(creator_id, trigger, at).await?;
+    let receipt = store.erase_creator(creator_id, trigger, at).await;
+    if !matches!(receipt, Ok(Some(_))) {
+        store.withdraw_revocation(creator_id).await;
+    }
+    let receipt = receipt?;
     if let Some(receipt) = &receipt {
         tracing::info!(receipt_id = %receipt.id, trigger = trigger.as_str(), "creator erased");
         super::count_event("erased", trigger.as_str());

@@ -196,15 +196,7 @@ impl CreatorRepo for SqlStore {
     }
 
     async fn record_consent(&self, creator_id: Uuid, change: &ConsentChange) -> StoreResult<ConsentEvent> {
-        if change.grant {
-            return self.write_consent(creator_id, change).await;
-        }
-        self.announce_pending(creator_id).await?;
-        let written = self.write_consent(creator_id, change).await;
-        if written.is_err() {
-            self.withdraw_revocation(creator_id).await;
-        }
-        written
+        self.write_consent(creator_id, change).await
     }
 
     async fn consent_ledger(&self, creator_id: Uuid) -> StoreResult<Vec<ConsentEvent>> {

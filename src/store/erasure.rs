@@ -41,13 +41,7 @@ impl ErasureRepo for SqlStore {
         trigger: ErasureTrigger,
         at: Timestamp,
     ) -> StoreResult<Option<ErasureReceipt>> {
-        // Announced first: no new request about the creator starts while this waits.
-        self.announce_pending(creator_id).await?;
-        let erased = self.erase(creator_id, trigger, at).await;
-        if !matches!(erased, Ok(Some(_))) {
-            self.withdraw_revocation(creator_id).await;
-        }
-        erased
+        self.erase(creator_id, trigger, at).await
     }
 
     async fn erasure_receipt(&self, id: Uuid) -> StoreResult<Option<ErasureReceipt>> {

@@ -178,6 +178,10 @@ pub trait PollRepo: Send + Sync {
     /// Announces a revocation or erasure about to wait for the requests on their way: until
     /// it commits (or the announcement expires), no new permit is granted for the creator.
     async fn announce_revocation(&self, creator_id: Uuid) -> StoreResult<()>;
+    /// Withdraws the announcement of a revocation or erasure that failed (one that commits
+    /// removes its own, in its transaction). A failure to withdraw is logged: the
+    /// announcement then expires.
+    async fn withdraw_revocation(&self, creator_id: Uuid);
     /// The creator's consent state now (`None`: no such creator, e.g. erased).
     async fn consent_stamp(&self, creator_id: Uuid) -> StoreResult<Option<ConsentStamp>>;
     /// Checks that each creator's consent is still the one given (granted, changed at that

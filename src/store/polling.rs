@@ -78,7 +78,7 @@ impl SqlStore {
     /// on their way (committed at once, so every process sees it). PostgreSQL only: on
     /// SQLite one process owns the database, and its in-process consent lock already makes a
     /// waiting revocation go before new requests.
-    pub(super) async fn announce_pending(&self, creator_id: Uuid) -> StoreResult<()> {
+    async fn announce_pending(&self, creator_id: Uuid) -> StoreResult<()> {
         if self.backend != Backend::Postgres {
             return Ok(());
         }
@@ -94,7 +94,7 @@ impl SqlStore {
     }
 
     /// Withdraws an announcement whose change failed (a committed change removes its own).
-    pub(super) async fn withdraw_revocation(&self, creator_id: Uuid) {
+    async fn withdraw_pending(&self, creator_id: Uuid) {
         if self.backend != Backend::Postgres {
             return;
         }
@@ -196,6 +196,10 @@ impl PollRepo for SqlStore {
 
     async fn announce_revocation(&self, creator_id: Uuid) -> StoreResult<()> {
         self.announce_pending(creator_id).await
+    }
+
+    async fn withdraw_revocation(&self, creator_id: Uuid) {
+        self.withdraw_pending(creator_id).await
     }
 
     async fn consent_stamp(&self, creator_id: Uuid) -> StoreResult<Option<ConsentStamp>> {
