@@ -23,6 +23,11 @@ struct SealedProfile {
 }
 
 /// The blind index under which a user id is looked up.
+/// The blind index an age refusal is kept under (never the user id itself).
+fn age_ref(store: &SqlStore, user_id: &str) -> String {
+    store.keys.blind_index("age-refusal", user_id)
+}
+
 pub(super) fn user_ref(store: &SqlStore, user_id: &str) -> String {
     store.keys.blind_index("user", user_id)
 }
@@ -155,7 +160,7 @@ impl CreatorRepo for SqlStore {
                refused_until = CASE WHEN excluded.refused_until > age_refusals.refused_until \
                  THEN excluded.refused_until ELSE age_refusals.refused_until END",
         )
-        .bind(self.keys.blind_index("age-refusal", user_id))
+        .bind(age_ref(self, user_id))
         .bind(to_ms(until))
         .bind(to_ms(at))
         .execute(&self.pool)
@@ -165,7 +170,7 @@ impl CreatorRepo for SqlStore {
 
     async fn age_refused_until(&self, user_id: &str) -> StoreResult<Option<Timestamp>> {
         let row = sqlx::query("SELECT refused_until FROM age_refusals WHERE user_ref = $1")
-            .bind(self.keys.blind_index("age-refusal", user_id))
+            .bind(age_ref(self, user_id))
             .fetch_optional(&self.pool)
             .await?;
         row.map(|r| from_ms(r.try_get("refused_until")?)).transpose()
@@ -173,7 +178,7 @@ impl CreatorRepo for SqlStore {
 
     async fn forget_age_refusal(&self, user_id: &str) -> StoreResult<bool> {
         let done = sqlx::query("DELETE FROM age_refusals WHERE user_ref = $1")
-            .bind(self.keys.blind_index("age-refusal", user_id))
+            .bind(age_ref(self, user_id))
             .execute(&self.pool)
             .await?;
         Ok(done.rows_affected() > 0)
@@ -195,8 +200,40 @@ impl CreatorRepo for SqlStore {
         self.creator_from(row).await
     }
 
+    /// The creator's state and the ledger's event in one transaction, which also removes a
+    /// revocation's announcement (`consent::changes`).
     async fn record_consent(&self, creator_id: Uuid, change: &ConsentChange) -> StoreResult<ConsentEvent> {
-        self.write_consent(creator_id, change).await
+        let (kind, state) = if change.grant { ("grant", "granted") } else { ("revoke", "revoked") };
+        let mut tx = self.pool.begin().await?;
+        let updated =
+            sqlx::query("UPDATE creators SET consent_state = $1, consent_changed_at = $2 WHERE id = $3")
+                .bind(state)
+                .bind(to_ms(change.at))
+                .bind(creator_id.to_string())
+                .execute(&mut *tx)
+                .await?;
+        if updated.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        let row = sqlx::query(
+            "INSERT INTO consent_events (creator_id, kind, policy_version, channel, actor, occurred_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) \
+             RETURNING id, creator_id, kind, policy_version, channel, actor, occurred_at",
+        )
+        .bind(creator_id.to_string())
+        .bind(kind)
+        .bind(&change.policy_version)
+        .bind(&change.channel)
+        .bind(&change.actor)
+        .bind(to_ms(change.at))
+        .fetch_one(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM revocations_pending WHERE creator_id = $1")
+            .bind(creator_id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        event_from_row(&row)
     }
 
     async fn consent_ledger(&self, creator_id: Uuid) -> StoreResult<Vec<ConsentEvent>> {
@@ -291,43 +328,5 @@ impl CreatorRepo for SqlStore {
             .as_ref()
             .map(content_from_row)
             .transpose()
-    }
-}
-
-impl SqlStore {
-    /// Records a consent change: the creator's state and the ledger's event, in one
-    /// transaction; a revocation's announcement goes with it.
-    async fn write_consent(&self, creator_id: Uuid, change: &ConsentChange) -> StoreResult<ConsentEvent> {
-        let (kind, state) = if change.grant { ("grant", "granted") } else { ("revoke", "revoked") };
-        let mut tx = self.pool.begin().await?;
-        let updated =
-            sqlx::query("UPDATE creators SET consent_state = $1, consent_changed_at = $2 WHERE id = $3")
-                .bind(state)
-                .bind(to_ms(change.at))
-                .bind(creator_id.to_string())
-                .execute(&mut *tx)
-                .await?;
-        if updated.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        let row = sqlx::query(
-            "INSERT INTO consent_events (creator_id, kind, policy_version, channel, actor, occurred_at) \
-             VALUES ($1, $2, $3, $4, $5, $6) \
-             RETURNING id, creator_id, kind, policy_version, channel, actor, occurred_at",
-        )
-        .bind(creator_id.to_string())
-        .bind(kind)
-        .bind(&change.policy_version)
-        .bind(&change.channel)
-        .bind(&change.actor)
-        .bind(to_ms(change.at))
-        .fetch_one(&mut *tx)
-        .await?;
-        sqlx::query("DELETE FROM revocations_pending WHERE creator_id = $1")
-            .bind(creator_id.to_string())
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        event_from_row(&row)
     }
 }

@@ -41,7 +41,57 @@ impl ErasureRepo for SqlStore {
         trigger: ErasureTrigger,
         at: Timestamp,
     ) -> StoreResult<Option<ErasureReceipt>> {
-        self.erase(creator_id, trigger, at).await
+        let id = creator_id.to_string();
+        let shredded = self.keys.destroy(creator_id).await?;
+        let mut tx = self.pool.begin().await?;
+        // A write first (SQLite: take the write lock; PostgreSQL: lock the creator's row, so
+        // polls in flight wait or see it gone).
+        let found = sqlx::query("UPDATE creators SET consent_state = 'revoked' WHERE id = $1")
+            .bind(&id)
+            .execute(&mut *tx)
+            .await?;
+        if found.rows_affected() == 0 {
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        let mut counts = BTreeMap::new();
+        counts.insert("data_keys".to_owned(), u64::from(shredded));
+        // Statements outlive the person: their lines move to a random tombstone id.
+        let tombstone = format!("tombstone-{}", Uuid::new_v4());
+        let moved = sqlx::query("UPDATE statement_lines SET payee_id = $2 WHERE payee_id = $1")
+            .bind(&id)
+            .bind(&tombstone)
+            .execute(&mut *tx)
+            .await?;
+        counts.insert("statement_lines (tombstoned)".to_owned(), moved.rows_affected());
+        for (table, sql) in DELETIONS {
+            let deleted = sqlx::query(sql).bind(&id).execute(&mut *tx).await?;
+            counts.insert(table.to_owned(), deleted.rows_affected());
+        }
+        let receipt = ErasureReceipt { id: Uuid::new_v4(), erased_at: at, trigger, row_counts: counts };
+        let row_counts = serde_json::to_string(&receipt.row_counts).unwrap_or_else(|_| "{}".into());
+        sqlx::query(
+            "INSERT INTO erasure_receipts (id, erased_at, trigger_kind, row_counts) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(receipt.id.to_string())
+        .bind(to_ms(at))
+        .bind(trigger.as_str())
+        .bind(row_counts)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM revocations_pending WHERE creator_id = $1")
+            .bind(&id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        if self.backend == super::Backend::Sqlite {
+            // The deleted rows' pages leave the WAL too. What remains there is ciphertext under
+            // a destroyed key, so a checkpoint held off by readers costs nothing but a warning.
+            if let Err(err) = super::sqlite::purge_wal(&self.pool).await {
+                tracing::warn!(%err, receipt = %receipt.id, "erased rows may stay in the WAL until the next checkpoint");
+            }
+        }
+        Ok(Some(receipt))
     }
 
     async fn erasure_receipt(&self, id: Uuid) -> StoreResult<Option<ErasureReceipt>> {
@@ -94,67 +144,5 @@ impl ErasureRepo for SqlStore {
         .execute(&self.pool)
         .await?;
         Ok(inserted.rows_affected() == 1)
-    }
-}
-
-impl SqlStore {
-    /// The erasure itself: the key destroyed, then one transaction.
-    async fn erase(
-        &self,
-        creator_id: Uuid,
-        trigger: ErasureTrigger,
-        at: Timestamp,
-    ) -> StoreResult<Option<ErasureReceipt>> {
-        let id = creator_id.to_string();
-        let shredded = self.keys.destroy(creator_id).await?;
-        let mut tx = self.pool.begin().await?;
-        // A write first (SQLite: take the write lock; PostgreSQL: lock the creator's row, so
-        // polls in flight wait or see it gone).
-        let found = sqlx::query("UPDATE creators SET consent_state = 'revoked' WHERE id = $1")
-            .bind(&id)
-            .execute(&mut *tx)
-            .await?;
-        if found.rows_affected() == 0 {
-            tx.rollback().await?;
-            return Ok(None);
-        }
-        let mut counts = BTreeMap::new();
-        counts.insert("data_keys".to_owned(), u64::from(shredded));
-        // Statements outlive the person: their lines move to a random tombstone id.
-        let tombstone = format!("tombstone-{}", Uuid::new_v4());
-        let moved = sqlx::query("UPDATE statement_lines SET payee_id = $2 WHERE payee_id = $1")
-            .bind(&id)
-            .bind(&tombstone)
-            .execute(&mut *tx)
-            .await?;
-        counts.insert("statement_lines (tombstoned)".to_owned(), moved.rows_affected());
-        for (table, sql) in DELETIONS {
-            let deleted = sqlx::query(sql).bind(&id).execute(&mut *tx).await?;
-            counts.insert(table.to_owned(), deleted.rows_affected());
-        }
-        let receipt = ErasureReceipt { id: Uuid::new_v4(), erased_at: at, trigger, row_counts: counts };
-        let row_counts = serde_json::to_string(&receipt.row_counts).unwrap_or_else(|_| "{}".into());
-        sqlx::query(
-            "INSERT INTO erasure_receipts (id, erased_at, trigger_kind, row_counts) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(receipt.id.to_string())
-        .bind(to_ms(at))
-        .bind(trigger.as_str())
-        .bind(row_counts)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query("DELETE FROM revocations_pending WHERE creator_id = $1")
-            .bind(&id)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        if self.backend == super::Backend::Sqlite {
-            // The deleted rows' pages leave the WAL too. What remains there is ciphertext under
-            // a destroyed key, so a checkpoint held off by readers costs nothing but a warning.
-            if let Err(err) = super::sqlite::purge_wal(&self.pool).await {
-                tracing::warn!(%err, receipt = %receipt.id, "erased rows may stay in the WAL until the next checkpoint");
-            }
-        }
-        Ok(Some(receipt))
     }
 }
