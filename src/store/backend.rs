@@ -10,7 +10,8 @@ use sqlx::AnyPool;
 use sqlx::Row;
 use uuid::Uuid;
 
-use super::keystore::{DataKey, KeyStore};
+use super::keystore::KeyStore;
+use super::sealed::DataKey;
 use super::{postgres, sqlite, ConnectOptions, Health, Store, StoreError, StoreResult, Timestamp};
 
 /// Which database engine a store runs on.
@@ -84,6 +85,10 @@ impl SqlStore {
         let store = SqlStore { pool, backend, keys: Arc::new(keys) };
         if options.migrate {
             store.migrate().await?;
+            let resealed = store.reseal_layout_1().await?;
+            if resealed > 0 {
+                tracing::info!(resealed, "sealed values rewritten in the current layout");
+            }
         }
         store.refuse_plaintext_rows().await?;
         Ok(store)

@@ -6,7 +6,7 @@ use sqlx::Row;
 use uuid::Uuid;
 
 use super::backend::{from_ms, parse_uuid, payload_from_db, payload_to_db, to_ms, SqlStore};
-use super::keystore::DataKey;
+use super::sealed::{DataKey, SealedColumn};
 use super::{
     ConsentChange, ConsentEvent, ConsentState, Content, ContentCursor, Creator, CreatorRepo, MediaKind,
     NewContent, NewCreator, StoreError, StoreResult, Timestamp,
@@ -42,11 +42,13 @@ fn consent_state(text: &str) -> StoreResult<ConsentState> {
 }
 
 fn creator_from_row(row: &AnyRow, key: &DataKey) -> StoreResult<Creator> {
+    let id = parse_uuid(&row.try_get::<String, _>("id")?)?;
     let sealed: Vec<u8> = row.try_get("profile_enc")?;
     let profile: SealedProfile =
-        serde_json::from_slice(&key.open(&sealed)?).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        serde_json::from_slice(&key.open(SealedColumn::CreatorProfile, id, &sealed)?)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
     Ok(Creator {
-        id: parse_uuid(&row.try_get::<String, _>("id")?)?,
+        id,
         user_id: profile.user_id,
         display_name: profile.display_name,
         birth_year: profile.birth_year,
@@ -108,8 +110,8 @@ impl CreatorRepo for SqlStore {
             display_name: new.display_name.clone(),
             birth_year: new.birth_year,
         };
-        let sealed =
-            key.seal(&serde_json::to_vec(&profile).map_err(|e| StoreError::Corrupt(e.to_string()))?)?;
+        let plain = serde_json::to_vec(&profile).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let sealed = key.seal(SealedColumn::CreatorProfile, id, &plain)?;
         let mut tx = self.pool.begin().await?;
         let inserted = sqlx::query(
             "INSERT INTO creators (id, user_ref, profile_enc, consent_state, consent_changed_at, created_at) \
@@ -250,15 +252,18 @@ impl CreatorRepo for SqlStore {
     }
 
     async fn insert_content(&self, new: &NewContent) -> StoreResult<Content> {
+        let id = Uuid::new_v4();
         let references = match &new.references {
-            Some(plain) => Some(self.data_key(new.creator_id).await?.seal(plain)?),
+            Some(plain) => {
+                Some(self.data_key(new.creator_id).await?.seal(SealedColumn::ContentReferences, id, plain)?)
+            }
             None => None,
         };
         let row = sqlx::query(&format!(
             "INSERT INTO contents ({CONTENT_COLUMNS}, reference_enc) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
              RETURNING {CONTENT_COLUMNS}"
         ))
-        .bind(Uuid::new_v4().to_string())
+        .bind(id.to_string())
         .bind(new.creator_id.to_string())
         .bind(payload_to_db(new.payload))
         .bind(new.media_kind.as_str())
@@ -282,7 +287,8 @@ impl CreatorRepo for SqlStore {
         else {
             return Ok(None);
         };
-        Ok(Some(self.data_key(content.creator_id).await?.open(&sealed)?))
+        let key = self.data_key(content.creator_id).await?;
+        Ok(Some(key.open(SealedColumn::ContentReferences, content.id, &sealed)?))
     }
 
     async fn content(&self, id: Uuid) -> StoreResult<Option<Content>> {

@@ -22,11 +22,14 @@ use sqlx::{AnyPool, Row};
 use uuid::Uuid;
 
 use super::backend::{parse_uuid, placeholders, to_ms, Backend};
+use super::sealed::DataKey;
 use super::{sqlite, StoreError, StoreResult, Timestamp};
-use crate::sealing::Sealer;
+use crate::sealing::{Sealer, LAYOUT_1};
 
 /// The owner of the blind-index key's row.
 const INDEX_OWNER: Uuid = Uuid::nil();
+/// What a data key is sealed for under the master key.
+const DATA_KEY_CONTEXT: &[u8] = b"data_keys.sealed";
 /// The most ids in one `IN (...)` list.
 const BATCH: usize = 500;
 /// How long (steps of `PURGE_WAIT_STEP`) a destruction waits for older transactions.
@@ -67,28 +70,6 @@ pub struct MasterKeys {
 impl MasterKeys {
     fn by_id(&self, id: &str) -> Option<&MasterKey> {
         std::iter::once(&self.current).chain(&self.previous).find(|k| k.id == id)
-    }
-}
-
-/// One creator's data key.
-#[derive(Clone)]
-pub struct DataKey {
-    owner: Uuid,
-    sealer: Sealer,
-}
-
-impl DataKey {
-    pub fn seal(&self, plain: &[u8]) -> StoreResult<Vec<u8>> {
-        self.sealer.seal(self.owner, plain).map_err(|_| StoreError::Corrupt("sealing failed".into()))
-    }
-
-    pub fn open(&self, sealed: &[u8]) -> StoreResult<Vec<u8>> {
-        self.sealer.open(self.owner, sealed).map_err(|_| StoreError::KeyUnavailable)
-    }
-
-    pub fn open_text(&self, sealed: &[u8]) -> StoreResult<String> {
-        String::from_utf8(self.open(sealed)?)
-            .map_err(|_| StoreError::Corrupt("sealed text is not UTF-8".into()))
     }
 }
 
@@ -168,7 +149,7 @@ impl KeyStore {
     }
 
     pub async fn data_key(&self, creator: Uuid) -> StoreResult<Option<DataKey>> {
-        Ok(self.get(creator).await?.map(|key| DataKey { owner: creator, sealer: Sealer::new(&key) }))
+        Ok(self.get(creator).await?.map(|key| DataKey::new(creator, &key)))
     }
 
     /// The data keys of several creators (those that exist).
@@ -187,7 +168,7 @@ impl KeyStore {
             for row in query.fetch_all(&self.pool).await? {
                 let owner = parse_uuid(&row.try_get::<String, _>("owner")?)?;
                 let key = self.unseal(owner, &row)?;
-                keys.insert(owner, DataKey { owner, sealer: Sealer::new(&key) });
+                keys.insert(owner, DataKey::new(owner, &key));
             }
         }
         Ok(keys)
@@ -262,7 +243,7 @@ impl KeyStore {
             let owner = parse_uuid(&row.try_get::<String, _>("owner")?)?;
             let old_id: String = row.try_get("master_key_id")?;
             let key = self.unseal(owner, &row)?;
-            let sealed = self.master.current.sealer.seal(owner, &key).map_err(corrupt)?;
+            let sealed = self.master.current.sealer.seal(owner, DATA_KEY_CONTEXT, &key).map_err(corrupt)?;
             let done = sqlx::query(
                 "UPDATE data_keys SET sealed = $2, master_key_id = $3 WHERE owner = $1 AND master_key_id = $4",
             )
@@ -292,7 +273,7 @@ impl KeyStore {
     async fn create(&self, owner: Uuid, at: Timestamp) -> StoreResult<()> {
         let mut key = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut key);
-        let sealed = self.master.current.sealer.seal(owner, &key).map_err(corrupt)?;
+        let sealed = self.master.current.sealer.seal(owner, DATA_KEY_CONTEXT, &key).map_err(corrupt)?;
         sqlx::query(
             "INSERT INTO data_keys (owner, sealed, master_key_id, created_at) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (owner) DO NOTHING",
@@ -318,7 +299,13 @@ impl KeyStore {
         let master_id: String = row.try_get("master_key_id")?;
         let sealed: Vec<u8> = row.try_get("sealed")?;
         let master = self.master.by_id(&master_id).ok_or(StoreError::KeyUnavailable)?;
-        let key = master.sealer.open(owner, &sealed).map_err(|_| StoreError::KeyUnavailable)?;
+        // A data key is the only sealed value of its row, keyed by its owner: the layout bound
+        // to the owner alone already stops it from being moved, so that layout still opens.
+        let key = match sealed.first() {
+            Some(&LAYOUT_1) => master.sealer.open_layout_1(owner, &sealed),
+            _ => master.sealer.open(owner, DATA_KEY_CONTEXT, &sealed),
+        }
+        .map_err(|_| StoreError::KeyUnavailable)?;
         key.try_into().map_err(|_| StoreError::Corrupt("data key of the wrong length".into()))
     }
 }

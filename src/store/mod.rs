@@ -14,6 +14,7 @@ mod models;
 mod payouts;
 mod polling;
 mod postgres;
+mod sealed;
 mod service_tokens;
 mod sqlite;
 mod tracking;
@@ -24,8 +25,9 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 pub use backend::{connect, Backend, SqlStore};
-pub use keystore::{DataKey, KeyStore, MasterKey, MasterKeys};
+pub use keystore::{KeyStore, MasterKey, MasterKeys};
 pub use models::*;
+pub use sealed::{DataKey, SealedColumn};
 pub use sqlite::{claim_sole_process, SoleProcess};
 
 /// Errors the storage layer reports; callers map them to responses.

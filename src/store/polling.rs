@@ -16,6 +16,7 @@ use sqlx::{Any, Transaction};
 use uuid::Uuid;
 
 use super::backend::{from_ms, to_ms, SqlStore};
+use super::sealed::SealedColumn;
 
 /// How long a revocation's announcement holds new requests back; longer than any commit
 /// waits, so only the announcement of a process that died before committing expires.
@@ -367,7 +368,8 @@ impl PollRepo for SqlStore {
         let Some(account) = super::TrackingRepo::social_account(self, account_id).await? else {
             return Err(StoreError::NotFound);
         };
-        let sealed = self.data_key(account.creator_id).await?.seal(token)?;
+        let key = self.data_key(account.creator_id).await?;
+        let sealed = key.seal(SealedColumn::AccountToken, account_id, token)?;
         sqlx::query("UPDATE social_accounts SET oauth_token_enc = $2 WHERE id = $1")
             .bind(account_id.to_string())
             .bind(sealed)

@@ -6,7 +6,7 @@ use sqlx::Row;
 use uuid::Uuid;
 
 use super::backend::{from_ms, opt_from_ms, parse_uuid, to_ms, SqlStore};
-use super::keystore::DataKey;
+use super::sealed::{DataKey, SealedColumn};
 use super::{
     Evidence, NewPost, NewSnapshot, NewSocialAccount, Platform, Post, PostCursor, PostStatus, SnapshotWrite,
     SocialAccount, StoreError, StoreResult, Timestamp, TrackingRepo, ViewSnapshot,
@@ -45,8 +45,9 @@ pub(super) fn creator_of(row: &AnyRow) -> StoreResult<Uuid> {
     parse_uuid(&row.try_get::<String, _>("creator_id")?)
 }
 
-fn sealed_text(row: &AnyRow, column: &str, key: &DataKey) -> StoreResult<String> {
-    key.open_text(&row.try_get::<Vec<u8>, _>(column)?)
+fn sealed_text(row: &AnyRow, column: SealedColumn, key: &DataKey) -> StoreResult<String> {
+    let id = parse_uuid(&row.try_get::<String, _>("id")?)?;
+    key.open_text(column, id, &row.try_get::<Vec<u8>, _>(column.column())?)
 }
 
 impl SqlStore {
@@ -82,7 +83,7 @@ pub(super) fn account_from_row(row: &AnyRow, key: &DataKey) -> StoreResult<Socia
         id: parse_uuid(&row.try_get::<String, _>("id")?)?,
         creator_id: parse_uuid(&row.try_get::<String, _>("creator_id")?)?,
         platform: platform(row)?,
-        handle: sealed_text(row, "handle_enc", key)?,
+        handle: sealed_text(row, SealedColumn::AccountHandle, key)?,
         proof_code: row.try_get("proof_code")?,
         has_oauth_token: row.try_get::<i64, _>("has_oauth_token")? != 0,
         proven_at: opt_from_ms(row.try_get("proven_at")?)?,
@@ -97,8 +98,8 @@ pub(super) fn post_from_row(row: &AnyRow, key: &DataKey) -> StoreResult<Post> {
         creator_id: parse_uuid(&row.try_get::<String, _>("creator_id")?)?,
         social_account_id: parse_uuid(&row.try_get::<String, _>("social_account_id")?)?,
         platform: platform(row)?,
-        platform_post_id: sealed_text(row, "post_id_enc", key)?,
-        url: sealed_text(row, "url_enc", key)?,
+        platform_post_id: sealed_text(row, SealedColumn::PostPlatformId, key)?,
+        url: sealed_text(row, SealedColumn::PostUrl, key)?,
         content_id: row.try_get::<Option<String>, _>("content_id")?.as_deref().map(parse_uuid).transpose()?,
         status: PostStatus::parse(&status)
             .ok_or_else(|| StoreError::Corrupt(format!("unknown status {status}")))?,
@@ -135,17 +136,19 @@ pub(super) fn snapshot_from_row(row: &AnyRow) -> StoreResult<ViewSnapshot> {
 impl TrackingRepo for SqlStore {
     async fn insert_social_account(&self, new: &NewSocialAccount) -> StoreResult<SocialAccount> {
         let key = self.data_key(new.creator_id).await?;
-        let token = new.oauth_token.as_deref().map(|t| key.seal(t)).transpose()?;
+        let id = Uuid::new_v4();
+        let token =
+            new.oauth_token.as_deref().map(|t| key.seal(SealedColumn::AccountToken, id, t)).transpose()?;
         let claim = handle_ref(self, new.platform, &new.handle);
         let row = sqlx::query(&format!(
             "INSERT INTO social_accounts (id, creator_id, platform, handle_ref, handle_enc, proof_code, oauth_token_enc, created_at, handle_claim) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {ACCOUNT_COLUMNS}"
         ))
-        .bind(Uuid::new_v4().to_string())
+        .bind(id.to_string())
         .bind(new.creator_id.to_string())
         .bind(new.platform.as_str())
         .bind(unproven_ref(self, new.creator_id, &claim))
-        .bind(key.seal(new.handle.as_bytes())?)
+        .bind(key.seal(SealedColumn::AccountHandle, id, new.handle.as_bytes())?)
         .bind(new.proof_code.clone())
         .bind(token)
         .bind(to_ms(new.at))
@@ -176,17 +179,18 @@ impl TrackingRepo for SqlStore {
     async fn insert_post(&self, new: &NewPost) -> StoreResult<Post> {
         let at = to_ms(new.at);
         let key = self.data_key(new.creator_id).await?;
+        let id = Uuid::new_v4();
         let row = sqlx::query(&format!(
             "INSERT INTO posts (id, creator_id, social_account_id, platform, post_ref, post_id_enc, url_enc, content_id, status, next_poll_at, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, $9) RETURNING {POST_COLUMNS}"
         ))
-        .bind(Uuid::new_v4().to_string())
+        .bind(id.to_string())
         .bind(new.creator_id.to_string())
         .bind(new.social_account_id.to_string())
         .bind(new.platform.as_str())
         .bind(post_ref(self, new.platform, &new.platform_post_id))
-        .bind(key.seal(new.platform_post_id.as_bytes())?)
-        .bind(key.seal(new.url.as_bytes())?)
+        .bind(key.seal(SealedColumn::PostPlatformId, id, new.platform_post_id.as_bytes())?)
+        .bind(key.seal(SealedColumn::PostUrl, id, new.url.as_bytes())?)
         .bind(new.content_id.map(|c| c.to_string()))
         .bind(at)
         .fetch_one(&self.pool)
@@ -231,7 +235,7 @@ impl TrackingRepo for SqlStore {
     }
 
     async fn oauth_token(&self, id: Uuid) -> StoreResult<Option<Vec<u8>>> {
-        let row = sqlx::query("SELECT creator_id, oauth_token_enc FROM social_accounts WHERE id = $1")
+        let row = sqlx::query("SELECT id, creator_id, oauth_token_enc FROM social_accounts WHERE id = $1")
             .bind(id.to_string())
             .fetch_optional(&self.pool)
             .await?;
@@ -315,5 +319,7 @@ impl TrackingRepo for SqlStore {
 }
 
 pub(super) fn token_from_row(row: &AnyRow, key: &DataKey) -> StoreResult<Option<Vec<u8>>> {
-    row.try_get::<Option<Vec<u8>>, _>("oauth_token_enc")?.map(|sealed| key.open(&sealed)).transpose()
+    let id = parse_uuid(&row.try_get::<String, _>("id")?)?;
+    let sealed = row.try_get::<Option<Vec<u8>>, _>(SealedColumn::AccountToken.column())?;
+    sealed.map(|sealed| key.open(SealedColumn::AccountToken, id, &sealed)).transpose()
 }

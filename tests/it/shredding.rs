@@ -9,21 +9,12 @@ use reqwest::{Method, StatusCode};
 use sqlx::{Executor, Row};
 use uuid::Uuid;
 use viewmark::store::{
-    self, MasterKey, MasterKeys, NewCreator, NewPost, NewSocialAccount, Platform, StoreError,
+    self, MasterKey, MasterKeys, NewCreator, NewPost, NewSocialAccount, Platform, SealedColumn, StoreError,
 };
 
 use crate::on_both_backends;
 use crate::support::{TestDb, TEST_ENCRYPTION_KEY};
 use crate::tracking::{register, tracked, OURS};
-
-/// Every sealed column, with the column naming its creator.
-const SEALED: [(&str, &str, &str); 5] = [
-    ("creators", "id", "profile_enc"),
-    ("social_accounts", "creator_id", "handle_enc"),
-    ("social_accounts", "creator_id", "oauth_token_enc"),
-    ("posts", "creator_id", "post_id_enc"),
-    ("posts", "creator_id", "url_enc"),
-];
 
 const HANDLE: &str = "ada.lovelace.art";
 const TOKEN: &str = "act.SECRET-ACCESS-777";
@@ -67,16 +58,27 @@ async fn creator_with_everything(store: &dyn store::Store, user: &str) -> Uuid {
     creator.id
 }
 
+/// A sealed value where a logical backup (a dump) holds it: its column, its row, its bytes.
+pub struct Sealed {
+    pub column: SealedColumn,
+    pub row: Uuid,
+    pub bytes: Vec<u8>,
+}
+
 /// The creator's sealed values, as a logical backup (a dump) holds them.
-async fn sealed_values(raw: &sqlx::AnyPool, creator: Uuid) -> Vec<Vec<u8>> {
+pub async fn sealed_values(raw: &sqlx::AnyPool, creator: Uuid) -> Vec<Sealed> {
     let mut values = Vec::new();
-    for (table, owner, column) in SEALED {
-        let rows = sqlx::query(&format!("SELECT {column} AS v FROM {table} WHERE {owner} = $1"))
+    for column in SealedColumn::ALL {
+        let (table, owner, name) = (column.table(), column.owner_column(), column.column());
+        let rows = sqlx::query(&format!("SELECT id, {name} AS v FROM {table} WHERE {owner} = $1"))
             .bind(creator.to_string())
             .fetch_all(raw)
             .await
             .unwrap();
-        values.extend(rows.iter().filter_map(|r| r.get::<Option<Vec<u8>>, _>("v")));
+        values.extend(rows.iter().filter_map(|r| {
+            let bytes = r.get::<Option<Vec<u8>>, _>("v")?;
+            Some(Sealed { column, row: r.get::<String, _>("id").parse().unwrap(), bytes })
+        }));
     }
     values
 }
@@ -105,7 +107,10 @@ async fn a_backup_taken_before_erasure_cannot_be_read_after_it(db: TestDb) {
     // Before the erasure the backup is readable with the key store: what makes it unreadable
     // afterwards is the erasure, not a broken backup.
     let key = db.key_store().await.data_key(ada).await.unwrap().expect("her data key");
-    let opened: Vec<String> = dump.iter().map(|v| String::from_utf8(key.open(v).unwrap()).unwrap()).collect();
+    let opened: Vec<String> = dump
+        .iter()
+        .map(|v| String::from_utf8(key.open(v.column, v.row, &v.bytes).unwrap()).unwrap())
+        .collect();
     assert!(opened.iter().any(|v| v.contains("Ada Lovelace")) && opened.iter().any(|v| v == URL));
     if sqlite {
         let backup = store::connect(&copy_url, &db.options()).await.unwrap();
@@ -122,7 +127,7 @@ async fn a_backup_taken_before_erasure_cannot_be_read_after_it(db: TestDb) {
     // No key opens any sealed value of the backup: not hers (gone), not another creator's.
     let bob = creator_with_everything(store.as_ref(), "user-bob").await;
     let bobs_key = keys.data_key(bob).await.unwrap().unwrap();
-    assert!(dump.iter().all(|v| bobs_key.open(v).is_err()));
+    assert!(dump.iter().all(|v| bobs_key.open(v.column, v.row, &v.bytes).is_err()));
     if sqlite {
         let backup = store::connect(&copy_url, &db.options()).await.unwrap();
         assert!(matches!(backup.creator(ada).await, Err(StoreError::KeyUnavailable)));
@@ -313,13 +318,98 @@ async fn an_erasure_leaves_no_sealed_bytes_in_the_files(db: TestDb) {
     if db.url.starts_with("sqlite") {
         for (name, bytes) in files_on_disk(&db.url, &raw).await {
             for field in &fields {
-                assert!(!holds(&bytes, field), "an erased sealed field remains in {name}");
+                assert!(!holds(&bytes, &field.bytes), "an erased sealed field remains in {name}");
             }
         }
     }
 }
 
+/// Writes `bytes` into a sealed column of a row, as a database writer could.
+async fn overwrite(raw: &sqlx::AnyPool, column: SealedColumn, row: Uuid, bytes: &[u8]) {
+    let (table, name) = (column.table(), column.column());
+    sqlx::query(&format!("UPDATE {table} SET {name} = $1 WHERE id = $2"))
+        .bind(bytes.to_vec())
+        .bind(row.to_string())
+        .execute(raw)
+        .await
+        .unwrap();
+}
+
+/// A database writer who moves a sealed value onto another row or column of the same creator
+/// gets an unreadable value, not a misread one: every value is bound to its column and row.
+async fn a_sealed_value_moved_to_another_row_or_column_does_not_open(db: TestDb) {
+    let store = db.store().await;
+    let raw = db.raw().await;
+    let ada = creator_with_everything(store.as_ref(), "user-ada").await;
+    let account = store.social_accounts_for_creator(ada).await.unwrap().remove(0);
+    let second = store
+        .insert_post(&NewPost {
+            creator_id: ada,
+            social_account_id: account.id,
+            platform: Platform::Tiktok,
+            platform_post_id: "7300000000000000099".into(),
+            url: "https://www.tiktok.com/@ada.lovelace.art/video/7300000000000000099".into(),
+            content_id: None,
+            at: Utc::now(),
+        })
+        .await
+        .unwrap();
+    let values = sealed_values(&raw, ada).await;
+    let value = |column: SealedColumn, row: Uuid| {
+        values.iter().find(|v| v.column == column && v.row == row).map(|v| v.bytes.clone()).unwrap()
+    };
+    let first = store
+        .posts_for_creator(ada, None, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|p| p.id != second.id)
+        .unwrap();
+
+    // The first post's URL copied onto the second post.
+    overwrite(&raw, SealedColumn::PostUrl, second.id, &value(SealedColumn::PostUrl, first.id)).await;
+    assert!(matches!(store.post(second.id).await, Err(StoreError::KeyUnavailable)));
+    overwrite(&raw, SealedColumn::PostUrl, second.id, &value(SealedColumn::PostUrl, second.id)).await;
+    assert_eq!(store.post(second.id).await.unwrap().unwrap().url, second.url, "restored");
+    // The URL copied into the platform post id of the same row.
+    overwrite(&raw, SealedColumn::PostPlatformId, first.id, &value(SealedColumn::PostUrl, first.id)).await;
+    assert!(matches!(store.post(first.id).await, Err(StoreError::KeyUnavailable)));
+    // The handle copied into the token column of the same account.
+    let handle = value(SealedColumn::AccountHandle, account.id);
+    overwrite(&raw, SealedColumn::AccountToken, account.id, &handle).await;
+    assert!(matches!(store.oauth_token(account.id).await, Err(StoreError::KeyUnavailable)));
+}
+
+/// Values sealed in the layout bound to their owner only are rewritten in the current one
+/// when the store migrates; until then, reads refuse them.
+async fn values_of_the_earlier_layout_are_resealed_at_migration(db: TestDb) {
+    let store = db.store().await;
+    let raw = db.raw().await;
+    let ada = creator_with_everything(store.as_ref(), "user-ada").await;
+    let key = db.key_store().await.data_key(ada).await.unwrap().unwrap();
+    for value in sealed_values(&raw, ada).await {
+        let plain = key.open(value.column, value.row, &value.bytes).unwrap();
+        overwrite(&raw, value.column, value.row, &key.seal_layout_1(&plain).unwrap()).await;
+    }
+    let unmigrated =
+        store::connect(&db.url, &store::ConnectOptions { migrate: false, ..db.options() }).await.unwrap();
+    assert!(matches!(unmigrated.creator(ada).await, Err(StoreError::KeyUnavailable)), "layout 1 is refused");
+    unmigrated.close().await;
+
+    let migrated = db.store().await;
+    assert!(sealed_values(&raw, ada).await.iter().all(|v| v.bytes[0] == 2), "every value resealed");
+    assert_eq!(migrated.creator(ada).await.unwrap().unwrap().display_name.as_deref(), Some("Ada Lovelace"));
+    let posts = migrated.posts_for_creator(ada, None, 10).await.unwrap();
+    assert_eq!((posts[0].platform_post_id.as_str(), posts[0].url.as_str()), (POST_ID, URL));
+    let account = migrated.social_accounts_for_creator(ada).await.unwrap().remove(0);
+    assert_eq!(account.handle, HANDLE);
+    let token = migrated.oauth_token(account.id).await.unwrap().unwrap();
+    assert!(String::from_utf8(token).unwrap().contains(TOKEN));
+}
+
 on_both_backends!(
+    a_sealed_value_moved_to_another_row_or_column_does_not_open,
+    values_of_the_earlier_layout_are_resealed_at_migration,
     an_erasure_leaves_no_sealed_bytes_in_the_files,
     a_backup_taken_before_erasure_cannot_be_read_after_it,
     an_erasure_killed_after_destroying_the_key_completes_on_retry,

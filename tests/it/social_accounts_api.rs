@@ -4,6 +4,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use sqlx::Row;
+use viewmark::store::SealedColumn;
 
 use crate::on_both_backends;
 use crate::support::{TestApp, TestDb};
@@ -129,7 +130,7 @@ async fn platform_tokens_are_sealed_at_rest_and_never_shown(db: TestDb) {
     }
 
     let row = sqlx::query(
-        "SELECT oauth_token_enc, handle_ref, handle_enc FROM social_accounts WHERE creator_id = $1",
+        "SELECT id, oauth_token_enc, handle_ref, handle_enc FROM social_accounts WHERE creator_id = $1",
     )
     .bind(&creator_id)
     .fetch_one(&raw)
@@ -146,9 +147,11 @@ async fn platform_tokens_are_sealed_at_rest_and_never_shown(db: TestDb) {
     // Sealed under the creator's data key, itself sealed by the master key.
     let owner: uuid::Uuid = creator_id.parse().unwrap();
     let key = app._db.key_store().await.data_key(owner).await.unwrap().unwrap();
-    let opened: Value = serde_json::from_slice(&key.open(&sealed).unwrap()).unwrap();
+    let account: uuid::Uuid = row.try_get::<String, _>("id").unwrap().parse().unwrap();
+    let opened: Value =
+        serde_json::from_slice(&key.open(SealedColumn::AccountToken, account, &sealed).unwrap()).unwrap();
     assert_eq!(opened["access_token"], "act.SECRET-ACCESS-4242");
-    assert_eq!(key.open_text(&handle_enc).unwrap(), "ada.makes");
+    assert_eq!(key.open_text(SealedColumn::AccountHandle, account, &handle_enc).unwrap(), "ada.makes");
     let other = app._db.key_store().await.data_key(uuid::Uuid::new_v4()).await.unwrap();
     assert!(other.is_none());
 

@@ -1,0 +1,149 @@
+//! Values sealed under a creator's data key, and the columns that hold them. Each value is
+//! bound to its owner, its column and its row (`sealing`), so a database writer who copies
+//! one onto another row or column makes it unreadable instead of misread. `reseal_layout_1`
+//! rewrites values of the earlier layout, bound to their owner only, once at migration.
+
+use sqlx::Row;
+use uuid::Uuid;
+
+use super::backend::{parse_uuid, SqlStore};
+use super::{StoreError, StoreResult};
+use crate::sealing::{Sealer, LAYOUT_1};
+
+/// A column holding values sealed under a creator's data key. A value is bound to its column
+/// and its row besides its owner: a database writer who moves it elsewhere makes it unreadable
+/// instead of misread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SealedColumn {
+    CreatorProfile,
+    ContentReferences,
+    AccountHandle,
+    AccountToken,
+    PostPlatformId,
+    PostUrl,
+}
+
+impl SealedColumn {
+    pub const ALL: [SealedColumn; 6] = [
+        SealedColumn::CreatorProfile,
+        SealedColumn::ContentReferences,
+        SealedColumn::AccountHandle,
+        SealedColumn::AccountToken,
+        SealedColumn::PostPlatformId,
+        SealedColumn::PostUrl,
+    ];
+
+    pub fn table(self) -> &'static str {
+        match self {
+            SealedColumn::CreatorProfile => "creators",
+            SealedColumn::ContentReferences => "contents",
+            SealedColumn::AccountHandle | SealedColumn::AccountToken => "social_accounts",
+            SealedColumn::PostPlatformId | SealedColumn::PostUrl => "posts",
+        }
+    }
+
+    pub fn column(self) -> &'static str {
+        match self {
+            SealedColumn::CreatorProfile => "profile_enc",
+            SealedColumn::ContentReferences => "reference_enc",
+            SealedColumn::AccountHandle => "handle_enc",
+            SealedColumn::AccountToken => "oauth_token_enc",
+            SealedColumn::PostPlatformId => "post_id_enc",
+            SealedColumn::PostUrl => "url_enc",
+        }
+    }
+
+    /// The column naming the row's creator.
+    pub fn owner_column(self) -> &'static str {
+        match self {
+            SealedColumn::CreatorProfile => "id",
+            _ => "creator_id",
+        }
+    }
+
+    /// `table.column`, a zero byte, then the row id's 16 bytes.
+    fn context(self, row: Uuid) -> Vec<u8> {
+        let mut context = format!("{}.{}\0", self.table(), self.column()).into_bytes();
+        context.extend_from_slice(row.as_bytes());
+        context
+    }
+}
+
+/// One creator's data key.
+#[derive(Clone)]
+pub struct DataKey {
+    owner: Uuid,
+    sealer: Sealer,
+}
+
+impl DataKey {
+    pub(super) fn new(owner: Uuid, key: &[u8; 32]) -> DataKey {
+        DataKey { owner, sealer: Sealer::new(key) }
+    }
+
+    /// Seals a value for `column` of the row `row`.
+    pub fn seal(&self, column: SealedColumn, row: Uuid, plain: &[u8]) -> StoreResult<Vec<u8>> {
+        self.sealer
+            .seal(self.owner, &column.context(row), plain)
+            .map_err(|_| StoreError::Corrupt("sealing failed".into()))
+    }
+
+    /// Opens a value sealed for `column` of the row `row`; `KeyUnavailable` for anything else.
+    pub fn open(&self, column: SealedColumn, row: Uuid, sealed: &[u8]) -> StoreResult<Vec<u8>> {
+        self.sealer.open(self.owner, &column.context(row), sealed).map_err(|_| StoreError::KeyUnavailable)
+    }
+
+    pub fn open_text(&self, column: SealedColumn, row: Uuid, sealed: &[u8]) -> StoreResult<String> {
+        String::from_utf8(self.open(column, row, sealed)?)
+            .map_err(|_| StoreError::Corrupt("sealed text is not UTF-8".into()))
+    }
+
+    /// Opens a value of the layout bound to its owner only (see `store::reseal`).
+    pub(super) fn open_layout_1(&self, sealed: &[u8]) -> StoreResult<Vec<u8>> {
+        self.sealer.open_layout_1(self.owner, sealed).map_err(|_| StoreError::KeyUnavailable)
+    }
+
+    /// Seals in the layout bound to its owner only: for tests of the reseal.
+    #[doc(hidden)]
+    pub fn seal_layout_1(&self, plain: &[u8]) -> StoreResult<Vec<u8>> {
+        self.sealer.seal_layout_1(self.owner, plain).map_err(|_| StoreError::Corrupt("sealing failed".into()))
+    }
+}
+
+impl SqlStore {
+    /// Rewrites every value still in layout 1 in the current layout, bound to its column and
+    /// row; returns how many. Reads refuse layout 1, so this runs with the migrations, before
+    /// the store serves. A value that does not open (its key destroyed, or the value tampered
+    /// with) is left as it is and stays unreadable.
+    pub(super) async fn reseal_layout_1(&self) -> StoreResult<u64> {
+        let mut count = 0;
+        for column in SealedColumn::ALL {
+            let (table, name, owner) = (column.table(), column.column(), column.owner_column());
+            let rows = sqlx::query(&format!(
+                "SELECT id, {owner} AS owner, {name} AS sealed FROM {table} WHERE substr({name}, 1, 1) = $1"
+            ))
+            .bind(vec![LAYOUT_1])
+            .fetch_all(&self.pool)
+            .await?;
+            for row in rows {
+                let id = parse_uuid(&row.try_get::<String, _>("id")?)?;
+                let old: Vec<u8> = row.try_get("sealed")?;
+                let key = self.keys.data_key(parse_uuid(&row.try_get::<String, _>("owner")?)?).await?;
+                let Some(plain) = key.and_then(|key| Some((key.open_layout_1(&old).ok()?, key))) else {
+                    tracing::warn!(table, column = name, row = %id, "a sealed value of layout 1 does not open; left unreadable");
+                    continue;
+                };
+                let (plain, key) = plain;
+                let done =
+                    sqlx::query(&format!("UPDATE {table} SET {name} = $1 WHERE id = $2 AND {name} = $3"))
+                        .bind(key.seal(column, id, &plain)?)
+                        .bind(id.to_string())
+                        .bind(old)
+                        .execute(&self.pool)
+                        .await?;
+                count += done.rows_affected();
+            }
+        }
+        Ok(count)
+    }
+}
