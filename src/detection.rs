@@ -121,7 +121,7 @@ pub fn detect_in_bytes(
             if bytes.len() as u64 > video_settings.max_bytes {
                 return Err(VideoError::TooLarge(bytes.len() as u64, video_settings.max_bytes).into());
             }
-            let mut file = container.temp_file().map_err(VideoError::Io)?;
+            let mut file = video_settings.spool_file(container).map_err(VideoError::Io)?;
             file.write_all(bytes).map_err(VideoError::Io)?;
             file.flush().map_err(VideoError::Io)?;
             Ok(detect_in_video(file.path(), video_settings, key)?)

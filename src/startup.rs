@@ -140,7 +140,7 @@ impl Application {
             limits: settings.limits.clone(),
             verifier,
             consent: settings.consent.clone(),
-            media_permits: tokio::sync::Semaphore::new(settings.limits.media_concurrency.max(1)),
+            media_permits: Arc::new(tokio::sync::Semaphore::new(settings.limits.media_concurrency.max(1))),
             rate_limiter: api::rate_limit::CallerLimiter::new(&settings.rate_limit),
             platforms,
             webhook_secret,
@@ -159,6 +159,7 @@ impl Application {
                 .configure(api::configure(state.clone()))
                 .default_service(web::to(api::not_found))
         })
+        .on_connect(api::media_work::on_connect)
         .shutdown_timeout(settings.shutdown_timeout_secs)
         // Signals are handled by `stop_on_signals`, registered before "listening" is said, so
         // a SIGTERM that arrives right after start-up still stops the server gracefully.

@@ -13,6 +13,7 @@ use uuid::Uuid;
 use super::auth::{forbidden, service_token, Caller};
 use super::creators::{current_creator, require_tracking_consent};
 use super::error::{store_error, ApiError};
+use super::media_work::media_task;
 use super::openapi::ErrorDoc;
 use super::upload::{media_error, read_media_upload, video_error, Upload};
 use super::AppState;
@@ -130,28 +131,6 @@ async fn enrollee(state: &AppState, caller: &Caller, user_id: Option<&str>) -> R
     }
 }
 
-/// Runs blocking media work off the async threads, at most `media_concurrency` at once.
-pub async fn media_task<T: Send + 'static>(
-    state: &AppState,
-    work: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, ApiError> {
-    let _permit = state.media_permits.acquire().await.map_err(|_| ApiError::internal())?;
-    // Video work stops at its deadline, or as soon as the client goes away (actix drops the
-    // request's future, and with it this guard): its ffmpeg children are killed.
-    let deadline = state.video.deadline();
-    let _cancel_on_drop = CancelOnDrop(deadline.clone());
-    web::block(move || deadline.scope(work)).await.map_err(|_| ApiError::internal())
-}
-
-/// Cancels a piece of media work when the request that wanted it is dropped.
-struct CancelOnDrop(crate::media::video::Deadline);
-
-impl Drop for CancelOnDrop {
-    fn drop(&mut self) {
-        self.0.cancel();
-    }
-}
-
 /// `POST /v1/contents`: marks the uploaded picture or video and returns it.
 #[utoipa::path(post, path = "/v1/contents", tag = "contents", security(("bearer" = [])),
     params(
@@ -198,7 +177,7 @@ pub async fn enroll(
         let payload = enrollment::fresh_payload();
         let (key, input) = (state.key.clone(), bytes.clone());
         let marked =
-            media_task(&state, move || enrollment::mark_image(&input, &limits, &key, payload, format))
+            media_task(&state, &req, move || enrollment::mark_image(&input, &limits, &key, payload, format))
                 .await?
                 .map_err(media_error)?;
         let new = NewContent {
@@ -234,8 +213,8 @@ async fn enroll_video(
         let payload = enrollment::fresh_payload();
         let (key, settings, input) = (state.key.clone(), state.video.clone(), input.clone());
         let marked =
-            media_task(state, move || -> Result<(tempfile::NamedTempFile, MarkedVideo), ApiError> {
-                let output = container.temp_file().map_err(|_| ApiError::internal())?;
+            media_task(state, req, move || -> Result<(tempfile::NamedTempFile, MarkedVideo), ApiError> {
+                let output = settings.spool_file(container).map_err(|_| ApiError::internal())?;
                 let marked = enrollment::mark_video(input.path(), output.path(), &settings, &key, payload)
                     .map_err(video_error)?;
                 Ok((output, marked))

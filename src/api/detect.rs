@@ -6,8 +6,9 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
 
 use super::auth::Caller;
-use super::contents::{content_viewer, media_task, ContentView};
+use super::contents::{content_viewer, ContentView};
 use super::error::{store_error, ApiError};
+use super::media_work::media_task;
 use super::openapi::ErrorDoc;
 use super::upload::{input_error, read_media_upload, Upload};
 use super::AppState;
@@ -35,7 +36,7 @@ pub async fn detect(
     let viewer = content_viewer(&state, &caller).await?;
     let upload = read_media_upload(&req, payload, &state).await?;
     let (limits, video, key) = ((&state.limits).into(), state.video.clone(), state.key.clone());
-    let found = media_task(&state, move || match upload {
+    let found = media_task(&state, &req, move || match upload {
         Upload::Picture(bytes) => detection::detect_in_bytes(&bytes, &limits, &video, &key),
         Upload::Video { file, space, .. } => {
             let _space = space;

@@ -10,6 +10,7 @@ pub mod error;
 mod export;
 mod file_body;
 mod health;
+pub mod media_work;
 mod metrics;
 mod openapi;
 mod payouts;
@@ -39,7 +40,7 @@ pub struct AppState {
     pub verifier: auth::CreatorVerifier,
     pub consent: ConsentSettings,
     /// Bounds concurrent media work (decoding, marking, detection).
-    pub media_permits: tokio::sync::Semaphore,
+    pub media_permits: std::sync::Arc<tokio::sync::Semaphore>,
     pub rate_limiter: rate_limit::CallerLimiter,
     /// The platform adapters (shared with the poller: one budget per platform).
     pub platforms: crate::platforms::Platforms,

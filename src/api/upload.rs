@@ -19,7 +19,7 @@ use super::error::ApiError;
 use super::AppState;
 use crate::detection::InputError;
 use crate::media::image_io::MediaError;
-use crate::media::video::{Container, VideoError};
+use crate::media::video::{Container, VideoError, VideoSettings};
 
 /// An uploaded file.
 pub enum Upload {
@@ -48,6 +48,7 @@ struct Spool {
     written: u64,
     picture_limit: usize,
     video_limit: u64,
+    dir: Option<std::path::PathBuf>,
     budget: Arc<Semaphore>,
     space: SpoolSpace,
 }
@@ -58,13 +59,14 @@ fn spool_error(e: std::io::Error) -> ApiError {
 }
 
 impl Spool {
-    fn new(picture_limit: usize, video_limit: u64, budget: Arc<Semaphore>) -> Spool {
+    fn new(picture_limit: usize, video: &VideoSettings, budget: Arc<Semaphore>) -> Spool {
         Spool {
             memory: Vec::new(),
             video: None,
             written: 0,
             picture_limit,
-            video_limit,
+            video_limit: video.max_bytes,
+            dir: video.spool_dir.clone(),
             budget,
             space: SpoolSpace::default(),
         }
@@ -120,7 +122,7 @@ impl Spool {
         if self.video.is_none() {
             if let Some(container) = Container::sniff(&self.memory) {
                 self.reserve()?;
-                let mut file = container.temp_file().map_err(spool_error)?;
+                let mut file = container.temp_file(self.dir.as_deref()).map_err(spool_error)?;
                 file.write_all(&self.memory).map_err(spool_error)?;
                 self.memory = Vec::new();
                 self.video = Some((file, container));
@@ -155,7 +157,7 @@ pub async fn read_media_upload(
     payload: web::Payload,
     state: &AppState,
 ) -> Result<Upload, ApiError> {
-    let mut spool = Spool::new(state.limits.body_bytes, state.video.max_bytes, state.spool_budget.clone());
+    let mut spool = Spool::new(state.limits.body_bytes, &state.video, state.spool_budget.clone());
     let content_type = req.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     if content_type.starts_with("multipart/form-data") {
         read_multipart(Multipart::new(req.headers(), payload), &mut spool).await?;

@@ -133,6 +133,66 @@ async fn video_uploads_share_a_bounded_spool(db: TestDb) {
     assert_eq!(post(&app, "/v1/contents", &ada, small, "video/mp4").await.status(), StatusCode::CREATED);
 }
 
+/// The processes whose command line names `dir`: the ffmpeg children working on its files.
+fn processes_using(dir: &std::path::Path) -> Vec<u32> {
+    let needle = dir.to_string_lossy().into_owned();
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else { continue };
+        if String::from_utf8_lossy(&cmdline).contains(&needle) {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+/// A client that sends a video and goes away while it is being marked: its ffmpeg children
+/// are killed, its spool files removed, and nothing is recorded.
+#[tokio::test]
+async fn an_upload_abandoned_by_its_client_stops_and_records_nothing() {
+    use tokio::io::AsyncWriteExt;
+    let spool = tempfile::tempdir().unwrap();
+    let spool_dir = spool.path().to_owned();
+    let app = TestApp::spawn_with(TestDb::sqlite(), |s| s.video.spool_dir = Some(spool_dir)).await;
+    let ada = join(&app, "user-ada").await;
+    let dir = tempfile::tempdir().unwrap();
+    let clip = std::fs::read(photo_clip(dir.path(), "long.mp4", "rocket.jpg", 40, 30)).unwrap();
+
+    let address = app.address.trim_start_matches("http://").to_owned();
+    let mut client = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let head = format!(
+        "POST /v1/contents HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {ada}\r\n\
+         Content-Type: video/mp4\r\nContent-Length: {}\r\n\r\n",
+        clip.len()
+    );
+    client.write_all(head.as_bytes()).await.unwrap();
+    client.write_all(&clip).await.unwrap();
+    client.flush().await.unwrap();
+    let started = std::time::Instant::now();
+    while processes_using(spool.path()).is_empty() {
+        assert!(started.elapsed() < std::time::Duration::from_secs(60), "the video was never processed");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    drop(client);
+
+    let gone = std::time::Instant::now();
+    loop {
+        let (children, files) =
+            (processes_using(spool.path()), std::fs::read_dir(spool.path()).unwrap().count());
+        if children.is_empty() && files == 0 {
+            break;
+        }
+        assert!(
+            gone.elapsed() < std::time::Duration::from_secs(10),
+            "after the client left: ffmpeg {children:?} still running, {files} spool files"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let (_, listed) = app.call(Method::GET, "/v1/contents", Some(&ada), None).await;
+    assert_eq!(listed["items"].as_array().unwrap().len(), 0, "{listed}");
+}
+
 on_both_backends!(
     video_uploads_share_a_bounded_spool,
     videos_are_enrolled_returned_and_detected,

@@ -58,10 +58,16 @@ impl Container {
         self.extension()
     }
 
-    /// A new temporary file named with this container's extension (ffmpeg picks the
-    /// muxer from it); deleted when dropped.
-    pub fn temp_file(self) -> std::io::Result<tempfile::NamedTempFile> {
-        tempfile::Builder::new().suffix(&format!(".{}", self.extension())).tempfile()
+    /// A new temporary file in `dir` (the system's temporary directory if `None`), named
+    /// with this container's extension (ffmpeg picks the muxer from it); deleted when dropped.
+    pub fn temp_file(self, dir: Option<&std::path::Path>) -> std::io::Result<tempfile::NamedTempFile> {
+        let mut builder = tempfile::Builder::new();
+        let suffix = format!(".{}", self.extension());
+        builder.suffix(&suffix);
+        match dir {
+            Some(dir) => builder.tempfile_in(dir),
+            None => builder.tempfile(),
+        }
     }
 
     pub fn mime_type(self) -> &'static str {
@@ -124,6 +130,8 @@ pub struct VideoSettings {
     /// Temporary space all video uploads in progress may hold at once: an upload that would
     /// take more waits for none, it is refused (503, retry later).
     pub max_spool_bytes: u64,
+    /// Where uploads and outputs are spooled (the system's temporary directory if unset).
+    pub spool_dir: Option<std::path::PathBuf>,
     /// x264's constant rate factor for MP4 and MOV outputs (18: visually lossless).
     pub h264_crf: u8,
     /// x264's speed preset.
@@ -151,6 +159,7 @@ impl Default for VideoSettings {
             probe_timeout_secs: limits.probe_timeout.as_secs(),
             max_processing_secs: 1800,
             max_spool_bytes: 2 << 30,
+            spool_dir: None,
             h264_crf: encode.h264_crf,
             h264_preset: encode.h264_preset,
             vp9_crf: encode.vp9_crf,
@@ -161,6 +170,11 @@ impl Default for VideoSettings {
 }
 
 impl VideoSettings {
+    /// A new spool file for a video in `container`, in `spool_dir`.
+    pub fn spool_file(&self, container: Container) -> std::io::Result<tempfile::NamedTempFile> {
+        container.temp_file(self.spool_dir.as_deref())
+    }
+
     pub fn limits(&self) -> VideoLimits {
         VideoLimits {
             max_bytes: self.max_bytes,
