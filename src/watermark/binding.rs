@@ -104,10 +104,10 @@ impl Sighting {
 }
 
 /// A content shows in a media when the best of its references scores at least this against
-/// one of the media's sightings. Measured over the robustness suite's pipelines (genuine
-/// pictures score 0.50 and above) and copy attacks onto unrelated pictures (0.36 and below):
-/// docs/watermark.md.
-pub const SAME_CONTENT: f32 = 0.43;
+/// one of the media's sightings: midway between the lowest score of genuine pictures after
+/// the robustness suite's pipelines and the highest of copy attacks onto unrelated pictures,
+/// as docs/watermark.md measures them.
+pub const SAME_CONTENT: f32 = 0.45;
 
 /// The best similarity of any reference of a content to any sighting of a media.
 pub fn best_similarity(references: &[Reference], sightings: &[Sighting]) -> f32 {
