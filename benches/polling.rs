@@ -9,10 +9,12 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use viewmark::config::{Secret, Settings};
-use viewmark::platforms::simulator::scenario::{SimAccount, SimMedia, SimPost};
-use viewmark::platforms::simulator::{Scenario, SimPostState, Simulator};
+use viewmark::config::Settings;
+use viewmark::domain::Secret;
+use viewmark::domain::*;
 use viewmark::platforms::Platforms;
+use viewmark::simulator::scenario::{SimAccount, SimMedia, SimPost};
+use viewmark::simulator::{Scenario, SimPostState, Simulator};
 use viewmark::store::*;
 use viewmark::tracking::{Poller, Round, TrackingSettings};
 use viewmark::watermark::Key;

@@ -6,7 +6,7 @@
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use image::imageops::FilterType;
 use image::RgbImage;
-use viewmark::media::attacks::Attack;
+use viewmark::simulator::attacks::Attack;
 use viewmark::watermark::{detect, embed, Key};
 
 fn photo(width: u32, height: u32) -> RgbImage {

@@ -7,12 +7,12 @@ use clap::{Parser, Subcommand};
 
 use crate::api::auth::service_token;
 use crate::config::Settings;
+use crate::domain::ErasureTrigger;
 use crate::keys::{self, IfMissing};
 use crate::media::image_io;
 use crate::media::video::Container;
-use crate::platforms::simulator::{Scenario, Simulator};
+use crate::simulator::{Scenario, Simulator};
 use crate::startup::{self, Application};
-use crate::store::ErasureTrigger;
 use crate::telemetry;
 use crate::watermark::{self, Key};
 use crate::{detection, enrollment};
@@ -370,7 +370,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
 /// The `[platforms]` TOML that points the adapters at a simulator.
 fn simulator_config(p: &crate::platforms::PlatformSettings) -> String {
     let secret =
-        |s: &Option<crate::config::Secret>| s.as_ref().map(|s| s.expose().to_owned()).unwrap_or_default();
+        |s: &Option<crate::domain::Secret>| s.as_ref().map(|s| s.expose().to_owned()).unwrap_or_default();
     let hosts = |h: &[String]| h.iter().map(|h| format!("{h:?}")).collect::<Vec<_>>().join(", ");
     format!(
         "[platforms.youtube]\nbase_url = {:?}\napi_key = {:?}\n\n\

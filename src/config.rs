@@ -1,11 +1,12 @@
 //! Configuration: built-in defaults, then an optional TOML file, then `VIEWMARK_*`
 //! environment variables (nested keys separated by `__`, e.g. `VIEWMARK_LIMITS__BODY_BYTES`).
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
+
+use crate::domain::Secret;
 use serde::{Deserialize, Serialize};
 
 /// Everything the service reads from its environment.
@@ -240,7 +241,7 @@ impl Settings {
         match crate::store::Backend::from_url(self.database_url().expose()) {
             // (An unknown scheme is refused when the main database is opened.)
             Some(crate::store::Backend::Sqlite) | None => {
-                Ok(Secret(format!("sqlite://{}/keys.db", self.data_dir.display())))
+                Ok(Secret::new(format!("sqlite://{}/keys.db", self.data_dir.display())))
             }
             Some(crate::store::Backend::Postgres) => {
                 Err("keystore_url is required with PostgreSQL: the creators' data keys must live \
@@ -254,28 +255,18 @@ impl Settings {
     pub fn database_url(&self) -> Secret {
         match &self.database_url {
             Some(url) => url.clone(),
-            None => Secret(format!("sqlite://{}/viewmark.db", self.data_dir.display())),
+            None => Secret::new(format!("sqlite://{}/viewmark.db", self.data_dir.display())),
         }
     }
 }
 
-/// A string that never shows itself in logs or debug output.
-#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
-    }
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
+impl From<&Limits> for crate::media::image_io::ImageLimits {
+    fn from(limits: &Limits) -> Self {
+        crate::media::image_io::ImageLimits {
+            max_bytes: limits.body_bytes,
+            max_pixels: limits.max_pixels,
+            max_dimension: limits.max_dimension,
+        }
     }
 }
 

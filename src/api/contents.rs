@@ -17,9 +17,10 @@ use super::media_work::media_task;
 use super::openapi::ErrorDoc;
 use super::upload::{media_error, read_media_upload, video_error, Upload};
 use super::AppState;
+use crate::domain::{Content, Creator, MediaKind};
 use crate::enrollment::{self, MarkedOutput, MarkedVideo};
 use crate::media::video::Container;
-use crate::store::{Content, ContentCursor, Creator, MediaKind, NewContent, StoreError};
+use crate::store::{ContentCursor, NewContent, StoreError};
 
 /// Attempts at a fresh payload before giving up (a clash is a one-in-2^64 event per pair).
 const PAYLOAD_ATTEMPTS: usize = 3;

@@ -11,7 +11,8 @@ use super::error::{store_error, ApiError};
 use super::openapi::ErrorDoc;
 use super::AppState;
 use crate::consent::{self, AdmissionError, JoinRequest};
-use crate::store::{ConsentChange, ConsentEvent, ConsentState, Creator, NewCreator, StoreError};
+use crate::domain::{ConsentEvent, ConsentState, Creator};
+use crate::store::{ConsentChange, NewCreator, StoreError};
 
 /// The channel recorded on ledger events made through this API.
 const CHANNEL: &str = "api";
@@ -267,7 +268,7 @@ pub async fn erase(state: web::Data<AppState>, caller: Caller) -> Result<HttpRes
         .ok_or_else(|| {
             ApiError::new(StatusCode::NOT_FOUND, "not_joined", "you have not joined the Creator Program")
         })?;
-    let trigger = crate::store::ErasureTrigger::Api;
+    let trigger = crate::domain::ErasureTrigger::Api;
     let receipt =
         consent::changes::erase(state.store.as_ref(), &state.consent_locks, creator_id, trigger, Utc::now())
             .await

@@ -8,6 +8,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::{contents, creators, detect, export, metrics, payouts, posts, social_accounts, webhooks};
+use crate::domain::{ConsentState, MediaKind, Platform};
 
 /// The error body every 4xx and 5xx carries.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -105,3 +106,24 @@ const DOCS_PAGE: &str = r#"<!DOCTYPE html>
 pub async fn docs_page() -> HttpResponse {
     HttpResponse::Ok().content_type("text/html; charset=utf-8").body(DOCS_PAGE)
 }
+
+/// Documents a domain enum as the API shows it: a string from a closed list. The domain knows
+/// no OpenAPI, so its schemas are declared here.
+macro_rules! string_enum_schema {
+    ($ty:ty, $values:expr) => {
+        impl utoipa::PartialSchema for $ty {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .enum_values(Some($values))
+                    .into()
+            }
+        }
+
+        impl utoipa::ToSchema for $ty {}
+    };
+}
+
+string_enum_schema!(Platform, Platform::ALL.map(Platform::as_str));
+string_enum_schema!(MediaKind, [MediaKind::Image, MediaKind::Video].map(MediaKind::as_str));
+string_enum_schema!(ConsentState, [ConsentState::Granted, ConsentState::Revoked].map(ConsentState::as_str));

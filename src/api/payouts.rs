@@ -14,8 +14,9 @@ use super::auth::{service_token, Caller};
 use super::error::{store_error, ApiError};
 use super::openapi::ErrorDoc;
 use super::AppState;
+use crate::domain::{PostFlag, Statement};
 use crate::payouts::{Period, PeriodError};
-use crate::store::{PostFlag, Statement, StoreError};
+use crate::store::StoreError;
 
 const DEFAULT_PAGE: u32 = 100;
 const MAX_PAGE: u32 = 1000;

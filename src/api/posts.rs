@@ -13,8 +13,9 @@ use super::creators::{current_creator, require_tracking_consent};
 use super::error::{store_error, ApiError};
 use super::openapi::ErrorDoc;
 use super::AppState;
+use crate::domain::{FlagKind, Platform, Post, PostStatus};
 use crate::platforms::urls::parse_post_url;
-use crate::store::{FlagKind, NewPost, Platform, Post, PostCursor, PostStatus, StoreError};
+use crate::store::{NewPost, PostCursor, StoreError};
 
 const DEFAULT_PAGE: u32 = 50;
 const MAX_PAGE: u32 = 200;

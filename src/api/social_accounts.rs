@@ -15,9 +15,10 @@ use super::creators::{current_creator, require_tracking_consent};
 use super::error::{store_error, ApiError};
 use super::openapi::ErrorDoc;
 use super::AppState;
+use crate::domain::{Platform, SocialAccount};
 use crate::platforms::gate::with_gate;
 use crate::platforms::{normalise_handle, PlatformError, UserCredential, UserToken};
-use crate::store::{NewSocialAccount, Platform, SocialAccount, StoreError};
+use crate::store::{NewSocialAccount, StoreError};
 use crate::tracking::gate::ConsentGate;
 
 /// Characters of a proof code after its prefix: unambiguous lowercase letters and digits.

@@ -11,7 +11,7 @@ use super::error::{store_error, ApiError};
 use super::openapi::ErrorDoc;
 use super::AppState;
 use crate::consent::webhook::WebhookError;
-use crate::store::ErasureTrigger;
+use crate::domain::ErasureTrigger;
 
 #[derive(Debug, Deserialize)]
 struct IdentityEvent {

@@ -8,9 +8,8 @@
 use uuid::Uuid;
 
 use super::locks::ConsentLocks;
-use crate::store::{
-    ConsentChange, ConsentEvent, ErasureReceipt, ErasureTrigger, Store, StoreResult, Timestamp,
-};
+use crate::domain::{ConsentEvent, ErasureReceipt, ErasureTrigger, Timestamp};
+use crate::store::{ConsentChange, Store, StoreResult};
 
 /// Records a consent change; a revocation is announced and waits as described above.
 pub async fn change_consent(

@@ -10,10 +10,8 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
-use crate::store::{
-    ConsentEvent, ConsentState, Content, ContentCursor, Creator, Post, PostCursor, SocialAccount, Store,
-    StoreError,
-};
+use crate::domain::{ConsentEvent, ConsentState, Content, Creator, Post, SocialAccount};
+use crate::store::{ContentCursor, PostCursor, Store, StoreError};
 
 pub const EXPORT_SCHEMA_VERSION: u32 = 1;
 /// Rows read per page.

@@ -10,7 +10,7 @@ pub mod webhook;
 use chrono::Datelike;
 
 use crate::config::ConsentSettings;
-use crate::store::Timestamp;
+use crate::domain::Timestamp;
 
 /// Why a creator cannot join.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

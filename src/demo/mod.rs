@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use crate::api::auth::service_token;
 use crate::keys::{self, IfMissing};
-use crate::platforms::simulator::Simulator;
+use crate::simulator::Simulator;
 use crate::startup::{self, Application};
 use crate::store::Store;
 pub use narrate::Narrator;

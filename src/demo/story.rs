@@ -11,8 +11,8 @@ use super::client::ApiClient;
 use super::narrate::Narrator;
 use super::world::{self, Picture, Planned, PLANNED};
 use super::{DemoReport, PostOutcome};
-use crate::platforms::simulator::{FaultTarget, Simulator};
-use crate::store::Platform;
+use crate::domain::Platform;
+use crate::simulator::{FaultTarget, Simulator};
 
 /// How long a wait for the poller may take before the demo gives up.
 const WAIT_LIMIT: Duration = Duration::from_secs(60);

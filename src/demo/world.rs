@@ -9,10 +9,10 @@ use image::RgbImage;
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 
 use crate::config::Settings;
+use crate::domain::Platform;
 use crate::media::image_io::{self, ImageLimits};
-use crate::platforms::simulator::scenario::{SimAccount, SimMedia, SimPost};
-use crate::platforms::simulator::{Scenario, SimPostState, Simulator};
-use crate::store::Platform;
+use crate::simulator::scenario::{SimAccount, SimMedia, SimPost};
+use crate::simulator::{Scenario, SimPostState, Simulator};
 
 /// The stand-in identity provider's key pair: it signs the demo creators' session tokens,
 /// and only the demo's own service trusts its public half.

@@ -35,16 +35,6 @@ pub enum MediaError {
     Encode(String),
 }
 
-impl From<&crate::config::Limits> for ImageLimits {
-    fn from(limits: &crate::config::Limits) -> Self {
-        ImageLimits {
-            max_bytes: limits.body_bytes,
-            max_pixels: limits.max_pixels,
-            max_dimension: limits.max_dimension,
-        }
-    }
-}
-
 const ACCEPTED: [ImageFormat; 3] = [ImageFormat::Png, ImageFormat::Jpeg, ImageFormat::WebP];
 
 /// Decodes PNG, JPEG or WebP bytes into upright RGB pixels, refusing anything over limits.

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 
 use super::PayoutSettings;
-use crate::store::{FlagKind, VelocityContext};
+use crate::domain::{FlagKind, VelocityContext};
 
 /// The flags a new observation of `views` at `now` raises.
 pub fn assess(

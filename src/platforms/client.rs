@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use super::observation::PlatformError;
 use super::settings::PlatformSettings;
-use crate::store::Platform;
+use crate::domain::Platform;
 
 /// How long a 429 without any hint pauses the platform.
 const DEFAULT_PAUSE: Duration = Duration::from_secs(60);

@@ -17,7 +17,7 @@ use reqwest::header::{CONTENT_TYPE, LOCATION};
 use url::{Host, Url};
 
 use super::settings::MediaFetchSettings;
-use crate::store::Platform;
+use crate::domain::Platform;
 
 /// Picture types the detector reads.
 const IMAGE_TYPES: [&str; 3] = ["image/jpeg", "image/png", "image/webp"];

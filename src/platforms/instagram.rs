@@ -22,8 +22,8 @@ use super::observation::{
 use super::settings::PlatformSettings;
 use super::urls::parse_post_url;
 use super::{normalise_reported_handle, require_user, PlatformAdapter};
-use crate::config::Secret;
-use crate::store::Platform;
+use crate::domain::Platform;
+use crate::domain::Secret;
 
 /// Posts asked about per call (each found one costs an insights request).
 pub const BATCH: usize = 25;

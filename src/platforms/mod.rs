@@ -1,7 +1,8 @@
 //! The social platforms: which post a pasted URL names, what a valid handle looks like, and
 //! one adapter per platform API behind [`PlatformAdapter`], so the poller never knows which
 //! platform it talks to. Media named in API answers are fetched only through
-//! [`fetcher::MediaFetcher`]. [`simulator`] serves all four APIs for tests and demos.
+//! [`fetcher::MediaFetcher`]. The simulated
+//! platforms the tests and the demo run against are `crate::simulator`, which no adapter uses.
 
 pub mod client;
 pub mod fetcher;
@@ -9,7 +10,6 @@ pub mod gate;
 pub mod instagram;
 pub mod observation;
 pub mod settings;
-pub mod simulator;
 pub mod tiktok;
 pub mod urls;
 pub mod x;
@@ -25,7 +25,7 @@ pub use observation::{
 };
 pub use settings::PlatformSettings;
 
-use crate::store::Platform;
+use crate::domain::Platform;
 
 /// One platform's API, normalised.
 #[async_trait]

@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 use uuid::Uuid;
 
-use crate::config::Secret;
-use crate::store::Platform;
+use crate::domain::Platform;
+use crate::domain::Secret;
 
 /// Whether a post can be seen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::Secret;
+use crate::domain::Secret;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PlatformSettings {

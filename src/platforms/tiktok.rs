@@ -18,8 +18,8 @@ use super::observation::{
 };
 use super::settings::PlatformSettings;
 use super::{normalise_reported_handle, require_user, PlatformAdapter};
-use crate::config::Secret;
-use crate::store::Platform;
+use crate::domain::Platform;
+use crate::domain::Secret;
 
 pub const BATCH: usize = 20;
 const VIDEO_FIELDS: &str = "id,view_count,cover_image_url,share_url";

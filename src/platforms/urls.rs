@@ -4,7 +4,7 @@
 
 use url::Url;
 
-use crate::store::Platform;
+use crate::domain::Platform;
 
 /// A post on a platform.
 #[derive(Debug, Clone, PartialEq, Eq)]

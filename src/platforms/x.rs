@@ -16,8 +16,8 @@ use super::observation::{
 };
 use super::settings::PlatformSettings;
 use super::{normalise_reported_handle, PlatformAdapter};
-use crate::config::Secret;
-use crate::store::Platform;
+use crate::domain::Platform;
+use crate::domain::Secret;
 
 pub const BATCH: usize = 100;
 const NOT_FOUND: &str = "https://api.twitter.com/2/problems/resource-not-found";

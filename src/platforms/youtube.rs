@@ -16,8 +16,8 @@ use super::observation::{
 };
 use super::settings::PlatformSettings;
 use super::{normalise_reported_handle, PlatformAdapter};
-use crate::config::Secret;
-use crate::store::Platform;
+use crate::domain::Platform;
+use crate::domain::Secret;
 
 pub const BATCH: usize = 50;
 const THUMBNAIL_PREFERENCE: [&str; 5] = ["maxres", "standard", "high", "medium", "default"];

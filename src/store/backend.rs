@@ -12,7 +12,8 @@ use uuid::Uuid;
 
 use super::keystore::KeyStore;
 use super::sealed::DataKey;
-use super::{postgres, sqlite, ConnectOptions, Health, Store, StoreError, StoreResult, Timestamp};
+use super::{postgres, sqlite, ConnectOptions, Health, Store, StoreError, StoreResult};
+use crate::domain::Timestamp;
 
 /// Which database engine a store runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,10 +7,8 @@ use uuid::Uuid;
 
 use super::backend::{from_ms, parse_uuid, payload_from_db, payload_to_db, to_ms, SqlStore};
 use super::sealed::{DataKey, SealedColumn};
-use super::{
-    ConsentChange, ConsentEvent, ConsentState, Content, ContentCursor, Creator, CreatorRepo, MediaKind,
-    NewContent, NewCreator, StoreError, StoreResult, Timestamp,
-};
+use super::{ConsentChange, ContentCursor, CreatorRepo, NewContent, NewCreator, StoreError, StoreResult};
+use crate::domain::{ConsentEvent, ConsentState, Content, Creator, MediaKind, Timestamp};
 
 const CREATOR_COLUMNS: &str = "id, profile_enc, consent_state, consent_changed_at, created_at";
 

@@ -16,7 +16,8 @@ use uuid::Uuid;
 use sqlx::Row;
 
 use super::backend::{from_ms, to_ms, SqlStore};
-use super::{ErasureReceipt, ErasureRepo, ErasureTrigger, StatementLine, StoreResult, Timestamp};
+use super::{ErasureRepo, StoreResult};
+use crate::domain::{ErasureReceipt, ErasureTrigger, StatementLine, Timestamp};
 
 /// What is deleted, child tables first; each entry counts the creator's rows.
 const DELETIONS: [(&str, &str); 8] = [

@@ -23,7 +23,8 @@ use uuid::Uuid;
 
 use super::backend::{parse_uuid, placeholders, to_ms, Backend};
 use super::sealed::DataKey;
-use super::{sqlite, StoreError, StoreResult, Timestamp};
+use super::{sqlite, StoreError, StoreResult};
+use crate::domain::Timestamp;
 use crate::sealing::{Sealer, LAYOUT_1};
 
 /// The owner of the blind-index key's row.

@@ -24,6 +24,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use uuid::Uuid;
 
+use crate::domain::{
+    ConsentEvent, Content, Creator, CreatorViews, ErasureReceipt, ErasureTrigger, FlagKind, Platform, Post,
+    PostFlag, PostPayment, PostViews, ServiceToken, SocialAccount, Statement, StatementLine, Timestamp,
+    ViewSnapshot,
+};
+
 pub use backend::{connect, Backend, SqlStore};
 pub use keystore::{KeyStore, MasterKey, MasterKeys};
 pub use models::*;

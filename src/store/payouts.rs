@@ -16,10 +16,8 @@ use sqlx::Row;
 use uuid::Uuid;
 
 use super::backend::{from_ms, opt_from_ms, parse_uuid, placeholders, to_ms, SqlStore};
-use super::{
-    CreatorViews, FlagKind, PayoutRepo, PostFlag, PostViews, Statement, StatementTotal, StoreError,
-    StoreResult, Timestamp,
-};
+use super::{PayoutRepo, StoreError, StoreResult};
+use crate::domain::{CreatorViews, FlagKind, PostFlag, PostViews, Statement, StatementTotal, Timestamp};
 
 /// Each payable snapshot of the period with its gain over the previous one.
 const GAINS: &str = "SELECT p.creator_id AS creator_id, v.post_id AS post_id, v.id AS snapshot_id, \
@@ -331,7 +329,7 @@ impl PayoutRepo for SqlStore {
         .collect()
     }
 
-    async fn payments_for_post(&self, post_id: Uuid) -> StoreResult<Vec<super::PostPayment>> {
+    async fn payments_for_post(&self, post_id: Uuid) -> StoreResult<Vec<crate::domain::PostPayment>> {
         let rows = sqlx::query(
             "SELECT sp.statement_id, sp.line_kind, sp.views, sp.last_snapshot_id FROM statement_posts sp \
              JOIN payout_statements s ON s.id = sp.statement_id WHERE sp.post_id = $1 \
@@ -342,7 +340,7 @@ impl PayoutRepo for SqlStore {
         .await?;
         rows.iter()
             .map(|row| {
-                Ok(super::PostPayment {
+                Ok(crate::domain::PostPayment {
                     statement_id: row.try_get("statement_id")?,
                     line_kind: row.try_get("line_kind")?,
                     views: row.try_get("views")?,
@@ -369,7 +367,7 @@ impl PayoutRepo for SqlStore {
 
     async fn post_id_by_ref(
         &self,
-        platform: super::Platform,
+        platform: crate::domain::Platform,
         platform_post_id: &str,
     ) -> StoreResult<Option<Uuid>> {
         let row = sqlx::query("SELECT id FROM posts WHERE platform = $1 AND post_ref = $2")

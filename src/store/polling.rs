@@ -26,8 +26,9 @@ use super::tracking::{
 };
 use super::{
     Backend, ConsentStamp, LeasedPost, PollCommit, PollCompletion, PollRepo, SnapshotWrite, StoreError,
-    StoreResult, Timestamp,
+    StoreResult,
 };
+use crate::domain::Timestamp;
 
 impl SqlStore {
     /// Whether the creator's consent is still the one given (granted, last changed at

@@ -6,7 +6,8 @@ use sqlx::Row;
 use uuid::Uuid;
 
 use super::backend::{from_ms, opt_from_ms, parse_uuid, to_ms, SqlStore};
-use super::{NewServiceToken, ServiceToken, ServiceTokenRepo, StoreResult};
+use super::{NewServiceToken, ServiceTokenRepo, StoreResult};
+use crate::domain::ServiceToken;
 
 const TOKEN_COLUMNS: &str = "id, name, scopes, created_at, revoked_at";
 

@@ -8,9 +8,9 @@ use uuid::Uuid;
 use super::backend::{from_ms, opt_from_ms, parse_uuid, to_ms, SqlStore};
 use super::sealed::{DataKey, SealedColumn};
 use super::{
-    Evidence, NewPost, NewSnapshot, NewSocialAccount, Platform, Post, PostCursor, PostStatus, SnapshotWrite,
-    SocialAccount, StoreError, StoreResult, Timestamp, TrackingRepo, ViewSnapshot,
+    NewPost, NewSnapshot, NewSocialAccount, PostCursor, SnapshotWrite, StoreError, StoreResult, TrackingRepo,
 };
+use crate::domain::{Evidence, Platform, Post, PostStatus, SocialAccount, Timestamp, ViewSnapshot};
 
 pub(super) const ACCOUNT_COLUMNS: &str =
     "id, creator_id, platform, handle_enc, proof_code, \

@@ -10,8 +10,9 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use crate::consent::locks::ConsentLocks;
+use crate::domain::Timestamp;
 use crate::platforms::gate::{Permit, StartGate};
-use crate::store::{Store, Timestamp};
+use crate::store::Store;
 
 pub struct ConsentGate {
     pub store: Arc<dyn Store>,

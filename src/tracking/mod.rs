@@ -25,11 +25,10 @@ pub use schedule::TrackingSettings;
 use verify::{Verdict, Verifier};
 
 use crate::consent::locks::ConsentLocks;
+use crate::domain::{Platform, PostStatus, Timestamp};
 use crate::platforms::gate::with_gate;
 use crate::platforms::{Observation, PlatformError, Platforms, PostState, UserCredential, UserToken};
-use crate::store::{
-    LeasedPost, Platform, PollCommit, PollCompletion, PostStatus, Store, StoreError, Timestamp,
-};
+use crate::store::{LeasedPost, PollCommit, PollCompletion, Store, StoreError};
 
 /// What one round did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -292,7 +291,7 @@ impl Poller {
                 true => self.store.account_views_per_hour(post.id).await?,
                 false => None,
             };
-            let context = crate::store::VelocityContext { latest, account_views_per_hour };
+            let context = crate::domain::VelocityContext { latest, account_views_per_hour };
             done.flags = fraud::assess(&context, now, views, &self.fraud);
         }
         self.commit(&done, post.platform, outcome).await

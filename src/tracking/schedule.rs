@@ -7,7 +7,7 @@ use std::time::Duration;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::store::Timestamp;
+use crate::domain::Timestamp;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TrackingSettings {

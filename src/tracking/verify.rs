@@ -9,11 +9,12 @@ use tokio::sync::Semaphore;
 use uuid::Uuid;
 
 use crate::detection::{self, Binding, Found};
+use crate::domain::{Evidence, Post, SocialAccount};
 use crate::media::image_io::ImageLimits;
 use crate::media::video::VideoSettings;
 use crate::platforms::fetcher::MediaFetcher;
 use crate::platforms::Observation;
-use crate::store::{Evidence, Post, SocialAccount, Store};
+use crate::store::Store;
 use crate::watermark::Key;
 
 /// The outcome of one check.

@@ -3,6 +3,7 @@
 use chrono::{Duration, TimeZone, Utc};
 use sqlx::Row;
 use uuid::Uuid;
+use viewmark::domain::*;
 use viewmark::store::*;
 
 use crate::on_both_backends;

@@ -7,10 +7,10 @@ use image::RgbImage;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use viewmark::detection::{binding, picture_references, Binding, Found};
-use viewmark::media::attacks::{jpeg, standard_suite};
-use viewmark::platforms::simulator::scenario::{SimMedia, SimPost};
-use viewmark::platforms::simulator::SimPostState;
-use viewmark::store::Platform;
+use viewmark::domain::Platform;
+use viewmark::simulator::attacks::{jpeg, standard_suite};
+use viewmark::simulator::scenario::{SimMedia, SimPost};
+use viewmark::simulator::SimPostState;
 use viewmark::tracking::Round;
 use viewmark::watermark::{self, similarity, Reference, Sighting};
 

@@ -9,7 +9,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use sqlx::Row;
 use viewmark::consent::webhook::WebhookSecret;
-use viewmark::platforms::simulator::{Fault, FaultKind, FaultTarget};
+use viewmark::simulator::{Fault, FaultKind, FaultTarget};
 use viewmark::tracking::Round;
 
 use crate::on_both_backends;
@@ -136,7 +136,7 @@ async fn erasure_leaves_nothing_linked_to_the_creator(db: TestDb) {
     assert!(!shown.contains(&ada_id) && shown.contains("tombstone-"), "{shown}");
     let stored =
         t.app.store.erasure_receipt(receipt["receipt_id"].as_str().unwrap().parse().unwrap()).await.unwrap();
-    assert_eq!(stored.unwrap().trigger, viewmark::store::ErasureTrigger::Api);
+    assert_eq!(stored.unwrap().trigger, viewmark::domain::ErasureTrigger::Api);
 
     assert_eq!(detect(picture).await["found"], false, "the old watermark now resolves to unknown");
     assert_eq!(t.app.call(Method::GET, "/v1/creators/me", Some(&t.ada), None).await.0, StatusCode::NOT_FOUND);

@@ -6,7 +6,8 @@ use chrono::Utc;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use viewmark::consent::export::{CreatorExport, EXPORT_SCHEMA_VERSION};
-use viewmark::store::{MediaKind, NewContent, NewPost, Platform};
+use viewmark::domain::{MediaKind, Platform};
+use viewmark::store::{NewContent, NewPost};
 
 use crate::on_both_backends;
 use crate::support::TestDb;
@@ -63,7 +64,7 @@ async fn the_export_holds_everything_and_matches_its_schema(db: TestDb) {
     .await
     .unwrap();
     let post_id = post["id"].as_str().unwrap().parse().unwrap();
-    let flag = viewmark::store::FlagKind::ViewsDecreased;
+    let flag = viewmark::domain::FlagKind::ViewsDecreased;
     t.app.store.flag_post(post_id, flag, "views went from 20 to 10", chrono::Utc::now()).await.unwrap();
     revoke(&t, &t.ada).await;
 

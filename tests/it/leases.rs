@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use tokio::sync::Mutex;
+use viewmark::domain::*;
 use viewmark::store::*;
 
 use crate::on_both_backends;

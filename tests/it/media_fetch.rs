@@ -2,11 +2,11 @@
 //! internal address, and every broken-CDN fault a typed outcome.
 
 use url::Url;
+use viewmark::domain::Platform;
 use viewmark::media::image_io::{decode, ImageLimits, MediaError};
 use viewmark::platforms::fetcher::{FetchError, MediaFetcher};
-use viewmark::platforms::simulator::{Fault, FaultKind, FaultTarget};
 use viewmark::platforms::PlatformSettings;
-use viewmark::store::Platform;
+use viewmark::simulator::{Fault, FaultKind, FaultTarget};
 
 use crate::platforms::{world, TW};
 

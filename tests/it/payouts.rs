@@ -8,7 +8,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use sqlx::Row;
 use uuid::Uuid;
-use viewmark::store::{FlagKind, NewPost, NewSocialAccount, Platform, Store};
+use viewmark::domain::{FlagKind, Platform};
+use viewmark::store::{NewPost, NewSocialAccount, Store};
 
 use crate::on_both_backends;
 use crate::support::{TestApp, TestDb};

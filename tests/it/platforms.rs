@@ -3,11 +3,11 @@
 
 use std::time::{Duration, Instant};
 
+use viewmark::domain::Platform;
 use viewmark::media::image_io::{decode, ImageLimits};
 use viewmark::platforms::fetcher::MediaFetcher;
-use viewmark::platforms::simulator::{Fault, FaultKind, FaultTarget, Scenario, SimPostState, Simulator};
 use viewmark::platforms::{PlatformError, PlatformSettings, Platforms, PostState, UserCredential, UserToken};
-use viewmark::store::Platform;
+use viewmark::simulator::{Fault, FaultKind, FaultTarget, Scenario, SimPostState, Simulator};
 
 use crate::support::{fixture_path, test_key};
 
@@ -54,8 +54,8 @@ pub fn creator(token: &str, refresh: Option<&str>) -> UserCredential {
     UserCredential::new(
         uuid::Uuid::new_v4(),
         UserToken {
-            access_token: viewmark::config::Secret::new(token),
-            refresh_token: refresh.map(viewmark::config::Secret::new),
+            access_token: viewmark::domain::Secret::new(token),
+            refresh_token: refresh.map(viewmark::domain::Secret::new),
             expires_at: None,
         },
     )
@@ -238,8 +238,8 @@ async fn instagram_tokens_are_extended_before_expiry_and_an_expired_one_is_unaut
 async fn wrong_app_credentials_are_unauthorized() {
     let w = world().await;
     let mut settings = w.settings.clone();
-    settings.youtube.api_key = Some(viewmark::config::Secret::new("wrong"));
-    settings.x.bearer_token = Some(viewmark::config::Secret::new("wrong"));
+    settings.youtube.api_key = Some(viewmark::domain::Secret::new("wrong"));
+    settings.x.bearer_token = Some(viewmark::domain::Secret::new("wrong"));
     let platforms = Platforms::new(&settings).unwrap();
     for platform in [Platform::Youtube, Platform::X] {
         let err = platforms.adapter(platform).observe(&ids(&["a"]), None).await.unwrap_err();

@@ -6,9 +6,9 @@ use std::time::{Duration, Instant};
 
 use reqwest::{Method, StatusCode};
 use serde_json::json;
-use viewmark::platforms::simulator::scenario::{SimAccount, SimMedia, SimPost};
-use viewmark::platforms::simulator::{Fault, FaultKind, FaultTarget, SimPostState};
-use viewmark::store::Platform;
+use viewmark::domain::Platform;
+use viewmark::simulator::scenario::{SimAccount, SimMedia, SimPost};
+use viewmark::simulator::{Fault, FaultKind, FaultTarget, SimPostState};
 
 use crate::on_both_backends;
 use crate::support::TestDb;

@@ -8,8 +8,9 @@ use chrono::Utc;
 use reqwest::{Method, StatusCode};
 use sqlx::{Executor, Row};
 use uuid::Uuid;
+use viewmark::domain::Platform;
 use viewmark::store::{
-    self, MasterKey, MasterKeys, NewCreator, NewPost, NewSocialAccount, Platform, SealedColumn, StoreError,
+    self, MasterKey, MasterKeys, NewCreator, NewPost, NewSocialAccount, SealedColumn, StoreError,
 };
 
 use crate::on_both_backends;
@@ -118,8 +119,11 @@ async fn a_backup_taken_before_erasure_cannot_be_read_after_it(db: TestDb) {
         backup.close().await;
     }
 
-    let receipt =
-        store.erase_creator(ada, store::ErasureTrigger::Operator, Utc::now()).await.unwrap().unwrap();
+    let receipt = store
+        .erase_creator(ada, viewmark::domain::ErasureTrigger::Operator, Utc::now())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(receipt.row_counts["data_keys"], 1, "the key was destroyed");
 
     let keys = db.key_store().await;
@@ -310,7 +314,7 @@ async fn an_erasure_leaves_no_sealed_bytes_in_the_files(db: TestDb) {
     let before = files_on_disk(&db.keystore_url, &raw_keys).await;
     assert!(before.iter().any(|(_, bytes)| holds(bytes, &sealed_key)), "the scan cannot see the key");
 
-    store.erase_creator(ada, store::ErasureTrigger::Operator, Utc::now()).await.unwrap().unwrap();
+    store.erase_creator(ada, viewmark::domain::ErasureTrigger::Operator, Utc::now()).await.unwrap().unwrap();
 
     for (name, bytes) in files_on_disk(&db.keystore_url, &raw_keys).await {
         assert!(!holds(&bytes, &sealed_key), "the destroyed data key's bytes remain in {name}");

@@ -6,7 +6,8 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use sqlx::{AnyPool, Executor};
-use viewmark::config::{Secret, Settings};
+use viewmark::config::Settings;
+use viewmark::domain::Secret;
 use viewmark::store::{self, ConnectOptions, KeyStore, MasterKey, MasterKeys, Store};
 use viewmark::watermark::Key;
 

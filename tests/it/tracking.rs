@@ -11,13 +11,14 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use viewmark::config::Settings;
 use viewmark::consent::locks::ConsentLocks;
+use viewmark::domain::{MediaKind, Platform};
 use viewmark::platforms::gate::StartGate;
-use viewmark::platforms::simulator::{
+use viewmark::platforms::Platforms;
+use viewmark::simulator::{
     scenario::{SimAccount, SimMedia, SimPost},
     Fault, FaultKind, FaultTarget, Scenario, SimPostState, Simulator,
 };
-use viewmark::platforms::Platforms;
-use viewmark::store::{MediaKind, NewContent, Platform};
+use viewmark::store::NewContent;
 use viewmark::tracking::gate::ConsentGate;
 use viewmark::tracking::{Poller, Round, TrackingSettings};
 

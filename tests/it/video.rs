@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use viewmark::detection::detect_in_video;
-use viewmark::media::attacks;
 use viewmark::media::video::{probe, FrameReader, VideoError, VideoLimits, VideoSettings};
+use viewmark::simulator::attacks;
 use viewmark::watermark::{self, Key};
 
 use crate::wm_support::key;

@@ -7,8 +7,8 @@ use std::process::Command;
 
 use image::imageops::{self, FilterType};
 use viewmark::detection::detect_in_video;
-use viewmark::media::attacks;
 use viewmark::media::video::{probe, FrameReader, VideoLimits, VideoSettings};
+use viewmark::simulator::attacks;
 use viewmark::watermark;
 
 use crate::video::photo_clip;

@@ -3,9 +3,9 @@
 //! the cover is a picture the creator chose), and not at all from an unmarked video.
 
 use reqwest::StatusCode;
-use viewmark::platforms::simulator::scenario::{SimMedia, SimPost};
-use viewmark::platforms::simulator::{Scenario, SimPostState};
-use viewmark::store::Platform;
+use viewmark::domain::Platform;
+use viewmark::simulator::scenario::{SimMedia, SimPost};
+use viewmark::simulator::{Scenario, SimPostState};
 use viewmark::tracking::Round;
 
 use crate::on_both_backends;

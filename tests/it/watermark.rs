@@ -2,7 +2,7 @@
 //! and no false detections.
 
 use image::imageops;
-use viewmark::media::attacks::{standard_suite, Attack};
+use viewmark::simulator::attacks::{standard_suite, Attack};
 use viewmark::watermark::{
     coded_bits_right, detect, embed, similarity, tile_period, Key, Reference, Sighting, CODED_BITS,
     SAME_CONTENT,
@@ -98,7 +98,7 @@ fn marked_pictures_turned_grey_still_decode() {
     let k = key();
     for (name, _, marked, payload) in marked_set() {
         let grey = image::DynamicImage::ImageLuma8(imageops::grayscale(marked)).to_rgb8();
-        let attacked = viewmark::media::attacks::jpeg(&grey, 75);
+        let attacked = viewmark::simulator::attacks::jpeg(&grey, 75);
         assert_eq!(detect(&attacked, &k).map(|d| d.payload), Some(*payload), "{name}");
     }
 }
@@ -153,7 +153,7 @@ fn unmarked_samples(name: &str, k: &Key) -> usize {
             sample = imageops::flip_horizontal(&sample);
         }
         if i % 4 == 0 {
-            sample = viewmark::media::attacks::jpeg(&sample, 60 + (i % 30) as u8);
+            sample = viewmark::simulator::attacks::jpeg(&sample, 60 + (i % 30) as u8);
         }
         assert_eq!(detect(&sample, k), None, "false detection in {name} sample {i}");
         checked += 1;

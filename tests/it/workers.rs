@@ -8,9 +8,8 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use sqlx::Row;
-use viewmark::platforms::simulator::{
-    scenario::SimAccount, scenario::SimPost, Scenario, SimPostState, Simulator,
-};
+use viewmark::domain::*;
+use viewmark::simulator::{scenario::SimAccount, scenario::SimPost, Scenario, SimPostState, Simulator};
 use viewmark::store::*;
 
 use crate::platforms::quick_settings;

@@ -32,7 +32,7 @@ pub async fn issue(
     store: &dyn crate::store::Store,
     name: String,
     scopes: Vec<String>,
-) -> crate::store::StoreResult<(String, crate::store::ServiceToken)> {
+) -> crate::store::StoreResult<(String, crate::domain::ServiceToken)> {
     let token = generate();
     let new =
         crate::store::NewServiceToken { name, token_hash: hash(&token), scopes, at: chrono::Utc::now() };

@@ -6,7 +6,7 @@ use serde::Deserialize;
 use std::sync::atomic::Ordering;
 
 use super::{lock, Fault, FaultTarget, SimPostState, SimState};
-use crate::store::Platform;
+use crate::domain::Platform;
 
 pub(super) fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/_sim/faults", web::post().to(add_fault))

@@ -8,9 +8,9 @@ use anyhow::Context;
 use image::RgbImage;
 use serde::{Deserialize, Serialize};
 
-use crate::media::attacks::Attack;
+use crate::domain::Platform;
 use crate::media::image_io::{self, ImageLimits};
-use crate::store::Platform;
+use crate::simulator::attacks::Attack;
 use crate::watermark::{self, Key};
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{json_body, lock, Before, FaultTarget, SimPostState, SimState};
-use crate::store::Platform;
+use crate::domain::Platform;
 
 pub(super) fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/v2/video/query/", web::post().to(tiktok_video_query))

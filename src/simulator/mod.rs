@@ -3,6 +3,7 @@
 //! the real ones do, enforces rate limits, serves each post's picture as that platform
 //! would, and injects faults on demand (through [`Simulator`] or `POST /_sim/faults`).
 
+pub mod attacks;
 mod control;
 mod faults;
 mod google_x;
@@ -22,9 +23,9 @@ use actix_web::{web, App, HttpResponse, HttpServer};
 pub use faults::{Fault, FaultKind, FaultTarget};
 pub use scenario::{Scenario, SimPostState};
 
-use super::settings::PlatformSettings;
-use crate::config::Secret;
-use crate::store::Platform;
+use crate::domain::Platform;
+use crate::domain::Secret;
+use crate::platforms::settings::PlatformSettings;
 use crate::watermark::Key;
 
 #[derive(Debug, Clone)]

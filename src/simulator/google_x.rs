@@ -7,7 +7,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
 use super::{json_body, Before, FaultTarget, SimPostState, SimState};
-use crate::store::Platform;
+use crate::domain::Platform;
 
 pub(super) fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/youtube/v3/videos", web::get().to(youtube_videos))

@@ -171,7 +171,7 @@ pub fn standard_suite() -> Vec<Attack> {
 
 /// A JPEG round trip at this quality (the image unchanged if encoding fails).
 pub fn jpeg(image: &RgbImage, quality: u8) -> RgbImage {
-    let Ok(bytes) = super::image_io::encode_jpeg(image, quality) else {
+    let Ok(bytes) = crate::media::image_io::encode_jpeg(image, quality) else {
         return image.clone();
     };
     image::load_from_memory_with_format(&bytes, ImageFormat::Jpeg)

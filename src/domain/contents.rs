@@ -1,0 +1,34 @@
+//! Contents: what the generator marked for a creator.
+
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::Timestamp;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MediaKind {
+    Image,
+    Video,
+}
+
+impl MediaKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MediaKind::Image => "image",
+            MediaKind::Video => "video",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Content {
+    pub id: Uuid,
+    pub creator_id: Uuid,
+    pub payload: u64,
+    pub media_kind: MediaKind,
+    pub width: u32,
+    pub height: u32,
+    pub sha256: String,
+    pub created_at: Timestamp,
+}

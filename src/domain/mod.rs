@@ -1,0 +1,25 @@
+//! The product's vocabulary: the values every part speaks (creators and their consent,
+//! contents, platforms, posts and their views, payout statements and fraud flags). It stands
+//! alone: it knows no database, no HTTP and no settings, and the store maps its rows to it.
+
+mod access;
+mod consent;
+mod contents;
+mod payouts;
+mod secret;
+mod tracking;
+
+use chrono::{DateTime, Utc};
+
+pub use access::ServiceToken;
+pub use consent::{ConsentEvent, ConsentState, Creator, ErasureReceipt, ErasureTrigger};
+pub use contents::{Content, MediaKind};
+pub use payouts::{
+    CreatorViews, FlagKind, PostFlag, PostPayment, PostViews, Statement, StatementLine, StatementTotal,
+    VelocityContext,
+};
+pub use secret::Secret;
+pub use tracking::{Evidence, Platform, Post, PostStatus, SocialAccount, ViewSnapshot};
+
+/// An instant, in UTC (Unix milliseconds in the database).
+pub type Timestamp = DateTime<Utc>;

@@ -1,0 +1,117 @@
+//! Payouts: statements, the views behind them, and the flags that hold a post out of them.
+
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::Timestamp;
+
+/// One line of an issued payout statement.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StatementLine {
+    pub statement_id: String,
+    pub period_start: Timestamp,
+    pub period_end: Timestamp,
+    /// "views" or "clawback".
+    pub line_kind: String,
+    pub views: i64,
+}
+
+/// Views a creator gained in a period (payable: see `store::payouts`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CreatorViews {
+    pub creator_id: Uuid,
+    pub views: u64,
+}
+
+/// Views one post gained in a period, and the last snapshot behind the number.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PostViews {
+    pub creator_id: Uuid,
+    pub post_id: Uuid,
+    pub views: u64,
+    pub last_snapshot_id: i64,
+}
+
+/// An issued payout statement: immutable once created.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Statement {
+    pub id: String,
+    pub period_start: Timestamp,
+    pub period_end: Timestamp,
+    /// SHA-256 over every (post, views, last snapshot) behind the totals.
+    pub evidence_hash: String,
+    pub created_at: Timestamp,
+    /// Payee order; a payee may have a views line and a clawback line.
+    pub lines: Vec<StatementTotal>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StatementTotal {
+    /// A creator id, or a tombstone id after that creator's erasure.
+    pub payee_id: String,
+    /// "views" or "clawback" (negative views).
+    pub line_kind: String,
+    pub views: i64,
+}
+
+/// Why a post is held out of statements until an admin clears it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FlagKind {
+    ViewsDecreased,
+    Velocity,
+    ClaimedTwice,
+}
+
+impl FlagKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FlagKind::ViewsDecreased => "views_decreased",
+            FlagKind::Velocity => "velocity",
+            FlagKind::ClaimedTwice => "claimed_twice",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<FlagKind> {
+        match text {
+            "views_decreased" => Some(FlagKind::ViewsDecreased),
+            "velocity" => Some(FlagKind::Velocity),
+            "claimed_twice" => Some(FlagKind::ClaimedTwice),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PostFlag {
+    pub id: Uuid,
+    pub post_id: Uuid,
+    pub kind: FlagKind,
+    /// Numbers only (views, rates), never personal data.
+    pub detail: String,
+    pub raised_at: Timestamp,
+    pub cleared_at: Option<Timestamp>,
+    /// The service token id of the admin who cleared it.
+    pub cleared_by: Option<String>,
+}
+
+/// What one statement paid on one post: the evidence behind a line of its totals.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostPayment {
+    pub statement_id: String,
+    /// "views", or "clawback" (negative views).
+    pub line_kind: String,
+    pub views: i64,
+    /// The snapshot the views were counted up to (none for a clawback).
+    pub last_snapshot_id: Option<i64>,
+}
+
+/// What a fraud check needs about a post before a new snapshot is stored (built by the poller
+/// from `latest_snapshot` and, when it can matter, `account_views_per_hour`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct VelocityContext {
+    /// The post's latest snapshot: (observed at, views).
+    pub latest: Option<(Timestamp, u64)>,
+    /// The account's historical gain rate over all its posts, views per hour (None: no history).
+    pub account_views_per_hour: Option<f64>,
+}
