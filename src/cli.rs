@@ -278,16 +278,12 @@ fn read_image(settings: &Settings, path: &Path) -> anyhow::Result<image::RgbImag
 async fn erase(settings: &Settings, user_id: &str) -> anyhow::Result<()> {
     let _sole = claim_database(settings)?;
     let store = startup::open_store(settings, true).await?;
-    let receipt = match store.creator_id_by_user_id(user_id).await? {
-        Some(creator_id) => {
-            // This process polls nothing: its own consent locks have no reader to wait for.
-            let locks = crate::consent::locks::ConsentLocks::default();
-            let trigger = ErasureTrigger::Operator;
-            crate::consent::changes::erase(store.as_ref(), &locks, creator_id, trigger, chrono::Utc::now())
-                .await?
-        }
-        None => None,
-    };
+    // This process polls nothing: its own consent locks have no reader to wait for.
+    let locks = crate::consent::locks::ConsentLocks::default();
+    let trigger = ErasureTrigger::Operator;
+    let receipt =
+        crate::consent::changes::erase_user(store.as_ref(), &locks, user_id, trigger, chrono::Utc::now())
+            .await?;
     match receipt {
         Some(receipt) => {
             println!("{}", serde_json::json!({"erased": true, "receipt": receipt}));

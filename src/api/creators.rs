@@ -12,7 +12,8 @@ use super::openapi::ErrorDoc;
 use super::AppState;
 use crate::consent::{self, AdmissionError, JoinRequest};
 use crate::domain::{ConsentEvent, ConsentState, Creator};
-use crate::store::{ConsentChange, NewCreator, StoreError};
+use crate::consent::changes::JoinError;
+use crate::store::ConsentChange;
 
 /// The channel recorded on ledger events made through this API.
 const CHANNEL: &str = "api";
@@ -154,43 +155,18 @@ pub async fn join(
         age_attested: body.age_attested,
         policy_version: body.policy_version,
     };
-    // A refusal for age stands whatever the user claims next time.
-    let refused = state.store.age_refused_until(&identity.user_id).await.map_err(store_error)?;
-    if let Some(until) = refused.filter(|until| *until > now) {
-        return Err(admission_error(AdmissionError::UnderAge {
-            minimum_age: state.consent.minimum_age,
-            until,
-        }));
-    }
-    let admission = match consent::admit(&request, &state.consent, now) {
-        Ok(admission) => admission,
-        Err(err @ AdmissionError::UnderAge { until, .. }) => {
-            state.store.record_age_refusal(&identity.user_id, until, now).await.map_err(store_error)?;
-            return Err(admission_error(err));
-        }
-        Err(err) => return Err(admission_error(err)),
-    };
-    let new = NewCreator {
-        user_id: identity.user_id.clone(),
-        display_name: admission.display_name,
-        birth_year: admission.birth_year,
-        policy_version: admission.policy_version,
-        channel: CHANNEL.into(),
-        at: now,
-    };
-    let already = || {
-        ApiError::new(StatusCode::CONFLICT, "already_joined", "you have already joined the Creator Program")
-    };
-    if state.store.creator_by_user_id(&new.user_id).await.map_err(store_error)?.is_some() {
-        return Err(already());
-    }
-    // The unique user id is the backstop against two joins racing.
-    let creator = state.store.create_creator(&new).await.map_err(|e| match e {
-        StoreError::Conflict(_) => already(),
-        other => store_error(other),
+    let joined =
+        consent::changes::join(state.store.as_ref(), &state.consent, &identity.user_id, &request, CHANNEL, now)
+            .await;
+    let creator = joined.map_err(|e| match e {
+        JoinError::Refused(refusal) => admission_error(refusal),
+        JoinError::AlreadyJoined => ApiError::new(
+            StatusCode::CONFLICT,
+            "already_joined",
+            "you have already joined the Creator Program",
+        ),
+        JoinError::Store(e) => store_error(e),
     })?;
-    tracing::info!(creator_id = %creator.id, "creator joined");
-    consent::count_event("joined", "api");
     Ok(HttpResponse::Created().json(CreatorView::from(&creator)))
 }
 
@@ -258,24 +234,19 @@ async fn ledger_response(state: &AppState, caller: &Caller) -> Result<HttpRespon
         (status = 404, description = "Not joined (or already erased)", body = ErrorDoc),
     ))]
 pub async fn erase(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
-    // The id alone: it is readable even if an earlier erasure stopped after destroying the
-    // data key, so repeating the request completes it.
-    let creator_id = state
-        .store
-        .creator_id_by_user_id(&caller.creator()?.user_id)
-        .await
-        .map_err(store_error)?
-        .ok_or_else(|| {
-            ApiError::new(StatusCode::NOT_FOUND, "not_joined", "you have not joined the Creator Program")
-        })?;
-    let trigger = crate::domain::ErasureTrigger::Api;
-    let receipt =
-        consent::changes::erase(state.store.as_ref(), &state.consent_locks, creator_id, trigger, Utc::now())
-            .await
-            .map_err(store_error)?
-            .ok_or_else(|| {
-                ApiError::new(StatusCode::NOT_FOUND, "not_joined", "you have not joined the Creator Program")
-            })?;
+    let (user_id, trigger) = (&caller.creator()?.user_id, crate::domain::ErasureTrigger::Api);
+    let receipt = consent::changes::erase_user(
+        state.store.as_ref(),
+        &state.consent_locks,
+        user_id,
+        trigger,
+        Utc::now(),
+    )
+    .await
+    .map_err(store_error)?
+    .ok_or_else(|| {
+        ApiError::new(StatusCode::NOT_FOUND, "not_joined", "you have not joined the Creator Program")
+    })?;
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "receipt_id": receipt.id,
         "erased_at": receipt.erased_at,

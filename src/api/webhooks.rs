@@ -85,24 +85,13 @@ pub async fn identity(
     if event.kind != "user.deleted" {
         return nothing("ignored");
     }
-    // A refusal for age is the last trace of a user who never joined: it goes too.
-    state.store.forget_age_refusal(&event.data.id).await.map_err(store_error)?;
-    let creator = state.store.creator_id_by_user_id(&event.data.id).await.map_err(store_error)?;
-    let Some(creator_id) = creator else {
-        return nothing("no such creator");
-    };
-    let trigger = ErasureTrigger::Webhook;
-    let receipt = crate::consent::changes::erase(
-        state.store.as_ref(),
-        &state.consent_locks,
-        creator_id,
-        trigger,
-        chrono::Utc::now(),
-    )
-    .await
-    .map_err(store_error)?;
+    let (store, locks, trigger) = (state.store.as_ref(), &state.consent_locks, ErasureTrigger::Webhook);
+    let receipt =
+        crate::consent::changes::erase_user(store, locks, &event.data.id, trigger, chrono::Utc::now())
+            .await
+            .map_err(store_error)?;
     match receipt {
         Some(receipt) => Ok(HttpResponse::Ok().json(json!({"status": "erased", "receipt_id": receipt.id}))),
-        None => Ok(HttpResponse::Ok().json(json!({"status": "no such creator"}))),
+        None => nothing("no such creator"),
     }
 }

@@ -1,4 +1,8 @@
-//! The changes that stop tracking: a revocation and an erasure. Each is announced first, so
+//! Every change of a creator's consent: joining (the first grant), a grant or a revocation,
+//! and an erasure. Routes, the identity provider's webhook and the CLI call these; none
+//! repeats their steps.
+//!
+//! The changes that stop tracking, a revocation and an erasure, are announced first, so
 //! that no new request about the creator starts in any process (the poller's gate refuses
 //! while an announcement stands), then waits for the requests already on their way (the
 //! in-process consent lock here, the creator's row lock on PostgreSQL), then commits. The
@@ -8,8 +12,64 @@
 use uuid::Uuid;
 
 use super::locks::ConsentLocks;
-use crate::domain::{ConsentEvent, ErasureReceipt, ErasureTrigger, Timestamp};
-use crate::store::{ConsentChange, Store, StoreResult};
+use super::{admit, AdmissionError, JoinRequest};
+use crate::config::ConsentSettings;
+use crate::domain::{ConsentEvent, Creator, ErasureReceipt, ErasureTrigger, Timestamp};
+use crate::store::{ConsentChange, NewCreator, Store, StoreError, StoreResult};
+
+/// Why a join did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum JoinError {
+    #[error(transparent)]
+    Refused(#[from] AdmissionError),
+    #[error("already joined")]
+    AlreadyJoined,
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+/// Joins the Creator Program: the rules of `admit`, and a refusal for age remembered (by a
+/// keyed hash of the user id) so that another claim from the same user is refused too.
+pub async fn join(
+    store: &dyn Store,
+    settings: &ConsentSettings,
+    user_id: &str,
+    request: &JoinRequest,
+    channel: &str,
+    now: Timestamp,
+) -> Result<Creator, JoinError> {
+    let refused = store.age_refused_until(user_id).await.map_err(JoinError::Store)?;
+    if let Some(until) = refused.filter(|until| *until > now) {
+        return Err(AdmissionError::UnderAge { minimum_age: settings.minimum_age, until }.into());
+    }
+    let admission = match admit(request, settings, now) {
+        Ok(admission) => admission,
+        Err(err @ AdmissionError::UnderAge { until, .. }) => {
+            store.record_age_refusal(user_id, until, now).await.map_err(JoinError::Store)?;
+            return Err(err.into());
+        }
+        Err(err) => return Err(err.into()),
+    };
+    if store.creator_by_user_id(user_id).await.map_err(JoinError::Store)?.is_some() {
+        return Err(JoinError::AlreadyJoined);
+    }
+    let new = NewCreator {
+        user_id: user_id.to_owned(),
+        display_name: admission.display_name,
+        birth_year: admission.birth_year,
+        policy_version: admission.policy_version,
+        channel: channel.to_owned(),
+        at: now,
+    };
+    // The unique user id is the backstop against two joins racing.
+    let creator = store.create_creator(&new).await.map_err(|e| match e {
+        StoreError::Conflict(_) => JoinError::AlreadyJoined,
+        other => JoinError::Store(other),
+    })?;
+    tracing::info!(creator_id = %creator.id, "creator joined");
+    super::count_event("joined", via(channel));
+    Ok(creator)
+}
 
 /// Records a consent change; a revocation is announced and waits as described above.
 pub async fn change_consent(
@@ -30,6 +90,24 @@ pub async fn change_consent(
     tracing::info!(%creator_id, grant = change.grant, "tracking consent changed");
     super::count_event(if change.grant { "granted" } else { "revoked" }, via(&change.channel));
     Ok(event)
+}
+
+/// Erases everything held about an identity-provider user: the refusal for age of a user who
+/// never joined, and the creator who did. The creator is found by id alone, which stays
+/// readable after an erasure that stopped once the data key was destroyed, so asking again
+/// completes it. `None` when the user never joined (or is already erased).
+pub async fn erase_user(
+    store: &dyn Store,
+    locks: &ConsentLocks,
+    user_id: &str,
+    trigger: ErasureTrigger,
+    at: Timestamp,
+) -> StoreResult<Option<ErasureReceipt>> {
+    store.forget_age_refusal(user_id).await?;
+    match store.creator_id_by_user_id(user_id).await? {
+        Some(creator_id) => erase(store, locks, creator_id, trigger, at).await,
+        None => Ok(None),
+    }
 }
 
 /// Erases the creator; `None` when there is no such creator (any more).
