@@ -10,9 +10,9 @@ use super::auth::Caller;
 use super::error::{store_error, ApiError};
 use super::openapi::ErrorDoc;
 use super::AppState;
+use crate::consent::changes::JoinError;
 use crate::consent::{self, AdmissionError, JoinRequest};
 use crate::domain::{ConsentEvent, ConsentState, Creator};
-use crate::consent::changes::JoinError;
 use crate::store::ConsentChange;
 
 /// The channel recorded on ledger events made through this API.
@@ -155,9 +155,15 @@ pub async fn join(
         age_attested: body.age_attested,
         policy_version: body.policy_version,
     };
-    let joined =
-        consent::changes::join(state.store.as_ref(), &state.consent, &identity.user_id, &request, CHANNEL, now)
-            .await;
+    let joined = consent::changes::join(
+        state.store.as_ref(),
+        &state.consent,
+        &identity.user_id,
+        &request,
+        CHANNEL,
+        now,
+    )
+    .await;
     let creator = joined.map_err(|e| match e {
         JoinError::Refused(refusal) => admission_error(refusal),
         JoinError::AlreadyJoined => ApiError::new(

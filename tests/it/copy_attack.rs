@@ -185,6 +185,7 @@ fn transplanted_marks_are_never_taken_for_the_content() {
 /// A video's key frames are its references: a frame of it shows the content, and its mark
 /// estimated from a frame and pasted onto an unrelated picture does not.
 #[test]
+#[cfg_attr(not(viewmark_test_ffmpeg), ignore = "needs ffmpeg and ffprobe on the PATH (CI installs them)")]
 fn a_transplant_from_a_video_frame_is_not_taken_for_the_video() {
     use viewmark::media::video::{probe, FrameReader, VideoSettings};
     let dir = tempfile::tempdir().unwrap();

@@ -116,9 +116,29 @@ impl Drop for TestDb {
     }
 }
 
-/// Runs a test body once on SQLite and once on PostgreSQL (when configured).
+/// Runs a test body once on SQLite and once on PostgreSQL. The PostgreSQL half is reported
+/// as ignored when no test server is configured (see build.rs); `ffmpeg:` first marks bodies
+/// that need ffmpeg, ignored likewise where it is missing.
 #[macro_export]
 macro_rules! on_both_backends {
+    (ffmpeg: $($name:ident),+ $(,)?) => {$(
+        mod $name {
+            #[tokio::test]
+            #[cfg_attr(not(viewmark_test_ffmpeg), ignore = "needs ffmpeg and ffprobe on the PATH (CI installs them)")]
+            async fn sqlite() {
+                super::$name($crate::support::TestDb::sqlite()).await;
+            }
+            #[tokio::test]
+            #[cfg_attr(
+                not(all(viewmark_test_postgres, viewmark_test_ffmpeg)),
+                ignore = "needs ffmpeg and ffprobe, and VIEWMARK_TEST_POSTGRES_URL naming a PostgreSQL server (CI sets both)"
+            )]
+            async fn postgres() {
+                let db = $crate::support::TestDb::postgres().await.expect("VIEWMARK_TEST_POSTGRES_URL");
+                super::$name(db).await;
+            }
+        }
+    )+};
     ($($name:ident),+ $(,)?) => {$(
         mod $name {
             #[tokio::test]
@@ -126,10 +146,13 @@ macro_rules! on_both_backends {
                 super::$name($crate::support::TestDb::sqlite()).await;
             }
             #[tokio::test]
+            #[cfg_attr(
+                not(viewmark_test_postgres),
+                ignore = "needs VIEWMARK_TEST_POSTGRES_URL naming a PostgreSQL server (CI sets it)"
+            )]
             async fn postgres() {
-                if let Some(db) = $crate::support::TestDb::postgres().await {
-                    super::$name(db).await;
-                }
+                let db = $crate::support::TestDb::postgres().await.expect("VIEWMARK_TEST_POSTGRES_URL");
+                super::$name(db).await;
             }
         }
     )+};

@@ -30,6 +30,7 @@ pub fn clip(dir: &Path, name: &str, codec: &str, seconds: u32) -> PathBuf {
 }
 
 #[test]
+#[cfg_attr(not(viewmark_test_ffmpeg), ignore = "needs ffmpeg and ffprobe on the PATH (CI installs them)")]
 fn a_clip_is_probed_and_streamed_frame_by_frame() {
     let dir = tempfile::tempdir().unwrap();
     for (name, codec, video, audio) in
@@ -55,6 +56,7 @@ fn a_clip_is_probed_and_streamed_frame_by_frame() {
 }
 
 #[test]
+#[cfg_attr(not(viewmark_test_ffmpeg), ignore = "needs ffmpeg and ffprobe on the PATH (CI installs them)")]
 fn limits_are_checked_before_decoding_and_junk_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = clip(dir.path(), "c.mp4", "libx264", 3);
@@ -79,6 +81,7 @@ fn limits_are_checked_before_decoding_and_junk_is_refused() {
 /// Its length is measured (from its packets) and held to the limit all the same; so are the
 /// frame rate and the frame count.
 #[test]
+#[cfg_attr(not(viewmark_test_ffmpeg), ignore = "needs ffmpeg and ffprobe on the PATH (CI installs them)")]
 fn a_video_without_a_stated_duration_is_measured_and_every_cap_holds() {
     let dir = tempfile::tempdir().unwrap();
     let live = dir.path().join("live.webm");
@@ -110,6 +113,7 @@ fn a_video_without_a_stated_duration_is_measured_and_every_cap_holds() {
 /// Video work runs under a deadline: marking a clip that takes longer stops with `TimedOut`
 /// at once, and its ffmpeg children are gone.
 #[test]
+#[cfg_attr(not(viewmark_test_ffmpeg), ignore = "needs ffmpeg and ffprobe on the PATH (CI installs them)")]
 fn video_work_past_its_deadline_stops() {
     let dir = tempfile::tempdir().unwrap();
     let input = photo_clip(dir.path(), "in.mp4", "rocket.jpg", 40, 3);
@@ -171,6 +175,7 @@ fn mark(input: &Path, output: &Path) -> viewmark::enrollment::MarkedVideo {
 }
 
 #[test]
+#[cfg_attr(not(viewmark_test_ffmpeg), ignore = "needs ffmpeg and ffprobe on the PATH (CI installs them)")]
 fn a_marked_video_keeps_size_rate_container_and_audio_bit_for_bit() {
     let dir = tempfile::tempdir().unwrap();
     for name in ["pan.mp4", "pan.webm"] {
@@ -212,6 +217,7 @@ fn psnr(a: &image::RgbImage, b: &image::RgbImage) -> f64 {
 }
 
 #[test]
+#[cfg_attr(not(viewmark_test_ffmpeg), ignore = "needs ffmpeg and ffprobe on the PATH (CI installs them)")]
 fn the_mark_survives_a_frame_a_low_bitrate_vertical_crop_and_a_cover() {
     let dir = tempfile::tempdir().unwrap();
     let input = photo_clip(dir.path(), "clip.mp4", "hubble_deep_field.jpg", 100, 2);
@@ -269,6 +275,7 @@ fn reencode(input: &Path, dir: &Path, vf: &str, bitrate: &str) -> PathBuf {
 }
 
 #[test]
+#[cfg_attr(not(viewmark_test_ffmpeg), ignore = "needs ffmpeg and ffprobe on the PATH (CI installs them)")]
 fn unmarked_clips_and_other_keys_detect_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let settings = VideoSettings::default();
@@ -290,6 +297,7 @@ fn unmarked_clips_and_other_keys_detect_nothing() {
 }
 
 #[test]
+#[cfg_attr(not(viewmark_test_ffmpeg), ignore = "needs ffmpeg and ffprobe on the PATH (CI installs them)")]
 fn the_mark_stays_put_from_frame_to_frame() {
     // A still shot: any change between marked frames beyond the original's own is flicker.
     let dir = tempfile::tempdir().unwrap();
@@ -318,6 +326,7 @@ fn the_mark_stays_put_from_frame_to_frame() {
 }
 
 #[test]
+#[cfg_attr(not(viewmark_test_ffmpeg), ignore = "needs ffmpeg and ffprobe on the PATH (CI installs them)")]
 fn the_cli_marks_and_detects_videos() {
     use crate::cli::detect;
     let dir = tempfile::tempdir().unwrap();
@@ -352,6 +361,7 @@ fn the_cli_marks_and_detects_videos() {
 }
 
 #[test]
+#[cfg_attr(not(viewmark_test_ffmpeg), ignore = "needs ffmpeg and ffprobe on the PATH (CI installs them)")]
 fn av1_input_is_marked_into_h264_in_the_same_container() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("av1.mp4");

@@ -150,6 +150,7 @@ fn processes_using(dir: &std::path::Path) -> Vec<u32> {
 /// A client that sends a video and goes away while it is being marked: its ffmpeg children
 /// are killed, its spool files removed, and nothing is recorded.
 #[tokio::test]
+#[cfg_attr(not(viewmark_test_ffmpeg), ignore = "needs ffmpeg and ffprobe on the PATH (CI installs them)")]
 async fn an_upload_abandoned_by_its_client_stops_and_records_nothing() {
     use tokio::io::AsyncWriteExt;
     let spool = tempfile::tempdir().unwrap();
@@ -193,7 +194,7 @@ async fn an_upload_abandoned_by_its_client_stops_and_records_nothing() {
     assert_eq!(listed["items"].as_array().unwrap().len(), 0, "{listed}");
 }
 
-on_both_backends!(
+on_both_backends!(ffmpeg:
     video_uploads_share_a_bounded_spool,
     videos_are_enrolled_returned_and_detected,
     bad_and_oversized_videos_are_refused

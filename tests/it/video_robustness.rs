@@ -63,6 +63,7 @@ fn first_frame(path: &Path) -> image::RgbImage {
 }
 
 #[test]
+#[cfg_attr(not(viewmark_test_ffmpeg), ignore = "needs ffmpeg and ffprobe on the PATH (CI installs them)")]
 fn video_marks_survive_platform_reencodes() {
     let dir = tempfile::tempdir().unwrap();
     let settings = VideoSettings::default();

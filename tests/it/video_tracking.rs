@@ -68,4 +68,4 @@ async fn video_posts_verify_from_covers_and_from_the_video_itself(db: TestDb) {
     assert_eq!(t.app.call(reqwest::Method::GET, "/healthz", None, None).await.0, StatusCode::OK);
 }
 
-on_both_backends!(video_posts_verify_from_covers_and_from_the_video_itself);
+on_both_backends!(ffmpeg:video_posts_verify_from_covers_and_from_the_video_itself);

@@ -39,8 +39,12 @@ async fn snapshot_count(raw: &sqlx::AnyPool) -> i64 {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(viewmark_test_postgres),
+    ignore = "needs VIEWMARK_TEST_POSTGRES_URL naming a PostgreSQL server (CI sets it)"
+)]
 async fn three_worker_processes_share_the_work_and_a_killed_one_loses_nothing() {
-    let Some(db) = TestDb::postgres().await else { return };
+    let db = TestDb::postgres().await.expect("VIEWMARK_TEST_POSTGRES_URL");
     let store = db.store().await;
     let raw = db.raw().await;
 
