@@ -201,8 +201,8 @@ impl Default for Settings {
 }
 
 /// Peak memory of marking or reading one picture, per pixel: the decoded RGB, the planes of
-/// luma, mask and mark, the re-encoded output. Measured: an 8192 x 8192 embed peaks near
-/// 0.9 GiB (docs/watermark.md), 14 bytes a pixel; 16 leaves room.
+/// luma, mask and mark, the re-encoded output, with room to spare over the peak that
+/// docs/watermark.md measures.
 pub const MEDIA_BYTES_PER_PIXEL: u64 = 16;
 
 impl Limits {

@@ -3,7 +3,7 @@
 //! is [`Poller::try_execute_task`] (testable alone); [`run_worker`] is the thin loop around it
 //! that `serve` and `viewmark worker` run.
 //!
-//! The consent gate (invariant 1) is enforced twice: a post is leased, and its platform
+//! The consent gate (docs/invariants.md) is enforced twice: a post is leased, and its platform
 //! request started, only while the creator's consent is in force (read from the database
 //! just before the request); and the result is written in one transaction that re-checks
 //! consent under a lock a revocation also needs, storing nothing if consent changed since

@@ -1,4 +1,4 @@
-//! Does this post carry this creator's content? (Invariant 4.) Only if the watermark in its
+//! Does this post carry this creator's content? Only if the watermark in its
 //! media decodes to content the same creator enrolled, and the post's author is a social
 //! account that creator has proven to own.
 

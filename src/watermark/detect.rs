@@ -148,9 +148,8 @@ impl Best {
     /// whole tile, is a template of 256 cells instead of 44. The small period and angle
     /// corrections around the alignment are searched again against it, twice (the second
     /// time from the cells read at the first's best), and the cells are read at the best.
-    /// Over payload draws 0-2 this took 16 misses of 1,800 to 13 (one round: 14; three made
-    /// the same as two in draw 0): the small pictures after the two downscaling pipelines,
-    /// whose alignment was right but too coarse for their 1-2 px cells.
+    /// It rescues small pictures after a downscale, whose alignment is right but too coarse
+    /// for their 1-2 px cells.
     fn reread(&self, layout: &Layout) -> (Transform, [f32; CELL_COUNT]) {
         let (mut lattice, mut cells) = (self.lattice, self.cells);
         for _ in 0..REREGISTRATIONS {
@@ -333,7 +332,7 @@ mod tests {
         let best = Best { planes, lattice: start, peak, cells, factor: 1.0 };
         let (transform, reread) = best.reread(&layout);
         assert!((transform.tile_period_px - 40.0).abs() < 0.05, "{transform:?}");
-        // 182 bits right where it started, 194 after (measured).
+        // The rereading corrects bits the first alignment got wrong.
         assert!(right(&reread) >= right(&cells) + 8, "{} then {}", right(&cells), right(&reread));
     }
 

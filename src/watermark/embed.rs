@@ -13,13 +13,12 @@ use super::Key;
 pub const TILES_PER_SHORT_SIDE: f32 = 8.0;
 /// The smallest tile period in pixels: pictures under 448 px on their shorter side get
 /// fewer than eight tiles across it, and larger cells, which is what survives a downscale
-/// and JPEG of a small picture. Measured over payload draws 0-2 (docs/watermark.md): 23
-/// misses of 1,800 at 32 px and 48 px, 16 at 56 px and 64 px; 64 px loses more aspect crops
-/// of the smallest fixture (300 px tall, so under five tiles).
+/// and JPEG of a small picture; a larger floor leaves too few tiles in an aspect crop of a
+/// small picture (docs/watermark-lab.md, "Parameter choices").
 pub const MIN_PERIOD: usize = 56;
 /// Root-mean-square change of luma, in grey levels: spread over R, G and B by
-/// `LUMA_SPREAD`, about 42.3 dB PSNR, just inside the 42 dB invisibility budget (measured:
-/// every step of strength buys detection).
+/// `LUMA_SPREAD`, just inside the 42 dB PSNR invisibility budget, since every step of
+/// strength buys detection.
 pub const TARGET_RMS: f32 = 2.25;
 /// How a change of luma is shared out over R, G and B: in proportion to each channel's
 /// weight in luma (BT.601, as JPEG's Y), divided by the sum of the squared weights. That is
@@ -43,26 +42,20 @@ const MASK_RADIUS: usize = 3;
 /// The embedder's strength is the mask raised to this power: 0.38 in flat areas to 1.33 in
 /// busy texture (a ratio of 3.5 rather than 8). The detector's pre-filter divides by the
 /// local level, so it hears the mark best where the picture is calm; a flatter strength
-/// puts more of the budget there (measured over three draws of payloads: 34 misses of 1,800
-/// with the plain mask, 23 with this and `MAX_GAIN`; in draw 0, 1.2 made 34 where 1
-/// made 10). SSIM pays for it (0.9837 to 0.9819), which `MAX_GAIN` keeps above 0.98.
+/// puts more of the budget there. SSIM pays for it, which `MAX_GAIN` keeps above 0.98.
 const MASK_EXPONENT: f32 = 0.6;
 /// The largest scale from strength map to grey levels: at most 3.5 x 0.2^0.6 = 1.33 grey
 /// levels RMS of mark in the flattest areas. Scaling every picture to `TARGET_RMS` would
-/// otherwise mark a picture that is mostly flat (a colour chart: 9.6, so 3.6 grey levels in
-/// its flat patches, SSIM 0.95) hardest exactly where a pattern shows. Every fixture photo
-/// but the chart and `retina.jpg` (3.8-3.9) is below it.
+/// otherwise mark a picture that is mostly flat (a colour chart) hardest exactly where a
+/// pattern shows. Photos stay below the cap.
 const MAX_GAIN: f32 = 3.5;
 
 /// A busy picture, one whose median residual at the detector's working scale exceeds
 /// `BUSY_KNEE` grey levels, competes with the mark at every pixel: the detector's pre-filter
-/// finds no quiet area to read it from (stained tissue: 142 of 212 coded bits right at
-/// the usual strength, 179 at 1.3 times, 200 at twice). Its texture also masks the mark
-/// everywhere (SSIM 0.984 at 1.45 times), so the mark is raised in proportion to the excess,
-/// by at most `MAX_BUSY_BOOST`; calmer pictures are unchanged (the busiest other fixture
-/// photo, the motorcycle, is at 4.3). The cap is what the mean PSNR over the fixture photos
-/// allows: 42.06 dB measured with the plain mask, against the 42 dB target (42.37 with
-/// `MASK_EXPONENT` and `MAX_GAIN`).
+/// finds no quiet area to read it from (stained tissue). Its texture also masks the mark
+/// everywhere, so the mark is raised in proportion to the excess, by at most
+/// `MAX_BUSY_BOOST`; calmer pictures are unchanged. The cap is what the mean PSNR over the
+/// fixture photos allows against the 42 dB target.
 const BUSY_KNEE: f32 = 4.4;
 const MAX_BUSY_BOOST: f32 = 1.5;
 
@@ -276,7 +269,7 @@ mod tests {
         let calm_change = rms_change(&calm, &embed(&calm, &key, 1));
         let busy_change = rms_change(&busy, &embed(&busy, &key, 1));
         assert!((calm_change - TARGET_RMS).abs() < 0.15, "calm: {calm_change}");
-        // The cap, 1.5 times (3.37 grey levels RMS against 2.35 measured).
+        // The busy picture is marked harder, up to the cap.
         assert!(busy_change > 1.4 * calm_change, "busy {busy_change}, calm {calm_change}");
     }
 
@@ -321,7 +314,7 @@ mod tests {
         // carry 2.25 grey levels of mark.
         let flat = textured_gradient(5);
         let change = rms_change(&flat, &embed(&flat, &key, 1));
-        // 1.74 measured: the limit, 1.33 in the flattest areas, a little more where texture is.
+        // The limit holds the flattest areas to 1.33 grey levels, a little more where texture is.
         assert!(change < 0.85 * TARGET_RMS && change > 0.5 * TARGET_RMS, "change {change}");
     }
 

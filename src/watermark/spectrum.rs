@@ -14,16 +14,14 @@ pub(super) const HARMONICS: i32 = 12;
 /// Harmonics in the coarse search's scores. Its grid steps the angle by 1 degree and the
 /// period by 1 %, which moves harmonic k of a 40 px lattice by about k/2 bins of the padded
 /// spectrum: only the low harmonics are sampled near their peaks, and the high ones add
-/// noise between grid points. The fine search scores all of them. Measured over payload
-/// draws 0-2: 23 misses of 1,800 with 6 or 8 here, as with 12, and a third less detection
-/// time with 6 (docs/watermark.md).
+/// noise between grid points. The fine search scores all of them.
 pub(super) const COARSE_HARMONICS: i32 = 6;
 
 /// The most bins along either axis, unless the side is longer. Padding each side to at least
 /// twice its length keeps the bilinear reads between bins close to the peaks; the long side
 /// of a strip's working plane (over 1,024 px, so beyond about 3:1) is padded less, since its
-/// bins are already finer than the reads need, and the transform of a 320 x 1,280 plane then
-/// costs half as much (detection of a 1 MP 4:1 picture: 173 to 110 ms).
+/// bins are already finer than the reads need, and a strip's transform then costs half as
+/// much.
 const MAX_BINS: usize = 2048;
 
 /// The residual's power spectrum, whitened by its radial average, so that a tiled mark
@@ -80,9 +78,8 @@ impl Spectrum {
     /// encoded, which is the detector's input: a periodic pattern along x and along y whose
     /// power lies on the lines fx = k/8 and fy = k/8 (cycles per input pixel). A lattice at
     /// 0 degrees whose period is a multiple of 8 input pixels has half its harmonics on those
-    /// lines and outscores the mark after a downscale and strong JPEG (measured: `rocket.jpg`
-    /// rotated 5 degrees, halved and at JPEG 75 gave only lattices of 2 and 3 blocks and
-    /// their relatives). The lines cost a genuine lattice a few of its harmonics at most.
+    /// lines and outscores the mark after a downscale and strong JPEG. The lines cost a
+    /// genuine lattice a few of its harmonics at most.
     fn notch_block_grid(&mut self, (bx, by): (f32, f32)) {
         // A resampled grid line is spread over about a bin either way.
         const HALF_WIDTH: isize = 1;

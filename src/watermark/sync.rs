@@ -136,8 +136,8 @@ pub(super) fn local_level(high_passed: &Plane) -> Plane {
 }
 
 /// What the pre-filter divides a residual by at a local level. Dividing by the square of
-/// the level (not the level itself) mutes edges and busy texture hardest: measured best
-/// among the variants tried. The constant is a floor of half a grey level for flat areas.
+/// the level (not the level itself) mutes edges and busy texture hardest, which is what the
+/// alignment needs. The constant is a floor of half a grey level for flat areas.
 pub(super) fn level_divisor(level: f32) -> f32 {
     level * level + 0.25
 }
@@ -147,8 +147,7 @@ pub(super) fn level_divisor(level: f32) -> f32 {
 /// of the mark (the embedder put a fifth of its strength there) but the pre-filter's
 /// division by the local level amplifies what the codec left in them; muting them lets the
 /// textured areas, which carry most of the mark, decide the alignment. Cells are still read
-/// from the unweighted residual: weighting the reads as well was measured worse (see
-/// docs/watermark.md).
+/// from the unweighted residual: the weights would tilt the soft bits towards texture.
 pub fn texture_weighted(residual: &Plane, luma: &Plane) -> Plane {
     // The embedder's mask estimated on working pixels, over 3 x 3 of them.
     let mask = perceptual_mask(luma, 1);

@@ -1,6 +1,6 @@
 //! The poller's storage contract on both backends: leases are exclusive, a crashed
 //! worker's lease expires and another takes over, and a late, retried or duplicated
-//! completion never stores a second snapshot for a slot (invariant 5).
+//! completion never stores a second snapshot for a slot (idempotence, docs/invariants.md).
 
 use std::collections::HashSet;
 use std::sync::Arc;

@@ -142,7 +142,7 @@ pub struct VideoSettings {
     pub detect_frames: usize,
     /// The mark's strength in frames relative to pictures. A frame is seen for a
     /// fraction of a second, under motion, and platforms re-encode videos far harder than
-    /// pictures: 1.5 is measured in docs/watermark.md.
+    /// pictures (docs/watermark.md, "Video").
     pub strength: f32,
 }
 
