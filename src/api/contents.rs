@@ -12,9 +12,9 @@ use uuid::Uuid;
 
 use super::auth::{forbidden, service_token, Caller};
 use super::creators::{current_creator, require_tracking_consent};
+use super::error::ErrorDoc;
 use super::error::{store_error, ApiError};
 use super::media_work::media_task;
-use super::openapi::ErrorDoc;
 use super::upload::{media_error, read_media_upload, video_error, Upload};
 use super::AppState;
 use crate::domain::{Content, Creator, MediaKind};
@@ -121,7 +121,7 @@ async fn enrollee(state: &AppState, caller: &Caller, user_id: Option<&str>) -> R
             let user_id = user_id.ok_or_else(|| {
                 ApiError::bad_request("user_id_required", "name the creator with ?user_id=")
             })?;
-            state.store.creator_by_user_id(user_id).await.map_err(store_error)?.ok_or_else(|| {
+            state.store.creator_by_user_id(user_id).await?.ok_or_else(|| {
                 ApiError::new(
                     StatusCode::NOT_FOUND,
                     "unknown_creator",
@@ -327,7 +327,7 @@ pub async fn list(
         return Err(ApiError::bad_request("bad_limit", format!("limit must be 1 to {MAX_PAGE}")));
     }
     let after = query.cursor.as_deref().map(decode_cursor).transpose()?;
-    let page = state.store.contents_for_creator(creator.id, after, limit).await.map_err(store_error)?;
+    let page = state.store.contents_for_creator(creator.id, after, limit).await?;
     let next_cursor = (page.len() == limit as usize).then(|| page.last().map(encode_cursor)).flatten();
     let items = page.iter().map(ContentView::from).collect();
     Ok(HttpResponse::Ok().json(ContentPage { items, next_cursor }))
@@ -357,7 +357,7 @@ pub async fn get(
     // Who may look is settled before anything is looked up, so a refusal says nothing
     // about whether the id exists.
     let owner = content_viewer(&state, &caller).await?;
-    let content = state.store.content(*id).await.map_err(store_error)?.ok_or_else(not_found)?;
+    let content = state.store.content(*id).await?.ok_or_else(not_found)?;
     // Another creator's content is indistinguishable from none.
     if owner.is_some_and(|owner| owner != content.creator_id) {
         return Err(not_found());

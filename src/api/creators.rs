@@ -7,8 +7,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::auth::Caller;
+use super::error::ErrorDoc;
 use super::error::{store_error, ApiError};
-use super::openapi::ErrorDoc;
 use super::AppState;
 use crate::consent::changes::JoinError;
 use crate::consent::{self, AdmissionError, JoinRequest};
@@ -113,7 +113,7 @@ fn admission_error(err: AdmissionError) -> ApiError {
 /// The caller's creator record, or 404 when they have not joined.
 pub async fn current_creator(state: &AppState, caller: &Caller) -> Result<Creator, ApiError> {
     let identity = caller.creator()?;
-    state.store.creator_by_user_id(&identity.user_id).await.map_err(store_error)?.ok_or_else(|| {
+    state.store.creator_by_user_id(&identity.user_id).await?.ok_or_else(|| {
         ApiError::new(StatusCode::NOT_FOUND, "not_joined", "you have not joined the Creator Program")
     })
 }
@@ -211,8 +211,7 @@ pub async fn change_consent(
         };
         // Waits for a poll whose request is on its way, so none starts after the commit.
         consent::changes::change_consent(state.store.as_ref(), &state.consent_locks, creator.id, &change)
-            .await
-            .map_err(store_error)?;
+            .await?;
     }
     ledger_response(&state, &caller).await
 }
@@ -226,7 +225,7 @@ pub async fn ledger(state: web::Data<AppState>, caller: Caller) -> Result<HttpRe
 
 async fn ledger_response(state: &AppState, caller: &Caller) -> Result<HttpResponse, ApiError> {
     let creator = current_creator(state, caller).await?;
-    let events = state.store.consent_ledger(creator.id).await.map_err(store_error)?;
+    let events = state.store.consent_ledger(creator.id).await?;
     Ok(HttpResponse::Ok()
         .json(LedgerView { state: creator.consent, events: events.iter().map(EventView::from).collect() }))
 }
@@ -248,8 +247,7 @@ pub async fn erase(state: web::Data<AppState>, caller: Caller) -> Result<HttpRes
         trigger,
         Utc::now(),
     )
-    .await
-    .map_err(store_error)?
+    .await?
     .ok_or_else(|| {
         ApiError::new(StatusCode::NOT_FOUND, "not_joined", "you have not joined the Creator Program")
     })?;

@@ -7,9 +7,9 @@ use serde::Serialize;
 
 use super::auth::Caller;
 use super::contents::{content_viewer, ContentView};
-use super::error::{store_error, ApiError};
+use super::error::ApiError;
+use super::error::ErrorDoc;
 use super::media_work::media_task;
-use super::openapi::ErrorDoc;
 use super::upload::{input_error, read_media_upload, Upload};
 use super::AppState;
 use crate::detection::{self, Binding};
@@ -50,8 +50,8 @@ pub async fn detect(
     if let Some(found) = found {
         // An erased creator's payload no longer maps to anything: "unknown".
         let payload = found.detection.payload;
-        if let Some(content) = state.store.content_by_payload(payload).await.map_err(store_error)? {
-            let references = state.store.content_references(&content).await.map_err(store_error)?;
+        if let Some(content) = state.store.content_by_payload(payload).await? {
+            let references = state.store.content_references(&content).await?;
             // A mark copied onto other media names a content the media does not show: no content.
             let shown =
                 !matches!(detection::binding(&found, references.as_deref()), Binding::Transplanted(_));

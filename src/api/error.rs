@@ -19,6 +19,20 @@ pub struct ErrorDetail<'a> {
     pub message: &'a str,
 }
 
+/// The error body every 4xx and 5xx carries, as the OpenAPI document describes it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorDoc {
+    error: ErrorDetailDoc,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorDetailDoc {
+    /// Stable, machine-readable.
+    code: String,
+    /// For people.
+    message: String,
+}
+
 /// An error answered to the caller: a status, a stable machine-readable code and a message
 /// written for people.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -122,6 +136,12 @@ pub fn ensure_json_body<B: MessageBody + 'static>(
     new.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     let res: ServiceResponse<BoxBody> = ServiceResponse::new(req, new);
     Ok(ErrorHandlerResponse::Response(res.map_into_right_body()))
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(err: crate::store::StoreError) -> Self {
+        store_error(err)
+    }
 }
 
 /// A storage failure as the caller sees it: 503 while the database is unreachable, else a

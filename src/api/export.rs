@@ -10,8 +10,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::auth::Caller;
 use super::creators::current_creator;
+use super::error::ErrorDoc;
 use super::error::{store_error, ApiError};
-use super::openapi::ErrorDoc;
 use super::AppState;
 use crate::consent::export::{write_export, ExportError};
 

@@ -6,7 +6,7 @@ use actix_web::HttpResponse;
 
 use super::auth::{service_token, Caller};
 use super::error::ApiError;
-use super::openapi::ErrorDoc;
+use super::error::ErrorDoc;
 
 /// `GET /metrics`.
 #[utoipa::path(get, path = "/metrics", tag = "operations", security(("bearer" = [])),

@@ -3,26 +3,11 @@
 //! every registered route is described).
 
 use actix_web::HttpResponse;
-use serde::Serialize;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::{contents, creators, detect, export, metrics, payouts, posts, social_accounts, webhooks};
 use crate::domain::{ConsentState, MediaKind, Platform};
-
-/// The error body every 4xx and 5xx carries.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ErrorDoc {
-    error: ErrorDetailDoc,
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ErrorDetailDoc {
-    /// Stable, machine-readable.
-    code: String,
-    /// For people.
-    message: String,
-}
 
 struct BearerAuth;
 

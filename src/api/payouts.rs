@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::auth::{service_token, Caller};
+use super::error::ErrorDoc;
 use super::error::{store_error, ApiError};
-use super::openapi::ErrorDoc;
 use super::AppState;
 use crate::domain::{PostFlag, Statement};
 use crate::payouts::{Period, PeriodError};
@@ -101,17 +101,12 @@ pub async fn verified_views(
     let payable_until = period.to.min(Period::hold_edge(now, &state.payouts)).max(period.from);
     let mut items = Vec::new();
     if let Some(payable) = period.payable(now, &state.payouts) {
-        let totals =
-            state.store.period_views(payable.from, payable.to, after, limit).await.map_err(store_error)?;
+        let totals = state.store.period_views(payable.from, payable.to, after, limit).await?;
         // Each creator's posts, grouped once (the page may hold thousands of each).
         let mut per_post: HashMap<Uuid, Vec<PostViewsView>> = HashMap::new();
         if breakdown {
             let ids: Vec<Uuid> = totals.iter().map(|t| t.creator_id).collect();
-            let posts = state
-                .store
-                .period_post_views(payable.from, payable.to, Some(&ids))
-                .await
-                .map_err(store_error)?;
+            let posts = state.store.period_post_views(payable.from, payable.to, Some(&ids)).await?;
             for p in posts {
                 per_post
                     .entry(p.creator_id)
@@ -244,8 +239,7 @@ pub async fn statement(
     let statement = state
         .store
         .statement(&id)
-        .await
-        .map_err(store_error)?
+        .await?
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such statement"))?;
     let tag = etag(&statement);
     let unchanged = match header::Header::parse(&req) {
@@ -312,7 +306,7 @@ pub async fn flags(
         Some("all") => false,
         Some(_) => return Err(ApiError::bad_request("bad_state", "state must be `open` or `all`")),
     };
-    let flags = state.store.flags(open_only, MAX_PAGE).await.map_err(store_error)?;
+    let flags = state.store.flags(open_only, MAX_PAGE).await?;
     Ok(HttpResponse::Ok().json(FlagList { items: flags.iter().map(FlagView::from).collect() }))
 }
 
@@ -328,8 +322,7 @@ pub async fn clear_flag(
     let flag = state
         .store
         .clear_flag(*id, &admin.token_id.to_string(), Utc::now())
-        .await
-        .map_err(store_error)?
+        .await?
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such flag"))?;
     tracing::info!(flag_id = %flag.id, post_id = %flag.post_id, token_id = %admin.token_id, "fraud flag cleared");
     Ok(HttpResponse::Ok().json(FlagView::from(&flag)))

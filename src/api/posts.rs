@@ -10,8 +10,8 @@ use uuid::Uuid;
 use super::auth::Caller;
 use super::contents::content_viewer;
 use super::creators::{current_creator, require_tracking_consent};
+use super::error::ErrorDoc;
 use super::error::{store_error, ApiError};
-use super::openapi::ErrorDoc;
 use super::AppState;
 use crate::domain::{FlagKind, Platform, Post, PostStatus};
 use crate::platforms::urls::parse_post_url;
@@ -72,7 +72,7 @@ pub struct PostPage {
 }
 
 async fn view(state: &AppState, post: &Post) -> Result<PostView, ApiError> {
-    let latest = state.store.latest_snapshot(post.id).await.map_err(store_error)?;
+    let latest = state.store.latest_snapshot(post.id).await?;
     let tracking = matches!(post.status, PostStatus::Pending | PostStatus::Verified);
     Ok(PostView {
         id: post.id,
@@ -123,7 +123,7 @@ pub async fn register(
     require_tracking_consent(&creator)?;
     let post_ref =
         parse_post_url(&body.url).map_err(|e| ApiError::bad_request("bad_post_url", e.to_string()))?;
-    let accounts = state.store.social_accounts_for_creator(creator.id).await.map_err(store_error)?;
+    let accounts = state.store.social_accounts_for_creator(creator.id).await?;
     let proven: Vec<_> =
         accounts.iter().filter(|a| a.platform == post_ref.platform && a.proven_at.is_some()).collect();
     let account = match body.social_account_id {
@@ -148,7 +148,7 @@ pub async fn register(
         },
     };
     if let Some(content_id) = body.content_id {
-        let content = state.store.content(content_id).await.map_err(store_error)?;
+        let content = state.store.content(content_id).await?;
         if content.is_none_or(|c| c.creator_id != creator.id) {
             return Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such content of yours"));
         }
@@ -179,23 +179,16 @@ pub async fn register(
 /// repeating the claim, or repeating it after an admin cleared the flag, changes nothing,
 /// so nobody can hold another creator's post out of statements by claiming it again.
 async fn claimed_again(state: &AppState, new: &NewPost, claimant: Uuid) -> Result<(), ApiError> {
-    let Some(existing) =
-        state.store.post_id_by_ref(new.platform, &new.platform_post_id).await.map_err(store_error)?
-    else {
+    let Some(existing) = state.store.post_id_by_ref(new.platform, &new.platform_post_id).await? else {
         return Ok(());
     };
-    let owner = state.store.post(existing).await.map_err(store_error)?.map(|p| p.creator_id);
-    let raised_before = state
-        .store
-        .flags_for_post(existing)
-        .await
-        .map_err(store_error)?
-        .iter()
-        .any(|f| f.kind == FlagKind::ClaimedTwice);
+    let owner = state.store.post(existing).await?.map(|p| p.creator_id);
+    let raised_before =
+        state.store.flags_for_post(existing).await?.iter().any(|f| f.kind == FlagKind::ClaimedTwice);
     if owner.is_some_and(|owner| owner != claimant) && !raised_before {
         let detail = "registered by a second creator";
         let flag = state.store.flag_post(existing, FlagKind::ClaimedTwice, detail, Utc::now()).await;
-        let flag = flag.map_err(store_error)?;
+        let flag = flag?;
         tracing::warn!(post_id = %existing, flag_id = %flag.id, "post claimed by a second creator: flagged");
     }
     Ok(())
@@ -221,7 +214,7 @@ pub async fn list(
         }
         None => None,
     };
-    let page = state.store.posts_for_creator(creator.id, after, limit).await.map_err(store_error)?;
+    let page = state.store.posts_for_creator(creator.id, after, limit).await?;
     let next_cursor = (page.len() == limit as usize)
         .then(|| page.last().map(|p| super::cursor::encode(p.created_at, p.id)))
         .flatten();
@@ -237,7 +230,7 @@ pub async fn list(
 async fn visible_post(state: &AppState, caller: &Caller, id: Uuid) -> Result<Post, ApiError> {
     let owner = content_viewer(state, caller).await?;
     let not_found = || ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such post");
-    let post = state.store.post(id).await.map_err(store_error)?.ok_or_else(not_found)?;
+    let post = state.store.post(id).await?.ok_or_else(not_found)?;
     if owner.is_some_and(|owner| owner != post.creator_id) {
         return Err(not_found());
     }
@@ -268,7 +261,7 @@ pub async fn stop(
 ) -> Result<HttpResponse, ApiError> {
     let creator = current_creator(&state, &caller).await?;
     let post = visible_post(&state, &caller, *id).await?;
-    let stopped = state.store.stop_post(post.id).await.map_err(store_error)?.unwrap_or(post);
+    let stopped = state.store.stop_post(post.id).await?.unwrap_or(post);
     tracing::info!(creator_id = %creator.id, post_id = %stopped.id, "post tracking stopped");
     Ok(HttpResponse::Ok().json(view(&state, &stopped).await?))
 }

@@ -12,8 +12,8 @@ use uuid::Uuid;
 
 use super::auth::Caller;
 use super::creators::{current_creator, require_tracking_consent};
+use super::error::ErrorDoc;
 use super::error::{store_error, ApiError};
-use super::openapi::ErrorDoc;
 use super::AppState;
 use crate::domain::{Platform, SocialAccount};
 use crate::platforms::gate::with_gate;
@@ -146,7 +146,7 @@ pub async fn link(
     };
     // Lapsed links first: a link made long ago and never proven claims nothing.
     let lapsed = new.at - chrono::Duration::seconds(state.limits.unproven_link_secs as i64);
-    state.store.expire_unproven_accounts(lapsed).await.map_err(store_error)?;
+    state.store.expire_unproven_accounts(lapsed).await?;
     // Whoever else linked or proved the account, the answer is the same: an unproven link,
     // which only the account's owner can prove. Only the caller's own duplicate is refused.
     let account = state.store.insert_social_account(&new).await.map_err(|e| match e {
@@ -164,7 +164,7 @@ pub async fn link(
     responses((status = 200, body = AccountList)))]
 pub async fn list(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
     let creator = current_creator(&state, &caller).await?;
-    let accounts = state.store.social_accounts_for_creator(creator.id).await.map_err(store_error)?;
+    let accounts = state.store.social_accounts_for_creator(creator.id).await?;
     Ok(HttpResponse::Ok().json(AccountList { items: accounts.iter().map(AccountView::from).collect() }))
 }
 
@@ -216,7 +216,7 @@ pub async fn verify(
     let creator = current_creator(&state, &caller).await?;
     require_tracking_consent(&creator)?;
     let not_found = || ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such social account of yours");
-    let account = state.store.social_account(*id).await.map_err(store_error)?.ok_or_else(not_found)?;
+    let account = state.store.social_account(*id).await?.ok_or_else(not_found)?;
     if account.creator_id != creator.id {
         return Err(not_found());
     }
@@ -225,7 +225,7 @@ pub async fn verify(
     }
     let lapses_at = account.created_at + chrono::Duration::seconds(state.limits.unproven_link_secs as i64);
     if lapses_at <= Utc::now() {
-        state.store.expire_unproven_accounts(lapses_at).await.map_err(store_error)?;
+        state.store.expire_unproven_accounts(lapses_at).await?;
         return Err(ApiError::new(
             StatusCode::GONE,
             "link_expired",
@@ -233,7 +233,7 @@ pub async fn verify(
         ));
     }
     let adapter = state.platforms.adapter(account.platform);
-    let user = match state.store.oauth_token(account.id).await.map_err(store_error)? {
+    let user = match state.store.oauth_token(account.id).await? {
         Some(bytes) => {
             let token = UserToken::from_bytes(&bytes).map_err(|_| ApiError::internal())?;
             Some(UserCredential::new(account.id, token))
@@ -251,7 +251,7 @@ pub async fn verify(
     // Tokens obtained on the way are kept whatever the answer: the old ones may be dead.
     if let Some(token) = user.as_ref().and_then(|u| u.refreshed.take()) {
         let bytes = token.to_bytes().map_err(|_| ApiError::internal())?;
-        state.store.store_oauth_token(account.id, &bytes).await.map_err(store_error)?;
+        state.store.store_oauth_token(account.id, &bytes).await?;
     }
     let profile = fetched.map_err(|e| platform_error(&e))?;
     let code = account.proof_code.as_deref().unwrap_or_default();
@@ -275,6 +275,6 @@ pub async fn verify(
         other => store_error(other),
     })?;
     tracing::info!(creator_id = %creator.id, account_id = %account.id, "social account proven");
-    let account = state.store.social_account(account.id).await.map_err(store_error)?.ok_or_else(not_found)?;
+    let account = state.store.social_account(account.id).await?.ok_or_else(not_found)?;
     Ok(HttpResponse::Ok().json(AccountView::from(&account)))
 }

@@ -7,8 +7,8 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::error::{store_error, ApiError};
-use super::openapi::ErrorDoc;
+use super::error::ApiError;
+use super::error::ErrorDoc;
 use super::AppState;
 use crate::consent::webhook::WebhookError;
 use crate::domain::ErasureTrigger;
@@ -78,7 +78,7 @@ pub async fn identity(
     // Recorded before acting, so a replay is recognised. A replay still completes an erasure
     // the first delivery left unfinished (it crashed after destroying the data key): the
     // creator is then still found, and erasure is idempotent. Otherwise it does nothing.
-    let first = state.store.first_delivery(id, chrono::Utc::now()).await.map_err(store_error)?;
+    let first = state.store.first_delivery(id, chrono::Utc::now()).await?;
     let nothing = |status: &str| {
         Ok(HttpResponse::Ok().json(json!({"status": if first { status } else { "duplicate" }})))
     };
@@ -88,8 +88,7 @@ pub async fn identity(
     let (store, locks, trigger) = (state.store.as_ref(), &state.consent_locks, ErasureTrigger::Webhook);
     let receipt =
         crate::consent::changes::erase_user(store, locks, &event.data.id, trigger, chrono::Utc::now())
-            .await
-            .map_err(store_error)?;
+            .await?;
     match receipt {
         Some(receipt) => Ok(HttpResponse::Ok().json(json!({"status": "erased", "receipt_id": receipt.id}))),
         None => nothing("no such creator"),

@@ -13,7 +13,7 @@ use actix_web::http::StatusCode;
 use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
 use uuid::Uuid;
 
-use super::error::{store_error, ApiError};
+use super::error::ApiError;
 use super::AppState;
 pub use jwt::{CreatorIdentity, CreatorVerifier, VerifierError};
 
@@ -95,8 +95,7 @@ impl FromRequest for Caller {
                 let found = state
                     .store
                     .active_service_token(&service_token::hash(token))
-                    .await
-                    .map_err(store_error)?
+                    .await?
                     .ok_or_else(|| unauthorized("unknown or revoked service token"))?;
                 Caller::Service(ServiceCaller { token_id: found.id, scopes: found.scopes })
             } else {
