@@ -5,17 +5,17 @@ use actix_web::http::header;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use base64::Engine;
-use chrono::{DateTime, Utc};
 use image::ImageFormat;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::auth::{content_viewer, current_creator, require_tracking_consent};
 use super::auth::{forbidden, service_token, Caller};
-use super::creators::{current_creator, require_tracking_consent};
 use super::error::ErrorDoc;
 use super::error::{store_error, ApiError};
 use super::media_work::media_task;
 use super::upload::{media_error, read_media_upload, video_error, Upload};
+use super::views::ContentView;
 use super::AppState;
 use crate::domain::{Content, Creator, MediaKind};
 use crate::enrollment::{self, MarkedOutput, MarkedVideo};
@@ -43,17 +43,6 @@ pub struct PageQuery {
     cursor: Option<String>,
 }
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ContentView {
-    id: Uuid,
-    creator_id: Uuid,
-    media_kind: MediaKind,
-    width: u32,
-    height: u32,
-    sha256: String,
-    created_at: DateTime<Utc>,
-}
-
 /// A page of contents; `next_cursor` continues it (absent on the last page).
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ContentPage {
@@ -77,20 +66,6 @@ pub struct Enrolled {
 pub struct EncodedMedia {
     media_type: String,
     base64: String,
-}
-
-impl From<&Content> for ContentView {
-    fn from(c: &Content) -> Self {
-        ContentView {
-            id: c.id,
-            creator_id: c.creator_id,
-            media_kind: c.media_kind,
-            width: c.width,
-            height: c.height,
-            sha256: c.sha256.clone(),
-            created_at: c.created_at,
-        }
-    }
 }
 
 fn not_found() -> ApiError {
@@ -331,18 +306,6 @@ pub async fn list(
     let next_cursor = (page.len() == limit as usize).then(|| page.last().map(encode_cursor)).flatten();
     let items = page.iter().map(ContentView::from).collect();
     Ok(HttpResponse::Ok().json(ContentPage { items, next_cursor }))
-}
-
-/// Whose contents the caller may see: `None` for an operator (all), else the caller's own
-/// creator id. Other callers are refused.
-pub async fn content_viewer(state: &AppState, caller: &Caller) -> Result<Option<Uuid>, ApiError> {
-    match caller {
-        Caller::Service(_) => {
-            caller.service_with(service_token::ADMIN)?;
-            Ok(None)
-        }
-        Caller::Creator(_) => Ok(Some(current_creator(state, caller).await?.id)),
-    }
 }
 
 /// `GET /v1/contents/{id}`: one content, for its creator or an operator.

@@ -6,7 +6,7 @@ use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::auth::Caller;
+use super::auth::{current_creator, Caller};
 use super::error::ErrorDoc;
 use super::error::{store_error, ApiError};
 use super::AppState;
@@ -108,27 +108,6 @@ fn admission_error(err: AdmissionError) -> ApiError {
         AdmissionError::DisplayName => (StatusCode::BAD_REQUEST, "bad_display_name"),
     };
     ApiError::new(status, code, err.to_string())
-}
-
-/// The caller's creator record, or 404 when they have not joined.
-pub async fn current_creator(state: &AppState, caller: &Caller) -> Result<Creator, ApiError> {
-    let identity = caller.creator()?;
-    state.store.creator_by_user_id(&identity.user_id).await?.ok_or_else(|| {
-        ApiError::new(StatusCode::NOT_FOUND, "not_joined", "you have not joined the Creator Program")
-    })
-}
-
-/// Refuses new processing (enrollment, linking) while the creator's tracking consent is
-/// revoked: restriction means the data is kept but nothing new is done with it.
-pub fn require_tracking_consent(creator: &Creator) -> Result<(), ApiError> {
-    if creator.consent == ConsentState::Revoked {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "consent_revoked",
-            "tracking consent is revoked: grant it again first",
-        ));
-    }
-    Ok(())
 }
 
 /// `POST /v1/creators/me`: joins the Creator Program, consenting to view tracking.

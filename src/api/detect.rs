@@ -5,12 +5,13 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
 
+use super::auth::content_viewer;
 use super::auth::Caller;
-use super::contents::{content_viewer, ContentView};
 use super::error::ApiError;
 use super::error::ErrorDoc;
 use super::media_work::media_task;
 use super::upload::{input_error, read_media_upload, Upload};
+use super::views::ContentView;
 use super::AppState;
 use crate::detection::{self, Binding};
 

@@ -8,8 +8,8 @@ use chrono::Utc;
 use futures_util::stream;
 use tokio::sync::{mpsc, oneshot};
 
+use super::auth::current_creator;
 use super::auth::Caller;
-use super::creators::current_creator;
 use super::error::ErrorDoc;
 use super::error::{store_error, ApiError};
 use super::AppState;

@@ -19,6 +19,7 @@ pub(crate) mod rate_limit;
 pub mod request_id;
 mod social_accounts;
 mod upload;
+mod views;
 mod webhooks;
 
 use std::sync::Arc;

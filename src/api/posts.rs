@@ -7,9 +7,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::auth::content_viewer;
 use super::auth::Caller;
-use super::contents::content_viewer;
-use super::creators::{current_creator, require_tracking_consent};
+use super::auth::{current_creator, require_tracking_consent};
 use super::error::ErrorDoc;
 use super::error::{store_error, ApiError};
 use super::AppState;

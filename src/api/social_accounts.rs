@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::auth::Caller;
-use super::creators::{current_creator, require_tracking_consent};
+use super::auth::{current_creator, require_tracking_consent};
 use super::error::ErrorDoc;
 use super::error::{store_error, ApiError};
 use super::AppState;

@@ -2,9 +2,12 @@
 //! Every route takes a `Caller` and says what it accepts; no credentials or bad ones are a
 //! 401, valid credentials without the right are a 403.
 
+mod creator;
 mod jwks;
 mod jwt;
 pub mod service_token;
+
+pub use creator::{content_viewer, current_creator, require_tracking_consent};
 
 use std::future::Future;
 use std::pin::Pin;

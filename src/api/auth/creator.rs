@@ -1,0 +1,43 @@
+//! Who the caller is in the Creator Program: their creator record, whether they may start
+//! new processing, and whose contents they may see.
+
+use actix_web::http::StatusCode;
+use uuid::Uuid;
+
+use super::{service_token, Caller};
+use crate::api::error::ApiError;
+use crate::api::AppState;
+use crate::domain::{ConsentState, Creator};
+
+/// The caller's creator record, or 404 when they have not joined.
+pub async fn current_creator(state: &AppState, caller: &Caller) -> Result<Creator, ApiError> {
+    let identity = caller.creator()?;
+    state.store.creator_by_user_id(&identity.user_id).await?.ok_or_else(|| {
+        ApiError::new(StatusCode::NOT_FOUND, "not_joined", "you have not joined the Creator Program")
+    })
+}
+
+/// Refuses new processing (enrollment, linking) while the creator's tracking consent is
+/// revoked: restriction means the data is kept but nothing new is done with it.
+pub fn require_tracking_consent(creator: &Creator) -> Result<(), ApiError> {
+    if creator.consent == ConsentState::Revoked {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "consent_revoked",
+            "tracking consent is revoked: grant it again first",
+        ));
+    }
+    Ok(())
+}
+
+/// Whose contents the caller may see: `None` for an operator (all), else the caller's own
+/// creator id. Other callers are refused.
+pub async fn content_viewer(state: &AppState, caller: &Caller) -> Result<Option<Uuid>, ApiError> {
+    match caller {
+        Caller::Service(_) => {
+            caller.service_with(service_token::ADMIN)?;
+            Ok(None)
+        }
+        Caller::Creator(_) => Ok(Some(current_creator(state, caller).await?.id)),
+    }
+}
