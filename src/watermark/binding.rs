@@ -14,8 +14,8 @@
 
 use image::RgbImage;
 
-use super::embed::tile_period;
 use super::plane::Plane;
+use super::scale::tile_period;
 use super::Transform;
 
 /// Reference pixels per tile period: eight tiles across a picture's short side make a

@@ -1,7 +1,7 @@
 //! The plane the detector reads: a mix of R, G and B chosen per picture to hear the mark
 //! over the picture's own texture.
 //!
-//! The embedder changes luma, spread over the channels as `embed::LUMA_SPREAD`: a change of
+//! The embedder changes luma, spread over the channels as `mask::LUMA_SPREAD`: a change of
 //! one grey level moves (R, G, B) by m = (0.67, 1.31, 0.26). A mix w of the channels sees
 //! the mark at w.m and the picture's texture at a power of w'Sw, S being the channels'
 //! covariance in the band the mark lives in, weighted as the pre-filter weighs each place.
@@ -13,7 +13,7 @@
 
 use image::RgbImage;
 
-use super::embed::LUMA_SPREAD;
+use super::mask::LUMA_SPREAD;
 use super::plane::{Plane, LUMA_WEIGHTS};
 use super::sync::{high_pass, level_divisor, local_level};
 

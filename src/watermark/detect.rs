@@ -298,6 +298,20 @@ fn best_z(registrations: &[Alignment]) -> f32 {
     registrations.iter().map(Alignment::z).fold(f32::NEG_INFINITY, f32::max)
 }
 
+impl FrameStack {
+    /// Looks for a mark made with this key in the frames added, with a picture's budget of
+    /// tag tests (`TAG_TESTS`).
+    pub fn detect(&self, key: &Key) -> Option<Detection> {
+        detect_stack(self, key, PICTURE_LIST)
+    }
+
+    /// Like `detect`, trying `list` codewords per alignment (`DECODE_ATTEMPTS * list` tag
+    /// tests): a caller that decodes several stacks of one video shares the budget out.
+    pub fn detect_with_list(&self, key: &Key, list: usize) -> Option<Detection> {
+        detect_stack(self, key, list)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

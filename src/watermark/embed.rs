@@ -3,42 +3,16 @@
 use image::RgbImage;
 
 use super::code::encode;
+use super::mask::{for_each_mask_row, FLAT_GAIN, LUMA_SPREAD, MASK_RADIUS, TEXTURE_GAIN};
 use super::pattern::{render, Layout, CELL_COUNT};
-use super::plane::{blur_down, blur_row, Plane, LUMA_WEIGHTS};
+use super::plane::Plane;
+use super::scale::{tile_period, working_size};
 use super::Key;
 
-/// Tiles across the shorter side of the image. Eight keeps many whole tiles in any crop
-/// that keeps half the area (more tiles, more averaging) while cells stay large enough to
-/// survive a 4x downscale of a creator-sized output.
-pub const TILES_PER_SHORT_SIDE: f32 = 8.0;
-/// The smallest tile period in pixels: pictures under 448 px on their shorter side get
-/// fewer than eight tiles across it, and larger cells, which is what survives a downscale
-/// and JPEG of a small picture; a larger floor leaves too few tiles in an aspect crop of a
-/// small picture (docs/watermark-lab.md, "Parameter choices").
-pub const MIN_PERIOD: usize = 56;
 /// Root-mean-square change of luma, in grey levels: spread over R, G and B by
 /// `LUMA_SPREAD`, just inside the 42 dB PSNR invisibility budget, since every step of
 /// strength buys detection.
 pub const TARGET_RMS: f32 = 2.25;
-/// How a change of luma is shared out over R, G and B: in proportion to each channel's
-/// weight in luma (BT.601, as JPEG's Y), divided by the sum of the squared weights. That is
-/// the smallest change of the three, in squared error, that moves luma by one grey level:
-/// the same change on all three costs 1.34 times the squared error (1.27 dB of PSNR) for the
-/// same mark. It tints the change slightly (per grey level of luma, Cb -0.42 and Cr -0.24),
-/// far below what the eye resolves in colour at the mark's spatial frequencies.
-pub(super) const LUMA_SPREAD: [f32; 3] = {
-    let [r, g, b] = LUMA_WEIGHTS;
-    let squares = r * r + g * g + b * b;
-    [r / squares, g / squares, b / squares]
-};
-/// Relative strength in flat areas and in busy texture: flat skies get a faint mark, foliage
-/// a strong one, which is how invisibility and robustness coexist.
-pub(super) const FLAT_GAIN: f32 = 0.2;
-pub(super) const TEXTURE_GAIN: f32 = 1.6;
-/// Local variance (grey levels²) at which an area counts as half textured.
-const TEXTURE_KNEE: f32 = 30.0;
-/// The mask's window: 7 x 7 pixels.
-const MASK_RADIUS: usize = 3;
 /// The embedder's strength is the mask raised to this power: 0.38 in flat areas to 1.33 in
 /// busy texture (a ratio of 3.5 rather than 8). The detector's pre-filter divides by the
 /// local level, so it hears the mark best where the picture is calm; a flatter strength
@@ -87,68 +61,13 @@ impl FlatterStrength {
 
 /// The strength factor for a picture: 1 unless it is busy (see `BUSY_KNEE`).
 fn busy_boost(luma: &Plane) -> f32 {
-    let (width, height, _) = super::stack::working_size(luma.width, luma.height);
+    let (width, height, _) = working_size(luma.width, luma.height);
     let small = luma.resize(width, height);
     let mean = small.box_blur(2);
     let mut residual: Vec<f32> = small.data.iter().zip(&mean.data).map(|(v, m)| (v - m).abs()).collect();
     let middle = residual.len() / 2;
     let (_, median, _) = residual.select_nth_unstable_by(middle, f32::total_cmp);
     (*median / BUSY_KNEE).clamp(1.0, MAX_BUSY_BOOST)
-}
-
-/// The tile period, in pixels, for an image of this size: an eighth of the shorter side, or
-/// for a picture more elongated than 4:1 (a panorama, a long strip) the period that still
-/// measures an eighth of the working short side at the detector's working scale, which
-/// bounds such a picture's working area (`stack::WORK_AREA_MAX`) rather than its short side.
-/// Without it, a 16:1 strip's tile would shrink below the smallest period the detector
-/// searches for; with it, the strip gets 4 tiles across instead of 8.
-pub fn tile_period(width: usize, height: usize) -> usize {
-    use super::stack::{WORK_AREA_MAX, WORK_SHORT_SIDE};
-    let by_short_side = width.min(height) as f32 / TILES_PER_SHORT_SIDE;
-    // The working scale of an elongated picture is sqrt(WORK_AREA_MAX / area).
-    let by_area = (width as f32 * height as f32 / WORK_AREA_MAX as f32).sqrt() * WORK_SHORT_SIDE as f32
-        / TILES_PER_SHORT_SIDE;
-    (by_short_side.max(by_area).round() as usize).max(MIN_PERIOD)
-}
-
-/// Strength map from local luma variance (a noise-visibility-function style mask) over a
-/// window of `radius` pixels either side: the embedder's over 7 x 7, the detector's estimate
-/// of it (`sync::texture_weighted`) over 3 x 3 of its working pixels.
-pub(super) fn perceptual_mask(luma: &Plane, radius: usize) -> Plane {
-    let mut data = Vec::with_capacity(luma.width * luma.height);
-    for_each_mask_row(luma, radius, |_, row| data.extend_from_slice(row));
-    Plane { width: luma.width, height: luma.height, data }
-}
-
-/// `perceptual_mask` a row at a time, in order, without its mean and mean-square planes: at
-/// 4 MP each would be 16 MB, and fresh memory costs page faults (a quarter of embedding's
-/// time when they were whole planes).
-fn for_each_mask_row(luma: &Plane, radius: usize, mut emit: impl FnMut(usize, &[f32])) {
-    let width = luma.width;
-    let norm = 1.0 / (2 * radius + 1) as f32;
-    let mut padded = vec![0.0; width + 2 * radius + 1];
-    let mut mask = vec![0.0; width];
-    // Each source row holds the horizontal blur of a luma row, then that of its square.
-    blur_down(
-        2 * width,
-        luma.height,
-        radius,
-        |k, row| {
-            let luma_row = &luma.data[k * width..(k + 1) * width];
-            let (mean, mean_sq) = row.split_at_mut(width);
-            blur_row(luma_row, radius, |v| v, &mut padded, mean);
-            blur_row(luma_row, radius, |v| v * v, &mut padded, mean_sq);
-        },
-        |y, sums| {
-            let (mean, mean_sq) = sums.split_at(width);
-            for ((m, s), s2) in mask.iter_mut().zip(mean).zip(mean_sq) {
-                let (mean, mean_sq) = (s * norm, s2 * norm);
-                let var = (mean_sq - mean * mean).max(0.0);
-                *m = FLAT_GAIN + (TEXTURE_GAIN - FLAT_GAIN) * var / (var + TEXTURE_KNEE);
-            }
-            emit(y, &mask);
-        },
-    );
 }
 
 /// A mark ready to apply to any number of images of one size: the tile is rendered once.
@@ -271,31 +190,6 @@ mod tests {
         assert!((calm_change - TARGET_RMS).abs() < 0.15, "calm: {calm_change}");
         // The busy picture is marked harder, up to the cap.
         assert!(busy_change > 1.4 * calm_change, "busy {busy_change}, calm {calm_change}");
-    }
-
-    #[test]
-    fn the_tile_spans_an_eighth_of_the_working_short_side_at_any_aspect() {
-        use crate::watermark::detect::MAX_PERIOD_OF_SHORT_SIDE;
-        use crate::watermark::stack::working_size;
-        for short in [256, 300, 448, 451, 1000, 2048, 8192] {
-            for tenths in [10, 13, 18, 25, 40, 41, 80, 160, 320] {
-                let long = (short * tenths / 10).min(8192);
-                for (width, height) in [(short, long), (long, short)] {
-                    let period = tile_period(width, height);
-                    // Up to 4:1, an eighth of the short side, as before strips were handled.
-                    if long <= 4 * short {
-                        let eighth = (short as f32 / TILES_PER_SHORT_SIDE).round() as usize;
-                        assert_eq!(period, eighth.max(MIN_PERIOD), "{width}x{height}");
-                    }
-                    // At the detector's working scale it spans at least an eighth of the
-                    // usual working short side, within the periods the detector searches.
-                    let (ww, wh, factor) = working_size(width, height);
-                    let working = period as f32 * factor;
-                    let searched = MAX_PERIOD_OF_SHORT_SIDE * ww.min(wh) as f32;
-                    assert!(working >= 0.99 * 40.0 && working <= searched, "{width}x{height}: {working}");
-                }
-            }
-        }
     }
 
     #[test]

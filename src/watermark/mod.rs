@@ -53,8 +53,10 @@ mod embed;
 mod fft;
 mod fold;
 mod key;
+mod mask;
 mod pattern;
 mod plane;
+mod scale;
 mod spectrum;
 mod stack;
 mod sync;
@@ -68,7 +70,7 @@ pub use binding::{
 pub use code::{CODED_BITS, PAYLOAD_BITS, TAG_BITS};
 
 /// The shortest side of a picture the engine is made and tested for. The tile is at least
-/// 56 px (`embed::MIN_PERIOD`), so a smaller picture holds under about four tiles across:
+/// 56 px (`scale::MIN_PERIOD`), so a smaller picture holds under about four tiles across:
 /// unattacked, 255 x 255 still decodes and 100 x 100 does not, and every attack that shrinks
 /// a picture takes the small ones first. The service refuses to enrol smaller pictures
 /// rather than hand back a mark that might never be verified.
@@ -76,8 +78,9 @@ pub const MIN_SIDE: u32 = 256;
 #[doc(hidden)]
 pub use detect::coded_bits_right;
 pub use detect::{DECODE_ATTEMPTS, PICTURE_LIST, TAG_TESTS};
-pub use embed::{tile_period, Embedder};
+pub use embed::Embedder;
 pub use key::Key;
+pub use scale::tile_period;
 pub use stack::FrameStack;
 
 /// The geometry the detector found.

@@ -4,35 +4,13 @@ use image::RgbImage;
 
 use super::borders::content_bounds;
 use super::colour::{detection_weights, mix, mixed, working_channels};
-use super::detect::{detect_stack, PICTURE_LIST};
 use super::plane::Plane;
+use super::scale::working_size;
 use super::sync::{residual, texture_weighted};
-use super::{Detection, Key};
-
-/// The shorter side of the working image. Since the tile period is a fixed fraction of the
-/// embedded image's shorter side, this keeps the period in a narrow band of working pixels
-/// whatever the resolution the image arrives at.
-pub(super) const WORK_SHORT_SIDE: usize = 320;
-/// The most working pixels: an input more elongated than 4:1 is worked on at the scale that
-/// gives it this area (320 x 1280 at 4:1, 160 x 2560 at 16:1), so the cost stays bounded
-/// while the short side keeps enough pixels for the tile (see `embed::tile_period`).
-pub(super) const WORK_AREA_MAX: usize = WORK_SHORT_SIDE * WORK_SHORT_SIDE * 4;
 
 /// The side, in input pixels, of the blocks JPEG and video codecs transform: their edges
 /// are notched out of the lattice search (see `sync::find_lattices`).
 const CODEC_BLOCK: f32 = 8.0;
-
-/// The working image size for an input of this size, and the scale factor to it.
-pub(super) fn working_size(width: usize, height: usize) -> (usize, usize, f32) {
-    let short = width.min(height) as f32;
-    let area = width as f32 * height as f32;
-    let factor = (WORK_SHORT_SIDE as f32 / short).min((WORK_AREA_MAX as f32 / area).sqrt());
-    (
-        ((width as f32 * factor).round() as usize).max(16),
-        ((height as f32 * factor).round() as usize).max(16),
-        factor,
-    )
-}
 
 /// One frame's planes at the working size, or their sums over a stack's frames.
 #[derive(Debug, Clone)]
@@ -150,17 +128,5 @@ impl FrameStack {
             plane: mean(&sums.plane),
         };
         Some((planes, self.factor))
-    }
-
-    /// Looks for a mark made with this key in the frames added, with a picture's budget of
-    /// tag tests (`TAG_TESTS`).
-    pub fn detect(&self, key: &Key) -> Option<Detection> {
-        detect_stack(self, key, PICTURE_LIST)
-    }
-
-    /// Like `detect`, trying `list` codewords per alignment (`DECODE_ATTEMPTS * list` tag
-    /// tests): a caller that decodes several stacks of one video shares the budget out.
-    pub fn detect_with_list(&self, key: &Key, list: usize) -> Option<Detection> {
-        detect_stack(self, key, list)
     }
 }

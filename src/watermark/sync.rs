@@ -6,7 +6,7 @@
 
 use std::f32::consts::{FRAC_1_SQRT_2, FRAC_PI_2, FRAC_PI_4, SQRT_2};
 
-use super::embed::perceptual_mask;
+use super::mask::perceptual_mask;
 use super::plane::Plane;
 use super::spectrum::{Spectrum, COARSE_HARMONICS};
 
@@ -162,7 +162,7 @@ mod tests {
 
     #[test]
     fn the_texture_weight_follows_the_embedders_mask() {
-        use crate::watermark::embed::{FLAT_GAIN, TEXTURE_GAIN};
+        use crate::watermark::mask::{FLAT_GAIN, TEXTURE_GAIN};
         // Left half flat, right half a strong checkerboard; a residual of 1 everywhere.
         let luma = Plane {
             width: 32,
