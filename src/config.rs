@@ -6,6 +6,9 @@ use std::path::{Path, PathBuf};
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 
+use crate::api::auth::AuthSettings;
+use crate::api::{Limits, RateLimitSettings};
+use crate::consent::ConsentSettings;
 use crate::domain::Secret;
 use serde::{Deserialize, Serialize};
 
@@ -67,51 +70,6 @@ pub struct WebhookSettings {
     pub tolerance_secs: u64,
 }
 
-/// Requests each caller (creator or service token) may make.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RateLimitSettings {
-    /// Sustained rate.
-    pub per_minute: u32,
-    /// Requests allowed at once above the sustained rate.
-    pub burst: u32,
-}
-
-/// How creators' session tokens from the identity provider are checked. With no issuer,
-/// audience or key configured, every creator token is refused (fail closed).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct AuthSettings {
-    /// The `iss` every token must carry.
-    pub issuer: Option<String>,
-    /// The `aud` every token must carry.
-    pub audience: Option<String>,
-    /// The identity provider's RS256 public keys, PEM text.
-    pub public_keys_pem: Vec<String>,
-    /// Files holding such PEM keys.
-    pub public_key_files: Vec<PathBuf>,
-    /// The identity provider's key set (JWKS), fetched when first needed and again when a
-    /// token names a key id not seen yet.
-    pub jwks_url: Option<String>,
-    /// The key set is fetched again at most this often, however many unknown key ids arrive.
-    pub jwks_min_refresh_secs: u64,
-    /// Fetched keys are trusted this long (less if the answer's `Cache-Control: max-age` says
-    /// so), then fetched again: a key the provider withdrew is refused after at most this.
-    pub jwks_ttl_secs: u64,
-    /// While the provider cannot be reached, expired keys stay usable this much longer.
-    pub jwks_max_stale_secs: u64,
-    /// Clock skew allowed on `exp` and `nbf`, in seconds.
-    pub leeway_secs: u64,
-    /// Accepted `azp` (authorized party) values, checked when a token carries one.
-    pub allowed_origins: Vec<String>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ConsentSettings {
-    /// Version of the privacy policy text creators consent to when joining or re-granting.
-    pub policy_version: String,
-    /// The youngest age allowed into the Creator Program.
-    pub minimum_age: i32,
-}
-
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DatabaseSettings {
     pub max_connections: u32,
@@ -133,29 +91,6 @@ pub struct LogSettings {
     pub level: String,
 }
 
-/// Hard limits on what callers may send.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Limits {
-    /// Largest request body accepted (media uploads included).
-    pub body_bytes: usize,
-    /// Largest JSON request body accepted.
-    pub json_bytes: usize,
-    /// Largest decoded image, in pixels.
-    pub max_pixels: u64,
-    /// Largest decoded image side, in pixels.
-    pub max_dimension: u32,
-    /// Images decoded, marked or detected at once; more wait their turn, so a burst of
-    /// uploads cannot exhaust memory.
-    pub media_concurrency: usize,
-    /// The memory media work may take at once: `media_concurrency` pictures of `max_pixels`
-    /// each at `MEDIA_BYTES_PER_PIXEL`. A configuration that could exceed it is refused at
-    /// start.
-    pub media_memory_bytes: u64,
-    /// A linked account not proven within this many seconds is unlinked: an unproven link
-    /// claims nothing, and none lingers.
-    pub unproven_link_secs: u64,
-}
-
 impl Default for Settings {
     fn default() -> Self {
         Settings {
@@ -165,16 +100,7 @@ impl Default for Settings {
             database_url: None,
             database: DatabaseSettings { max_connections: 10, connect_timeout_secs: 5 },
             log: LogSettings { format: LogFormat::Text, level: "info".into() },
-            limits: Limits {
-                body_bytes: 32 * 1024 * 1024,
-                json_bytes: 256 * 1024,
-                max_pixels: 8192 * 8192,
-                max_dimension: 16384,
-                // Every core, up to four: four pictures at the pixel limit fit the memory budget.
-                media_concurrency: std::thread::available_parallelism().map_or(2, |n| n.get().min(4)),
-                unproven_link_secs: 7 * 24 * 3600,
-                media_memory_bytes: 8 << 30,
-            },
+            limits: Limits::default(),
             video: crate::media::video::VideoSettings::default(),
             watermark_key: None,
             watermark_key_file: None,
@@ -197,29 +123,6 @@ impl Default for Settings {
             webhooks: WebhookSettings { identity_secret: None, tolerance_secs: 300 },
             payouts: crate::payouts::PayoutSettings::default(),
         }
-    }
-}
-
-/// Peak memory of marking or reading one picture, per pixel: the decoded RGB, the planes of
-/// luma, mask and mark, the re-encoded output, with room to spare over the peak that
-/// docs/watermark.md measures.
-pub const MEDIA_BYTES_PER_PIXEL: u64 = 16;
-
-impl Limits {
-    /// Refuses limits under which concurrent media work could take more memory than allowed.
-    pub fn check_memory(&self) -> Result<(), String> {
-        let worst = self.max_pixels * MEDIA_BYTES_PER_PIXEL * self.media_concurrency.max(1) as u64;
-        if worst > self.media_memory_bytes {
-            return Err(format!(
-                "limits: {} pictures of {} pixels at once could take {} MiB, over media_memory_bytes ({} MiB): \
-                 lower media_concurrency or max_pixels, or raise media_memory_bytes",
-                self.media_concurrency,
-                self.max_pixels,
-                worst >> 20,
-                self.media_memory_bytes >> 20
-            ));
-        }
-        Ok(())
     }
 }
 
@@ -260,16 +163,6 @@ impl Settings {
     }
 }
 
-impl From<&Limits> for crate::media::image_io::ImageLimits {
-    fn from(limits: &Limits) -> Self {
-        crate::media::image_io::ImageLimits {
-            max_bytes: limits.body_bytes,
-            max_pixels: limits.max_pixels,
-            max_dimension: limits.max_dimension,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -284,17 +177,6 @@ mod tests {
         let shown = format!("{s:?}");
         assert!(!shown.contains("hunter2"));
         assert!(!shown.contains("00ff00ff"));
-    }
-
-    #[test]
-    fn media_memory_is_bounded_by_configuration() {
-        let limits = Settings::default().limits;
-        assert!(limits.check_memory().is_ok(), "the defaults fit");
-        let greedy = Limits { media_concurrency: 64, ..limits.clone() };
-        let refused = greedy.check_memory().unwrap_err();
-        assert!(refused.contains("media_memory_bytes"), "{refused}");
-        let small = Limits { media_concurrency: 64, max_pixels: 1 << 20, ..limits };
-        assert!(small.check_memory().is_ok(), "64 pictures of a megapixel fit");
     }
 
     #[test]

@@ -10,12 +10,16 @@ pub mod error;
 mod export;
 mod file_body;
 mod health;
+mod limits;
 pub mod media_work;
 mod metrics;
 mod openapi;
 mod payouts;
 mod posts;
 pub(crate) mod rate_limit;
+
+pub use limits::{Limits, MEDIA_BYTES_PER_PIXEL};
+pub use rate_limit::RateLimitSettings;
 pub mod request_id;
 mod social_accounts;
 mod upload;
@@ -28,7 +32,7 @@ use actix_web::http::StatusCode;
 use actix_web::middleware::ErrorHandlers;
 use actix_web::{error::InternalError, web, HttpRequest, HttpResponse};
 
-use crate::config::{ConsentSettings, Limits};
+use crate::consent::ConsentSettings;
 use crate::store::Store;
 use crate::watermark::Key;
 use error::{json_error, ApiError};

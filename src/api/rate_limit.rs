@@ -8,7 +8,6 @@ use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
 
 use super::error::ApiError;
-use crate::config::RateLimitSettings;
 
 /// Keys kept before idle ones are pruned (a bound on memory, not on callers).
 const PRUNE_ABOVE: usize = 10_000;
@@ -40,4 +39,13 @@ impl CallerLimiter {
                 .with_retry_after(seconds.max(1))
         })
     }
+}
+
+/// Requests each caller (creator or service token) may make.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct RateLimitSettings {
+    /// Sustained rate.
+    pub per_minute: u32,
+    /// Requests allowed at once above the sustained rate.
+    pub burst: u32,
 }

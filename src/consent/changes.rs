@@ -12,8 +12,7 @@
 use uuid::Uuid;
 
 use super::locks::ConsentLocks;
-use super::{admit, AdmissionError, JoinRequest};
-use crate::config::ConsentSettings;
+use super::{admit, AdmissionError, ConsentSettings, JoinRequest};
 use crate::domain::{ConsentEvent, Creator, ErasureReceipt, ErasureTrigger, Timestamp};
 use crate::store::{ConsentChange, NewCreator, Store, StoreError, StoreResult};
 

@@ -9,7 +9,6 @@ pub mod webhook;
 
 use chrono::Datelike;
 
-use crate::config::ConsentSettings;
 use crate::domain::Timestamp;
 
 /// Why a creator cannot join.
@@ -171,4 +170,13 @@ mod tests {
         join.display_name = Some("   ".into());
         assert_eq!(admit(&join, &settings(), now()), Err(AdmissionError::DisplayName));
     }
+}
+
+/// The Creator Program's consent terms.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct ConsentSettings {
+    /// Version of the privacy policy text creators consent to when joining or re-granting.
+    pub policy_version: String,
+    /// The youngest age allowed into the Creator Program.
+    pub minimum_age: i32,
 }

@@ -7,7 +7,6 @@ use jsonwebtoken::{decode, decode_header, Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 
 use super::jwks::JwksCache;
-use crate::config::AuthSettings;
 
 /// What a verified creator token says about its holder.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,4 +108,32 @@ impl CreatorVerifier {
 fn read_key_file(path: &Path) -> Result<String, VerifierError> {
     std::fs::read_to_string(path)
         .map_err(|source| VerifierError::KeyFile { path: path.display().to_string(), source })
+}
+
+/// How creators' session tokens from the identity provider are checked. With no issuer,
+/// audience or key configured, every creator token is refused (fail closed).
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct AuthSettings {
+    /// The `iss` every token must carry.
+    pub issuer: Option<String>,
+    /// The `aud` every token must carry.
+    pub audience: Option<String>,
+    /// The identity provider's RS256 public keys, PEM text.
+    pub public_keys_pem: Vec<String>,
+    /// Files holding such PEM keys.
+    pub public_key_files: Vec<std::path::PathBuf>,
+    /// The identity provider's key set (JWKS), fetched when first needed and again when a
+    /// token names a key id not seen yet.
+    pub jwks_url: Option<String>,
+    /// The key set is fetched again at most this often, however many unknown key ids arrive.
+    pub jwks_min_refresh_secs: u64,
+    /// Fetched keys are trusted this long (less if the answer's `Cache-Control: max-age` says
+    /// so), then fetched again: a key the provider withdrew is refused after at most this.
+    pub jwks_ttl_secs: u64,
+    /// While the provider cannot be reached, expired keys stay usable this much longer.
+    pub jwks_max_stale_secs: u64,
+    /// Clock skew allowed on `exp` and `nbf`, in seconds.
+    pub leeway_secs: u64,
+    /// Accepted `azp` (authorized party) values, checked when a token carries one.
+    pub allowed_origins: Vec<String>,
 }

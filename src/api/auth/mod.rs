@@ -8,6 +8,7 @@ mod jwt;
 pub mod service_token;
 
 pub use creator::{content_viewer, current_creator, require_tracking_consent};
+pub use jwt::AuthSettings;
 
 use std::future::Future;
 use std::pin::Pin;
