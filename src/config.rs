@@ -10,6 +10,7 @@ use crate::api::auth::AuthSettings;
 use crate::api::{Limits, RateLimitSettings};
 use crate::consent::ConsentSettings;
 use crate::domain::Secret;
+use crate::telemetry::{LogFormat, LogSettings};
 use serde::{Deserialize, Serialize};
 
 /// Everything the service reads from its environment.
@@ -75,20 +76,6 @@ pub struct DatabaseSettings {
     pub max_connections: u32,
     /// How long start-up waits for the database before giving up.
     pub connect_timeout_secs: u64,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    Text,
-    Json,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct LogSettings {
-    pub format: LogFormat,
-    /// A tracing `EnvFilter` directive, e.g. `info` or `viewmark=debug,info`.
-    pub level: String,
 }
 
 impl Default for Settings {

@@ -5,8 +5,6 @@
 
 use tracing_subscriber::{fmt, EnvFilter};
 
-use crate::config::{LogFormat, LogSettings};
-
 /// Installs the global subscriber. Calling it again is harmless (the first one wins), so
 /// tests and the binary can both call it.
 pub fn init(settings: &LogSettings) {
@@ -49,4 +47,19 @@ pub fn metrics() -> Option<&'static metrics_exporter_prometheus::PrometheusHandl
                 .ok()
         })
         .as_ref()
+}
+
+/// How the service logs: as text or JSON lines, at which levels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    /// A tracing `EnvFilter` directive, e.g. `info` or `viewmark=debug,info`.
+    pub level: String,
 }

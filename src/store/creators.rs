@@ -5,7 +5,8 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 use uuid::Uuid;
 
-use super::backend::{from_ms, parse_uuid, payload_from_db, payload_to_db, to_ms, SqlStore};
+use super::backend::SqlStore;
+use super::columns::{from_ms, parse_uuid, payload_from_db, payload_to_db, to_ms};
 use super::sealed::{DataKey, SealedColumn};
 use super::{ConsentChange, ContentCursor, CreatorRepo, NewContent, NewCreator, StoreError, StoreResult};
 use crate::domain::{ConsentEvent, ConsentState, Content, Creator, MediaKind, Timestamp};

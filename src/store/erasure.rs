@@ -15,7 +15,8 @@ use uuid::Uuid;
 
 use sqlx::Row;
 
-use super::backend::{from_ms, to_ms, SqlStore};
+use super::backend::SqlStore;
+use super::columns::{from_ms, to_ms};
 use super::{ErasureRepo, StoreResult};
 use crate::domain::{ErasureReceipt, ErasureTrigger, StatementLine, Timestamp};
 
@@ -106,7 +107,7 @@ impl ErasureRepo for SqlStore {
         let counts: String = sqlx::Row::try_get(&row, "row_counts")?;
         Ok(Some(ErasureReceipt {
             id,
-            erased_at: super::backend::from_ms(sqlx::Row::try_get(&row, "erased_at")?)?,
+            erased_at: super::columns::from_ms(sqlx::Row::try_get(&row, "erased_at")?)?,
             trigger: ErasureTrigger::parse(&trigger)
                 .ok_or_else(|| super::StoreError::Corrupt(format!("unknown trigger {trigger}")))?,
             row_counts: serde_json::from_str(&counts)

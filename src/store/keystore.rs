@@ -21,7 +21,7 @@ use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, Row};
 use uuid::Uuid;
 
-use super::backend::{parse_uuid, placeholders, to_ms, Backend};
+use super::columns::{parse_uuid, placeholders, to_ms, Backend};
 use super::sealed::DataKey;
 use super::{sqlite, StoreError, StoreResult};
 use crate::domain::Timestamp;

@@ -7,6 +7,7 @@
 //! lives in `sqlite.rs` and `postgres.rs`.
 
 mod backend;
+mod columns;
 mod creators;
 mod erasure;
 mod keystore;
@@ -14,6 +15,7 @@ mod models;
 mod payouts;
 mod polling;
 mod postgres;
+mod reseal;
 mod sealed;
 mod service_tokens;
 mod sqlite;
@@ -30,7 +32,8 @@ use crate::domain::{
     ViewSnapshot,
 };
 
-pub use backend::{connect, Backend, SqlStore};
+pub use backend::{connect, SqlStore};
+pub use columns::Backend;
 pub use keystore::{KeyStore, MasterKey, MasterKeys};
 pub use models::*;
 pub use sealed::{DataKey, SealedColumn};

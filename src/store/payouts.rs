@@ -15,7 +15,8 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 use uuid::Uuid;
 
-use super::backend::{from_ms, opt_from_ms, parse_uuid, placeholders, to_ms, SqlStore};
+use super::backend::SqlStore;
+use super::columns::{from_ms, opt_from_ms, parse_uuid, placeholders, to_ms};
 use super::{PayoutRepo, StoreError, StoreResult};
 use crate::domain::{CreatorViews, FlagKind, PostFlag, PostViews, Statement, StatementTotal, Timestamp};
 

@@ -15,7 +15,8 @@ use async_trait::async_trait;
 use sqlx::{Any, Transaction};
 use uuid::Uuid;
 
-use super::backend::{from_ms, to_ms, SqlStore};
+use super::backend::SqlStore;
+use super::columns::{from_ms, to_ms};
 use super::sealed::SealedColumn;
 
 /// How long a revocation's announcement holds new requests back; longer than any commit

@@ -1,14 +1,12 @@
 //! Values sealed under a creator's data key, and the columns that hold them. Each value is
 //! bound to its owner, its column and its row (`sealing`), so a database writer who copies
-//! one onto another row or column makes it unreadable instead of misread. `reseal_layout_1`
+//! one onto another row or column makes it unreadable instead of misread. `store::reseal`
 //! rewrites values of the earlier layout, bound to their owner only, once at migration.
 
-use sqlx::Row;
 use uuid::Uuid;
 
-use super::backend::{parse_uuid, SqlStore};
 use super::{StoreError, StoreResult};
-use crate::sealing::{Sealer, LAYOUT_1};
+use crate::sealing::Sealer;
 
 /// A column holding values sealed under a creator's data key. A value is bound to its column
 /// and its row besides its owner: a database writer who moves it elsewhere makes it unreadable
@@ -107,43 +105,5 @@ impl DataKey {
     #[doc(hidden)]
     pub fn seal_layout_1(&self, plain: &[u8]) -> StoreResult<Vec<u8>> {
         self.sealer.seal_layout_1(self.owner, plain).map_err(|_| StoreError::Corrupt("sealing failed".into()))
-    }
-}
-
-impl SqlStore {
-    /// Rewrites every value still in layout 1 in the current layout, bound to its column and
-    /// row; returns how many. Reads refuse layout 1, so this runs with the migrations, before
-    /// the store serves. A value that does not open (its key destroyed, or the value tampered
-    /// with) is left as it is and stays unreadable.
-    pub(super) async fn reseal_layout_1(&self) -> StoreResult<u64> {
-        let mut count = 0;
-        for column in SealedColumn::ALL {
-            let (table, name, owner) = (column.table(), column.column(), column.owner_column());
-            let rows = sqlx::query(&format!(
-                "SELECT id, {owner} AS owner, {name} AS sealed FROM {table} WHERE substr({name}, 1, 1) = $1"
-            ))
-            .bind(vec![LAYOUT_1])
-            .fetch_all(&self.pool)
-            .await?;
-            for row in rows {
-                let id = parse_uuid(&row.try_get::<String, _>("id")?)?;
-                let old: Vec<u8> = row.try_get("sealed")?;
-                let key = self.keys.data_key(parse_uuid(&row.try_get::<String, _>("owner")?)?).await?;
-                let Some(plain) = key.and_then(|key| Some((key.open_layout_1(&old).ok()?, key))) else {
-                    tracing::warn!(table, column = name, row = %id, "a sealed value of layout 1 does not open; left unreadable");
-                    continue;
-                };
-                let (plain, key) = plain;
-                let done =
-                    sqlx::query(&format!("UPDATE {table} SET {name} = $1 WHERE id = $2 AND {name} = $3"))
-                        .bind(key.seal(column, id, &plain)?)
-                        .bind(id.to_string())
-                        .bind(old)
-                        .execute(&self.pool)
-                        .await?;
-                count += done.rows_affected();
-            }
-        }
-        Ok(count)
     }
 }

@@ -5,7 +5,8 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 use uuid::Uuid;
 
-use super::backend::{from_ms, opt_from_ms, parse_uuid, to_ms, SqlStore};
+use super::backend::SqlStore;
+use super::columns::{from_ms, opt_from_ms, parse_uuid, to_ms};
 use super::{NewServiceToken, ServiceTokenRepo, StoreResult};
 use crate::domain::ServiceToken;
 

@@ -6,7 +6,7 @@
 
 use std::sync::Once;
 
-use viewmark::config::{LogFormat, LogSettings};
+use viewmark::telemetry::{LogFormat, LogSettings};
 
 /// Personal data the suite's scenarios use: emails (every creator token carries one), user ids, the
 /// handles, post and profile URLs of every platform, platform and session tokens, service
