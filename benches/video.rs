@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use viewmark::detection::detect_in_video;
-use viewmark::enrollment::mark_video;
+use viewmark::media::enroll::mark_video;
+use viewmark::media::recognize::detect_in_video;
 use viewmark::media::video::{probe, FrameReader, VideoSettings};
 use viewmark::watermark::{Embedder, Key};
 

@@ -11,11 +11,11 @@ use crate::domain::ErasureTrigger;
 use crate::keys::{self, IfMissing};
 use crate::media::image_io;
 use crate::media::video::Container;
+use crate::media::{enroll, recognize};
 use crate::simulator::{Scenario, Simulator};
 use crate::startup::{self, Application};
 use crate::telemetry;
 use crate::watermark::{self, Key};
-use crate::{detection, enrollment};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -166,7 +166,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Embed { input, output, payload, key_file } => {
             let key = command_key(&settings, key_file.as_deref(), IfMissing::Create)?;
             if is_video(&input)? {
-                let marked = enrollment::mark_video(&input, &output, &settings.video, &key, payload)?;
+                let marked = enroll::mark_video(&input, &output, &settings.video, &key, payload)?;
                 tracing::debug!(frames = marked.frames, "video marked");
                 return Ok(());
             }
@@ -179,7 +179,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Detect { input, json: _, key_file } => {
             let key = command_key(&settings, key_file.as_deref(), IfMissing::Fail)?;
             let found = if is_video(&input)? {
-                detection::detect_in_video(&input, &settings.video, &key)?.map(|f| f.detection)
+                recognize::detect_in_video(&input, &settings.video, &key)?.map(|f| f.detection)
             } else {
                 watermark::detect(&read_image(&settings, &input)?, &key)
             };

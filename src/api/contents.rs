@@ -18,7 +18,7 @@ use super::upload::{media_error, read_media_upload, video_error, Upload};
 use super::views::ContentView;
 use super::AppState;
 use crate::domain::{Content, Creator, MediaKind};
-use crate::enrollment::{self, MarkedOutput, MarkedVideo};
+use crate::media::enroll::{self, MarkedOutput, MarkedVideo};
 use crate::media::video::Container;
 use crate::store::{ContentCursor, NewContent, StoreError};
 
@@ -150,10 +150,10 @@ pub async fn enroll(
     let limits = (&state.limits).into();
 
     for _ in 0..PAYLOAD_ATTEMPTS {
-        let payload = enrollment::fresh_payload();
+        let payload = enroll::fresh_payload();
         let (key, input) = (state.key.clone(), bytes.clone());
         let marked =
-            media_task(&state, &req, move || enrollment::mark_image(&input, &limits, &key, payload, format))
+            media_task(&state, &req, move || enroll::mark_image(&input, &limits, &key, payload, format))
                 .await?
                 .map_err(media_error)?;
         let new = NewContent {
@@ -186,12 +186,12 @@ async fn enroll_video(
 ) -> Result<HttpResponse, ApiError> {
     let input = std::sync::Arc::new(input);
     for _ in 0..PAYLOAD_ATTEMPTS {
-        let payload = enrollment::fresh_payload();
+        let payload = enroll::fresh_payload();
         let (key, settings, input) = (state.key.clone(), state.video.clone(), input.clone());
         let marked =
             media_task(state, req, move || -> Result<(tempfile::NamedTempFile, MarkedVideo), ApiError> {
                 let output = settings.spool_file(container).map_err(|_| ApiError::internal())?;
-                let marked = enrollment::mark_video(input.path(), output.path(), &settings, &key, payload)
+                let marked = enroll::mark_video(input.path(), output.path(), &settings, &key, payload)
                     .map_err(video_error)?;
                 Ok((output, marked))
             })

@@ -13,7 +13,7 @@ use super::media_work::media_task;
 use super::upload::{input_error, read_media_upload, Upload};
 use super::views::ContentView;
 use super::AppState;
-use crate::detection::{self, Binding};
+use crate::media::recognize::{self, Binding};
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 struct DetectView {
@@ -38,10 +38,10 @@ pub async fn detect(
     let upload = read_media_upload(&req, payload, &state).await?;
     let (limits, video, key) = ((&state.limits).into(), state.video.clone(), state.key.clone());
     let found = media_task(&state, &req, move || match upload {
-        Upload::Picture(bytes) => detection::detect_in_bytes(&bytes, &limits, &video, &key),
+        Upload::Picture(bytes) => recognize::detect_in_bytes(&bytes, &limits, &video, &key),
         Upload::Video { file, space, .. } => {
             let _space = space;
-            detection::detect_in_video(file.path(), &video, &key).map_err(detection::InputError::from)
+            recognize::detect_in_video(file.path(), &video, &key).map_err(recognize::InputError::from)
         }
     })
     .await?
@@ -55,7 +55,7 @@ pub async fn detect(
             let references = state.store.content_references(&content).await?;
             // A mark copied onto other media names a content the media does not show: no content.
             let shown =
-                !matches!(detection::binding(&found, references.as_deref()), Binding::Transplanted(_));
+                !matches!(recognize::binding(&found, references.as_deref()), Binding::Transplanted(_));
             if shown && viewer.is_none_or(|viewer| viewer == content.creator_id) {
                 answer = DetectView {
                     found: true,

@@ -16,10 +16,10 @@ use super::error::ErrorDoc;
 use super::error::{store_error, ApiError};
 use super::AppState;
 use crate::domain::{Platform, SocialAccount};
-use crate::platforms::gate::with_gate;
+use crate::platforms::start_gate::with_gate;
 use crate::platforms::{normalise_handle, PlatformError, UserCredential, UserToken};
 use crate::store::{NewSocialAccount, StoreError};
-use crate::tracking::gate::ConsentGate;
+use crate::tracking::consent_gate::ConsentGate;
 
 /// Characters of a proof code after its prefix: unambiguous lowercase letters and digits.
 const PROOF_ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789";

@@ -17,8 +17,8 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::error::ApiError;
 use super::AppState;
-use crate::detection::InputError;
 use crate::media::image_io::MediaError;
+use crate::media::recognize::InputError;
 use crate::media::video::{Container, VideoError, VideoSettings};
 
 /// An uploaded file.

@@ -143,7 +143,7 @@ impl ApiClient {
             }
             self.admit(user)?;
             // Checked before every attempt: a retry is a new request.
-            let permit = super::gate::permit()
+            let permit = super::start_gate::permit()
                 .await
                 .map_err(|reason| PlatformError::Gated { platform: self.platform, reason })?;
             match self.attempt(build(&self.http), permit).await? {
@@ -174,7 +174,7 @@ impl ApiClient {
     async fn attempt(
         &self,
         request: RequestBuilder,
-        permit: Option<super::gate::Permit>,
+        permit: Option<super::start_gate::Permit>,
     ) -> Result<Attempt, PlatformError> {
         let sent = request.send().await;
         // The platform has the request (or it failed): what the gate guards is over.

@@ -228,7 +228,7 @@ impl MediaFetcher {
                 // A typed refusal now; the resolver enforces the same on connect.
                 CheckedResolver::checked(self.policy, name).await?;
             }
-            let permit = super::gate::permit().await.map_err(FetchError::Gated)?;
+            let permit = super::start_gate::permit().await.map_err(FetchError::Gated)?;
             let response = self.http.get(url.clone()).send().await.map_err(|e| self.network(e));
             drop(permit);
             let response = response?;

@@ -6,10 +6,10 @@
 
 pub mod client;
 pub mod fetcher;
-pub mod gate;
 pub mod instagram;
 pub mod observation;
 pub mod settings;
+pub mod start_gate;
 pub mod tiktok;
 pub mod urls;
 pub mod x;

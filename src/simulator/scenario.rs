@@ -248,7 +248,7 @@ pub fn render_clip(media: &SimMedia, dir: &Path, key: Option<&Key>) -> anyhow::R
     let marked = match payload(media, key)? {
         Some((payload, key)) => {
             let marked = work.path().join("marked.mp4");
-            crate::enrollment::mark_video(&source, &marked, &Default::default(), key, payload)?;
+            crate::media::enroll::mark_video(&source, &marked, &Default::default(), key, payload)?;
             marked
         }
         None => source.clone(),

@@ -25,7 +25,7 @@ use super::columns::{parse_uuid, placeholders, to_ms, Backend};
 use super::sealed::DataKey;
 use super::{sqlite, StoreError, StoreResult};
 use crate::domain::Timestamp;
-use crate::sealing::{Sealer, LAYOUT_1};
+use crate::store::sealing::{Sealer, LAYOUT_1};
 
 /// The owner of the blind-index key's row.
 const INDEX_OWNER: Uuid = Uuid::nil();

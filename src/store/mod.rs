@@ -17,6 +17,7 @@ mod polling;
 mod postgres;
 mod reseal;
 mod sealed;
+pub mod sealing;
 mod service_tokens;
 mod sqlite;
 mod tracking;

@@ -34,7 +34,7 @@ pub struct NewContent {
     pub width: u32,
     pub height: u32,
     pub sha256: String,
-    /// What the content looks like (`detection::picture_references`), sealed by the store.
+    /// What the content looks like (`recognize::picture_references`), sealed by the store.
     pub references: Option<Vec<u8>>,
     pub at: Timestamp,
 }

@@ -7,7 +7,7 @@ use super::backend::SqlStore;
 use super::columns::parse_uuid;
 use super::sealed::SealedColumn;
 use super::StoreResult;
-use crate::sealing::LAYOUT_1;
+use crate::store::sealing::LAYOUT_1;
 
 impl SqlStore {
     /// Rewrites every value still in layout 1 in the current layout, bound to its column and

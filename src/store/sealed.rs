@@ -6,7 +6,7 @@
 use uuid::Uuid;
 
 use super::{StoreError, StoreResult};
-use crate::sealing::Sealer;
+use crate::store::sealing::Sealer;
 
 /// A column holding values sealed under a creator's data key. A value is bound to its column
 /// and its row besides its owner: a database writer who moves it elsewhere makes it unreadable

@@ -9,7 +9,7 @@
 //! consent under a lock a revocation also needs, storing nothing if consent changed since
 //! the poll started.
 
-pub mod gate;
+pub mod consent_gate;
 pub mod schedule;
 pub mod verify;
 
@@ -20,13 +20,13 @@ use std::time::Duration;
 use chrono::Utc;
 use uuid::Uuid;
 
-use gate::ConsentGate;
+use consent_gate::ConsentGate;
 pub use schedule::TrackingSettings;
 use verify::{Verdict, Verifier};
 
 use crate::consent::locks::ConsentLocks;
 use crate::domain::{Platform, PostStatus, Timestamp};
-use crate::platforms::gate::with_gate;
+use crate::platforms::start_gate::with_gate;
 use crate::platforms::{Observation, PlatformError, Platforms, PostState, UserCredential, UserToken};
 use crate::store::{LeasedPost, PollCommit, PollCompletion, Store, StoreError};
 

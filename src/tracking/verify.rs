@@ -8,9 +8,9 @@ use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 use uuid::Uuid;
 
-use crate::detection::{self, Binding, Found};
 use crate::domain::{Evidence, Post, SocialAccount};
 use crate::media::image_io::ImageLimits;
+use crate::media::recognize::{self, Binding, Found};
 use crate::media::video::VideoSettings;
 use crate::platforms::fetcher::MediaFetcher;
 use crate::platforms::Observation;
@@ -87,7 +87,7 @@ impl Verifier {
         let deadline = video.deadline();
         let found = tokio::task::spawn_blocking(move || {
             deadline
-                .scope(|| detection::detect_in_bytes(&bytes, &limits, &video, &key))
+                .scope(|| recognize::detect_in_bytes(&bytes, &limits, &video, &key))
                 .map_err(|e| format!("media: {e}"))
         })
         .await
@@ -114,7 +114,7 @@ impl Verifier {
             Ok(references) => references,
             Err(_) => return Verdict::NotYet("content lookup failed".into()),
         };
-        if let Binding::Transplanted(_) = detection::binding(&found, references.as_deref()) {
+        if let Binding::Transplanted(_) = recognize::binding(&found, references.as_deref()) {
             return Verdict::Rejected(
                 "the watermark was copied onto other media: the media does not show the enrolled content"
                     .into(),

@@ -6,8 +6,8 @@
 use image::RgbImage;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
-use viewmark::detection::{binding, picture_references, Binding, Found};
 use viewmark::domain::Platform;
+use viewmark::media::recognize::{binding, picture_references, Binding, Found};
 use viewmark::simulator::attacks::{jpeg, standard_suite};
 use viewmark::simulator::scenario::{SimMedia, SimPost};
 use viewmark::simulator::SimPostState;
@@ -192,7 +192,7 @@ fn a_transplant_from_a_video_frame_is_not_taken_for_the_video() {
     let input = crate::video::photo_clip(dir.path(), "in.mp4", "rocket.jpg", 40, 2);
     let output = dir.path().join("marked.mp4");
     let settings = VideoSettings::default();
-    let marked = viewmark::enrollment::mark_video(&input, &output, &settings, &key(), 0x5eed).unwrap();
+    let marked = viewmark::media::enroll::mark_video(&input, &output, &settings, &key(), 0x5eed).unwrap();
     let info = probe(&output, &settings.limits()).unwrap();
     let frame = FrameReader::key_frames(&output, &info, 1).unwrap().next().unwrap().unwrap();
     let check = |picture: &RgbImage| {

@@ -12,14 +12,14 @@ use serde_json::{json, Value};
 use viewmark::config::Settings;
 use viewmark::consent::locks::ConsentLocks;
 use viewmark::domain::{MediaKind, Platform};
-use viewmark::platforms::gate::StartGate;
+use viewmark::platforms::start_gate::StartGate;
 use viewmark::platforms::Platforms;
 use viewmark::simulator::{
     scenario::{SimAccount, SimMedia, SimPost},
     Fault, FaultKind, FaultTarget, Scenario, SimPostState, Simulator,
 };
 use viewmark::store::NewContent;
-use viewmark::tracking::gate::ConsentGate;
+use viewmark::tracking::consent_gate::ConsentGate;
 use viewmark::tracking::{Poller, Round, TrackingSettings};
 
 use crate::on_both_backends;
@@ -107,8 +107,8 @@ pub async fn enroll(app: &TestApp, scenario: &Scenario, creator_id: uuid::Uuid, 
         }
         if let Some(clip) = &media.clip {
             let settings = viewmark::media::video::VideoSettings::default();
-            let bytes =
-                viewmark::detection::video_references(&fixture_path("").join(clip), &settings).unwrap();
+            let bytes = viewmark::media::recognize::video_references(&fixture_path("").join(clip), &settings)
+                .unwrap();
             kept.extend(viewmark::watermark::references_from_bytes(&bytes).unwrap());
         }
     }

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use viewmark::detection::detect_in_video;
+use viewmark::media::recognize::detect_in_video;
 use viewmark::media::video::{probe, FrameReader, VideoError, VideoLimits, VideoSettings};
 use viewmark::simulator::attacks;
 use viewmark::watermark::{self, Key};
@@ -121,7 +121,8 @@ fn video_work_past_its_deadline_stops() {
     let settings = VideoSettings { max_processing_secs: 1, ..VideoSettings::default() };
     let deadline = viewmark::media::video::Deadline::after(std::time::Duration::from_millis(300));
     let started = std::time::Instant::now();
-    let marked = deadline.scope(|| viewmark::enrollment::mark_video(&input, &output, &settings, &key(), 7));
+    let marked =
+        deadline.scope(|| viewmark::media::enroll::mark_video(&input, &output, &settings, &key(), 7));
     assert!(matches!(marked, Err(VideoError::TimedOut)), "{marked:?}");
     assert!(started.elapsed() < std::time::Duration::from_secs(10), "{:?}", started.elapsed());
 }
@@ -170,8 +171,8 @@ fn frames(path: &Path) -> Vec<image::RgbImage> {
 
 const PAYLOAD: u64 = 0x0123_4567_89ab_cdef;
 
-fn mark(input: &Path, output: &Path) -> viewmark::enrollment::MarkedVideo {
-    viewmark::enrollment::mark_video(input, output, &VideoSettings::default(), &key(), PAYLOAD).unwrap()
+fn mark(input: &Path, output: &Path) -> viewmark::media::enroll::MarkedVideo {
+    viewmark::media::enroll::mark_video(input, output, &VideoSettings::default(), &key(), PAYLOAD).unwrap()
 }
 
 #[test]

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use image::imageops::{self, FilterType};
-use viewmark::detection::detect_in_video;
+use viewmark::media::recognize::detect_in_video;
 use viewmark::media::video::{probe, FrameReader, VideoLimits, VideoSettings};
 use viewmark::simulator::attacks;
 use viewmark::watermark;
@@ -77,7 +77,7 @@ fn video_marks_survive_platform_reencodes() {
         let payload = payload_for(i);
         let clip = photo_clip(dir.path(), &format!("clip{i}.mp4"), photo, 100, 3);
         let marked = dir.path().join(format!("marked{i}.mp4"));
-        viewmark::enrollment::mark_video(&clip, &marked, &settings, &key(), payload).unwrap();
+        viewmark::media::enroll::mark_video(&clip, &marked, &settings, &key(), payload).unwrap();
         let found =
             |path: &Path| detect_in_video(path, &settings, &key()).unwrap().map(|d| d.detection.payload);
         count("none (the marked video)", found(&marked) == Some(payload));

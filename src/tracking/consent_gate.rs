@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use crate::consent::locks::ConsentLocks;
 use crate::domain::Timestamp;
-use crate::platforms::gate::{Permit, StartGate};
+use crate::platforms::start_gate::{Permit, StartGate};
 use crate::store::Store;
 
 pub struct ConsentGate {

@@ -22,7 +22,7 @@ pub struct MarkedOutput {
     /// Hex SHA-256 of `bytes`: what the store keeps instead of the image.
     pub sha256: String,
     /// What the content looks like, to tell it from a copy of its mark on other media
-    /// (`detection::binding`).
+    /// (`recognize::binding`).
     pub references: Vec<u8>,
 }
 
@@ -53,7 +53,7 @@ pub fn mark_image(
     let format = format.unwrap_or(input_format);
     let bytes = image_io::encode(&marked, format)?;
     let sha256 = hex::encode(Sha256::digest(&bytes));
-    let references = crate::detection::picture_references(&image);
+    let references = crate::media::recognize::picture_references(&image);
     Ok(MarkedOutput { bytes, format, width: marked.width(), height: marked.height(), sha256, references })
 }
 
@@ -65,7 +65,7 @@ pub struct MarkedVideo {
     pub frames: usize,
     /// Hex SHA-256 of the output file.
     pub sha256: String,
-    /// What its key frames look like (`detection::binding`).
+    /// What its key frames look like (`recognize::binding`).
     pub references: Vec<u8>,
 }
 
@@ -88,7 +88,7 @@ pub fn mark_video(
     metrics::histogram!("viewmark_embed_seconds", "kind" => "video").record(started.elapsed().as_secs_f64());
     let mut hasher = Sha256::new();
     std::io::copy(&mut std::fs::File::open(output)?, &mut hasher)?;
-    let references = crate::detection::video_references(output, settings)?;
+    let references = crate::media::recognize::video_references(output, settings)?;
     Ok(MarkedVideo {
         width: info.width,
         height: info.height,
