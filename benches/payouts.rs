@@ -127,7 +127,9 @@ async fn measure(name: &str, url: &str, keystore_url: &str, dialect: &Dialect, p
     }
     pages.sort();
     let t = Instant::now();
-    let (statement, _) = store.create_statement(from, to, Utc::now()).await.unwrap_or_else(|e| panic!("{e}"));
+    let period = viewmark::payouts::Period { from, to };
+    let issued = viewmark::api::issue_statement(store.as_ref(), &period, Utc::now()).await;
+    let (statement, _) = issued.unwrap_or_else(|e| panic!("{e}"));
     let statement_time = t.elapsed();
     println!(
         "{name}: seeded {} snapshots over {posts} posts in {:.1} s; period query (1 day, {creators} creators): \

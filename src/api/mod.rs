@@ -19,6 +19,7 @@ mod posts;
 pub(crate) mod rate_limit;
 
 pub use limits::{Limits, MEDIA_BYTES_PER_PIXEL};
+pub use payouts::issue_statement;
 pub use rate_limit::RateLimitSettings;
 pub mod request_id;
 mod social_accounts;

@@ -14,9 +14,9 @@ use super::auth::{service_token, Caller};
 use super::error::ErrorDoc;
 use super::error::{store_error, ApiError};
 use super::AppState;
-use crate::domain::{PostFlag, Statement};
+use crate::domain::{PostFlag, Statement, Timestamp};
 use crate::payouts::{Period, PeriodError};
-use crate::store::StoreError;
+use crate::store::{Store, StoreError, StoreResult};
 
 const DEFAULT_PAGE: u32 = 100;
 const MAX_PAGE: u32 = 1000;
@@ -187,6 +187,23 @@ fn etag(statement: &Statement) -> EntityTag {
     EntityTag::new_strong(format!("{}-{}", statement.id, &hex::encode(shown.finalize())[..16]))
 }
 
+/// The statement of a period: the one issued already, or one composed by the payout rules
+/// from the period's gains and the clawbacks due, and issued. The boolean says whether this
+/// call issued it.
+pub async fn issue_statement(
+    store: &dyn Store,
+    period: &Period,
+    now: Timestamp,
+) -> StoreResult<(Statement, bool)> {
+    if let Some(statement) = store.statement_for_period(period.from, period.to).await? {
+        return Ok((statement, false));
+    }
+    let posts = store.period_post_views(period.from, period.to, None).await?;
+    let clawbacks = store.clawbacks_due().await?;
+    let draft = crate::payouts::statement::compose(period.from, period.to, posts, clawbacks);
+    store.insert_statement(&draft, now).await
+}
+
 /// `POST /v1/payouts/statements`: freezes a period (once it is past the hold window). The
 /// same period again returns the same statement.
 #[utoipa::path(post, path = "/v1/payouts/statements", tag = "payouts", security(("bearer" = [])),
@@ -206,7 +223,7 @@ pub async fn create_statement(
     let now = Utc::now();
     period.final_by(now, &state.payouts).map_err(period_error)?;
     let (statement, created) =
-        state.store.create_statement(period.from, period.to, now).await.map_err(|e| match e {
+        issue_statement(state.store.as_ref(), &period, now).await.map_err(|e| match e {
             StoreError::Conflict(_) => ApiError::new(
                 StatusCode::CONFLICT,
                 "period_overlaps",

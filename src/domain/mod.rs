@@ -15,8 +15,8 @@ pub use access::ServiceToken;
 pub use consent::{ConsentEvent, ConsentState, Creator, ErasureReceipt, ErasureTrigger};
 pub use contents::{Content, MediaKind};
 pub use payouts::{
-    CreatorViews, FlagKind, PostFlag, PostPayment, PostViews, Statement, StatementLine, StatementTotal,
-    VelocityContext,
+    Clawback, CreatorViews, FlagKind, PostFlag, PostPayment, PostViews, Statement, StatementDraft,
+    StatementLine, StatementTotal, VelocityContext,
 };
 pub use secret::Secret;
 pub use tracking::{Evidence, Platform, Post, PostStatus, SocialAccount, ViewSnapshot};

@@ -45,6 +45,29 @@ pub struct Statement {
     pub lines: Vec<StatementTotal>,
 }
 
+/// Views paid before on a post now removed or flagged, to take back: the net of what earlier
+/// statements paid the payee on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Clawback {
+    pub payee_id: String,
+    pub post_id: String,
+    pub views: i64,
+}
+
+/// A statement composed by the payout rules, ready to be issued: its totals and the evidence
+/// behind them, per post.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatementDraft {
+    pub id: String,
+    pub period_start: Timestamp,
+    pub period_end: Timestamp,
+    pub evidence_hash: String,
+    /// Per payee, a views line and a clawback line where there is one.
+    pub lines: Vec<StatementTotal>,
+    pub posts: Vec<PostViews>,
+    pub clawbacks: Vec<Clawback>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StatementTotal {
     /// A creator id, or a tombstone id after that creator's erasure.

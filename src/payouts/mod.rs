@@ -3,6 +3,7 @@
 //! deleted posts are caught before money moves); periods are half-open `[from, to)`.
 
 pub mod fraud;
+pub mod statement;
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};

@@ -28,9 +28,9 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use crate::domain::{
-    ConsentEvent, Content, Creator, CreatorViews, ErasureReceipt, ErasureTrigger, FlagKind, Platform, Post,
-    PostFlag, PostPayment, PostViews, ServiceToken, SocialAccount, Statement, StatementLine, Timestamp,
-    ViewSnapshot,
+    Clawback, ConsentEvent, Content, Creator, CreatorViews, ErasureReceipt, ErasureTrigger, FlagKind,
+    Platform, Post, PostFlag, PostPayment, PostViews, ServiceToken, SocialAccount, Statement, StatementDraft,
+    StatementLine, Timestamp, ViewSnapshot,
 };
 
 pub use backend::{connect, SqlStore};
@@ -250,16 +250,16 @@ pub trait PayoutRepo: Send + Sync {
         to: Timestamp,
         creators: Option<&[Uuid]>,
     ) -> StoreResult<Vec<PostViews>>;
-    /// The statement of `[from, to)`: created with its totals, per-post evidence and
-    /// clawbacks of posts paid before and since removed or flagged, or the existing one (also
-    /// under concurrent requests). A period overlapping another statement is a `Conflict`.
-    /// The boolean says whether this call created it.
-    async fn create_statement(
-        &self,
-        from: Timestamp,
-        to: Timestamp,
-        at: Timestamp,
-    ) -> StoreResult<(Statement, bool)>;
+    /// The statement issued for exactly `[from, to)`, if any.
+    async fn statement_for_period(&self, from: Timestamp, to: Timestamp) -> StoreResult<Option<Statement>>;
+    /// Posts paid before (net of earlier clawbacks) that are now removed or flagged.
+    async fn clawbacks_due(&self) -> StoreResult<Vec<Clawback>>;
+    /// Issues a composed statement with its per-post evidence and clawbacks; or, when one for
+    /// the same period exists (a concurrent request issued it first), returns that one. A
+    /// period overlapping another statement is a `Conflict`. The boolean says whether this
+    /// call issued it.
+    async fn insert_statement(&self, draft: &StatementDraft, at: Timestamp)
+        -> StoreResult<(Statement, bool)>;
     async fn statement(&self, id: &str) -> StoreResult<Option<Statement>>;
     async fn flag_post(
         &self,

@@ -7,10 +7,7 @@
 //! poll_slot)` index, so the query reads only the period's snapshots: one pass, no N+1.
 //! Payable posts: verified at some time, not removed, no open fraud flag.
 
-use std::collections::BTreeMap;
-
 use async_trait::async_trait;
-use sha2::{Digest, Sha256};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 use uuid::Uuid;
@@ -18,7 +15,10 @@ use uuid::Uuid;
 use super::backend::SqlStore;
 use super::columns::{from_ms, opt_from_ms, parse_uuid, placeholders, to_ms};
 use super::{PayoutRepo, StoreError, StoreResult};
-use crate::domain::{CreatorViews, FlagKind, PostFlag, PostViews, Statement, StatementTotal, Timestamp};
+use crate::domain::{
+    Clawback, CreatorViews, FlagKind, PostFlag, PostViews, Statement, StatementDraft, StatementTotal,
+    Timestamp,
+};
 
 /// Each payable snapshot of the period with its gain over the previous one.
 const GAINS: &str = "SELECT p.creator_id AS creator_id, v.post_id AS post_id, v.id AS snapshot_id, \
@@ -91,7 +91,10 @@ impl SqlStore {
                 .collect::<StoreResult<_>>()?,
         }))
     }
+}
 
+#[async_trait]
+impl PayoutRepo for SqlStore {
     async fn statement_for_period(&self, from: Timestamp, to: Timestamp) -> StoreResult<Option<Statement>> {
         let row = sqlx::query("SELECT id FROM payout_statements WHERE period_start = $1 AND period_end = $2")
             .bind(to_ms(from))
@@ -106,7 +109,7 @@ impl SqlStore {
 
     /// Posts paid before (net of earlier clawbacks) that are now removed or flagged:
     /// (payee, post, net views to take back).
-    async fn clawbacks(&self) -> StoreResult<Vec<(String, String, i64)>> {
+    async fn clawbacks_due(&self) -> StoreResult<Vec<Clawback>> {
         let rows = sqlx::query(
             "SELECT sp.payee_id AS payee_id, sp.post_id AS post_id, CAST(SUM(sp.views) AS BIGINT) AS net FROM statement_posts sp \
              WHERE sp.post_id IN (SELECT id FROM posts WHERE status = 'removed') \
@@ -115,12 +118,17 @@ impl SqlStore {
         )
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(|r| Ok((r.try_get("payee_id")?, r.try_get("post_id")?, r.try_get("net")?))).collect()
+        rows.iter()
+            .map(|r| {
+                Ok(Clawback {
+                    payee_id: r.try_get("payee_id")?,
+                    post_id: r.try_get("post_id")?,
+                    views: r.try_get("net")?,
+                })
+            })
+            .collect()
     }
-}
 
-#[async_trait]
-impl PayoutRepo for SqlStore {
     async fn period_views(
         &self,
         from: Timestamp,
@@ -186,12 +194,12 @@ impl PayoutRepo for SqlStore {
             .collect()
     }
 
-    async fn create_statement(
+    async fn insert_statement(
         &self,
-        from: Timestamp,
-        to: Timestamp,
+        draft: &StatementDraft,
         at: Timestamp,
     ) -> StoreResult<(Statement, bool)> {
+        let (from, to) = (draft.period_start, draft.period_end);
         if let Some(statement) = self.statement_for_period(from, to).await? {
             return Ok((statement, false));
         }
@@ -206,28 +214,16 @@ impl PayoutRepo for SqlStore {
         if overlapping.try_get::<i64, _>("n")? > 0 {
             return Err(StoreError::Conflict("the period overlaps an issued statement".into()));
         }
-        let posts = self.period_post_views(from, to, None).await?;
-        let clawbacks = self.clawbacks().await?;
-        let mut evidence = Sha256::new();
-        let mut totals: BTreeMap<(String, &str), i64> = BTreeMap::new();
-        for p in &posts {
-            evidence.update(format!("views {} {} {}\n", p.post_id, p.views, p.last_snapshot_id));
-            *totals.entry((p.creator_id.to_string(), "views")).or_default() += p.views as i64;
-        }
-        for (payee, post, net) in &clawbacks {
-            evidence.update(format!("clawback {post} {net}\n"));
-            *totals.entry((payee.clone(), "clawback")).or_default() -= net;
-        }
-        let id = format!("st_{}", Uuid::new_v4().simple());
+        let id = &draft.id;
         let mut tx = self.pool.begin().await?;
         let inserted = sqlx::query(
             "INSERT INTO payout_statements (id, period_start, period_end, evidence_hash, created_at) \
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT (period_start, period_end) DO NOTHING",
         )
-        .bind(&id)
+        .bind(id)
         .bind(to_ms(from))
         .bind(to_ms(to))
-        .bind(hex::encode(evidence.finalize()))
+        .bind(&draft.evidence_hash)
         .bind(to_ms(at))
         .execute(&mut *tx)
         .await?;
@@ -237,17 +233,17 @@ impl PayoutRepo for SqlStore {
             let theirs = self.statement_for_period(from, to).await?.ok_or(StoreError::NotFound)?;
             return Ok((theirs, false));
         }
-        for ((payee, kind), total) in &totals {
+        for line in &draft.lines {
             sqlx::query("INSERT INTO statement_lines (statement_id, payee_id, line_kind, views) VALUES ($1, $2, $3, $4)")
-                .bind(&id)
-                .bind(payee)
-                .bind(*kind)
-                .bind(*total)
+                .bind(id)
+                .bind(&line.payee_id)
+                .bind(&line.line_kind)
+                .bind(line.views)
                 .execute(&mut *tx)
                 .await?;
         }
         // Many rows per statement: a few multi-row inserts, not one round trip per post.
-        for chunk in posts.chunks(ROWS_PER_INSERT) {
+        for chunk in draft.posts.chunks(ROWS_PER_INSERT) {
             let values = (0..chunk.len())
                 .map(|i| {
                     format!("($1, ${}, ${}, 'views', ${}, ${})", 4 * i + 2, 4 * i + 3, 4 * i + 4, 4 * i + 5)
@@ -257,7 +253,7 @@ impl PayoutRepo for SqlStore {
             let sql = format!(
                 "INSERT INTO statement_posts (statement_id, post_id, payee_id, line_kind, views, last_snapshot_id) VALUES {values}"
             );
-            let mut insert = sqlx::query(&sql).bind(&id);
+            let mut insert = sqlx::query(&sql).bind(id);
             for p in chunk {
                 insert = insert
                     .bind(p.post_id.to_string())
@@ -267,20 +263,20 @@ impl PayoutRepo for SqlStore {
             }
             insert.execute(&mut *tx).await?;
         }
-        for (payee, post, net) in &clawbacks {
+        for clawback in &draft.clawbacks {
             sqlx::query(
                 "INSERT INTO statement_posts (statement_id, post_id, payee_id, line_kind, views) \
                  VALUES ($1, $2, $3, 'clawback', $4)",
             )
-            .bind(&id)
-            .bind(post)
-            .bind(payee)
-            .bind(-net)
+            .bind(id)
+            .bind(&clawback.post_id)
+            .bind(&clawback.payee_id)
+            .bind(-clawback.views)
             .execute(&mut *tx)
             .await?;
         }
         tx.commit().await?;
-        Ok((self.statement_in(&id).await?.ok_or(StoreError::NotFound)?, true))
+        Ok((self.statement_in(id).await?.ok_or(StoreError::NotFound)?, true))
     }
 
     async fn statement(&self, id: &str) -> StoreResult<Option<Statement>> {
