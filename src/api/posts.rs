@@ -13,9 +13,9 @@ use super::auth::{current_creator, require_tracking_consent};
 use super::error::ErrorDoc;
 use super::error::{store_error, ApiError};
 use super::AppState;
-use crate::domain::{FlagKind, Platform, Post, PostStatus};
-use crate::platforms::urls::parse_post_url;
-use crate::store::{NewPost, PostCursor, StoreError};
+use crate::domain::{Platform, Post, PostStatus};
+use crate::store::PostCursor;
+use crate::tracking::registration::{register_post, Registration, RegistrationError};
 
 const DEFAULT_PAGE: u32 = 50;
 const MAX_PAGE: u32 = 200;
@@ -95,14 +95,6 @@ async fn view(state: &AppState, post: &Post) -> Result<PostView, ApiError> {
     })
 }
 
-fn unproven() -> ApiError {
-    ApiError::new(
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "unproven_account",
-        "no proven account of yours on that platform: link it and prove it first",
-    )
-}
-
 /// `POST /v1/posts`: registers a post for tracking.
 #[utoipa::path(post, path = "/v1/posts", tag = "posts", security(("bearer" = [])),
     request_body = RegisterBody,
@@ -121,77 +113,28 @@ pub async fn register(
 ) -> Result<HttpResponse, ApiError> {
     let creator = current_creator(&state, &caller).await?;
     require_tracking_consent(&creator)?;
-    let post_ref =
-        parse_post_url(&body.url).map_err(|e| ApiError::bad_request("bad_post_url", e.to_string()))?;
-    let accounts = state.store.social_accounts_for_creator(creator.id).await?;
-    let proven: Vec<_> =
-        accounts.iter().filter(|a| a.platform == post_ref.platform && a.proven_at.is_some()).collect();
-    let account = match body.social_account_id {
-        Some(id) => {
-            let named = accounts.iter().find(|a| a.id == id).ok_or_else(|| {
-                ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such social account of yours")
-            })?;
-            if named.platform != post_ref.platform || named.proven_at.is_none() {
-                return Err(unproven());
-            }
-            named
-        }
-        None => match proven.as_slice() {
-            [] => return Err(unproven()),
-            [only] => *only,
-            _ => {
-                return Err(ApiError::bad_request(
-                    "ambiguous_account",
-                    "several proven accounts on that platform: name one with social_account_id",
-                ))
-            }
-        },
-    };
-    if let Some(content_id) = body.content_id {
-        let content = state.store.content(content_id).await?;
-        if content.is_none_or(|c| c.creator_id != creator.id) {
-            return Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such content of yours"));
-        }
-    }
-    let new = NewPost {
-        creator_id: creator.id,
-        social_account_id: account.id,
-        platform: post_ref.platform,
-        platform_post_id: post_ref.post_id.clone(),
-        url: post_ref.canonical_url(),
+    let body = body.into_inner();
+    let request = Registration {
+        url: body.url,
         content_id: body.content_id,
-        at: Utc::now(),
+        social_account_id: body.social_account_id,
     };
-    let post = match state.store.insert_post(&new).await {
-        Ok(post) => post,
-        Err(StoreError::Conflict(_)) => {
-            claimed_again(&state, &new, creator.id).await?;
-            return Err(ApiError::new(StatusCode::CONFLICT, "post_taken", "that post is already registered"));
+    let post = register_post(state.store.as_ref(), &creator, &request).await.map_err(|e| {
+        let message = e.to_string();
+        match e {
+            RegistrationError::BadUrl(_) => ApiError::bad_request("bad_post_url", message),
+            RegistrationError::UnknownAccount | RegistrationError::UnknownContent => {
+                ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
+            }
+            RegistrationError::Unproven => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unproven_account", message)
+            }
+            RegistrationError::AmbiguousAccount => ApiError::bad_request("ambiguous_account", message),
+            RegistrationError::Taken => ApiError::new(StatusCode::CONFLICT, "post_taken", message),
+            RegistrationError::Store(e) => store_error(e),
         }
-        Err(other) => return Err(store_error(other)),
-    };
-    tracing::info!(creator_id = %creator.id, post_id = %post.id, platform = post.platform.as_str(), "post registered");
+    })?;
     Ok(HttpResponse::Created().json(view(&state, &post).await?))
-}
-
-/// A post another creator registered first: a fraud signal on that post (one of the two
-/// claims is false), which holds it out of statements until an admin looks. Raised once:
-/// repeating the claim, or repeating it after an admin cleared the flag, changes nothing,
-/// so nobody can hold another creator's post out of statements by claiming it again.
-async fn claimed_again(state: &AppState, new: &NewPost, claimant: Uuid) -> Result<(), ApiError> {
-    let Some(existing) = state.store.post_id_by_ref(new.platform, &new.platform_post_id).await? else {
-        return Ok(());
-    };
-    let owner = state.store.post(existing).await?.map(|p| p.creator_id);
-    let raised_before =
-        state.store.flags_for_post(existing).await?.iter().any(|f| f.kind == FlagKind::ClaimedTwice);
-    if owner.is_some_and(|owner| owner != claimant) && !raised_before {
-        let detail = "registered by a second creator";
-        let flag = state.store.flag_post(existing, FlagKind::ClaimedTwice, detail, Utc::now()).await;
-        let flag = flag?;
-        tracing::warn!(post_id = %existing, flag_id = %flag.id, "post claimed by a second creator: flagged");
-    }
-    Ok(())
 }
 
 /// `GET /v1/posts`: the caller's posts, oldest first, a page at a time.

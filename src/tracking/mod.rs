@@ -10,6 +10,7 @@
 //! the poll started.
 
 pub mod consent_gate;
+pub mod registration;
 pub mod schedule;
 pub mod verify;
 
