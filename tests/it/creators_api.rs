@@ -67,8 +67,13 @@ async fn consent_changes_append_to_the_ledger(db: TestDb) {
     let (_, ledger) = app.call(Method::POST, "/v1/creators/me/consent", Some(&token), Some(grant)).await;
     assert_eq!(ledger["state"], "granted");
     assert_eq!(kinds(&ledger), ["grant", "revoke", "grant"]);
-    let times: Vec<&str> =
-        ledger["events"].as_array().unwrap().iter().map(|e| e["occurred_at"].as_str().unwrap()).collect();
+    // Compared as instants: RFC 3339 text omits a zero fraction, so "…37Z" sorts after "…37.004Z".
+    let times: Vec<chrono::DateTime<chrono::Utc>> = ledger["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["occurred_at"].as_str().unwrap().parse().unwrap())
+        .collect();
     assert!(times.windows(2).all(|w| w[0] <= w[1]), "ledger out of order: {times:?}");
 
     // A stale policy version is refused and records nothing.
