@@ -6,8 +6,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use crate::on_both_backends;
+use crate::support::tokens::{self, claims, creator_token, service, sign_with};
 use crate::support::{TestApp, TestDb};
-use crate::tokens::{self, claims, creator_token, service, sign_with};
 
 /// The kinds of valid caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,27 +1,9 @@
 //! The binary as an operator runs it.
 
+use crate::support::cli::{detect, secrets_dir, viewmark};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-pub fn viewmark() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_viewmark"));
-    // Isolate from the developer's environment and config file.
-    for (key, _) in std::env::vars() {
-        if key.starts_with("VIEWMARK_") {
-            cmd.env_remove(key);
-        }
-    }
-    cmd.env("VIEWMARK_CONFIG", "/nonexistent/viewmark.toml").env_remove("RUST_LOG");
-    cmd
-}
-
-/// Where the tests keep the master key: beside the data directory, not in it.
-pub fn secrets_dir(data_dir: &std::path::Path) -> std::path::PathBuf {
-    let mut name = data_dir.as_os_str().to_owned();
-    name.push(".secrets");
-    name.into()
-}
 
 /// Starts `serve` and waits for its "listening" line; returns the child and the port.
 fn start_serve(data_dir: &std::path::Path) -> (Child, u16, Vec<String>) {
@@ -213,19 +195,6 @@ fn an_unreachable_database_fails_fast_without_printing_the_url() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("cannot reach the database"), "{stderr}");
     assert!(!stderr.contains("s3cret-pw"), "the password was printed: {stderr}");
-}
-
-/// `viewmark detect --json` on a file under a key file: its one JSON object.
-pub fn detect(path: &std::path::Path, key: &std::path::Path) -> serde_json::Value {
-    let out = viewmark()
-        .args(["detect", "--json", "--input"])
-        .arg(path)
-        .arg("--key-file")
-        .arg(key)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
 }
 
 #[test]

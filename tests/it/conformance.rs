@@ -180,7 +180,7 @@ async fn payloads_are_unique_across_the_store(db: TestDb) {
     let kept = store.insert_content(&with).await.unwrap();
     assert_eq!(store.content_references(&kept).await.unwrap().as_deref(), Some(&b"what it looks like"[..]));
     let raw = db.raw().await;
-    let leftovers = crate::erasure::scan(&db.url, &raw, &["what it looks like".to_owned()]).await;
+    let leftovers = crate::support::files::scan(&db.url, &raw, &["what it looks like".to_owned()]).await;
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 

@@ -6,8 +6,9 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use crate::on_both_backends;
+use crate::support::creators::{join, upload};
+use crate::support::tokens::service;
 use crate::support::{fixture_path, TestApp, TestDb};
-use crate::tokens::{creator_token, service};
 
 fn photo() -> Vec<u8> {
     std::fs::read(fixture_path("images/chelsea.png")).unwrap()
@@ -20,31 +21,6 @@ fn creator_photo() -> Vec<u8> {
     let image = image::load_from_memory(&photo()).unwrap().to_rgb8();
     let big = image::imageops::resize(&image, 902, 600, image::imageops::FilterType::Lanczos3);
     viewmark::media::image_io::encode(&big, image::ImageFormat::Png).unwrap()
-}
-
-pub async fn join(app: &TestApp, user: &str) -> String {
-    let token = creator_token(user);
-    let (status, body) =
-        app.call(Method::POST, "/v1/creators/me", Some(&token), Some(json!({"age_attested": true}))).await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    token
-}
-
-pub async fn upload(
-    app: &TestApp,
-    path: &str,
-    token: &str,
-    bytes: Vec<u8>,
-    content_type: &str,
-) -> reqwest::Response {
-    app.client
-        .post(app.url(path))
-        .bearer_auth(token)
-        .header("content-type", content_type)
-        .body(bytes)
-        .send()
-        .await
-        .unwrap()
 }
 
 async fn detect_as(app: &TestApp, token: &str, image: Vec<u8>) -> Value {

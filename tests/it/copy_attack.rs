@@ -15,8 +15,8 @@ use viewmark::tracking::Round;
 use viewmark::watermark::{self, similarity, Reference, Sighting};
 
 use crate::on_both_backends;
+use crate::support::marked::{fixture, key, marked_set};
 use crate::support::{test_key, TestDb};
-use crate::wm_support::{fixture, key, marked_set};
 
 /// A 3 x 3 median per channel: the denoised copy the attacker subtracts.
 fn median3(image: &RgbImage) -> RgbImage {
@@ -189,7 +189,7 @@ fn transplanted_marks_are_never_taken_for_the_content() {
 fn a_transplant_from_a_video_frame_is_not_taken_for_the_video() {
     use viewmark::media::video::{probe, FrameReader, VideoSettings};
     let dir = tempfile::tempdir().unwrap();
-    let input = crate::video::photo_clip(dir.path(), "in.mp4", "rocket.jpg", 40, 2);
+    let input = crate::support::clips::photo_clip(dir.path(), "in.mp4", "rocket.jpg", 40, 2);
     let output = dir.path().join("marked.mp4");
     let settings = VideoSettings::default();
     let marked = viewmark::media::enroll::mark_video(&input, &output, &settings, &key(), 0x5eed).unwrap();
@@ -224,7 +224,7 @@ async fn a_transplanted_mark_is_refused_by_detect_and_by_verification(db: TestDb
     let dir = tempfile::tempdir().unwrap();
     let forged_path = dir.path().join("forged.png");
     forged.save(&forged_path).unwrap();
-    let mut scenario = crate::tracking::scenario(ada_payload, bob_payload);
+    let mut scenario = crate::support::tracked::scenario(ada_payload, bob_payload);
     scenario.posts.push(SimPost {
         platform: Platform::X,
         id: FORGED.into(),
@@ -234,7 +234,7 @@ async fn a_transplanted_mark_is_refused_by_detect_and_by_verification(db: TestDb
         media: Some(SimMedia { image: forged_path.clone(), payload: None, ..SimMedia::uploaded() }),
     });
     let users = [("user-ada", ada_payload), ("user-bob", bob_payload)];
-    let t = crate::tracking::tracked_scenario(db, scenario, &users).await;
+    let t = crate::support::tracked::tracked_scenario(db, scenario, &users).await;
 
     // The forged picture decodes to Ada's payload, yet /v1/detect finds no content of hers.
     let served = reqwest::get(format!("{}/media/x-{FORGED}.jpg", t.sim.base_url())).await.unwrap();
@@ -250,11 +250,11 @@ async fn a_transplanted_mark_is_refused_by_detect_and_by_verification(db: TestDb
     let answer: Value = request.body(bytes).send().await.unwrap().json().await.unwrap();
     assert_eq!(answer["found"], false, "{answer}");
 
-    let ours = crate::tracking::register(&t, &t.ada, crate::tracking::OURS).await;
-    let forged_post = crate::tracking::register(&t, &t.ada, FORGED).await;
+    let ours = crate::support::tracked::register(&t, &t.ada, crate::support::tracked::OURS).await;
+    let forged_post = crate::support::tracked::register(&t, &t.ada, FORGED).await;
     assert_eq!(t.poller.try_execute_task().await.unwrap(), Round::Polled(2));
-    assert_eq!(crate::tracking::show(&t, &t.ada, &ours).await["status"], "verified");
-    let shown = crate::tracking::show(&t, &t.ada, &forged_post).await;
+    assert_eq!(crate::support::tracked::show(&t, &t.ada, &ours).await["status"], "verified");
+    let shown = crate::support::tracked::show(&t, &t.ada, &forged_post).await;
     assert_eq!(shown["status"], "unverified", "{shown}");
     assert!(shown["status_reason"].as_str().unwrap().contains("copied onto other media"), "{shown}");
     let (status, _) = t.app.call(Method::GET, "/v1/posts", Some(&t.ada), None).await;

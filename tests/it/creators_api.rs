@@ -5,8 +5,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use crate::on_both_backends;
+use crate::support::tokens::{creator_token, creator_token_born};
 use crate::support::{TestApp, TestDb};
-use crate::tokens::{creator_token, creator_token_born};
 
 fn kinds(ledger: &Value) -> Vec<&str> {
     ledger["events"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect()
@@ -109,7 +109,7 @@ async fn under_13s_and_unknown_ages_are_refused(db: TestDb) {
     assert_eq!((status, err["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("age_required")));
     // Remembered by a keyed hash: the user id is not stored.
     let raw = app._db.raw().await;
-    let leftovers = crate::erasure::scan(&app._db.url, &raw, &["user-kid".to_owned()]).await;
+    let leftovers = crate::support::files::scan(&app._db.url, &raw, &["user-kid".to_owned()]).await;
     assert!(leftovers.is_empty(), "{leftovers:?}");
     let refusals = sqlx::query("SELECT COUNT(*) AS n FROM age_refusals").fetch_one(&raw).await.unwrap();
     assert_eq!(sqlx::Row::get::<i64, _>(&refusals, "n"), 2, "both refusals are remembered");
@@ -174,7 +174,7 @@ async fn each_caller_has_its_own_rate_limit(db: TestDb) {
     assert_eq!(body["error"]["code"], "rate_limited");
     // Another creator and a service are unaffected.
     assert_eq!(app.call(Method::GET, "/v1/creators/me", Some(&bob), None).await.0, StatusCode::NOT_FOUND);
-    let (admin, _) = crate::tokens::service(app.store.as_ref(), &["admin"]).await;
+    let (admin, _) = crate::support::tokens::service(app.store.as_ref(), &["admin"]).await;
     assert_eq!(app.call(Method::GET, "/v1/creators/me", Some(&admin), None).await.0, StatusCode::FORBIDDEN);
 }
 

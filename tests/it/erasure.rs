@@ -13,38 +13,9 @@ use viewmark::simulator::{Fault, FaultKind, FaultTarget};
 use viewmark::tracking::Round;
 
 use crate::on_both_backends;
+use crate::support::files::scan;
+use crate::support::tracked::{register, tracked, Tracked, OURS};
 use crate::support::{TestDb, WEBHOOK_SECRET};
-use crate::tracking::{register, tracked, Tracked, OURS};
-
-/// Every text form of every column of every table that contains one of the needles.
-pub async fn scan(db_url: &str, raw: &sqlx::AnyPool, needles: &[String]) -> Vec<String> {
-    let postgres = db_url.starts_with("postgres");
-    let columns_sql = if postgres {
-        "SELECT CAST(table_name AS TEXT) AS t, CAST(column_name AS TEXT) AS c FROM information_schema.columns \
-         WHERE table_schema = 'public'"
-    } else {
-        "SELECT m.name AS t, p.name AS c FROM sqlite_master m JOIN pragma_table_info(m.name) p WHERE m.type = 'table'"
-    };
-    let columns = sqlx::query(columns_sql).fetch_all(raw).await.unwrap();
-    let mut found = Vec::new();
-    for column in &columns {
-        let (table, name): (String, String) = (column.get("t"), column.get("c"));
-        // Text of any column type; SQLite's quote() also renders blobs (as hex).
-        let as_text = if postgres { format!("CAST({name} AS TEXT)") } else { format!("quote({name})") };
-        let values =
-            sqlx::query(&format!("SELECT {as_text} AS v FROM {table}")).fetch_all(raw).await.unwrap();
-        for value in values {
-            let text: Option<String> = value.get("v");
-            let text = text.unwrap_or_default();
-            for needle in needles {
-                if text.contains(needle.as_str()) {
-                    found.push(format!("{table}.{name} holds {needle}"));
-                }
-            }
-        }
-    }
-    found
-}
 
 async fn erasure_leaves_nothing_linked_to_the_creator(db: TestDb) {
     let url = db.url.clone();
@@ -55,7 +26,7 @@ async fn erasure_leaves_nothing_linked_to_the_creator(db: TestDb) {
     };
     let post = register(&t, &t.ada, OURS).await;
     assert_eq!(t.poller.try_execute_task().await.unwrap(), Round::Polled(1));
-    let shown = crate::tracking::show(&t, &t.ada, &post).await;
+    let shown = crate::support::tracked::show(&t, &t.ada, &post).await;
     assert_eq!(shown["status"], "verified", "{shown}");
     let (status, me) = t.app.call(Method::GET, "/v1/creators/me", Some(&t.ada), None).await;
     assert_eq!(status, StatusCode::OK);
@@ -76,7 +47,7 @@ async fn erasure_leaves_nothing_linked_to_the_creator(db: TestDb) {
         .await
         .unwrap()
         .to_vec();
-    let (admin, _) = crate::tokens::service(t.app.store.as_ref(), &["admin"]).await;
+    let (admin, _) = crate::support::tokens::service(t.app.store.as_ref(), &["admin"]).await;
     let detect = |bytes: Vec<u8>| {
         let request = t
             .app
@@ -87,7 +58,7 @@ async fn erasure_leaves_nothing_linked_to_the_creator(db: TestDb) {
         async move { request.body(bytes).send().await.unwrap().json::<Value>().await.unwrap() }
     };
     assert_eq!(detect(picture.clone()).await["found"], true, "her watermark resolves before erasure");
-    let (payouts, _) = crate::tokens::service(t.app.store.as_ref(), &["payouts:read"]).await;
+    let (payouts, _) = crate::support::tokens::service(t.app.store.as_ref(), &["payouts:read"]).await;
     let statement = |etag: Option<String>| {
         let mut request = t.app.client.get(t.app.url("/v1/payouts/statements/s1")).bearer_auth(&payouts);
         if let Some(etag) = etag {
@@ -144,7 +115,7 @@ async fn erasure_leaves_nothing_linked_to_the_creator(db: TestDb) {
         t.app.call(Method::DELETE, "/v1/creators/me", Some(&t.ada), None).await.0,
         StatusCode::NOT_FOUND
     );
-    crate::tracking::next_slot().await;
+    crate::support::tracked::next_slot().await;
     assert_eq!(t.poller.try_execute_task().await.unwrap(), Round::Idle);
 }
 

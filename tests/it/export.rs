@@ -10,8 +10,8 @@ use viewmark::domain::{MediaKind, Platform};
 use viewmark::store::{NewContent, NewPost};
 
 use crate::on_both_backends;
+use crate::support::tracked::{register, revoke, tracked, Tracked, OURS};
 use crate::support::TestDb;
-use crate::tracking::{register, revoke, tracked, Tracked, OURS};
 
 fn schema() -> Value {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/schemas/creator-export-v1.json");
@@ -107,7 +107,7 @@ async fn the_export_holds_everything_and_matches_its_schema(db: TestDb) {
     assert!(!text.contains("bob_makes") && !text.contains("user-bob"), "{text}");
 
     // Someone who never joined has nothing to export.
-    let stranger = crate::tokens::creator_token("user-nobody");
+    let stranger = crate::support::tokens::creator_token("user-nobody");
     let (status, body) = t.app.call(Method::GET, "/v1/creators/me/export", Some(&stranger), None).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
     assert_eq!(body["error"]["code"], "not_joined");

@@ -9,8 +9,8 @@ use std::time::Duration;
 use actix_web::{web, App, HttpResponse, HttpServer};
 use reqwest::{Method, StatusCode};
 
+use crate::support::tokens::{claims, sign_with_kid};
 use crate::support::{fixture_path, TestApp, TestDb};
-use crate::tokens::{claims, sign_with_kid};
 
 /// The identity provider's JWKS endpoint: serves the file named in `current`, counting hits,
 /// and answers with `Cache-Control` when `cache_control` holds one.

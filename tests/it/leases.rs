@@ -12,19 +12,8 @@ use viewmark::domain::*;
 use viewmark::store::*;
 
 use crate::on_both_backends;
+use crate::support::creators::creator;
 use crate::support::TestDb;
-
-pub async fn creator(store: &dyn Store, user: &str) -> Creator {
-    let new = NewCreator {
-        user_id: user.into(),
-        display_name: None,
-        birth_year: Some(1990),
-        policy_version: "2026-01".into(),
-        channel: "api".into(),
-        at: Utc::now() - chrono::Duration::hours(1),
-    };
-    store.create_creator(&new).await.unwrap()
-}
 
 /// `count` due posts of one creator on X.
 async fn due_posts(store: &dyn Store, creator: &Creator, count: usize) -> Vec<Post> {

@@ -4,7 +4,6 @@
 //! the real server, and the CLI driven as a real process.
 
 mod support;
-mod tokens;
 
 mod auth_matrix;
 mod cli;
@@ -32,5 +31,4 @@ mod video_api;
 mod video_robustness;
 mod video_tracking;
 mod watermark;
-mod wm_support;
 mod workers;

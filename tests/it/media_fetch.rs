@@ -8,7 +8,7 @@ use viewmark::platforms::fetcher::{FetchError, MediaFetcher};
 use viewmark::platforms::PlatformSettings;
 use viewmark::simulator::{Fault, FaultKind, FaultTarget};
 
-use crate::platforms::{world, TW};
+use crate::support::platforms::{world, TW};
 
 fn url(text: &str) -> Url {
     Url::parse(text).unwrap()

@@ -74,7 +74,7 @@ fn rfc3339(t: DateTime<Utc>) -> String {
 }
 
 async fn creator(store: &dyn Store, user: &str) -> Uuid {
-    crate::leases::creator(store, user).await.id
+    crate::support::creators::creator(store, user).await.id
 }
 
 /// A verified X post of the creator's.
@@ -117,7 +117,7 @@ async fn post(w: &World, creator: Uuid, id: u64) -> Uuid {
 async fn world(db: TestDb) -> World {
     let app = TestApp::spawn(db).await;
     let raw = app._db.raw().await;
-    let (payouts, _) = crate::tokens::service(app.store.as_ref(), &["payouts:read"]).await;
+    let (payouts, _) = crate::support::tokens::service(app.store.as_ref(), &["payouts:read"]).await;
     let ada = creator(app.store.as_ref(), "user-ada").await;
     let bob = creator(app.store.as_ref(), "user-bob").await;
     // Thirty days ago, on the hour: every period below is long past the 72-hour hold.
@@ -178,7 +178,7 @@ async fn verified_views_follow_the_rules(db: TestDb) {
     // A flag holds a post out until an admin clears it.
     let flag = w.app.store.flag_post(p3, FlagKind::Velocity, "test", Utc::now()).await.unwrap();
     assert_eq!(w.total(w.bob, 0, 100).await, 0);
-    let (admin, _) = crate::tokens::service(w.app.store.as_ref(), &["admin"]).await;
+    let (admin, _) = crate::support::tokens::service(w.app.store.as_ref(), &["admin"]).await;
     let (status, open) = w.app.call(Method::GET, "/v1/admin/flags", Some(&admin), None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(open["items"][0]["id"], flag.id.to_string());
@@ -305,10 +305,10 @@ async fn statements_are_frozen_idempotent_and_claw_back(db: TestDb) {
 }
 
 async fn a_post_claimed_by_a_second_creator_is_flagged(db: TestDb) {
-    let t = crate::tracking::tracked(db).await;
-    let ours = crate::tracking::register(&t, &t.ada, crate::tracking::OURS).await;
-    crate::tracking::link_and_prove(&t.app, &t.sim, &t.bob, "bob_makes").await;
-    let url = format!("https://x.com/bob_makes/status/{}", crate::tracking::OURS);
+    let t = crate::support::tracked::tracked(db).await;
+    let ours = crate::support::tracked::register(&t, &t.ada, crate::support::tracked::OURS).await;
+    crate::support::tracked::link_and_prove(&t.app, &t.sim, &t.bob, "bob_makes").await;
+    let url = format!("https://x.com/bob_makes/status/{}", crate::support::tracked::OURS);
     let (status, body) = t.app.call(Method::POST, "/v1/posts", Some(&t.bob), Some(json!({"url": url}))).await;
     assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("post_taken")));
     let flags = t.app.store.flags(true, 10).await.unwrap();
@@ -326,7 +326,7 @@ async fn a_post_claimed_by_a_second_creator_is_flagged(db: TestDb) {
     assert_eq!(status, StatusCode::CONFLICT);
     assert!(t.app.store.flags(true, 10).await.unwrap().is_empty(), "the cleared claim was raised again");
     // The owner registering it again is no such signal.
-    let url = format!("https://x.com/ada_makes/status/{}", crate::tracking::OURS);
+    let url = format!("https://x.com/ada_makes/status/{}", crate::support::tracked::OURS);
     let (status, _) = t.app.call(Method::POST, "/v1/posts", Some(&t.ada), Some(json!({"url": url}))).await;
     assert_eq!(status, StatusCode::CONFLICT);
     assert_eq!(t.app.store.flags(false, 10).await.unwrap().len(), 1);

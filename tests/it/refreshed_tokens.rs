@@ -11,8 +11,8 @@ use viewmark::simulator::scenario::{SimAccount, SimMedia, SimPost};
 use viewmark::simulator::{Fault, FaultKind, FaultTarget, SimPostState};
 
 use crate::on_both_backends;
+use crate::support::tracked::{account, link_and_prove, register, scenario, show, tracked_scenario};
 use crate::support::TestDb;
-use crate::tracking::{account, link_and_prove, register, scenario, show, tracked_scenario};
 
 const TIKTOK_POST: &str = "7300000000000000001";
 const BOBS_POST: &str = "1800000000000000077";

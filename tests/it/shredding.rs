@@ -14,8 +14,8 @@ use viewmark::store::{
 };
 
 use crate::on_both_backends;
+use crate::support::tracked::{register, tracked, OURS};
 use crate::support::{TestDb, TEST_ENCRYPTION_KEY};
-use crate::tracking::{register, tracked, OURS};
 
 const HANDLE: &str = "ada.lovelace.art";
 const TOKEN: &str = "act.SECRET-ACCESS-777";
@@ -104,7 +104,7 @@ async fn a_backup_taken_before_erasure_cannot_be_read_after_it(db: TestDb) {
             assert!(!bytes.windows(needle.len()).any(|w| w == needle.as_bytes()), "{needle} in the file");
         }
     }
-    assert!(crate::erasure::scan(&db.url, &raw, &needles).await.is_empty(), "plaintext at rest");
+    assert!(crate::support::files::scan(&db.url, &raw, &needles).await.is_empty(), "plaintext at rest");
     // Before the erasure the backup is readable with the key store: what makes it unreadable
     // afterwards is the erasure, not a broken backup.
     let key = db.key_store().await.data_key(ada).await.unwrap().expect("her data key");
@@ -140,7 +140,7 @@ async fn a_backup_taken_before_erasure_cannot_be_read_after_it(db: TestDb) {
         backup.close().await;
     }
     let key_store = db.raw_keystore().await;
-    let leftovers = crate::erasure::scan(&db.keystore_url, &key_store, &[ada.to_string()]).await;
+    let leftovers = crate::support::files::scan(&db.keystore_url, &key_store, &[ada.to_string()]).await;
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 
@@ -154,7 +154,7 @@ fn viewmark_with(db: &TestDb, dir: &std::path::Path, extra: &str) -> std::proces
         "07".repeat(32),
     );
     std::fs::write(&config, text).unwrap();
-    let mut cmd = crate::cli::viewmark();
+    let mut cmd = crate::support::cli::viewmark();
     cmd.env("VIEWMARK_CONFIG", &config);
     cmd
 }
@@ -207,7 +207,7 @@ async fn an_erasure_killed_after_destroying_the_key_completes_on_retry(db: TestD
         q.fetch_one(&raw).await.unwrap().get::<i64, _>("n")
     };
     let before = snapshots().await;
-    crate::tracking::next_slot().await;
+    crate::support::tracked::next_slot().await;
     t.poller.try_execute_task().await.unwrap();
     assert_eq!(snapshots().await, before, "nothing polled for her");
     let status = sqlx::query("SELECT status FROM posts WHERE id = $1").bind(post["id"].as_str().unwrap());
@@ -222,7 +222,7 @@ async fn an_erasure_killed_after_destroying_the_key_completes_on_retry(db: TestD
     assert_eq!(answer["receipt"]["row_counts"]["data_keys"], 0, "{answer}");
     assert_eq!(answer["receipt"]["row_counts"]["creators"], 1, "{answer}");
     let needles = [ada.to_string(), "user-ada".into(), "ada_makes".into(), OURS.into()];
-    let leftovers = crate::erasure::scan(&url, &raw, &needles).await;
+    let leftovers = crate::support::files::scan(&url, &raw, &needles).await;
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 

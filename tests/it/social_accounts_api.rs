@@ -7,8 +7,8 @@ use sqlx::Row;
 use viewmark::store::SealedColumn;
 
 use crate::on_both_backends;
+use crate::support::tokens::creator_token;
 use crate::support::{TestApp, TestDb};
-use crate::tokens::creator_token;
 
 async fn join(app: &TestApp, user: &str) -> (String, String) {
     let token = creator_token(user);

@@ -9,25 +9,8 @@ use viewmark::media::video::{probe, FrameReader, VideoError, VideoLimits, VideoS
 use viewmark::simulator::attacks;
 use viewmark::watermark::{self, Key};
 
-use crate::wm_support::key;
-
-/// A moving test pattern with a sine tone: `seconds` long at 10 fps, `codec` libx264 or
-/// libvpx-vp9.
-pub fn clip(dir: &Path, name: &str, codec: &str, seconds: u32) -> PathBuf {
-    let path = dir.join(name);
-    let audio = if codec == "libx264" { "aac" } else { "libopus" };
-    let status = Command::new("ffmpeg")
-        .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
-        .arg(format!("testsrc2=size=320x240:rate=10:duration={seconds}"))
-        .args(["-f", "lavfi", "-i"])
-        .arg(format!("sine=frequency=440:duration={seconds}"))
-        .args(["-c:v", codec, "-pix_fmt", "yuv420p", "-c:a", audio, "-shortest"])
-        .arg(&path)
-        .status()
-        .expect("ffmpeg runs");
-    assert!(status.success(), "ffmpeg made {name}");
-    path
-}
+use crate::support::clips::{clip, photo_clip};
+use crate::support::marked::key;
 
 #[test]
 #[cfg_attr(not(viewmark_test_ffmpeg), ignore = "needs ffmpeg and ffprobe on the PATH (CI installs them)")]
@@ -125,26 +108,6 @@ fn video_work_past_its_deadline_stops() {
         deadline.scope(|| viewmark::media::enroll::mark_video(&input, &output, &settings, &key(), 7));
     assert!(matches!(marked, Err(VideoError::TimedOut)), "{marked:?}");
     assert!(started.elapsed() < std::time::Duration::from_secs(10), "{:?}", started.elapsed());
-}
-
-/// A 1280x720 clip panning across a fixture photo (`pan` pixels a second; 0 for a still
-/// shot), 24 fps, with a tone: what a generated clip looks like to the encoder.
-pub fn photo_clip(dir: &Path, name: &str, photo: &str, pan: u32, seconds: u32) -> PathBuf {
-    let path = dir.join(name);
-    let source = format!("{}/fixtures/images/{photo}", env!("CARGO_MANIFEST_DIR"));
-    let webm = name.ends_with(".webm");
-    let (video, audio) = if webm { ("libvpx-vp9", "libopus") } else { ("libx264", "aac") };
-    let status = Command::new("ffmpeg")
-        .args(["-v", "error", "-y", "-loop", "1", "-framerate", "24", "-i", &source])
-        .args(["-f", "lavfi", "-i", &format!("sine=frequency=330:duration={seconds}")])
-        .args(["-vf", &format!("scale=1920:1080:force_original_aspect_ratio=increase,crop=1280:720:x='min({pan}*t,iw-1280)':y='(ih-720)/2',format=yuv420p")])
-        .args(["-t", &seconds.to_string(), "-c:v", video, "-c:a", audio])
-        .args(if webm { &["-deadline", "realtime", "-cpu-used", "8", "-b:v", "2M"][..] } else { &["-crf", "16"][..] })
-        .arg(&path)
-        .status()
-        .expect("ffmpeg runs");
-    assert!(status.success(), "ffmpeg made {name}");
-    path
 }
 
 fn run_ffmpeg(args: &[&str]) {
@@ -329,13 +292,13 @@ fn the_mark_stays_put_from_frame_to_frame() {
 #[test]
 #[cfg_attr(not(viewmark_test_ffmpeg), ignore = "needs ffmpeg and ffprobe on the PATH (CI installs them)")]
 fn the_cli_marks_and_detects_videos() {
-    use crate::cli::detect;
+    use crate::support::cli::detect;
     let dir = tempfile::tempdir().unwrap();
     let input = photo_clip(dir.path(), "clip.mov", "rocket.jpg", 60, 1);
     let key_file = dir.path().join("k.key");
     std::fs::write(&key_file, "cd".repeat(32)).unwrap();
     let output = dir.path().join("marked.mov");
-    let embed = crate::cli::viewmark()
+    let embed = crate::support::cli::viewmark()
         .args(["embed", "--input"])
         .arg(&input)
         .arg("--output")
@@ -350,7 +313,7 @@ fn the_cli_marks_and_detects_videos() {
     assert_eq!(detect(&output, &key_file)["payload"], "00c0ffee12345678");
     assert_eq!(detect(&input, &key_file)["payload"], serde_json::Value::Null);
     // A video cannot be written as a picture.
-    let bad = crate::cli::viewmark()
+    let bad = crate::support::cli::viewmark()
         .args(["embed", "--input"])
         .arg(&input)
         .args(["--output", "x.png", "--payload", "00c0ffee12345678", "--key-file"])

@@ -5,10 +5,10 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::contents_api::{join, upload as post};
 use crate::on_both_backends;
+use crate::support::clips::photo_clip;
+use crate::support::creators::{join, upload as post};
 use crate::support::{TestApp, TestDb};
-use crate::video::photo_clip;
 use viewmark::media::video::{probe, VideoLimits};
 
 async fn error_code(response: reqwest::Response) -> (StatusCode, String) {
@@ -128,7 +128,7 @@ async fn video_uploads_share_a_bounded_spool(db: TestDb) {
     let (_, listed) = app.call(Method::GET, "/v1/contents", Some(&ada), None).await;
     assert_eq!(listed["items"].as_array().unwrap().len(), 0, "{listed}");
     // The space was given back: a clip within the budget goes through.
-    let small = std::fs::read(crate::video::clip(dir.path(), "small.mp4", "libx264", 1)).unwrap();
+    let small = std::fs::read(crate::support::clips::clip(dir.path(), "small.mp4", "libx264", 1)).unwrap();
     assert!(small.len() < 128 << 10, "the clip is {} bytes: over the budget", small.len());
     assert_eq!(post(&app, "/v1/contents", &ada, small, "video/mp4").await.status(), StatusCode::CREATED);
 }

@@ -11,8 +11,8 @@ use viewmark::media::video::{probe, FrameReader, VideoLimits, VideoSettings};
 use viewmark::simulator::attacks;
 use viewmark::watermark;
 
-use crate::video::photo_clip;
-use crate::wm_support::{key, payload_for};
+use crate::support::clips::photo_clip;
+use crate::support::marked::{key, payload_for};
 
 const PHOTOS: [&str; 4] = ["motorcycle_left.png", "hubble_deep_field.jpg", "rocket.jpg", "coffee.png"];
 /// Rows every clip must pass (measured: all do); the harsher rows are reported.

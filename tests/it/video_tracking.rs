@@ -9,8 +9,8 @@ use viewmark::simulator::{Scenario, SimPostState};
 use viewmark::tracking::Round;
 
 use crate::on_both_backends;
+use crate::support::tracked::{account, register, show, tracked_scenario};
 use crate::support::TestDb;
-use crate::tracking::{account, register, show, tracked_scenario};
 
 const PAYLOAD: u64 = 0x0aa5_5aa5_1234_5678;
 
@@ -40,7 +40,7 @@ fn video_post(
 
 async fn video_posts_verify_from_covers_and_from_the_video_itself(db: TestDb) {
     let dir = tempfile::tempdir().unwrap();
-    let clip = crate::video::photo_clip(dir.path(), "clip.mp4", "rocket.jpg", 80, 1);
+    let clip = crate::support::clips::photo_clip(dir.path(), "clip.mp4", "rocket.jpg", 80, 1);
     let scenario = Scenario {
         credentials: Default::default(),
         limits: Default::default(),

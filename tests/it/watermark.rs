@@ -8,7 +8,7 @@ use viewmark::watermark::{
     SAME_CONTENT,
 };
 
-use crate::wm_support::*;
+use crate::support::marked::*;
 
 /// The detection floor of every attack, as a fraction of the (image, attack) pairs: one
 /// pair less than the measured rates, which are 100 % on every row over payload draws 0-2,

@@ -12,7 +12,7 @@ use viewmark::domain::*;
 use viewmark::simulator::{scenario::SimAccount, scenario::SimPost, Scenario, SimPostState, Simulator};
 use viewmark::store::*;
 
-use crate::platforms::quick_settings;
+use crate::support::platforms::quick_settings;
 use crate::support::{fixture_path, TestDb, TEST_ENCRYPTION_KEY};
 
 const POSTS: usize = 2000;

@@ -1,5 +1,14 @@
 //! Test databases on both backends, and the real server spawned on a random port.
 
+pub mod cli;
+pub mod clips;
+pub mod creators;
+pub mod files;
+pub mod marked;
+pub mod platforms;
+pub mod tokens;
+pub mod tracked;
+
 use std::sync::Arc;
 use std::time::Duration;
 
