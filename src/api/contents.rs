@@ -9,6 +9,7 @@ use image::ImageFormat;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::auth::JoinedCreator;
 use super::auth::{content_viewer, current_creator, require_tracking_consent};
 use super::auth::{forbidden, service_token, Caller};
 use super::error::ErrorDoc;
@@ -293,10 +294,9 @@ fn decode_cursor(text: &str) -> Result<ContentCursor, ApiError> {
     responses((status = 200, body = ContentPage), (status = 400, description = "Bad limit or cursor", body = ErrorDoc)))]
 pub async fn list(
     state: web::Data<AppState>,
-    caller: Caller,
+    JoinedCreator(creator): JoinedCreator,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let creator = current_creator(&state, &caller).await?;
     let limit = query.limit.unwrap_or(DEFAULT_PAGE);
     if !(1..=MAX_PAGE).contains(&limit) {
         return Err(ApiError::bad_request("bad_limit", format!("limit must be 1 to {MAX_PAGE}")));

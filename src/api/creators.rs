@@ -6,6 +6,7 @@ use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::auth::JoinedCreator;
 use super::auth::{current_creator, Caller};
 use super::error::ErrorDoc;
 use super::error::{store_error, ApiError};
@@ -158,8 +159,10 @@ pub async fn join(
 /// `GET /v1/creators/me`.
 #[utoipa::path(get, path = "/v1/creators/me", tag = "creators", security(("bearer" = [])),
     responses((status = 200, body = CreatorView), (status = 404, description = "Not joined", body = ErrorDoc)))]
-pub async fn me(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
-    let creator = current_creator(&state, &caller).await?;
+pub async fn me(
+    _state: web::Data<AppState>,
+    JoinedCreator(creator): JoinedCreator,
+) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(CreatorView::from(&creator)))
 }
 

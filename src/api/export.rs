@@ -8,8 +8,7 @@ use chrono::Utc;
 use futures_util::stream;
 use tokio::sync::{mpsc, oneshot};
 
-use super::auth::current_creator;
-use super::auth::Caller;
+use super::auth::JoinedCreator;
 use super::error::ErrorDoc;
 use super::error::{store_error, ApiError};
 use super::AppState;
@@ -25,8 +24,10 @@ const BUFFERED_CHUNKS: usize = 4;
         (status = 404, description = "Not joined", body = ErrorDoc),
         (status = 410, description = "Erased", body = ErrorDoc),
     ))]
-pub async fn export(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
-    let creator = current_creator(&state, &caller).await?;
+pub async fn export(
+    state: web::Data<AppState>,
+    JoinedCreator(creator): JoinedCreator,
+) -> Result<HttpResponse, ApiError> {
     let (chunks, mut received) = mpsc::channel::<Vec<u8>>(BUFFERED_CHUNKS);
     let (done, outcome) = oneshot::channel::<Result<(), ExportError>>();
     let store = state.store.clone();

@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use super::auth::content_viewer;
 use super::auth::Caller;
+use super::auth::JoinedCreator;
 use super::auth::{current_creator, require_tracking_consent};
 use super::error::ErrorDoc;
 use super::error::{store_error, ApiError};
@@ -108,10 +109,9 @@ async fn view(state: &AppState, post: &Post) -> Result<PostView, ApiError> {
     ))]
 pub async fn register(
     state: web::Data<AppState>,
-    caller: Caller,
+    JoinedCreator(creator): JoinedCreator,
     body: web::Json<RegisterBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let creator = current_creator(&state, &caller).await?;
     require_tracking_consent(&creator)?;
     let body = body.into_inner();
     let request = Registration {
@@ -143,10 +143,9 @@ pub async fn register(
     responses((status = 200, body = PostPage), (status = 400, description = "Bad limit or cursor", body = ErrorDoc)))]
 pub async fn list(
     state: web::Data<AppState>,
-    caller: Caller,
+    JoinedCreator(creator): JoinedCreator,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let creator = current_creator(&state, &caller).await?;
     let limit = query.limit.unwrap_or(DEFAULT_PAGE);
     if !(1..=MAX_PAGE).contains(&limit) {
         return Err(ApiError::bad_request("bad_limit", format!("limit must be 1 to {MAX_PAGE}")));

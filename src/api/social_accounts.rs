@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::auth::Caller;
+use super::auth::JoinedCreator;
 use super::auth::{current_creator, require_tracking_consent};
 use super::error::ErrorDoc;
 use super::error::{store_error, ApiError};
@@ -162,8 +163,10 @@ pub async fn link(
 /// `GET /v1/social-accounts`: the caller's linked accounts.
 #[utoipa::path(get, path = "/v1/social-accounts", tag = "social accounts", security(("bearer" = [])),
     responses((status = 200, body = AccountList)))]
-pub async fn list(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
-    let creator = current_creator(&state, &caller).await?;
+pub async fn list(
+    state: web::Data<AppState>,
+    JoinedCreator(creator): JoinedCreator,
+) -> Result<HttpResponse, ApiError> {
     let accounts = state.store.social_accounts_for_creator(creator.id).await?;
     Ok(HttpResponse::Ok().json(AccountList { items: accounts.iter().map(AccountView::from).collect() }))
 }
@@ -210,10 +213,9 @@ fn platform_error(error: &PlatformError) -> ApiError {
     ))]
 pub async fn verify(
     state: web::Data<AppState>,
-    caller: Caller,
+    JoinedCreator(creator): JoinedCreator,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let creator = current_creator(&state, &caller).await?;
     require_tracking_consent(&creator)?;
     let not_found = || ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such social account of yours");
     let account = state.store.social_account(*id).await?.ok_or_else(not_found)?;

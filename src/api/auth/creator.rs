@@ -41,3 +41,22 @@ pub async fn content_viewer(state: &AppState, caller: &Caller) -> Result<Option<
         Caller::Creator(_) => Ok(Some(current_creator(state, caller).await?.id)),
     }
 }
+
+/// The caller as a joined creator: extracting it authenticates the caller and loads their
+/// creator record (401 without credentials, 403 for a service, 404 when not joined).
+#[derive(Debug, Clone)]
+pub struct JoinedCreator(pub Creator);
+
+impl actix_web::FromRequest for JoinedCreator {
+    type Error = ApiError;
+    type Future = std::pin::Pin<Box<dyn std::future::Future<Output = Result<JoinedCreator, ApiError>>>>;
+
+    fn from_request(req: &actix_web::HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
+        let caller = Caller::from_request(req, payload);
+        let state = req.app_data::<actix_web::web::Data<AppState>>().cloned();
+        Box::pin(async move {
+            let (caller, state) = (caller.await?, state.ok_or_else(ApiError::internal)?);
+            current_creator(&state, &caller).await.map(JoinedCreator)
+        })
+    }
+}

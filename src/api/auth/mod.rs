@@ -7,7 +7,7 @@ mod jwks;
 mod jwt;
 pub mod service_token;
 
-pub use creator::{content_viewer, current_creator, require_tracking_consent};
+pub use creator::{content_viewer, current_creator, require_tracking_consent, JoinedCreator};
 pub use jwt::AuthSettings;
 
 use std::future::Future;
