@@ -17,7 +17,6 @@ use super::error::ErrorDoc;
 use super::error::{store_error, ApiError};
 use super::AppState;
 use crate::domain::{Platform, SocialAccount};
-use crate::platforms::start_gate::with_gate;
 use crate::platforms::{normalise_handle, PlatformError, UserCredential, UserToken};
 use crate::store::{NewSocialAccount, StoreError};
 use crate::tracking::consent_gate::ConsentGate;
@@ -244,12 +243,12 @@ pub async fn verify(
     };
     // The profile request is a request about the creator: it passes the consent gate like a
     // poll, so a revocation committing meanwhile either stops it or waits for its answer.
-    let gate = std::sync::Arc::new(ConsentGate::new(
+    let gate = ConsentGate::new(
         state.store.clone(),
         state.consent_locks.clone(),
         vec![(creator.id, creator.consent_changed_at)],
-    ));
-    let fetched = with_gate(gate, adapter.profile(&account.handle, user.as_ref())).await;
+    );
+    let fetched = adapter.profile(&gate, &account.handle, user.as_ref()).await;
     // Tokens obtained on the way are kept whatever the answer: the old ones may be dead.
     if let Some(token) = user.as_ref().and_then(|u| u.refreshed.take()) {
         let bytes = token.to_bytes().map_err(|_| ApiError::internal())?;

@@ -133,6 +133,7 @@ impl ApiClient {
     /// the platform. Any other answer is returned for the adapter to read.
     pub async fn send(
         &self,
+        gate: &dyn super::start_gate::StartGate,
         user: Option<Uuid>,
         build: impl Fn(&reqwest::Client) -> RequestBuilder,
     ) -> Result<ApiResponse, PlatformError> {
@@ -143,7 +144,8 @@ impl ApiClient {
             }
             self.admit(user)?;
             // Checked before every attempt: a retry is a new request.
-            let permit = super::start_gate::permit()
+            let permit = gate
+                .permit()
                 .await
                 .map_err(|reason| PlatformError::Gated { platform: self.platform, reason })?;
             match self.attempt(build(&self.http), permit).await? {
@@ -174,7 +176,7 @@ impl ApiClient {
     async fn attempt(
         &self,
         request: RequestBuilder,
-        permit: Option<super::start_gate::Permit>,
+        permit: super::start_gate::Permit,
     ) -> Result<Attempt, PlatformError> {
         let sent = request.send().await;
         // The platform has the request (or it failed): what the gate guards is over.

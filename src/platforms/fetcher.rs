@@ -214,21 +214,31 @@ impl MediaFetcher {
     }
 
     /// Fetches a picture for `platform`, following at most `max_redirects` checked hops.
-    pub async fn fetch(&self, platform: Platform, url: &Url) -> Result<FetchedMedia, FetchError> {
+    pub async fn fetch(
+        &self,
+        gate: &dyn super::start_gate::StartGate,
+        platform: Platform,
+        url: &Url,
+    ) -> Result<FetchedMedia, FetchError> {
         let timeout = Duration::from_millis(self.settings.timeout_ms);
-        tokio::time::timeout(timeout, self.follow(platform, url.clone()))
+        tokio::time::timeout(timeout, self.follow(gate, platform, url.clone()))
             .await
             .unwrap_or(Err(FetchError::Timeout(self.settings.timeout_ms)))
     }
 
-    async fn follow(&self, platform: Platform, mut url: Url) -> Result<FetchedMedia, FetchError> {
+    async fn follow(
+        &self,
+        gate: &dyn super::start_gate::StartGate,
+        platform: Platform,
+        mut url: Url,
+    ) -> Result<FetchedMedia, FetchError> {
         for _hop in 0..=self.settings.max_redirects {
             self.check_url(platform, &url)?;
             if let Some(Host::Domain(name)) = url.host() {
                 // A typed refusal now; the resolver enforces the same on connect.
                 CheckedResolver::checked(self.policy, name).await?;
             }
-            let permit = super::start_gate::permit().await.map_err(FetchError::Gated)?;
+            let permit = gate.permit().await.map_err(FetchError::Gated)?;
             let response = self.http.get(url.clone()).send().await.map_err(|e| self.network(e));
             drop(permit);
             let response = response?;

@@ -20,6 +20,7 @@ use super::observation::{
     count_from_json, media_url, Observation, PlatformError, PostState, Profile, UserCredential, UserToken,
 };
 use super::settings::PlatformSettings;
+use super::start_gate::StartGate;
 use super::urls::parse_post_url;
 use super::{normalise_reported_handle, require_user, PlatformAdapter};
 use crate::domain::Platform;
@@ -62,6 +63,7 @@ impl Instagram {
 
     async fn get(
         &self,
+        gate: &dyn StartGate,
         user: &UserCredential,
         token: &UserToken,
         path: &str,
@@ -70,7 +72,7 @@ impl Instagram {
         let url = format!("{}{path}", self.base);
         let response = self
             .client
-            .send(Some(user.account_id), |http| {
+            .send(gate, Some(user.account_id), |http| {
                 http.get(&url).query(query).query(&[("access_token", token.access_token.expose())])
             })
             .await?;
@@ -100,7 +102,11 @@ impl Instagram {
 
     /// The token to use: extended first if it expires within a week (it cannot be once
     /// expired). The extended one is handed back at once, whatever happens next.
-    async fn extend_if_due(&self, user: &UserCredential) -> Result<UserToken, PlatformError> {
+    async fn extend_if_due(
+        &self,
+        gate: &dyn StartGate,
+        user: &UserCredential,
+    ) -> Result<UserToken, PlatformError> {
         let held = user.current_token();
         let due = held.expires_at.is_some_and(|at| at - Utc::now() < EXTEND_WITHIN);
         if !due {
@@ -108,7 +114,8 @@ impl Instagram {
         }
         let url = format!("{}/refresh_access_token", self.root);
         let query = [("grant_type", "ig_refresh_token"), ("access_token", held.access_token.expose())];
-        let response = self.client.send(Some(user.account_id), |http| http.get(&url).query(&query)).await?;
+        let response =
+            self.client.send(gate, Some(user.account_id), |http| http.get(&url).query(&query)).await?;
         if response.status != StatusCode::OK {
             return Err(self.error(&response));
         }
@@ -126,6 +133,7 @@ impl Instagram {
     /// The creator's media by shortcode, searched page by page until all are found.
     async fn find_media(
         &self,
+        gate: &dyn StartGate,
         user: &UserCredential,
         token: &UserToken,
         shortcodes: &[String],
@@ -137,7 +145,7 @@ impl Instagram {
             if let Some(cursor) = &after {
                 query.push(("after", cursor));
             }
-            let page = self.get(user, token, "/me/media", &query).await?;
+            let page = self.get(gate, user, token, "/me/media", &query).await?;
             for item in page["data"].as_array().into_iter().flatten() {
                 let shortcode =
                     item["permalink"].as_str().and_then(|p| parse_post_url(p).ok()).map(|p| p.post_id);
@@ -155,12 +163,13 @@ impl Instagram {
 
     async fn views(
         &self,
+        gate: &dyn StartGate,
         user: &UserCredential,
         token: &UserToken,
         media_id: &str,
     ) -> Result<Option<u64>, PlatformError> {
         let insights =
-            self.get(user, token, &format!("/{media_id}/insights"), &[("metric", "views")]).await?;
+            self.get(gate, user, token, &format!("/{media_id}/insights"), &[("metric", "views")]).await?;
         let metric = insights["data"].as_array().into_iter().flatten().find(|m| m["name"] == "views");
         Ok(metric.and_then(|m| {
             count_from_json(&m["values"][0]["value"]).or_else(|| count_from_json(&m["total_value"]["value"]))
@@ -188,12 +197,13 @@ impl PlatformAdapter for Instagram {
 
     async fn observe(
         &self,
+        gate: &dyn StartGate,
         post_ids: &[String],
         user: Option<&UserCredential>,
     ) -> Result<Vec<Observation>, PlatformError> {
         let user = require_user(Platform::Instagram, user)?;
-        let token = &self.extend_if_due(user).await?;
-        let media = self.find_media(user, token, post_ids).await?;
+        let token = &self.extend_if_due(gate, user).await?;
+        let media = self.find_media(gate, user, token, post_ids).await?;
         let mut observations = Vec::with_capacity(post_ids.len());
         for id in post_ids {
             let Some(item) = media.get(id) else {
@@ -201,7 +211,7 @@ impl PlatformAdapter for Instagram {
                 continue;
             };
             let views = match item["id"].as_str() {
-                Some(media_id) => self.views(user, token, media_id).await?,
+                Some(media_id) => self.views(gate, user, token, media_id).await?,
                 None => None,
             };
             // Videos and reels: the thumbnail first (small), then the video file itself
@@ -226,12 +236,13 @@ impl PlatformAdapter for Instagram {
     /// The token owner's profile.
     async fn profile(
         &self,
+        gate: &dyn StartGate,
         _handle: &str,
         user: Option<&UserCredential>,
     ) -> Result<Option<Profile>, PlatformError> {
         let user = require_user(Platform::Instagram, user)?;
-        let token = &self.extend_if_due(user).await?;
-        let me = self.get(user, token, "/me", &[("fields", "user_id,username,biography")]).await?;
+        let token = &self.extend_if_due(gate, user).await?;
+        let me = self.get(gate, user, token, "/me", &[("fields", "user_id,username,biography")]).await?;
         let profile = me["username"]
             .as_str()
             .and_then(|h| normalise_reported_handle(Platform::Instagram, h))

@@ -37,10 +37,11 @@ pub trait PlatformAdapter: Send + Sync {
     fn needs_user_token(&self) -> bool;
     /// How much longer the platform is paused after a rate-limit or quota answer.
     fn paused_for(&self) -> Option<Duration>;
-    /// One observation per id asked, in the same order; posts the platform does not return
+    /// One observation per id asked, in the same order, every request under `gate`; posts the platform does not return
     /// are `Removed` (or `Private` where it says so).
     async fn observe(
         &self,
+        gate: &dyn start_gate::StartGate,
         post_ids: &[String],
         user: Option<&UserCredential>,
     ) -> Result<Vec<Observation>, PlatformError>;
@@ -49,6 +50,7 @@ pub trait PlatformAdapter: Send + Sync {
     /// returned, and the caller compares handles.
     async fn profile(
         &self,
+        gate: &dyn start_gate::StartGate,
         handle: &str,
         user: Option<&UserCredential>,
     ) -> Result<Option<Profile>, PlatformError>;

@@ -1,11 +1,9 @@
 //! A start gate: a check made immediately before every request a poll sends (each retry
 //! included), holding a permit until the platform has answered, so that a consent
 //! revocation cannot commit between the check and the request reaching the platform (the
-//! revocation waits for the permit). The poller installs one around each batch, and the
-//! account-proof route around its profile request, with [`with_gate`].
-
-use std::future::Future;
-use std::sync::Arc;
+//! revocation waits for the permit). Every adapter method, API call and media fetch takes the
+//! gate as an argument: the poller passes one per batch, the account-proof route one for its
+//! profile request.
 
 use async_trait::async_trait;
 
@@ -18,20 +16,13 @@ pub trait StartGate: Send + Sync {
     async fn permit(&self) -> Result<Permit, String>;
 }
 
-tokio::task_local! {
-    static GATE: Arc<dyn StartGate>;
-}
+/// The gate of requests about no creator: every request may start. Only tests and tools
+/// that call a platform outside any poll or proof use it.
+pub struct Ungated;
 
-/// Runs `work` with every platform request (and media fetch) inside it gated by `gate`.
-pub async fn with_gate<F: Future>(gate: Arc<dyn StartGate>, work: F) -> F::Output {
-    GATE.scope(gate, work).await
-}
-
-/// A permit from the gate in force, if any.
-pub async fn permit() -> Result<Option<Permit>, String> {
-    let gate = GATE.try_with(Arc::clone).ok();
-    match gate {
-        Some(gate) => gate.permit().await.map(Some),
-        None => Ok(None),
+#[async_trait]
+impl StartGate for Ungated {
+    async fn permit(&self) -> Result<Permit, String> {
+        Ok(Box::new(()))
     }
 }

@@ -17,6 +17,7 @@ use super::observation::{
     count_from_json, media_url, Observation, PlatformError, PostState, Profile, UserCredential, UserToken,
 };
 use super::settings::PlatformSettings;
+use super::start_gate::StartGate;
 use super::{normalise_reported_handle, require_user, PlatformAdapter};
 use crate::domain::Platform;
 use crate::domain::Secret;
@@ -75,6 +76,7 @@ impl Tiktok {
 
     async fn query(
         &self,
+        gate: &dyn StartGate,
         user: &UserCredential,
         token: &UserToken,
         ids: &[String],
@@ -83,7 +85,7 @@ impl Tiktok {
         let body = json!({"filters": {"video_ids": ids}});
         let response = self
             .client
-            .send(Some(user.account_id), |http| {
+            .send(gate, Some(user.account_id), |http| {
                 http.post(&url)
                     .query(&[("fields", VIDEO_FIELDS)])
                     .bearer_auth(token.access_token.expose())
@@ -95,20 +97,21 @@ impl Tiktok {
 
     async fn user_info(
         &self,
+        gate: &dyn StartGate,
         user: &UserCredential,
         token: &UserToken,
     ) -> Result<Call<Value>, PlatformError> {
         let url = format!("{}/v2/user/info/", self.base);
         let response = self
             .client
-            .send(Some(user.account_id), |http| {
+            .send(gate, Some(user.account_id), |http| {
                 http.get(&url).query(&[("fields", USER_FIELDS)]).bearer_auth(token.access_token.expose())
             })
             .await?;
         self.read(&response)
     }
 
-    async fn refresh(&self, user: &UserCredential) -> Result<UserToken, PlatformError> {
+    async fn refresh(&self, gate: &dyn StartGate, user: &UserCredential) -> Result<UserToken, PlatformError> {
         let refused =
             |reason: &str| PlatformError::Unauthorized { platform: Platform::Tiktok, reason: reason.into() };
         let (Some(key), Some(secret)) = (&self.client_key, &self.client_secret) else {
@@ -123,7 +126,8 @@ impl Tiktok {
             ("grant_type", "refresh_token"),
             ("refresh_token", refresh_token.expose()),
         ];
-        let response = self.client.send(Some(user.account_id), |http| http.post(&url).form(&form)).await?;
+        let response =
+            self.client.send(gate, Some(user.account_id), |http| http.post(&url).form(&form)).await?;
         let answer: TokenAnswer = match response.status {
             StatusCode::OK => self.client.json(&response).map_err(|_| refused("refresh refused"))?,
             _ => return Err(refused("refresh refused")),
@@ -143,6 +147,7 @@ impl Tiktok {
     /// Runs `call` with the creator's newest token, refreshing it once if refused.
     async fn with_token<'a, F, Fut>(
         &'a self,
+        gate: &'a dyn StartGate,
         user: &'a UserCredential,
         call: F,
     ) -> Result<Value, PlatformError>
@@ -154,7 +159,7 @@ impl Tiktok {
         if let Call::Answer(value) = call(held.clone()).await? {
             return Ok(value);
         }
-        let fresh = self.refresh(&UserCredential { token: held, ..user.clone() }).await?;
+        let fresh = self.refresh(gate, &UserCredential { token: held, ..user.clone() }).await?;
         match call(fresh).await? {
             Call::Answer(value) => Ok(value),
             Call::TokenRefused(code) => {
@@ -184,14 +189,16 @@ impl PlatformAdapter for Tiktok {
 
     async fn observe(
         &self,
+        gate: &dyn StartGate,
         post_ids: &[String],
         user: Option<&UserCredential>,
     ) -> Result<Vec<Observation>, PlatformError> {
         let user = require_user(Platform::Tiktok, user)?;
         let mut videos = HashMap::new();
         for chunk in post_ids.chunks(BATCH) {
-            let answer =
-                self.with_token(user, |token| async move { self.query(user, &token, chunk).await }).await?;
+            let answer = self
+                .with_token(gate, user, |token| async move { self.query(gate, user, &token, chunk).await })
+                .await?;
             for video in answer["videos"].as_array().into_iter().flatten() {
                 if let Some(id) = video["id"].as_str() {
                     videos.insert(id.to_owned(), video.clone());
@@ -202,8 +209,9 @@ impl PlatformAdapter for Tiktok {
         let author = if videos.is_empty() {
             None
         } else {
-            let info =
-                self.with_token(user, |token| async move { self.user_info(user, &token).await }).await?;
+            let info = self
+                .with_token(gate, user, |token| async move { self.user_info(gate, user, &token).await })
+                .await?;
             info["user"]["username"].as_str().and_then(|h| normalise_reported_handle(Platform::Tiktok, h))
         };
         let observations = post_ids
@@ -226,11 +234,14 @@ impl PlatformAdapter for Tiktok {
     /// The token owner's profile (TikTok shows profiles only to their owner's token).
     async fn profile(
         &self,
+        gate: &dyn StartGate,
         _handle: &str,
         user: Option<&UserCredential>,
     ) -> Result<Option<Profile>, PlatformError> {
         let user = require_user(Platform::Tiktok, user)?;
-        let info = self.with_token(user, |token| async move { self.user_info(user, &token).await }).await?;
+        let info = self
+            .with_token(gate, user, |token| async move { self.user_info(gate, user, &token).await })
+            .await?;
         let profile_of = &info["user"];
         let profile = profile_of["username"]
             .as_str()

@@ -15,6 +15,7 @@ use super::observation::{
     count_from_json, media_url, Observation, PlatformError, PostState, Profile, UserCredential,
 };
 use super::settings::PlatformSettings;
+use super::start_gate::StartGate;
 use super::{normalise_reported_handle, PlatformAdapter};
 use crate::domain::Platform;
 use crate::domain::Secret;
@@ -39,14 +40,21 @@ impl X {
         })
     }
 
-    async fn get(&self, path: &str, query: &[(&str, &str)]) -> Result<Value, PlatformError> {
+    async fn get(
+        &self,
+        gate: &dyn StartGate,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> Result<Value, PlatformError> {
         let bearer = self.bearer.as_ref().ok_or_else(|| PlatformError::NotConfigured {
             platform: Platform::X,
             reason: "platforms.x.bearer_token is not set".into(),
         })?;
         let url = format!("{}{path}", self.base);
-        let response =
-            self.client.send(None, |http| http.get(&url).query(query).bearer_auth(bearer.expose())).await?;
+        let response = self
+            .client
+            .send(gate, None, |http| http.get(&url).query(query).bearer_auth(bearer.expose()))
+            .await?;
         match response.status {
             StatusCode::OK => self.client.json(&response),
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Err(PlatformError::Unauthorized {
@@ -138,6 +146,7 @@ impl PlatformAdapter for X {
 
     async fn observe(
         &self,
+        gate: &dyn StartGate,
         post_ids: &[String],
         _user: Option<&UserCredential>,
     ) -> Result<Vec<Observation>, PlatformError> {
@@ -147,6 +156,7 @@ impl PlatformAdapter for X {
             let ids = chunk.join(",");
             let body = self
                 .get(
+                    gate,
                     "/2/tweets",
                     &[
                         ("ids", &ids),
@@ -177,6 +187,7 @@ impl PlatformAdapter for X {
 
     async fn profile(
         &self,
+        gate: &dyn StartGate,
         handle: &str,
         _user: Option<&UserCredential>,
     ) -> Result<Option<Profile>, PlatformError> {
@@ -187,7 +198,7 @@ impl PlatformAdapter for X {
             reason: e.to_string(),
         })?;
         let path = format!("/2/users/by/username/{handle}");
-        let body = self.get(&path, &[("user.fields", "description")]).await?;
+        let body = self.get(gate, &path, &[("user.fields", "description")]).await?;
         let profile = body["data"]["username"]
             .as_str()
             .and_then(|u| normalise_reported_handle(Platform::X, u))

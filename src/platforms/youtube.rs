@@ -15,6 +15,7 @@ use super::observation::{
     count_from_json, media_url, Observation, PlatformError, PostState, Profile, UserCredential,
 };
 use super::settings::PlatformSettings;
+use super::start_gate::StartGate;
 use super::{normalise_reported_handle, PlatformAdapter};
 use crate::domain::Platform;
 use crate::domain::Secret;
@@ -44,7 +45,12 @@ impl Youtube {
         })
     }
 
-    async fn list(&self, resource: &str, query: &[(&str, &str)]) -> Result<Vec<Value>, PlatformError> {
+    async fn list(
+        &self,
+        gate: &dyn StartGate,
+        resource: &str,
+        query: &[(&str, &str)],
+    ) -> Result<Vec<Value>, PlatformError> {
         let key = self.api_key.as_ref().ok_or_else(|| PlatformError::NotConfigured {
             platform: Platform::Youtube,
             reason: "platforms.youtube.api_key is not set".into(),
@@ -52,7 +58,7 @@ impl Youtube {
         let url = format!("{}/youtube/v3/{resource}", self.base);
         let response = self
             .client
-            .send(None, |http| http.get(&url).query(query).query(&[("key", key.expose())]))
+            .send(gate, None, |http| http.get(&url).query(query).query(&[("key", key.expose())]))
             .await?;
         if response.status != StatusCode::OK {
             return Err(self.error(&response));
@@ -90,11 +96,15 @@ impl Youtube {
     }
 
     /// Handles and descriptions of the channels, by channel id.
-    async fn channels(&self, ids: &[String]) -> Result<HashMap<String, Value>, PlatformError> {
+    async fn channels(
+        &self,
+        gate: &dyn StartGate,
+        ids: &[String],
+    ) -> Result<HashMap<String, Value>, PlatformError> {
         let mut found = HashMap::new();
         for chunk in ids.chunks(BATCH) {
             let joined = chunk.join(",");
-            for item in self.list("channels", &[("part", "snippet"), ("id", &joined)]).await? {
+            for item in self.list(gate, "channels", &[("part", "snippet"), ("id", &joined)]).await? {
                 if let Some(id) = item["id"].as_str() {
                     found.insert(id.to_owned(), item["snippet"].clone());
                 }
@@ -144,13 +154,14 @@ impl PlatformAdapter for Youtube {
 
     async fn observe(
         &self,
+        gate: &dyn StartGate,
         post_ids: &[String],
         _user: Option<&UserCredential>,
     ) -> Result<Vec<Observation>, PlatformError> {
         let mut videos = HashMap::new();
         for chunk in post_ids.chunks(BATCH) {
             let joined = chunk.join(",");
-            for item in self.list("videos", &[("part", "statistics,snippet"), ("id", &joined)]).await? {
+            for item in self.list(gate, "videos", &[("part", "statistics,snippet"), ("id", &joined)]).await? {
                 if let Some(id) = item["id"].as_str() {
                     videos.insert(id.to_owned(), item.clone());
                 }
@@ -161,7 +172,7 @@ impl PlatformAdapter for Youtube {
         channel_ids.sort();
         channel_ids.dedup();
         let channels =
-            if channel_ids.is_empty() { HashMap::new() } else { self.channels(&channel_ids).await? };
+            if channel_ids.is_empty() { HashMap::new() } else { self.channels(gate, &channel_ids).await? };
         let observations = post_ids
             .iter()
             .map(|id| match videos.get(id) {
@@ -186,11 +197,12 @@ impl PlatformAdapter for Youtube {
 
     async fn profile(
         &self,
+        gate: &dyn StartGate,
         handle: &str,
         _user: Option<&UserCredential>,
     ) -> Result<Option<Profile>, PlatformError> {
         let at_handle = format!("@{handle}");
-        let items = self.list("channels", &[("part", "snippet"), ("forHandle", &at_handle)]).await?;
+        let items = self.list(gate, "channels", &[("part", "snippet"), ("forHandle", &at_handle)]).await?;
         let profile = items.first().and_then(|item| {
             let snippet = &item["snippet"];
             let reported = snippet["customUrl"].as_str().unwrap_or(&at_handle);

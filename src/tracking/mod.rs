@@ -27,7 +27,6 @@ use verify::{Verdict, Verifier};
 
 use crate::consent::locks::ConsentLocks;
 use crate::domain::{Platform, PostStatus, Timestamp};
-use crate::platforms::start_gate::with_gate;
 use crate::platforms::{Observation, PlatformError, Platforms, PostState, UserCredential, UserToken};
 use crate::store::{LeasedPost, PollCommit, PollCompletion, Store, StoreError};
 
@@ -64,8 +63,9 @@ impl Poller {
         Poller { store, platforms, verifier, settings, fraud, worker_id, consent_locks }
     }
 
-    fn gate(&self, creators: Vec<(Uuid, Timestamp)>) -> Arc<ConsentGate> {
-        Arc::new(ConsentGate::new(self.store.clone(), self.consent_locks.clone(), creators))
+    /// The consent gate a batch's requests pass, for these creators.
+    fn gate(&self, creators: Vec<(Uuid, Timestamp)>) -> ConsentGate {
+        ConsentGate::new(self.store.clone(), self.consent_locks.clone(), creators)
     }
 
     pub fn worker_id(&self) -> &str {
@@ -127,7 +127,7 @@ impl Poller {
             };
             let ids: Vec<String> = ready.iter().map(|(l, _)| l.post.platform_post_id.clone()).collect();
             let gate = self.gate(ready.iter().map(|(l, since)| (l.post.creator_id, *since)).collect());
-            let outcome = with_gate(gate, adapter.observe(&ids, user.as_ref())).await;
+            let outcome = adapter.observe(&gate, &ids, user.as_ref()).await;
             // New tokens are kept whatever the outcome: the old ones may be dead already.
             if let Some(user) = &user {
                 self.store_refreshed_token(user).await?;
@@ -251,7 +251,7 @@ impl Poller {
                     || post.evidence.as_ref().is_none_or(|e| now - e.verified_at > reverify);
                 if check_due {
                     let gate = self.gate(vec![(post.creator_id, since)]);
-                    match with_gate(gate, self.verifier.check(post, &leased.account, seen)).await {
+                    match self.verifier.check(&gate, post, &leased.account, seen).await {
                         Verdict::Verified { evidence, content_id } => {
                             done.status = PostStatus::Verified;
                             done.evidence = Some(evidence);

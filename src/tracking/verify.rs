@@ -13,6 +13,7 @@ use crate::media::image_io::ImageLimits;
 use crate::media::recognize::{self, Binding, Found};
 use crate::media::video::VideoSettings;
 use crate::platforms::fetcher::MediaFetcher;
+use crate::platforms::start_gate::StartGate;
 use crate::platforms::Observation;
 use crate::store::Store;
 use crate::watermark::Key;
@@ -43,7 +44,13 @@ pub struct Verifier {
 }
 
 impl Verifier {
-    pub async fn check(&self, post: &Post, account: &SocialAccount, seen: &Observation) -> Verdict {
+    pub async fn check(
+        &self,
+        gate: &dyn StartGate,
+        post: &Post,
+        account: &SocialAccount,
+        seen: &Observation,
+    ) -> Verdict {
         match seen.author_handle.as_deref() {
             Some(author) if author != account.handle => {
                 return Verdict::Rejected("posted by an account other than the one registered".into())
@@ -56,7 +63,7 @@ impl Verifier {
         }
         let mut last = "the post has no picture to check".to_owned();
         for url in seen.media_urls.iter().take(2) {
-            let media = match self.fetcher.fetch(post.platform, url).await {
+            let media = match self.fetcher.fetch(gate, post.platform, url).await {
                 Ok(media) => media,
                 Err(e) => {
                     last = format!("media fetch: {e}");

@@ -286,12 +286,19 @@ async fn simulated_platforms_start_with_one_command_and_answer_the_adapters() {
     let platforms = viewmark::platforms::Platforms::new(&settings.platforms).unwrap();
     let seen = platforms
         .adapter(viewmark::domain::Platform::X)
-        .observe(&["1800000000000000001".to_owned()], None)
+        .observe(&viewmark::platforms::start_gate::Ungated, &["1800000000000000001".to_owned()], None)
         .await
         .unwrap();
     assert_eq!(seen[0].author_handle.as_deref(), Some("ana_creates"));
     let fetcher = viewmark::platforms::fetcher::MediaFetcher::new(&settings.platforms.media).unwrap();
-    let media = fetcher.fetch(viewmark::domain::Platform::X, &seen[0].media_urls[0]).await.unwrap();
+    let media = fetcher
+        .fetch(
+            &viewmark::platforms::start_gate::Ungated,
+            viewmark::domain::Platform::X,
+            &seen[0].media_urls[0],
+        )
+        .await
+        .unwrap();
     assert!(!media.bytes.is_empty());
     terminate(child);
 }

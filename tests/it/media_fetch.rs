@@ -5,6 +5,7 @@ use url::Url;
 use viewmark::domain::Platform;
 use viewmark::media::image_io::{decode, ImageLimits, MediaError};
 use viewmark::platforms::fetcher::{FetchError, MediaFetcher};
+use viewmark::platforms::start_gate::Ungated;
 use viewmark::platforms::PlatformSettings;
 use viewmark::simulator::{Fault, FaultKind, FaultTarget};
 
@@ -47,7 +48,7 @@ async fn internal_addresses_are_refused_in_every_spelling() {
     let names: Vec<String> = hostile.iter().map(|u| url(u).host_str().unwrap().to_owned()).collect();
     let fetcher = strict_fetcher(&names.iter().map(String::as_str).collect::<Vec<_>>());
     for target in hostile {
-        let err = fetcher.fetch(Platform::X, &url(target)).await.unwrap_err();
+        let err = fetcher.fetch(&Ungated, Platform::X, &url(target)).await.unwrap_err();
         assert!(matches!(err, FetchError::ForbiddenAddress(_)), "{target}: {err:?}");
     }
 }
@@ -64,14 +65,18 @@ async fn hosts_schemes_and_plain_http_are_checked_before_connecting() {
         ("ftp://pbs.twimg.com/x.jpg", FetchError::Scheme),
     ];
     for (target, expected) in cases {
-        assert_eq!(fetcher.fetch(Platform::X, &url(target)).await.unwrap_err(), expected, "{target}");
+        assert_eq!(
+            fetcher.fetch(&Ungated, Platform::X, &url(target)).await.unwrap_err(),
+            expected,
+            "{target}"
+        );
     }
 }
 
 #[tokio::test]
 async fn every_redirect_hop_is_checked_again() {
     let w = world().await;
-    let seen = w.platforms.adapter(Platform::X).observe(&[TW.to_owned()], None).await.unwrap();
+    let seen = w.platforms.adapter(Platform::X).observe(&Ungated, &[TW.to_owned()], None).await.unwrap();
     let picture = seen[0].media_urls[0].clone();
     let redirect = |location: &str| Fault {
         target: FaultTarget::Media,
@@ -81,12 +86,15 @@ async fn every_redirect_hop_is_checked_again() {
 
     // To a host off the allow list.
     w.sim.inject(redirect("http://169.254.169.254/latest/meta-data/iam/"));
-    assert_eq!(w.fetcher.fetch(Platform::X, &picture).await.unwrap_err(), FetchError::HostNotAllowed("x"));
+    assert_eq!(
+        w.fetcher.fetch(&Ungated, Platform::X, &picture).await.unwrap_err(),
+        FetchError::HostNotAllowed("x")
+    );
 
     // To an allowed name on a forbidden address: the strict fetcher allows the simulator's
     // host by name but not loopback, so the first hop already stops.
     let strict = strict_fetcher(&["127.0.0.1", "169.254.169.254"]);
-    let err = strict.fetch(Platform::X, &picture).await.unwrap_err();
+    let err = strict.fetch(&Ungated, Platform::X, &picture).await.unwrap_err();
     assert!(matches!(err, FetchError::ForbiddenAddress(_)), "{err:?}");
 
     // A fetcher that may reach the simulator (loopback) but is redirected to the metadata
@@ -95,7 +103,7 @@ async fn every_redirect_hop_is_checked_again() {
     media.x_hosts.push("169.254.169.254".into());
     let lenient = MediaFetcher::new(&media).unwrap();
     w.sim.inject(redirect("http://169.254.169.254/latest/meta-data/"));
-    let err = lenient.fetch(Platform::X, &picture).await.unwrap_err();
+    let err = lenient.fetch(&Ungated, Platform::X, &picture).await.unwrap_err();
     assert!(
         matches!(err, FetchError::ForbiddenAddress(ip) if ip.to_string() == "169.254.169.254"),
         "{err:?}"
@@ -103,30 +111,33 @@ async fn every_redirect_hop_is_checked_again() {
 
     // Endless redirects stop at the limit.
     w.sim.inject(Fault { target: FaultTarget::Media, kind: FaultKind::RedirectLoop, times: 1 });
-    assert_eq!(w.fetcher.fetch(Platform::X, &picture).await.unwrap_err(), FetchError::TooManyRedirects(3));
+    assert_eq!(
+        w.fetcher.fetch(&Ungated, Platform::X, &picture).await.unwrap_err(),
+        FetchError::TooManyRedirects(3)
+    );
 
     // After all that, the picture itself still comes through.
-    assert!(w.fetcher.fetch(Platform::X, &picture).await.is_ok());
+    assert!(w.fetcher.fetch(&Ungated, Platform::X, &picture).await.is_ok());
 }
 
 #[tokio::test]
 async fn every_media_fault_maps_to_a_typed_outcome() {
     let w = world().await;
-    let seen = w.platforms.adapter(Platform::X).observe(&[TW.to_owned()], None).await.unwrap();
+    let seen = w.platforms.adapter(Platform::X).observe(&Ungated, &[TW.to_owned()], None).await.unwrap();
     let picture = seen[0].media_urls[0].clone();
     let limits = ImageLimits { max_bytes: 1 << 24, max_pixels: 8192 * 8192, max_dimension: 16384 };
     let fault = |kind| Fault { target: FaultTarget::Media, kind, times: 1 };
 
     w.sim.inject(fault(FaultKind::CorruptImage));
-    let bytes = w.fetcher.fetch(Platform::X, &picture).await.unwrap().bytes;
+    let bytes = w.fetcher.fetch(&Ungated, Platform::X, &picture).await.unwrap().bytes;
     assert!(matches!(decode(&bytes, &limits), Err(MediaError::Corrupt(_))));
 
     w.sim.inject(fault(FaultKind::Truncated));
-    let err = w.fetcher.fetch(Platform::X, &picture).await.unwrap_err();
+    let err = w.fetcher.fetch(&Ungated, Platform::X, &picture).await.unwrap_err();
     assert!(matches!(err, FetchError::Network(_)), "a transfer cut short: {err:?}");
 
     w.sim.inject(fault(FaultKind::HugeImage));
-    let bytes = w.fetcher.fetch(Platform::X, &picture).await.unwrap().bytes;
+    let bytes = w.fetcher.fetch(&Ungated, Platform::X, &picture).await.unwrap().bytes;
     assert!(bytes.len() < 1024);
     assert!(
         matches!(decode(&bytes, &limits), Err(MediaError::TooLarge(50_000, 50_000))),
@@ -135,19 +146,25 @@ async fn every_media_fault_maps_to_a_typed_outcome() {
 
     w.sim.inject(fault(FaultKind::OversizedBody));
     let max = w.settings.media.max_bytes;
-    assert_eq!(w.fetcher.fetch(Platform::X, &picture).await.unwrap_err(), FetchError::TooLarge(max));
+    assert_eq!(
+        w.fetcher.fetch(&Ungated, Platform::X, &picture).await.unwrap_err(),
+        FetchError::TooLarge(max)
+    );
 
     w.sim.inject(fault(FaultKind::WrongContentType));
-    let err = w.fetcher.fetch(Platform::X, &picture).await.unwrap_err();
+    let err = w.fetcher.fetch(&Ungated, Platform::X, &picture).await.unwrap_err();
     assert_eq!(err, FetchError::ContentType("text/html".into()));
 
     w.sim.inject(fault(FaultKind::ServerError { status: 502 }));
-    assert_eq!(w.fetcher.fetch(Platform::X, &picture).await.unwrap_err(), FetchError::Status(502));
+    assert_eq!(w.fetcher.fetch(&Ungated, Platform::X, &picture).await.unwrap_err(), FetchError::Status(502));
 
     w.sim.inject(fault(FaultKind::Hang));
     let timeout = w.settings.media.timeout_ms;
-    assert_eq!(w.fetcher.fetch(Platform::X, &picture).await.unwrap_err(), FetchError::Timeout(timeout));
+    assert_eq!(
+        w.fetcher.fetch(&Ungated, Platform::X, &picture).await.unwrap_err(),
+        FetchError::Timeout(timeout)
+    );
 
     let missing = picture.join("/media/nothing.jpg").unwrap();
-    assert_eq!(w.fetcher.fetch(Platform::X, &missing).await.unwrap_err(), FetchError::Status(404));
+    assert_eq!(w.fetcher.fetch(&Ungated, Platform::X, &missing).await.unwrap_err(), FetchError::Status(404));
 }

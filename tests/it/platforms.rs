@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use viewmark::domain::Platform;
 use viewmark::media::image_io::{decode, ImageLimits};
+use viewmark::platforms::start_gate::Ungated;
 use viewmark::platforms::{PlatformError, Platforms, PostState, UserCredential};
 use viewmark::simulator::{Fault, FaultKind, FaultTarget, SimPostState, Simulator};
 
@@ -26,7 +27,7 @@ async fn every_adapter_reads_views_author_and_a_detectable_picture() {
     ];
     for (platform, id, handle, user, min_views, payload) in cases {
         let adapter = w.platforms.adapter(platform);
-        let fetched = adapter.observe(&ids(&[id]), user.as_ref()).await.unwrap();
+        let fetched = adapter.observe(&Ungated, &ids(&[id]), user.as_ref()).await.unwrap();
         assert!(user.as_ref().is_none_or(|u| u.refreshed.take().is_none()));
         let seen = &fetched[0];
         assert_eq!(seen.post_id, id);
@@ -35,7 +36,7 @@ async fn every_adapter_reads_views_author_and_a_detectable_picture() {
         let views = seen.views.unwrap();
         assert!(views >= min_views && views < min_views + 100, "{platform:?}: {views}");
         assert_eq!(seen.media_urls.len(), 1, "{platform:?}");
-        let media = w.fetcher.fetch(platform, &seen.media_urls[0]).await.unwrap();
+        let media = w.fetcher.fetch(&Ungated, platform, &seen.media_urls[0]).await.unwrap();
         assert_eq!(media.content_type, "image/jpeg");
         let limits = ImageLimits { max_bytes: 1 << 24, max_pixels: 1 << 26, max_dimension: 8192 };
         let (image, _) = decode(&media.bytes, &limits).unwrap();
@@ -52,17 +53,20 @@ async fn every_adapter_reads_views_author_and_a_detectable_picture() {
 async fn views_follow_the_curve_as_time_passes() {
     let w = world().await;
     let x = w.platforms.adapter(Platform::X);
-    let before = x.observe(&ids(&[TW]), None).await.unwrap()[0].views.unwrap();
+    let before = x.observe(&Ungated, &ids(&[TW]), None).await.unwrap()[0].views.unwrap();
     w.sim.advance(43_200);
-    let after = x.observe(&ids(&[TW]), None).await.unwrap()[0].views.unwrap();
+    let after = x.observe(&Ungated, &ids(&[TW]), None).await.unwrap()[0].views.unwrap();
     assert!(before < 1100 && (12_900..=13_100).contains(&after), "{before} -> {after}");
 }
 
 #[tokio::test]
 async fn removed_and_private_posts_are_reported_as_such() {
     let w = world().await;
-    let yt =
-        w.platforms.adapter(Platform::Youtube).observe(&ids(&[YT, "vmkDemoYT02", "nonexistent"]), None).await;
+    let yt = w
+        .platforms
+        .adapter(Platform::Youtube)
+        .observe(&Ungated, &ids(&[YT, "vmkDemoYT02", "nonexistent"]), None)
+        .await;
     let states: Vec<_> = yt.unwrap().iter().map(|o| o.state).collect();
     assert_eq!(
         states,
@@ -71,20 +75,22 @@ async fn removed_and_private_posts_are_reported_as_such() {
     );
 
     let tt = w.platforms.adapter(Platform::Tiktok);
-    let seen = tt.observe(&ids(&[TT, "7300000000000000002"]), Some(&tiktok_creator())).await.unwrap();
+    let seen =
+        tt.observe(&Ungated, &ids(&[TT, "7300000000000000002"]), Some(&tiktok_creator())).await.unwrap();
     assert_eq!(seen[1].state, PostState::Removed);
     assert!(seen[1].views.is_none() && seen[1].media_urls.is_empty());
 
     let x = w.platforms.adapter(Platform::X);
-    let seen = x.observe(&ids(&[TW, "1800000000000000002", "1800000000000000009"]), None).await.unwrap();
+    let seen =
+        x.observe(&Ungated, &ids(&[TW, "1800000000000000002", "1800000000000000009"]), None).await.unwrap();
     let states: Vec<_> = seen.iter().map(|o| o.state).collect();
     assert_eq!(states, [PostState::Live, PostState::Private, PostState::Removed]);
 
     w.sim.set_post_state(Platform::X, TW, SimPostState::Removed);
     w.sim.set_post_state(Platform::Instagram, IG, SimPostState::Removed);
-    assert_eq!(x.observe(&ids(&[TW]), None).await.unwrap()[0].state, PostState::Removed);
+    assert_eq!(x.observe(&Ungated, &ids(&[TW]), None).await.unwrap()[0].state, PostState::Removed);
     let ig = w.platforms.adapter(Platform::Instagram);
-    let seen = ig.observe(&ids(&[IG, "CvmkDemo02"]), Some(&instagram_creator())).await.unwrap();
+    let seen = ig.observe(&Ungated, &ids(&[IG, "CvmkDemo02"]), Some(&instagram_creator())).await.unwrap();
     assert_eq!(seen[0].state, PostState::Removed);
     assert_eq!(seen[1].state, PostState::Live, "a reel without media_url still has its thumbnail");
     assert_eq!(seen[1].media_urls.len(), 1);
@@ -100,13 +106,14 @@ async fn profiles_carry_the_bio() {
         (Platform::X, "ana_creates", None),
     ];
     for (platform, handle, user) in cases {
-        let profile = w.platforms.adapter(platform).profile(handle, user.as_ref()).await.unwrap().unwrap();
+        let profile =
+            w.platforms.adapter(platform).profile(&Ungated, handle, user.as_ref()).await.unwrap().unwrap();
         assert_eq!(profile.handle, handle);
         assert_eq!(profile.bio, "AI pictures every day");
     }
-    let nobody = w.platforms.adapter(Platform::X).profile("nobody_here", None).await.unwrap();
+    let nobody = w.platforms.adapter(Platform::X).profile(&Ungated, "nobody_here", None).await.unwrap();
     assert!(nobody.is_none());
-    let nobody = w.platforms.adapter(Platform::Youtube).profile("nobody-here", None).await.unwrap();
+    let nobody = w.platforms.adapter(Platform::Youtube).profile(&Ungated, "nobody-here", None).await.unwrap();
     assert!(nobody.is_none());
 }
 
@@ -116,7 +123,7 @@ async fn an_expired_tiktok_token_is_refreshed_once_and_handed_back() {
     w.sim.expire_token(Platform::Tiktok, "ana.creates");
     let tt = w.platforms.adapter(Platform::Tiktok);
     let user = tiktok_creator();
-    let fetched = tt.observe(&ids(&[TT]), Some(&user)).await.unwrap();
+    let fetched = tt.observe(&Ungated, &ids(&[TT]), Some(&user)).await.unwrap();
     assert_eq!(fetched[0].state, PostState::Live);
     let fresh = user.refreshed.take().expect("new tokens to store");
     assert_eq!(
@@ -126,7 +133,7 @@ async fn an_expired_tiktok_token_is_refreshed_once_and_handed_back() {
     assert!(fresh.expires_at.is_some());
     // The old refresh token was rotated: a second refresh with it is refused.
     w.sim.expire_token(Platform::Tiktok, "ana.creates");
-    let err = tt.observe(&ids(&[TT]), Some(&tiktok_creator())).await.unwrap_err();
+    let err = tt.observe(&Ungated, &ids(&[TT]), Some(&tiktok_creator())).await.unwrap_err();
     assert_eq!(err.kind(), "unauthorized");
 }
 
@@ -143,14 +150,14 @@ async fn a_refreshed_tiktok_token_is_handed_back_when_the_call_then_fails() {
     let down = FaultKind::ServerError { status: 503 };
     w.sim.inject(Fault { target: FaultTarget::Tiktok, kind: down, times: 50 });
     let user = tiktok_creator();
-    assert!(tt.observe(&ids(&[TT]), Some(&user)).await.is_err());
+    assert!(tt.observe(&Ungated, &ids(&[TT]), Some(&user)).await.is_err());
     w.sim.clear_faults();
     let fresh = user.refreshed.take().expect("the refreshed tokens, although the call failed");
     let now_valid = w.sim.access_token(Platform::Tiktok, "ana.creates");
     assert_eq!(Some(fresh.access_token.expose().to_owned()), now_valid);
     // With them the account still works; with the old ones it would not.
     let renewed = UserCredential::new(user.account_id, fresh);
-    assert_eq!(tt.observe(&ids(&[TT]), Some(&renewed)).await.unwrap()[0].state, PostState::Live);
+    assert_eq!(tt.observe(&Ungated, &ids(&[TT]), Some(&renewed)).await.unwrap()[0].state, PostState::Live);
 }
 
 #[tokio::test]
@@ -159,20 +166,20 @@ async fn instagram_tokens_are_extended_before_expiry_and_an_expired_one_is_unaut
     let ig = w.platforms.adapter(Platform::Instagram);
     let mut soon = instagram_creator();
     soon.token.expires_at = Some(chrono::Utc::now() + chrono::Duration::days(2));
-    ig.observe(&ids(&[IG]), Some(&soon)).await.unwrap();
+    ig.observe(&Ungated, &ids(&[IG]), Some(&soon)).await.unwrap();
     let fresh = soon.refreshed.take().expect("extended token");
     assert_eq!(
         Some(fresh.access_token.expose().to_owned()),
         w.sim.access_token(Platform::Instagram, "ana.creates")
     );
     let with_fresh = creator(fresh.access_token.expose(), None);
-    ig.observe(&ids(&[IG]), Some(&with_fresh)).await.unwrap();
+    ig.observe(&Ungated, &ids(&[IG]), Some(&with_fresh)).await.unwrap();
     assert!(with_fresh.refreshed.take().is_none(), "not due: not extended");
 
     w.sim.expire_token(Platform::Instagram, "ana.creates");
-    let err = ig.observe(&ids(&[IG]), Some(&with_fresh)).await.unwrap_err();
+    let err = ig.observe(&Ungated, &ids(&[IG]), Some(&with_fresh)).await.unwrap_err();
     assert!(matches!(err, PlatformError::Unauthorized { .. }), "{err:?}");
-    let err = ig.observe(&ids(&[IG]), None).await.unwrap_err();
+    let err = ig.observe(&Ungated, &ids(&[IG]), None).await.unwrap_err();
     assert_eq!(err.kind(), "not_configured", "no token held");
 }
 
@@ -184,11 +191,15 @@ async fn wrong_app_credentials_are_unauthorized() {
     settings.x.bearer_token = Some(viewmark::domain::Secret::new("wrong"));
     let platforms = Platforms::new(&settings).unwrap();
     for platform in [Platform::Youtube, Platform::X] {
-        let err = platforms.adapter(platform).observe(&ids(&["a"]), None).await.unwrap_err();
+        let err = platforms.adapter(platform).observe(&Ungated, &ids(&["a"]), None).await.unwrap_err();
         assert_eq!(err.kind(), "unauthorized", "{platform:?}: {err:?}");
     }
     settings.youtube.api_key = None;
-    let err = Platforms::new(&settings).unwrap().adapter(Platform::Youtube).observe(&ids(&[YT]), None).await;
+    let err = Platforms::new(&settings)
+        .unwrap()
+        .adapter(Platform::Youtube)
+        .observe(&Ungated, &ids(&[YT]), None)
+        .await;
     assert_eq!(err.unwrap_err().kind(), "not_configured");
 }
 
@@ -223,7 +234,7 @@ async fn every_api_fault_maps_to_a_typed_outcome_on_every_platform() {
             post_for(platform),
             FaultTarget::from(platform),
         );
-        let observe = || adapter.observe(&posts, user.as_ref());
+        let observe = || adapter.observe(&Ungated, &posts, user.as_ref());
 
         // One 5xx, one slow answer: retried or waited out, then fine.
         inject(&w.sim, target, FaultKind::ServerError { status: 503 }, 1);
@@ -266,8 +277,12 @@ async fn every_api_fault_maps_to_a_typed_outcome_on_every_platform() {
 async fn youtube_quota_exhaustion_pauses_until_the_daily_reset() {
     let w = world().await;
     inject(&w.sim, FaultTarget::Youtube, FaultKind::QuotaExceeded, 1);
-    let err =
-        w.platforms.adapter(Platform::Youtube).observe(&post_for(Platform::Youtube), None).await.unwrap_err();
+    let err = w
+        .platforms
+        .adapter(Platform::Youtube)
+        .observe(&Ungated, &post_for(Platform::Youtube), None)
+        .await
+        .unwrap_err();
     assert!(matches!(err, PlatformError::QuotaExhausted { .. }), "{err:?}");
     assert!(err.retry_after().unwrap() <= Duration::from_secs(24 * 3600));
 }
@@ -280,7 +295,8 @@ async fn the_platforms_own_limits_are_enforced_and_honoured() {
     let x = w.platforms.adapter(Platform::X);
     let mut outcomes = vec![];
     for _ in 0..5 {
-        outcomes.push(x.observe(&post_for(Platform::X), None).await.map(|_| ()).map_err(|e| e.kind()));
+        outcomes
+            .push(x.observe(&Ungated, &post_for(Platform::X), None).await.map(|_| ()).map_err(|e| e.kind()));
     }
     // X reports "0 remaining" on the third answer, so the adapter pauses before a 429.
     assert_eq!(outcomes, [Ok(()), Ok(()), Ok(()), Err("rate_limited"), Err("rate_limited")]);
@@ -291,9 +307,9 @@ async fn the_platforms_own_limits_are_enforced_and_honoured() {
     settings.youtube.daily_quota_units = 2;
     let platforms = Platforms::new(&settings).unwrap();
     let yt = platforms.adapter(Platform::Youtube);
-    assert!(yt.observe(&ids(&["nothing0001"]), None).await.is_ok(), "no videos: one call");
+    assert!(yt.observe(&Ungated, &ids(&["nothing0001"]), None).await.is_ok(), "no videos: one call");
     let before = w.sim.requests(FaultTarget::Youtube);
-    assert!(yt.observe(&ids(&[YT]), None).await.is_err(), "videos and channels need two units");
+    assert!(yt.observe(&Ungated, &ids(&[YT]), None).await.is_err(), "videos and channels need two units");
     assert_eq!(w.sim.requests(FaultTarget::Youtube), before + 1);
 }
 
@@ -303,23 +319,30 @@ async fn one_throttled_or_hanging_platform_does_not_slow_the_others() {
     inject(&w.sim, FaultTarget::X, FaultKind::RateLimit { retry_after_secs: 900 }, 1);
     inject(&w.sim, FaultTarget::Tiktok, FaultKind::Hang, 10);
     let x = w.platforms.adapter(Platform::X);
-    assert_eq!(x.observe(&post_for(Platform::X), None).await.unwrap_err().kind(), "rate_limited");
+    assert_eq!(x.observe(&Ungated, &post_for(Platform::X), None).await.unwrap_err().kind(), "rate_limited");
 
     let creator = tiktok_creator();
     let started = Instant::now();
     let tiktok = async {
-        let outcome =
-            w.platforms.adapter(Platform::Tiktok).observe(&post_for(Platform::Tiktok), Some(&creator)).await;
+        let outcome = w
+            .platforms
+            .adapter(Platform::Tiktok)
+            .observe(&Ungated, &post_for(Platform::Tiktok), Some(&creator))
+            .await;
         (outcome, started.elapsed())
     };
     let others = async {
         for platform in [Platform::Youtube, Platform::Instagram] {
             let user = user_for(platform);
-            let seen =
-                w.platforms.adapter(platform).observe(&post_for(platform), user.as_ref()).await.unwrap();
+            let seen = w
+                .platforms
+                .adapter(platform)
+                .observe(&Ungated, &post_for(platform), user.as_ref())
+                .await
+                .unwrap();
             assert_eq!(seen[0].state, PostState::Live);
         }
-        let x_again = x.observe(&post_for(Platform::X), None).await.unwrap_err();
+        let x_again = x.observe(&Ungated, &post_for(Platform::X), None).await.unwrap_err();
         (started.elapsed(), x_again.kind())
     };
     let ((tiktok, tiktok_took), (others_took, x_again)) = tokio::join!(tiktok, others);
