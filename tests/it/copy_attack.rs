@@ -15,7 +15,7 @@ use viewmark::tracking::Round;
 use viewmark::watermark::{self, similarity, Reference, Sighting};
 
 use crate::on_both_backends;
-use crate::support::marked::{fixture, key, marked_set};
+use crate::support::marked::{fixture, key, marked_set, FIXTURES};
 use crate::support::{test_key, TestDb};
 
 /// A 3 x 3 median per channel: the denoised copy the attacker subtracts.
@@ -107,18 +107,7 @@ fn measure_similarities() {
         eprintln!("  {:.3} {}", g.0, g.1);
     }
     let mut forged = Vec::new();
-    let hosts = [
-        "astronaut.png",
-        "camera.png",
-        "chelsea.png",
-        "coffee.png",
-        "color.png",
-        "hubble_deep_field.jpg",
-        "ihc.png",
-        "motorcycle_left.png",
-        "retina.jpg",
-        "rocket.jpg",
-    ];
+    let hosts = FIXTURES;
     for (label, original, marked, _) in marked_set().iter() {
         let reference = Reference::of(original);
         for (estimate_name, estimate) in [("median", residual(marked)), ("tiles", tile_averaged(marked))] {
