@@ -102,11 +102,13 @@ pub async fn erase_user(
     trigger: ErasureTrigger,
     at: Timestamp,
 ) -> StoreResult<Option<ErasureReceipt>> {
+    // The creator first: their data key is destroyed before anything else is written.
+    let receipt = match store.creator_id_by_user_id(user_id).await? {
+        Some(creator_id) => erase(store, locks, creator_id, trigger, at).await?,
+        None => None,
+    };
     store.forget_age_refusal(user_id).await?;
-    match store.creator_id_by_user_id(user_id).await? {
-        Some(creator_id) => erase(store, locks, creator_id, trigger, at).await,
-        None => Ok(None),
-    }
+    Ok(receipt)
 }
 
 /// Erases the creator; `None` when there is no such creator (any more).
