@@ -24,7 +24,7 @@ pub enum JoinError {
     #[error("already joined")]
     AlreadyJoined,
     #[error(transparent)]
-    Store(StoreError),
+    Store(#[from] StoreError),
 }
 
 /// Joins the Creator Program: the rules of `admit`, and a refusal for age remembered (by a
@@ -37,19 +37,19 @@ pub async fn join(
     channel: &str,
     now: Timestamp,
 ) -> Result<Creator, JoinError> {
-    let refused = store.age_refused_until(user_id).await.map_err(JoinError::Store)?;
+    let refused = store.age_refused_until(user_id).await?;
     if let Some(until) = refused.filter(|until| *until > now) {
         return Err(AdmissionError::UnderAge { minimum_age: settings.minimum_age, until }.into());
     }
     let admission = match admit(request, settings, now) {
         Ok(admission) => admission,
         Err(err @ AdmissionError::UnderAge { until, .. }) => {
-            store.record_age_refusal(user_id, until, now).await.map_err(JoinError::Store)?;
+            store.record_age_refusal(user_id, until, now).await?;
             return Err(err.into());
         }
         Err(err) => return Err(err.into()),
     };
-    if store.creator_by_user_id(user_id).await.map_err(JoinError::Store)?.is_some() {
+    if store.creator_by_user_id(user_id).await?.is_some() {
         return Err(JoinError::AlreadyJoined);
     }
     let new = NewCreator {

@@ -24,15 +24,20 @@ impl SqlStore {
             .bind(vec![LAYOUT_1])
             .fetch_all(&self.pool)
             .await?;
-            for row in rows {
+            let owners = rows
+                .iter()
+                .map(|r| parse_uuid(&r.try_get::<String, _>("owner")?))
+                .collect::<StoreResult<Vec<_>>>()?;
+            let keys = self.keys.data_keys(&owners).await?;
+            for (row, owner) in rows.iter().zip(&owners) {
                 let id = parse_uuid(&row.try_get::<String, _>("id")?)?;
                 let old: Vec<u8> = row.try_get("sealed")?;
-                let key = self.keys.data_key(parse_uuid(&row.try_get::<String, _>("owner")?)?).await?;
-                let Some(plain) = key.and_then(|key| Some((key.open_layout_1(&old).ok()?, key))) else {
+                let key = keys.get(owner);
+                let Some((key, plain)) = key.and_then(|key| Some((key, key.open_layout_1(&old).ok()?)))
+                else {
                     tracing::warn!(table, column = name, row = %id, "a sealed value of layout 1 does not open; left unreadable");
                     continue;
                 };
-                let (plain, key) = plain;
                 let done =
                     sqlx::query(&format!("UPDATE {table} SET {name} = $1 WHERE id = $2 AND {name} = $3"))
                         .bind(key.seal(column, id, &plain)?)
