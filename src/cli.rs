@@ -366,7 +366,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
 /// The `[platforms]` TOML that points the adapters at a simulator.
 fn simulator_config(p: &crate::platforms::PlatformSettings) -> String {
     let secret =
-        |s: &Option<crate::domain::Secret>| s.as_ref().map(|s| s.expose().to_owned()).unwrap_or_default();
+        |s: &Option<crate::secret::Secret>| s.as_ref().map(|s| s.expose().to_owned()).unwrap_or_default();
     let hosts = |h: &[String]| h.iter().map(|h| format!("{h:?}")).collect::<Vec<_>>().join(", ");
     format!(
         "[platforms.youtube]\nbase_url = {:?}\napi_key = {:?}\n\n\

@@ -9,7 +9,7 @@ use figment::Figment;
 use crate::api::auth::AuthSettings;
 use crate::api::{Limits, RateLimitSettings};
 use crate::consent::ConsentSettings;
-use crate::domain::Secret;
+use crate::secret::Secret;
 use crate::telemetry::{LogFormat, LogSettings};
 use serde::{Deserialize, Serialize};
 

@@ -11,6 +11,7 @@ pub mod keys;
 pub mod media;
 pub mod payouts;
 pub mod platforms;
+pub mod secret;
 pub mod simulator;
 pub mod startup;
 pub mod store;

@@ -7,7 +7,6 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use base64::Engine;
 use image::ImageFormat;
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 use super::auth::JoinedCreator;
 use super::auth::{content_viewer, current_creator, require_tracking_consent};
@@ -18,7 +17,7 @@ use super::media_work::media_task;
 use super::upload::{media_error, read_media_upload, video_error, Upload};
 use super::views::ContentView;
 use super::AppState;
-use crate::domain::{Content, Creator, MediaKind};
+use crate::domain::{Content, ContentId, Creator, MediaKind};
 use crate::media::enroll::{self, MarkedOutput, MarkedVideo};
 use crate::media::video::Container;
 use crate::store::{ContentCursor, NewContent, StoreError};
@@ -315,7 +314,7 @@ pub async fn list(
 pub async fn get(
     state: web::Data<AppState>,
     caller: Caller,
-    id: web::Path<Uuid>,
+    id: web::Path<ContentId>,
 ) -> Result<HttpResponse, ApiError> {
     // Who may look is settled before anything is looked up, so a refusal says nothing
     // about whether the id exists.

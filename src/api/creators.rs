@@ -13,7 +13,7 @@ use super::error::{store_error, ApiError};
 use super::AppState;
 use crate::consent::changes::JoinError;
 use crate::consent::{self, AdmissionError, JoinRequest};
-use crate::domain::{ConsentEvent, ConsentState, Creator};
+use crate::domain::{ConsentEvent, ConsentState, Creator, CreatorId};
 use crate::store::ConsentChange;
 
 /// The channel recorded on ledger events made through this API.
@@ -38,7 +38,7 @@ pub struct ConsentBody {
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 struct CreatorView {
-    id: uuid::Uuid,
+    id: CreatorId,
     display_name: Option<String>,
     birth_year: Option<i32>,
     tracking_consent: ConsentView,

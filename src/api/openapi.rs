@@ -7,7 +7,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::{contents, creators, detect, export, metrics, payouts, posts, social_accounts, webhooks};
-use crate::domain::{ConsentState, MediaKind, Platform};
+use crate::domain::{AccountId, ConsentState, ContentId, CreatorId, MediaKind, Platform, PostId};
 
 struct BearerAuth;
 
@@ -112,3 +112,23 @@ macro_rules! string_enum_schema {
 string_enum_schema!(Platform, Platform::ALL.map(Platform::as_str));
 string_enum_schema!(MediaKind, [MediaKind::Image, MediaKind::Video].map(MediaKind::as_str));
 string_enum_schema!(ConsentState, [ConsentState::Granted, ConsentState::Revoked].map(ConsentState::as_str));
+
+/// Documents a record id as the API shows it: a UUID string.
+macro_rules! id_schema {
+    ($($ty:ty),*) => {$(
+        impl utoipa::PartialSchema for $ty {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
+                        utoipa::openapi::KnownFormat::Uuid,
+                    )))
+                    .into()
+            }
+        }
+
+        impl utoipa::ToSchema for $ty {}
+    )*};
+}
+
+id_schema!(CreatorId, ContentId, AccountId, PostId);

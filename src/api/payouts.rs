@@ -14,7 +14,7 @@ use super::auth::{service_token, Caller};
 use super::error::ErrorDoc;
 use super::error::{store_error, ApiError};
 use super::AppState;
-use crate::domain::{PostFlag, Statement, Timestamp};
+use crate::domain::{CreatorId, PostFlag, PostId, Statement, Timestamp};
 use crate::payouts::{Period, PeriodError};
 use crate::store::{Store, StoreError, StoreResult};
 
@@ -46,7 +46,7 @@ pub struct ViewsPage {
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 struct CreatorViewsView {
-    creator_id: Uuid,
+    creator_id: CreatorId,
     views: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     posts: Option<Vec<PostViewsView>>,
@@ -54,7 +54,7 @@ struct CreatorViewsView {
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 struct PostViewsView {
-    post_id: Uuid,
+    post_id: PostId,
     views: u64,
 }
 
@@ -103,9 +103,9 @@ pub async fn verified_views(
     if let Some(payable) = period.payable(now, &state.payouts) {
         let totals = state.store.period_views(payable.from, payable.to, after, limit).await?;
         // Each creator's posts, grouped once (the page may hold thousands of each).
-        let mut per_post: HashMap<Uuid, Vec<PostViewsView>> = HashMap::new();
+        let mut per_post: HashMap<CreatorId, Vec<PostViewsView>> = HashMap::new();
         if breakdown {
-            let ids: Vec<Uuid> = totals.iter().map(|t| t.creator_id).collect();
+            let ids: Vec<CreatorId> = totals.iter().map(|t| t.creator_id).collect();
             let posts = state.store.period_post_views(payable.from, payable.to, Some(&ids)).await?;
             for p in posts {
                 per_post
@@ -288,7 +288,7 @@ pub struct FlagList {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 struct FlagView {
     id: Uuid,
-    post_id: Uuid,
+    post_id: PostId,
     kind: String,
     detail: String,
     raised_at: DateTime<Utc>,

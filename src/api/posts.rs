@@ -5,7 +5,6 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 use super::auth::content_viewer;
 use super::auth::Caller;
@@ -14,7 +13,7 @@ use super::auth::{current_creator, require_tracking_consent};
 use super::error::ErrorDoc;
 use super::error::{store_error, ApiError};
 use super::AppState;
-use crate::domain::{Platform, Post, PostStatus};
+use crate::domain::{AccountId, ContentId, Platform, Post, PostId, PostStatus};
 use crate::store::PostCursor;
 use crate::tracking::registration::{register_post, Registration, RegistrationError};
 
@@ -27,10 +26,10 @@ pub struct RegisterBody {
     /// The post's address as copied from the platform.
     url: String,
     /// The enrolled content the post carries, if the creator names it.
-    content_id: Option<Uuid>,
+    content_id: Option<ContentId>,
     /// Which of the creator's proven accounts posted it (needed only with several proven
     /// accounts on that platform).
-    social_account_id: Option<Uuid>,
+    social_account_id: Option<AccountId>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -49,12 +48,12 @@ struct EvidenceView {
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PostView {
-    id: Uuid,
+    id: PostId,
     platform: Platform,
     platform_post_id: String,
     url: String,
-    social_account_id: Uuid,
-    content_id: Option<Uuid>,
+    social_account_id: AccountId,
+    content_id: Option<ContentId>,
     #[schema(value_type = String)]
     status: PostStatus,
     status_reason: Option<String>,
@@ -169,7 +168,7 @@ pub async fn list(
 
 /// The post, if the caller may see it (its creator, or an operator); another creator's post
 /// is indistinguishable from none.
-async fn visible_post(state: &AppState, caller: &Caller, id: Uuid) -> Result<Post, ApiError> {
+async fn visible_post(state: &AppState, caller: &Caller, id: PostId) -> Result<Post, ApiError> {
     let owner = content_viewer(state, caller).await?;
     let not_found = || ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such post");
     let post = state.store.post(id).await?.ok_or_else(not_found)?;
@@ -186,7 +185,7 @@ async fn visible_post(state: &AppState, caller: &Caller, id: Uuid) -> Result<Pos
 pub async fn get(
     state: web::Data<AppState>,
     caller: Caller,
-    id: web::Path<Uuid>,
+    id: web::Path<PostId>,
 ) -> Result<HttpResponse, ApiError> {
     let post = visible_post(&state, &caller, *id).await?;
     Ok(HttpResponse::Ok().json(view(&state, &post).await?))
@@ -199,7 +198,7 @@ pub async fn get(
 pub async fn stop(
     state: web::Data<AppState>,
     caller: Caller,
-    id: web::Path<Uuid>,
+    id: web::Path<PostId>,
 ) -> Result<HttpResponse, ApiError> {
     let creator = current_creator(&state, &caller).await?;
     let post = visible_post(&state, &caller, *id).await?;

@@ -8,7 +8,6 @@ use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 use super::auth::Caller;
 use super::auth::JoinedCreator;
@@ -16,7 +15,7 @@ use super::auth::{current_creator, require_tracking_consent};
 use super::error::ErrorDoc;
 use super::error::{store_error, ApiError};
 use super::AppState;
-use crate::domain::{Platform, SocialAccount};
+use crate::domain::{AccountId, Platform, SocialAccount};
 use crate::platforms::{normalise_handle, PlatformError, UserCredential, UserToken};
 use crate::store::{NewSocialAccount, StoreError};
 use crate::tracking::consent_gate::ConsentGate;
@@ -46,7 +45,7 @@ pub struct LinkBody {
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 struct AccountView {
-    id: Uuid,
+    id: AccountId,
     platform: Platform,
     handle: String,
     proven: bool,
@@ -213,7 +212,7 @@ fn platform_error(error: &PlatformError) -> ApiError {
 pub async fn verify(
     state: web::Data<AppState>,
     JoinedCreator(creator): JoinedCreator,
-    id: web::Path<Uuid>,
+    id: web::Path<AccountId>,
 ) -> Result<HttpResponse, ApiError> {
     require_tracking_consent(&creator)?;
     let not_found = || ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such social account of yours");

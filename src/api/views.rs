@@ -2,15 +2,14 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use uuid::Uuid;
 
-use crate::domain::{Content, MediaKind};
+use crate::domain::{Content, ContentId, CreatorId, MediaKind};
 
 /// A content as the API shows it.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ContentView {
-    id: Uuid,
-    creator_id: Uuid,
+    id: ContentId,
+    creator_id: CreatorId,
     media_kind: MediaKind,
     width: u32,
     height: u32,

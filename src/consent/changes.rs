@@ -9,11 +9,9 @@
 //! wait is so bounded by the requests in flight when the change began. Every route and
 //! command that revokes or erases goes through here.
 
-use uuid::Uuid;
-
 use super::locks::ConsentLocks;
 use super::{admit, AdmissionError, ConsentSettings, JoinRequest};
-use crate::domain::{ConsentEvent, Creator, ErasureReceipt, ErasureTrigger, Timestamp};
+use crate::domain::{ConsentEvent, Creator, CreatorId, ErasureReceipt, ErasureTrigger, Timestamp};
 use crate::store::{ConsentChange, NewCreator, Store, StoreError, StoreResult};
 
 /// Why a join did not happen.
@@ -74,7 +72,7 @@ pub async fn join(
 pub async fn change_consent(
     store: &dyn Store,
     locks: &ConsentLocks,
-    creator_id: Uuid,
+    creator_id: CreatorId,
     change: &ConsentChange,
 ) -> StoreResult<ConsentEvent> {
     if !change.grant {
@@ -115,7 +113,7 @@ pub async fn erase_user(
 pub async fn erase(
     store: &dyn Store,
     locks: &ConsentLocks,
-    creator_id: Uuid,
+    creator_id: CreatorId,
     trigger: ErasureTrigger,
     at: Timestamp,
 ) -> StoreResult<Option<ErasureReceipt>> {

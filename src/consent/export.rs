@@ -8,9 +8,11 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
-use uuid::Uuid;
 
-use crate::domain::{ConsentEvent, ConsentState, Content, Creator, Post, SocialAccount};
+use crate::domain::{
+    AccountId, ConsentEvent, ConsentState, Content, ContentId, Creator, CreatorId, Post, PostId,
+    SocialAccount,
+};
 use crate::store::{ContentCursor, PostCursor, Store, StoreError};
 
 pub const EXPORT_SCHEMA_VERSION: u32 = 1;
@@ -36,7 +38,7 @@ pub struct CreatorExport {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExportedCreator {
-    pub id: Uuid,
+    pub id: CreatorId,
     /// The identity provider's user id.
     pub user_id: String,
     pub display_name: Option<String>,
@@ -62,7 +64,7 @@ pub struct ExportedConsentEvent {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExportedContent {
-    pub id: Uuid,
+    pub id: ContentId,
     /// The watermark payload, 16 hex digits.
     pub payload: String,
     pub media_kind: String,
@@ -75,7 +77,7 @@ pub struct ExportedContent {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExportedAccount {
-    pub id: Uuid,
+    pub id: AccountId,
     pub platform: String,
     pub handle: String,
     pub proof_code: Option<String>,
@@ -87,12 +89,12 @@ pub struct ExportedAccount {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExportedPost {
-    pub id: Uuid,
-    pub social_account_id: Uuid,
+    pub id: PostId,
+    pub social_account_id: AccountId,
     pub platform: String,
     pub platform_post_id: String,
     pub url: String,
-    pub content_id: Option<Uuid>,
+    pub content_id: Option<ContentId>,
     pub status: String,
     pub status_reason: Option<String>,
     pub verified_at: Option<DateTime<Utc>>,

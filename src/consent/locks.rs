@@ -6,19 +6,19 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use crate::domain::CreatorId;
 use tokio::sync::{OwnedRwLockReadGuard, OwnedRwLockWriteGuard, RwLock};
-use uuid::Uuid;
 
 /// Entries kept before unused ones are dropped.
 const PRUNE_ABOVE: usize = 10_000;
 
 #[derive(Default)]
 pub struct ConsentLocks {
-    locks: Mutex<HashMap<Uuid, Arc<RwLock<()>>>>,
+    locks: Mutex<HashMap<CreatorId, Arc<RwLock<()>>>>,
 }
 
 impl ConsentLocks {
-    fn lock_for(&self, creator_id: Uuid) -> Arc<RwLock<()>> {
+    fn lock_for(&self, creator_id: CreatorId) -> Arc<RwLock<()>> {
         let mut locks = self.locks.lock().unwrap_or_else(|p| p.into_inner());
         if locks.len() > PRUNE_ABOVE {
             locks.retain(|_, lock| Arc::strong_count(lock) > 1);
@@ -27,12 +27,12 @@ impl ConsentLocks {
     }
 
     /// Held by a poll while its request is on its way.
-    pub async fn read(&self, creator_id: Uuid) -> OwnedRwLockReadGuard<()> {
+    pub async fn read(&self, creator_id: CreatorId) -> OwnedRwLockReadGuard<()> {
         self.lock_for(creator_id).read_owned().await
     }
 
     /// Held by a revocation or erasure while it commits.
-    pub async fn write(&self, creator_id: Uuid) -> OwnedRwLockWriteGuard<()> {
+    pub async fn write(&self, creator_id: CreatorId) -> OwnedRwLockWriteGuard<()> {
         self.lock_for(creator_id).write_owned().await
     }
 }

@@ -4,7 +4,7 @@
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::Timestamp;
+use super::{CreatorId, Timestamp};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -24,7 +24,7 @@ impl ConsentState {
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Creator {
-    pub id: Uuid,
+    pub id: CreatorId,
     pub user_id: String,
     pub display_name: Option<String>,
     pub birth_year: Option<i32>,
@@ -36,7 +36,7 @@ pub struct Creator {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ConsentEvent {
     pub id: i64,
-    pub creator_id: Uuid,
+    pub creator_id: CreatorId,
     pub kind: ConsentState,
     pub policy_version: String,
     pub channel: String,

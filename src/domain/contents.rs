@@ -1,9 +1,7 @@
 //! Contents: what the generator marked for a creator.
 
+use super::{ContentId, CreatorId, Timestamp};
 use serde::Serialize;
-use uuid::Uuid;
-
-use super::Timestamp;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -23,8 +21,8 @@ impl MediaKind {
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Content {
-    pub id: Uuid,
-    pub creator_id: Uuid,
+    pub id: ContentId,
+    pub creator_id: CreatorId,
     pub payload: u64,
     pub media_kind: MediaKind,
     pub width: u32,

@@ -5,8 +5,8 @@
 mod access;
 mod consent;
 mod contents;
+mod ids;
 mod payouts;
-mod secret;
 mod tracking;
 
 use chrono::{DateTime, Utc};
@@ -14,11 +14,11 @@ use chrono::{DateTime, Utc};
 pub use access::ServiceToken;
 pub use consent::{ConsentEvent, ConsentState, Creator, ErasureReceipt, ErasureTrigger};
 pub use contents::{Content, MediaKind};
+pub use ids::{AccountId, ContentId, CreatorId, PostId};
 pub use payouts::{
     Clawback, CreatorViews, FlagKind, PostFlag, PostPayment, PostViews, Statement, StatementDraft,
     StatementLine, StatementTotal, VelocityContext,
 };
-pub use secret::Secret;
 pub use tracking::{Evidence, Platform, Post, PostStatus, SocialAccount, ViewSnapshot};
 
 /// An instant, in UTC (Unix milliseconds in the database).

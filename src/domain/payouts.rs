@@ -3,7 +3,7 @@
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::Timestamp;
+use super::{CreatorId, PostId, Timestamp};
 
 /// One line of an issued payout statement.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -19,15 +19,15 @@ pub struct StatementLine {
 /// Views a creator gained in a period (payable: see `store::payouts`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CreatorViews {
-    pub creator_id: Uuid,
+    pub creator_id: CreatorId,
     pub views: u64,
 }
 
 /// Views one post gained in a period, and the last snapshot behind the number.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PostViews {
-    pub creator_id: Uuid,
-    pub post_id: Uuid,
+    pub creator_id: CreatorId,
+    pub post_id: PostId,
     pub views: u64,
     pub last_snapshot_id: i64,
 }
@@ -108,7 +108,7 @@ impl FlagKind {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PostFlag {
     pub id: Uuid,
-    pub post_id: Uuid,
+    pub post_id: PostId,
     pub kind: FlagKind,
     /// Numbers only (views, rates), never personal data.
     pub detail: String,

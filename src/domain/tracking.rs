@@ -1,9 +1,7 @@
 //! Tracking: the accounts creators link, the posts followed on them, and the views seen.
 
+use super::{AccountId, ContentId, CreatorId, PostId, Timestamp};
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
-
-use super::Timestamp;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -39,8 +37,8 @@ impl std::fmt::Display for Platform {
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SocialAccount {
-    pub id: Uuid,
-    pub creator_id: Uuid,
+    pub id: AccountId,
+    pub creator_id: CreatorId,
     pub platform: Platform,
     pub handle: String,
     /// The one-time code the creator places in the profile to prove ownership.
@@ -87,13 +85,13 @@ impl PostStatus {
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Post {
-    pub id: Uuid,
-    pub creator_id: Uuid,
-    pub social_account_id: Uuid,
+    pub id: PostId,
+    pub creator_id: CreatorId,
+    pub social_account_id: AccountId,
     pub platform: Platform,
     pub platform_post_id: String,
     pub url: String,
-    pub content_id: Option<Uuid>,
+    pub content_id: Option<ContentId>,
     pub status: PostStatus,
     /// Why a post is unverified, removed or failing, in a few words.
     pub status_reason: Option<String>,
@@ -118,7 +116,7 @@ pub struct Evidence {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ViewSnapshot {
     pub id: i64,
-    pub post_id: Uuid,
+    pub post_id: PostId,
     pub poll_slot: i64,
     pub observed_at: Timestamp,
     pub views: u64,

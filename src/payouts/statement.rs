@@ -45,15 +45,16 @@ pub fn compose(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::{CreatorId, PostId};
     use chrono::{TimeZone, Utc};
 
     #[test]
     fn totals_add_up_per_payee_and_the_evidence_names_every_post() {
-        let (ada, bob) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        let (ada, bob) = (CreatorId::from_uuid(Uuid::from_u128(1)), CreatorId::from_uuid(Uuid::from_u128(2)));
         let at = |h| Utc.with_ymd_and_hms(2026, 1, 1, h, 0, 0).unwrap();
         let post = |creator, n: u128, views| PostViews {
             creator_id: creator,
-            post_id: Uuid::from_u128(100 + n),
+            post_id: PostId::from_uuid(Uuid::from_u128(100 + n)),
             views,
             last_snapshot_id: n as i64,
         };
@@ -61,7 +62,7 @@ mod tests {
         let clawback =
             Clawback { payee_id: bob.to_string(), post_id: Uuid::from_u128(99).to_string(), views: 4 };
         let draft = compose(at(0), at(1), posts.clone(), vec![clawback.clone()]);
-        let line = |payee: Uuid, kind: &str| {
+        let line = |payee: CreatorId, kind: &str| {
             draft
                 .lines
                 .iter()

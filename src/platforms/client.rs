@@ -4,6 +4,7 @@
 //! backoff and full jitter, and a cap on how much of an answer is read.
 
 use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -13,14 +14,17 @@ use rand::Rng;
 use reqwest::header::HeaderMap;
 use reqwest::{RequestBuilder, StatusCode};
 use serde::de::DeserializeOwned;
-use uuid::Uuid;
 
 use super::observation::PlatformError;
 use super::settings::PlatformSettings;
-use crate::domain::Platform;
+use crate::domain::{AccountId, Platform};
 
-/// How long a 429 without any hint pauses the platform.
-const DEFAULT_PAUSE: Duration = Duration::from_secs(60);
+/// How long the first throttle without any hint pauses the platform; each further one in a
+/// row doubles it, up to `MAX_UNHINTED_PAUSE`, and any other answer starts again from here.
+const FIRST_UNHINTED_PAUSE: Duration = Duration::from_secs(15);
+const MAX_UNHINTED_PAUSE: Duration = Duration::from_secs(15 * 60);
+/// The window TikTok and Google count their per-minute limits in.
+const DOCUMENTED_WINDOW: Duration = Duration::from_secs(60);
 /// Longest pause a platform's header is believed for (a bogus reset time must not stop
 /// polling for days).
 const MAX_PAUSE: Duration = Duration::from_secs(24 * 3600);
@@ -48,8 +52,10 @@ pub struct ApiClient {
     backoff_max: Duration,
     max_response_bytes: usize,
     paused_until: Mutex<Option<Instant>>,
+    /// Throttles in a row that came without a hint of how long to wait.
+    unhinted_throttles: AtomicU32,
     app_budget: Option<DefaultDirectRateLimiter>,
-    user_budget: Option<DefaultKeyedRateLimiter<Uuid>>,
+    user_budget: Option<DefaultKeyedRateLimiter<AccountId>>,
     clock: DefaultClock,
 }
 
@@ -80,6 +86,7 @@ impl ApiClient {
             backoff_max: Duration::from_millis(settings.backoff_max_ms),
             max_response_bytes: settings.max_response_bytes,
             paused_until: Mutex::new(None),
+            unhinted_throttles: AtomicU32::new(0),
             app_budget: app_budget.map(DefaultDirectRateLimiter::direct),
             user_budget: user_budget.map(DefaultKeyedRateLimiter::keyed),
             clock: DefaultClock::default(),
@@ -113,8 +120,23 @@ impl ApiClient {
         PlatformError::RateLimited { platform: self.platform, retry_after: retry_after.min(MAX_PAUSE) }
     }
 
+    /// A throttle answer: paused for as long as its headers say; when they say nothing, until
+    /// the one-minute window TikTok and Google document for their limits ends, or elsewhere
+    /// for a short pause that doubles with each such answer in a row.
+    pub fn throttled(&self, headers: &HeaderMap) -> PlatformError {
+        if let Some(wait) = retry_hint(headers) {
+            return self.rate_limited(wait);
+        }
+        if matches!(self.platform, Platform::Tiktok | Platform::Youtube) {
+            return self.rate_limited(DOCUMENTED_WINDOW);
+        }
+        let row = self.unhinted_throttles.fetch_add(1, Ordering::Relaxed);
+        let wait = FIRST_UNHINTED_PAUSE.saturating_mul(1 << row.min(16)).min(MAX_UNHINTED_PAUSE);
+        self.rate_limited(wait)
+    }
+
     /// Takes one request from the budgets, or says how long to wait (no request is made).
-    fn admit(&self, user: Option<Uuid>) -> Result<(), PlatformError> {
+    fn admit(&self, user: Option<AccountId>) -> Result<(), PlatformError> {
         if let Some(retry_after) = self.paused_for() {
             return Err(PlatformError::RateLimited { platform: self.platform, retry_after });
         }
@@ -134,7 +156,7 @@ impl ApiClient {
     pub async fn send(
         &self,
         gate: &dyn super::start_gate::StartGate,
-        user: Option<Uuid>,
+        user: Option<AccountId>,
         build: impl Fn(&reqwest::Client) -> RequestBuilder,
     ) -> Result<ApiResponse, PlatformError> {
         let mut last = String::new();
@@ -151,11 +173,13 @@ impl ApiClient {
             match self.attempt(build(&self.http), permit).await? {
                 Attempt::Done(response) => {
                     if response.status == StatusCode::TOO_MANY_REQUESTS {
-                        let wait = retry_hint(&response.headers).unwrap_or(DEFAULT_PAUSE);
-                        return Err(self.rate_limited(wait));
+                        return Err(self.throttled(&response.headers));
+                    }
+                    if response.status.is_success() {
+                        self.unhinted_throttles.store(0, Ordering::Relaxed);
                     }
                     if let Some(wait) = exhausted_window(&response.headers) {
-                        // X says "0 left in this window": stop before the 429.
+                        // The platform says the window is spent: stop before the 429.
                         self.pause(wait);
                     }
                     return Ok(response);
@@ -271,12 +295,34 @@ pub fn retry_hint(headers: &HeaderMap) -> Option<Duration> {
             return Some(until_epoch(when.timestamp()));
         }
     }
+    if let Some(wait) = text("x-business-use-case-usage").and_then(meta_regain_time) {
+        return Some(wait);
+    }
     text("x-rate-limit-reset").and_then(|v| v.parse::<i64>().ok()).map(until_epoch)
 }
 
-/// X reports what is left of the window on every answer.
+/// Meta's business use case usage: `{"<business id>": [{"type", "call_count", "total_cputime",
+/// "total_time", "estimated_time_to_regain_access"}]}`, the last in minutes (0 while not
+/// throttled). The longest wait any entry names, if any is above 0.
+fn meta_regain_time(header: &str) -> Option<Duration> {
+    let usage: serde_json::Value = serde_json::from_str(header).ok()?;
+    let minutes = usage
+        .as_object()?
+        .values()
+        .flat_map(|entries| entries.as_array().into_iter().flatten())
+        .filter_map(|entry| entry["estimated_time_to_regain_access"].as_u64())
+        .max()?;
+    (minutes > 0).then(|| Duration::from_secs(minutes * 60))
+}
+
+/// The platform says, on an answer that went through, that the next would be throttled: X's
+/// remaining count at 0, or Meta's usage naming a time to regain access.
 fn exhausted_window(headers: &HeaderMap) -> Option<Duration> {
-    let remaining = headers.get("x-rate-limit-remaining")?.to_str().ok()?.trim().parse::<u64>().ok()?;
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
+    if let Some(wait) = text("x-business-use-case-usage").and_then(meta_regain_time) {
+        return Some(wait);
+    }
+    let remaining = text("x-rate-limit-remaining")?.parse::<u64>().ok()?;
     (remaining == 0).then(|| retry_hint(headers)).flatten()
 }
 
@@ -304,6 +350,33 @@ mod tests {
         h.insert("x-rate-limit-remaining", HeaderValue::from_static("0"));
         assert!(exhausted_window(&h).is_some());
         assert_eq!(retry_hint(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn meta_usage_headers_name_the_wait() {
+        let usage = |regain: u64| {
+            let mut h = HeaderMap::new();
+            let value = format!(
+                r#"{{"17841400000000000":[{{"type":"instagram","call_count":100,"total_cputime":12,"total_time":30,"estimated_time_to_regain_access":{regain}}}]}}"#
+            );
+            h.insert("x-business-use-case-usage", HeaderValue::from_str(&value).unwrap());
+            h
+        };
+        assert_eq!(retry_hint(&usage(7)), Some(Duration::from_secs(420)));
+        assert_eq!(exhausted_window(&usage(7)), Some(Duration::from_secs(420)));
+        assert_eq!(retry_hint(&usage(0)), None, "0 minutes: not throttled");
+        assert_eq!(exhausted_window(&usage(0)), None);
+    }
+
+    #[test]
+    fn a_throttle_without_a_hint_pauses_briefly_then_longer() {
+        let client = ApiClient::new(Platform::Instagram, &PlatformSettings::default(), None, None).unwrap();
+        let waits: Vec<u64> =
+            (0..8).map(|_| client.throttled(&HeaderMap::new()).retry_after().unwrap().as_secs()).collect();
+        assert_eq!(waits, [15, 30, 60, 120, 240, 480, 900, 900]);
+        let mut hinted = HeaderMap::new();
+        hinted.insert("retry-after", HeaderValue::from_static("5"));
+        assert_eq!(client.throttled(&hinted).retry_after(), Some(Duration::from_secs(5)));
     }
 
     #[test]

@@ -15,7 +15,7 @@ use reqwest::StatusCode;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::client::{budget, retry_hint, ApiClient, ApiResponse};
+use super::client::{budget, ApiClient, ApiResponse};
 use super::observation::{
     count_from_json, media_url, Observation, PlatformError, PostState, Profile, UserCredential, UserToken,
 };
@@ -24,7 +24,7 @@ use super::start_gate::StartGate;
 use super::urls::parse_post_url;
 use super::{normalise_reported_handle, require_user, PlatformAdapter};
 use crate::domain::Platform;
-use crate::domain::Secret;
+use crate::secret::Secret;
 
 /// Posts asked about per call (each found one costs an insights request).
 pub const BATCH: usize = 25;
@@ -93,9 +93,7 @@ impl Instagram {
             };
         }
         if RATE_LIMIT_CODES.contains(&code) {
-            return self
-                .client
-                .rate_limited(retry_hint(&response.headers).unwrap_or(Duration::from_secs(300)));
+            return self.client.throttled(&response.headers);
         }
         self.client.refused(response)
     }
@@ -210,9 +208,19 @@ impl PlatformAdapter for Instagram {
                 observations.push(Observation::gone(id, PostState::Removed));
                 continue;
             };
-            let views = match item["id"].as_str() {
-                Some(media_id) => self.views(gate, user, token, media_id).await?,
-                None => None,
+            // One media's insights refused (Meta's "(#10) Not enough viewers" on a new post,
+            // a media removed since the list was read) gives that post a reason; a throttle,
+            // a dead token or an outage stops the batch as any other call does.
+            let (views, views_withheld) = match item["id"].as_str() {
+                Some(media_id) => match self.views(gate, user, token, media_id).await {
+                    Ok(views) => (views, None),
+                    Err(PlatformError::Refused { status, reason, .. }) => (
+                        None,
+                        Some(format!("the platform withheld this post's views ({status}, code {reason})")),
+                    ),
+                    Err(other) => return Err(other),
+                },
+                None => (None, None),
             };
             // Videos and reels: the thumbnail first (small), then the video file itself
             // (`media_url`, which may be withheld).
@@ -227,6 +235,7 @@ impl PlatformAdapter for Instagram {
                     .as_str()
                     .and_then(|h| normalise_reported_handle(Platform::Instagram, h)),
                 views,
+                views_withheld,
                 media_urls: urls.into_iter().flatten().filter_map(media_url).collect(),
             });
         }

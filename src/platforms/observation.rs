@@ -5,10 +5,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use url::Url;
-use uuid::Uuid;
 
-use crate::domain::Platform;
-use crate::domain::Secret;
+use crate::domain::{AccountId, Platform};
+use crate::secret::Secret;
 
 /// Whether a post can be seen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -29,6 +28,9 @@ pub struct Observation {
     /// The author's handle, normalised (no `@`, lowercase), when the platform says.
     pub author_handle: Option<String>,
     pub views: Option<u64>,
+    /// Why the platform gave no views for this post this time, when it said so for this post
+    /// alone (its error code: the rest of the batch is read as usual).
+    pub views_withheld: Option<String>,
     /// The picture, or a video's cover or thumbnail, best first.
     pub media_urls: Vec<Url>,
 }
@@ -40,6 +42,7 @@ impl Observation {
             state,
             author_handle: None,
             views: None,
+            views_withheld: None,
             media_urls: vec![],
         }
     }
@@ -76,7 +79,7 @@ impl UserToken {
 /// (and is what logs name, never the token).
 #[derive(Debug, Clone)]
 pub struct UserCredential {
-    pub account_id: Uuid,
+    pub account_id: AccountId,
     pub token: UserToken,
     /// New tokens the adapter obtained while using this credential (a refresh, an
     /// extension), left here the moment they arrive: the caller stores them, sealed, in
@@ -86,7 +89,7 @@ pub struct UserCredential {
 }
 
 impl UserCredential {
-    pub fn new(account_id: Uuid, token: UserToken) -> UserCredential {
+    pub fn new(account_id: AccountId, token: UserToken) -> UserCredential {
         UserCredential { account_id, token, refreshed: RefreshedToken::default() }
     }
 

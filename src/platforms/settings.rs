@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::Secret;
+use crate::secret::Secret;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PlatformSettings {

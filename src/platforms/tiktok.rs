@@ -20,7 +20,7 @@ use super::settings::PlatformSettings;
 use super::start_gate::StartGate;
 use super::{normalise_reported_handle, require_user, PlatformAdapter};
 use crate::domain::Platform;
-use crate::domain::Secret;
+use crate::secret::Secret;
 
 pub const BATCH: usize = 20;
 const VIDEO_FIELDS: &str = "id,view_count,cover_image_url,share_url";
@@ -69,7 +69,7 @@ impl Tiktok {
             (_, "scope_not_authorized" | "scope_permission_missed") => {
                 Err(PlatformError::Unauthorized { platform: Platform::Tiktok, reason: code.to_owned() })
             }
-            (_, "rate_limit_exceeded") => Err(self.client.rate_limited(Duration::from_secs(60))),
+            (_, "rate_limit_exceeded") => Err(self.client.throttled(&response.headers)),
             _ => Err(self.client.refused(response)),
         }
     }
@@ -224,6 +224,7 @@ impl PlatformAdapter for Tiktok {
                     state: PostState::Live,
                     author_handle: author.clone(),
                     views: count_from_json(&video["view_count"]),
+                    views_withheld: None,
                     media_urls: video["cover_image_url"].as_str().and_then(media_url).into_iter().collect(),
                 },
             })

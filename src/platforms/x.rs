@@ -18,7 +18,7 @@ use super::settings::PlatformSettings;
 use super::start_gate::StartGate;
 use super::{normalise_reported_handle, PlatformAdapter};
 use crate::domain::Platform;
-use crate::domain::Secret;
+use crate::secret::Secret;
 
 pub const BATCH: usize = 100;
 const NOT_FOUND: &str = "https://api.twitter.com/2/problems/resource-not-found";
@@ -118,6 +118,7 @@ fn tweet_observation(
             .and_then(|u| u["username"].as_str())
             .and_then(|h| normalise_reported_handle(Platform::X, h)),
         views: count_from_json(&tweet["public_metrics"]["impression_count"]),
+        views_withheld: None,
         media_urls,
     }
 }

@@ -10,7 +10,7 @@ use reqwest::StatusCode;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::client::{budget, ApiClient, ApiResponse};
+use super::client::{budget, retry_hint, ApiClient, ApiResponse};
 use super::observation::{
     count_from_json, media_url, Observation, PlatformError, PostState, Profile, UserCredential,
 };
@@ -18,7 +18,7 @@ use super::settings::PlatformSettings;
 use super::start_gate::StartGate;
 use super::{normalise_reported_handle, PlatformAdapter};
 use crate::domain::Platform;
-use crate::domain::Secret;
+use crate::secret::Secret;
 
 pub const BATCH: usize = 50;
 const THUMBNAIL_PREFERENCE: [&str; 5] = ["maxres", "standard", "high", "medium", "default"];
@@ -82,8 +82,12 @@ impl Youtube {
             self.client.pause(retry_after);
             return PlatformError::QuotaExhausted { platform: Platform::Youtube, retry_after };
         }
+        // Google counts these limits per minute: a minute ends the throttle unless the answer
+        // names a wait.
         if has("rateLimitExceeded") || has("userRateLimitExceeded") {
-            return self.client.rate_limited(Duration::from_secs(60));
+            return self
+                .client
+                .rate_limited(retry_hint(&response.headers).unwrap_or(Duration::from_secs(60)));
         }
         if has("keyInvalid")
             || has("API_KEY_INVALID")
@@ -187,6 +191,7 @@ impl PlatformAdapter for Youtube {
                             .and_then(|c| c["customUrl"].as_str())
                             .and_then(|h| normalise_reported_handle(Platform::Youtube, h)),
                         views: count_from_json(&video["statistics"]["viewCount"]),
+                        views_withheld: None,
                         media_urls: best_thumbnail(&video["snippet"]),
                     }
                 }

@@ -150,9 +150,23 @@ async fn tiktok_refresh(state: web::Data<SimState>, form: web::Form<RefreshForm>
 }
 
 pub(super) fn instagram_error(status: u16, code: i64, message: &str) -> HttpResponse {
-    let kind = if code == 190 { "OAuthException" } else { "GraphMethodException" };
+    let kind = if matches!(code, 10 | 190) { "OAuthException" } else { "GraphMethodException" };
     HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap_or_default())
         .json(json!({"error": {"message": message, "type": kind, "code": code, "fbtrace_id": "sim"}}))
+}
+
+/// Meta's throttle: error code 4 with the business use case usage header naming, in
+/// minutes, when access comes back.
+pub(super) fn instagram_throttled(regain_minutes: u64) -> HttpResponse {
+    let mut answer = instagram_error(400, 4, "Application request limit reached");
+    let usage = json!({"17841400000000000": [{"type": "instagram", "call_count": 100, "total_cputime": 20,
+        "total_time": 40, "estimated_time_to_regain_access": regain_minutes}]});
+    if let Ok(value) = actix_web::http::header::HeaderValue::from_str(&usage.to_string()) {
+        answer
+            .headers_mut()
+            .insert(actix_web::http::header::HeaderName::from_static("x-business-use-case-usage"), value);
+    }
+    answer
 }
 
 /// Faults, the `access_token` parameter, the hourly window.
@@ -170,9 +184,7 @@ async fn instagram_gate(
         Some((_, true)) => {
             Err(instagram_error(400, 190, "Error validating access token: Session has expired."))
         }
-        Some(_) if !state.within_budget(Platform::Instagram) => {
-            Err(instagram_error(400, 4, "Application request limit reached"))
-        }
+        Some(_) if !state.within_budget(Platform::Instagram) => Err(instagram_throttled(60)),
         Some((handle, false)) => Ok((handle, truncate)),
     }
 }
@@ -257,6 +269,9 @@ async fn instagram_insights(
             "Unsupported get request. Object does not exist or cannot be loaded.",
         );
     };
+    if state.few_viewers(Platform::Instagram, &post.id) {
+        return instagram_error(400, 10, "(#10) Not enough viewers for the media to show insights");
+    }
     let body = json!({"data": [{"name": "views", "period": "lifetime", "values": [{"value": state.views(post)}],
         "title": "Views", "description": "Total views", "id": format!("{wanted}/insights/views/lifetime")}]});
     instagram_ok(&body, truncate)

@@ -24,8 +24,8 @@ pub use faults::{Fault, FaultKind, FaultTarget};
 pub use scenario::{Scenario, SimPostState};
 
 use crate::domain::Platform;
-use crate::domain::Secret;
 use crate::platforms::settings::PlatformSettings;
+use crate::secret::Secret;
 use crate::watermark::Key;
 
 #[derive(Debug, Clone)]
@@ -75,8 +75,16 @@ impl SimState {
         self.started.elapsed().as_secs() + self.clock_offset.load(Ordering::SeqCst)
     }
 
+    /// Whether the post can be seen (a post with few viewers is live).
     fn post_state(&self, platform: Platform, id: &str) -> Option<SimPostState> {
-        lock(&self.post_states).get(&(platform, id.to_owned())).copied()
+        lock(&self.post_states).get(&(platform, id.to_owned())).copied().map(|state| match state {
+            SimPostState::FewViewers => SimPostState::Live,
+            other => other,
+        })
+    }
+
+    fn few_viewers(&self, platform: Platform, id: &str) -> bool {
+        lock(&self.post_states).get(&(platform, id.to_owned())) == Some(&SimPostState::FewViewers)
     }
 
     /// The platform's posts: the scenario's, then those published since (copies, so a
@@ -180,7 +188,7 @@ impl SimState {
                 FaultTarget::Youtube => google_x::youtube_error(403, "rateLimitExceeded"),
                 FaultTarget::X => google_x::x_rate_limited(*retry_after_secs),
                 FaultTarget::Tiktok => meta_tiktok::tiktok_rate_limited(),
-                _ => meta_tiktok::instagram_error(400, 4, "Application request limit reached"),
+                _ => meta_tiktok::instagram_throttled(retry_after_secs.div_ceil(60)),
             },
             (FaultTarget::Youtube, FaultKind::QuotaExceeded) => google_x::youtube_error(403, "quotaExceeded"),
             _ => HttpResponse::BadRequest().body("fault does not apply to this target"),

@@ -90,6 +90,9 @@ pub enum SimPostState {
     Live,
     Removed,
     Private,
+    /// Live, with so few viewers that Instagram withholds its insights (Meta's "(#10) Not
+    /// enough viewers for the media to show insights", common on new posts).
+    FewViewers,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -6,12 +6,12 @@ use async_trait::async_trait;
 use sqlx::any::AnyPoolOptions;
 use sqlx::AnyPool;
 use sqlx::Row;
-use uuid::Uuid;
 
 use super::columns::Backend;
 use super::keystore::KeyStore;
 use super::sealed::DataKey;
 use super::{sqlite, ConnectOptions, Health, Store, StoreError, StoreResult};
+use crate::domain::CreatorId;
 
 /// The store over either backend.
 pub struct SqlStore {
@@ -51,7 +51,7 @@ impl SqlStore {
         let store = SqlStore { pool, backend, keys: Arc::new(keys) };
         if options.migrate {
             store.migrate().await?;
-            let resealed = store.reseal_layout_1().await?;
+            let resealed = store.reseal_once().await?;
             if resealed > 0 {
                 tracing::info!(resealed, "sealed values rewritten in the current layout");
             }
@@ -77,7 +77,7 @@ impl SqlStore {
     }
 
     /// The creator's data key; `KeyUnavailable` once it is destroyed.
-    pub(super) async fn data_key(&self, creator: Uuid) -> StoreResult<DataKey> {
+    pub(super) async fn data_key(&self, creator: CreatorId) -> StoreResult<DataKey> {
         self.keys.data_key(creator).await?.ok_or(StoreError::KeyUnavailable)
     }
 

@@ -61,8 +61,9 @@ pub(super) fn placeholders(first: usize, count: usize) -> String {
     (first..first + count).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
 }
 
-pub(super) fn parse_uuid(text: &str) -> StoreResult<Uuid> {
-    Uuid::parse_str(text).map_err(|_| StoreError::Corrupt(format!("bad id: {text}")))
+/// A record id from its stored text form, as whichever id type the row holds.
+pub(super) fn parse_id<Id: From<Uuid>>(text: &str) -> StoreResult<Id> {
+    Uuid::parse_str(text).map(Id::from).map_err(|_| StoreError::Corrupt(format!("bad id: {text}")))
 }
 
 /// Payloads are unsigned 64-bit; both engines store signed 64-bit, so the bits are kept as is.

@@ -3,13 +3,14 @@
 use async_trait::async_trait;
 use sqlx::any::AnyRow;
 use sqlx::Row;
-use uuid::Uuid;
 
 use super::backend::SqlStore;
-use super::columns::{from_ms, parse_uuid, payload_from_db, payload_to_db, to_ms};
+use super::columns::{from_ms, parse_id, payload_from_db, payload_to_db, to_ms};
 use super::sealed::{DataKey, SealedColumn};
 use super::{ConsentChange, ContentCursor, CreatorRepo, NewContent, NewCreator, StoreError, StoreResult};
-use crate::domain::{ConsentEvent, ConsentState, Content, Creator, MediaKind, Timestamp};
+use crate::domain::{
+    ConsentEvent, ConsentState, Content, ContentId, Creator, CreatorId, MediaKind, Timestamp,
+};
 
 const CREATOR_COLUMNS: &str = "id, profile_enc, consent_state, consent_changed_at, created_at";
 
@@ -41,7 +42,7 @@ fn consent_state(text: &str) -> StoreResult<ConsentState> {
 }
 
 fn creator_from_row(row: &AnyRow, key: &DataKey) -> StoreResult<Creator> {
-    let id = parse_uuid(&row.try_get::<String, _>("id")?)?;
+    let id = parse_id(&row.try_get::<String, _>("id")?)?;
     let sealed: Vec<u8> = row.try_get("profile_enc")?;
     let profile: SealedProfile =
         serde_json::from_slice(&key.open(SealedColumn::CreatorProfile, id, &sealed)?)
@@ -60,7 +61,7 @@ fn creator_from_row(row: &AnyRow, key: &DataKey) -> StoreResult<Creator> {
 fn event_from_row(row: &AnyRow) -> StoreResult<ConsentEvent> {
     Ok(ConsentEvent {
         id: row.try_get("id")?,
-        creator_id: parse_uuid(&row.try_get::<String, _>("creator_id")?)?,
+        creator_id: parse_id(&row.try_get::<String, _>("creator_id")?)?,
         kind: consent_state(&row.try_get::<String, _>("kind")?)?,
         policy_version: row.try_get("policy_version")?,
         channel: row.try_get("channel")?,
@@ -76,8 +77,8 @@ fn content_from_row(row: &AnyRow) -> StoreResult<Content> {
         other => return Err(StoreError::Corrupt(format!("unknown media kind {other}"))),
     };
     Ok(Content {
-        id: parse_uuid(&row.try_get::<String, _>("id")?)?,
-        creator_id: parse_uuid(&row.try_get::<String, _>("creator_id")?)?,
+        id: parse_id(&row.try_get::<String, _>("id")?)?,
+        creator_id: parse_id(&row.try_get::<String, _>("creator_id")?)?,
         payload: payload_from_db(row.try_get("payload")?),
         media_kind,
         width: row.try_get::<i64, _>("width")? as u32,
@@ -91,7 +92,7 @@ impl SqlStore {
     /// A creator row opened with its data key (`KeyUnavailable` once the key is destroyed).
     async fn creator_from(&self, row: Option<AnyRow>) -> StoreResult<Option<Creator>> {
         let Some(row) = row else { return Ok(None) };
-        let id = parse_uuid(&row.try_get::<String, _>("id")?)?;
+        let id = parse_id(&row.try_get::<String, _>("id")?)?;
         Ok(Some(creator_from_row(&row, &self.data_key(id).await?)?))
     }
 }
@@ -99,7 +100,7 @@ impl SqlStore {
 #[async_trait]
 impl CreatorRepo for SqlStore {
     async fn create_creator(&self, new: &NewCreator) -> StoreResult<Creator> {
-        let id = Uuid::new_v4();
+        let id = CreatorId::random();
         let at = to_ms(new.at);
         // The key first: a creator row never exists without its key. A key left behind by a
         // failed insert belongs to nobody and opens nothing.
@@ -185,15 +186,15 @@ impl CreatorRepo for SqlStore {
         Ok(done.rows_affected() > 0)
     }
 
-    async fn creator_id_by_user_id(&self, user_id: &str) -> StoreResult<Option<Uuid>> {
+    async fn creator_id_by_user_id(&self, user_id: &str) -> StoreResult<Option<CreatorId>> {
         let row = sqlx::query("SELECT id FROM creators WHERE user_ref = $1")
             .bind(user_ref(self, user_id))
             .fetch_optional(&self.pool)
             .await?;
-        row.map(|r| parse_uuid(&r.try_get::<String, _>("id")?)).transpose()
+        row.map(|r| parse_id(&r.try_get::<String, _>("id")?)).transpose()
     }
 
-    async fn creator(&self, id: Uuid) -> StoreResult<Option<Creator>> {
+    async fn creator(&self, id: CreatorId) -> StoreResult<Option<Creator>> {
         let row = sqlx::query(&format!("SELECT {CREATOR_COLUMNS} FROM creators WHERE id = $1"))
             .bind(id.to_string())
             .fetch_optional(&self.pool)
@@ -203,7 +204,11 @@ impl CreatorRepo for SqlStore {
 
     /// The creator's state and the ledger's event in one transaction, which also removes a
     /// revocation's announcement (`consent::changes`).
-    async fn record_consent(&self, creator_id: Uuid, change: &ConsentChange) -> StoreResult<ConsentEvent> {
+    async fn record_consent(
+        &self,
+        creator_id: CreatorId,
+        change: &ConsentChange,
+    ) -> StoreResult<ConsentEvent> {
         let (kind, state) = if change.grant { ("grant", "granted") } else { ("revoke", "revoked") };
         let mut tx = self.pool.begin().await?;
         let updated =
@@ -237,7 +242,7 @@ impl CreatorRepo for SqlStore {
         event_from_row(&row)
     }
 
-    async fn consent_ledger(&self, creator_id: Uuid) -> StoreResult<Vec<ConsentEvent>> {
+    async fn consent_ledger(&self, creator_id: CreatorId) -> StoreResult<Vec<ConsentEvent>> {
         sqlx::query(
             "SELECT id, creator_id, kind, policy_version, channel, actor, occurred_at \
              FROM consent_events WHERE creator_id = $1 ORDER BY id",
@@ -251,7 +256,7 @@ impl CreatorRepo for SqlStore {
     }
 
     async fn insert_content(&self, new: &NewContent) -> StoreResult<Content> {
-        let id = Uuid::new_v4();
+        let id = ContentId::random();
         let references = match &new.references {
             Some(plain) => {
                 Some(self.data_key(new.creator_id).await?.seal(SealedColumn::ContentReferences, id, plain)?)
@@ -290,7 +295,7 @@ impl CreatorRepo for SqlStore {
         Ok(Some(key.open(SealedColumn::ContentReferences, content.id, &sealed)?))
     }
 
-    async fn content(&self, id: Uuid) -> StoreResult<Option<Content>> {
+    async fn content(&self, id: ContentId) -> StoreResult<Option<Content>> {
         sqlx::query(&format!("SELECT {CONTENT_COLUMNS} FROM contents WHERE id = $1"))
             .bind(id.to_string())
             .fetch_optional(&self.pool)
@@ -302,7 +307,7 @@ impl CreatorRepo for SqlStore {
 
     async fn contents_for_creator(
         &self,
-        creator_id: Uuid,
+        creator_id: CreatorId,
         after: Option<ContentCursor>,
         limit: u32,
     ) -> StoreResult<Vec<Content>> {

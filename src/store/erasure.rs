@@ -18,7 +18,7 @@ use sqlx::Row;
 use super::backend::SqlStore;
 use super::columns::{from_ms, to_ms};
 use super::{ErasureRepo, StoreResult};
-use crate::domain::{ErasureReceipt, ErasureTrigger, StatementLine, Timestamp};
+use crate::domain::{CreatorId, ErasureReceipt, ErasureTrigger, StatementLine, Timestamp};
 
 /// What is deleted, child tables first; each entry counts the creator's rows.
 const DELETIONS: [(&str, &str); 8] = [
@@ -39,7 +39,7 @@ const DELETIONS: [(&str, &str); 8] = [
 impl ErasureRepo for SqlStore {
     async fn erase_creator(
         &self,
-        creator_id: Uuid,
+        creator_id: CreatorId,
         trigger: ErasureTrigger,
         at: Timestamp,
     ) -> StoreResult<Option<ErasureReceipt>> {

@@ -21,10 +21,10 @@ use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, Row};
 use uuid::Uuid;
 
-use super::columns::{parse_uuid, placeholders, to_ms, Backend};
+use super::columns::{parse_id, placeholders, to_ms, Backend};
 use super::sealed::DataKey;
 use super::{sqlite, StoreError, StoreResult};
-use crate::domain::Timestamp;
+use crate::domain::{CreatorId, Timestamp};
 use crate::store::sealing::{Sealer, LAYOUT_1};
 
 /// The owner of the blind-index key's row.
@@ -144,18 +144,18 @@ impl KeyStore {
     }
 
     /// Creates a creator's data key (a no-op if one exists).
-    pub async fn create_data_key(&self, creator: Uuid, at: Timestamp) -> StoreResult<DataKey> {
-        self.create(creator, at).await?;
+    pub async fn create_data_key(&self, creator: CreatorId, at: Timestamp) -> StoreResult<DataKey> {
+        self.create(creator.as_uuid(), at).await?;
         self.data_key(creator).await?.ok_or(StoreError::KeyUnavailable)
     }
 
-    pub async fn data_key(&self, creator: Uuid) -> StoreResult<Option<DataKey>> {
-        Ok(self.get(creator).await?.map(|key| DataKey::new(creator, &key)))
+    pub async fn data_key(&self, creator: CreatorId) -> StoreResult<Option<DataKey>> {
+        Ok(self.get(creator.as_uuid()).await?.map(|key| DataKey::new(creator, &key)))
     }
 
     /// The data keys of several creators (those that exist).
-    pub async fn data_keys(&self, creators: &[Uuid]) -> StoreResult<HashMap<Uuid, DataKey>> {
-        let mut ids: Vec<Uuid> = creators.to_vec();
+    pub async fn data_keys(&self, creators: &[CreatorId]) -> StoreResult<HashMap<CreatorId, DataKey>> {
+        let mut ids: Vec<CreatorId> = creators.to_vec();
         ids.sort();
         ids.dedup();
         let mut keys = HashMap::new();
@@ -167,8 +167,8 @@ impl KeyStore {
                 query = query.bind(id.to_string());
             }
             for row in query.fetch_all(&self.pool).await? {
-                let owner = parse_uuid(&row.try_get::<String, _>("owner")?)?;
-                let key = self.unseal(owner, &row)?;
+                let owner: CreatorId = parse_id(&row.try_get::<String, _>("owner")?)?;
+                let key = self.unseal(owner.as_uuid(), &row)?;
                 keys.insert(owner, DataKey::new(owner, &key));
             }
         }
@@ -184,7 +184,7 @@ impl KeyStore {
     /// the table (`VACUUM FULL`, instant on a table of one small row per creator), which
     /// leaves the dead tuple in no data file, once no transaction older than the deletion
     /// can still see it. Its WAL segments are the operator's to expire (docs/privacy.md).
-    pub async fn destroy(&self, creator: Uuid) -> StoreResult<bool> {
+    pub async fn destroy(&self, creator: CreatorId) -> StoreResult<bool> {
         match self.backend {
             Backend::Sqlite => {
                 let done = sqlx::query("DELETE FROM data_keys WHERE owner = $1")
@@ -201,7 +201,7 @@ impl KeyStore {
     /// PostgreSQL keeps a deleted tuple, even through `VACUUM FULL`, while a transaction
     /// that began before the deletion runs. The rewrite waits (a bounded time) until none
     /// does; if one outlasts the wait, the rewrite goes ahead and the next one purges the row.
-    async fn destroy_on_postgres(&self, creator: Uuid) -> StoreResult<bool> {
+    async fn destroy_on_postgres(&self, creator: CreatorId) -> StoreResult<bool> {
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query("DELETE FROM data_keys WHERE owner = $1")
             .bind(creator.to_string())
@@ -241,7 +241,7 @@ impl KeyStore {
                 .await?;
         let mut count = 0;
         for row in rows {
-            let owner = parse_uuid(&row.try_get::<String, _>("owner")?)?;
+            let owner: Uuid = parse_id(&row.try_get::<String, _>("owner")?)?;
             let old_id: String = row.try_get("master_key_id")?;
             let key = self.unseal(owner, &row)?;
             let sealed = self.master.current.sealer.seal(owner, DATA_KEY_CONTEXT, &key).map_err(corrupt)?;

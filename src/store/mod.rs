@@ -28,9 +28,9 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use crate::domain::{
-    Clawback, ConsentEvent, Content, Creator, CreatorViews, ErasureReceipt, ErasureTrigger, FlagKind,
-    Platform, Post, PostFlag, PostPayment, PostViews, ServiceToken, SocialAccount, Statement, StatementDraft,
-    StatementLine, Timestamp, ViewSnapshot,
+    AccountId, Clawback, ConsentEvent, Content, ContentId, Creator, CreatorId, CreatorViews, ErasureReceipt,
+    ErasureTrigger, FlagKind, Platform, Post, PostFlag, PostId, PostPayment, PostViews, ServiceToken,
+    SocialAccount, Statement, StatementDraft, StatementLine, Timestamp, ViewSnapshot,
 };
 
 pub use backend::{connect, SqlStore};
@@ -112,8 +112,8 @@ pub trait CreatorRepo: Send + Sync {
     async fn creator_by_user_id(&self, user_id: &str) -> StoreResult<Option<Creator>>;
     /// The creator's id alone: readable even when their data key is already destroyed (an
     /// erasure interrupted after that step), so the erasure can be completed.
-    async fn creator_id_by_user_id(&self, user_id: &str) -> StoreResult<Option<Uuid>>;
-    async fn creator(&self, id: Uuid) -> StoreResult<Option<Creator>>;
+    async fn creator_id_by_user_id(&self, user_id: &str) -> StoreResult<Option<CreatorId>>;
+    async fn creator(&self, id: CreatorId) -> StoreResult<Option<Creator>>;
     /// Remembers that `user_id` was refused as under the minimum age, until `until` (a later
     /// refusal extends it, never shortens it).
     async fn record_age_refusal(&self, user_id: &str, until: Timestamp, at: Timestamp) -> StoreResult<()>;
@@ -122,19 +122,23 @@ pub trait CreatorRepo: Send + Sync {
     /// Forgets an age refusal (the identity provider deleted the user); true if there was one.
     async fn forget_age_refusal(&self, user_id: &str) -> StoreResult<bool>;
     /// Appends a grant or revoke event and updates the current state in one transaction.
-    async fn record_consent(&self, creator_id: Uuid, change: &ConsentChange) -> StoreResult<ConsentEvent>;
+    async fn record_consent(
+        &self,
+        creator_id: CreatorId,
+        change: &ConsentChange,
+    ) -> StoreResult<ConsentEvent>;
     /// The ledger, oldest first.
-    async fn consent_ledger(&self, creator_id: Uuid) -> StoreResult<Vec<ConsentEvent>>;
+    async fn consent_ledger(&self, creator_id: CreatorId) -> StoreResult<Vec<ConsentEvent>>;
     /// Enrolled content; the payload must be unique across the store.
     async fn insert_content(&self, new: &NewContent) -> StoreResult<Content>;
     async fn content_by_payload(&self, payload: u64) -> StoreResult<Option<Content>>;
     /// The references kept of a content, opened (`None` if none were kept).
     async fn content_references(&self, content: &Content) -> StoreResult<Option<Vec<u8>>>;
-    async fn content(&self, id: Uuid) -> StoreResult<Option<Content>>;
+    async fn content(&self, id: ContentId) -> StoreResult<Option<Content>>;
     /// A creator's contents, oldest first, after the cursor, at most `limit`.
     async fn contents_for_creator(
         &self,
-        creator_id: Uuid,
+        creator_id: CreatorId,
         after: Option<ContentCursor>,
         limit: u32,
     ) -> StoreResult<Vec<Content>>;
@@ -149,30 +153,30 @@ pub trait TrackingRepo: Send + Sync {
     /// Removes unproven links made before `before`; returns how many.
     async fn expire_unproven_accounts(&self, before: Timestamp) -> StoreResult<u64>;
     /// A creator's linked accounts, oldest first.
-    async fn social_accounts_for_creator(&self, creator_id: Uuid) -> StoreResult<Vec<SocialAccount>>;
+    async fn social_accounts_for_creator(&self, creator_id: CreatorId) -> StoreResult<Vec<SocialAccount>>;
     async fn insert_post(&self, new: &NewPost) -> StoreResult<Post>;
     /// Stores a snapshot unless one exists for that post and poll slot (a retried poll).
     async fn record_snapshot(&self, new: &NewSnapshot) -> StoreResult<SnapshotWrite>;
     /// Snapshots of a post, in poll-slot order.
-    async fn snapshots_for_post(&self, post_id: Uuid) -> StoreResult<Vec<ViewSnapshot>>;
-    async fn social_account(&self, id: Uuid) -> StoreResult<Option<SocialAccount>>;
+    async fn snapshots_for_post(&self, post_id: PostId) -> StoreResult<Vec<ViewSnapshot>>;
+    async fn social_account(&self, id: AccountId) -> StoreResult<Option<SocialAccount>>;
     /// The account's platform tokens (serialised), if any.
-    async fn oauth_token(&self, id: Uuid) -> StoreResult<Option<Vec<u8>>>;
+    async fn oauth_token(&self, id: AccountId) -> StoreResult<Option<Vec<u8>>>;
     /// Records that the proof code was found in the account's profile (first time only).
     /// The account becomes its creator's, alone: `Conflict` if another creator has proven
     /// it already; other creators' unproven links of it are removed.
-    async fn mark_account_proven(&self, id: Uuid, at: Timestamp) -> StoreResult<()>;
-    async fn post(&self, id: Uuid) -> StoreResult<Option<Post>>;
+    async fn mark_account_proven(&self, id: AccountId, at: Timestamp) -> StoreResult<()>;
+    async fn post(&self, id: PostId) -> StoreResult<Option<Post>>;
     /// A creator's posts, oldest first, after the cursor, at most `limit`.
     async fn posts_for_creator(
         &self,
-        creator_id: Uuid,
+        creator_id: CreatorId,
         after: Option<PostCursor>,
         limit: u32,
     ) -> StoreResult<Vec<Post>>;
-    async fn latest_snapshot(&self, post_id: Uuid) -> StoreResult<Option<ViewSnapshot>>;
+    async fn latest_snapshot(&self, post_id: PostId) -> StoreResult<Option<ViewSnapshot>>;
     /// Stops tracking a post (it is never leased again); `None` if there is no such post.
-    async fn stop_post(&self, id: Uuid) -> StoreResult<Option<Post>>;
+    async fn stop_post(&self, id: PostId) -> StoreResult<Option<Post>>;
 }
 
 /// The poller's view of posts: leases, the consent check, and a poll's result.
@@ -189,27 +193,27 @@ pub trait PollRepo: Send + Sync {
     ) -> StoreResult<Vec<LeasedPost>>;
     /// Announces a revocation or erasure about to wait for the requests on their way: until
     /// it commits (or the announcement expires), no new permit is granted for the creator.
-    async fn announce_revocation(&self, creator_id: Uuid) -> StoreResult<()>;
+    async fn announce_revocation(&self, creator_id: CreatorId) -> StoreResult<()>;
     /// Withdraws the announcement of a revocation or erasure that failed (one that commits
     /// removes its own, in its transaction). A failure to withdraw is logged: the
     /// announcement then expires.
-    async fn withdraw_revocation(&self, creator_id: Uuid);
+    async fn withdraw_revocation(&self, creator_id: CreatorId);
     /// The creator's consent state now (`None`: no such creator, e.g. erased).
-    async fn consent_stamp(&self, creator_id: Uuid) -> StoreResult<Option<ConsentStamp>>;
+    async fn consent_stamp(&self, creator_id: CreatorId) -> StoreResult<Option<ConsentStamp>>;
     /// Checks that each creator's consent is still the one given (granted, changed at that
     /// time) and, on PostgreSQL, keeps their rows share-locked until the returned hold is
     /// dropped, so a revocation waits for it. `Ok(Err(reason))` when consent has changed.
     async fn hold_consent(
         &self,
-        creators: &[(Uuid, Timestamp)],
+        creators: &[(CreatorId, Timestamp)],
     ) -> StoreResult<Result<Box<dyn Send>, String>>;
     /// Gives a lease back without recording anything (the poll did not happen).
-    async fn release_lease(&self, post_id: Uuid, worker: &str) -> StoreResult<()>;
+    async fn release_lease(&self, post_id: PostId, worker: &str) -> StoreResult<()>;
     /// Writes a poll's result in one transaction that first checks the lease is still ours
     /// and consent is still the one the poll started under; otherwise stores nothing.
     async fn complete_poll(&self, done: &PollCompletion) -> StoreResult<PollCommit>;
     /// Replaces an account's platform tokens (after a refresh).
-    async fn store_oauth_token(&self, account_id: Uuid, token: &[u8]) -> StoreResult<()>;
+    async fn store_oauth_token(&self, account_id: AccountId, token: &[u8]) -> StoreResult<()>;
 }
 
 /// Erasure and the identity provider's deletion webhook.
@@ -219,7 +223,7 @@ pub trait ErasureRepo: Send + Sync {
     /// `None` when there is no such creator (already erased).
     async fn erase_creator(
         &self,
-        creator_id: Uuid,
+        creator_id: CreatorId,
         trigger: ErasureTrigger,
         at: Timestamp,
     ) -> StoreResult<Option<ErasureReceipt>>;
@@ -240,7 +244,7 @@ pub trait PayoutRepo: Send + Sync {
         &self,
         from: Timestamp,
         to: Timestamp,
-        after: Option<Uuid>,
+        after: Option<CreatorId>,
         limit: u32,
     ) -> StoreResult<Vec<CreatorViews>>;
     /// The same per post, for these creators (all when `None`).
@@ -248,7 +252,7 @@ pub trait PayoutRepo: Send + Sync {
         &self,
         from: Timestamp,
         to: Timestamp,
-        creators: Option<&[Uuid]>,
+        creators: Option<&[CreatorId]>,
     ) -> StoreResult<Vec<PostViews>>;
     /// The statement issued for exactly `[from, to)`, if any.
     async fn statement_for_period(&self, from: Timestamp, to: Timestamp) -> StoreResult<Option<Statement>>;
@@ -263,7 +267,7 @@ pub trait PayoutRepo: Send + Sync {
     async fn statement(&self, id: &str) -> StoreResult<Option<Statement>>;
     async fn flag_post(
         &self,
-        post_id: Uuid,
+        post_id: PostId,
         kind: FlagKind,
         detail: &str,
         at: Timestamp,
@@ -271,16 +275,17 @@ pub trait PayoutRepo: Send + Sync {
     /// Flags in the order raised (open ones only when asked), at most `limit`.
     async fn flags(&self, open_only: bool, limit: u32) -> StoreResult<Vec<PostFlag>>;
     /// One post's flags, cleared ones included, in the order raised.
-    async fn flags_for_post(&self, post_id: Uuid) -> StoreResult<Vec<PostFlag>>;
+    async fn flags_for_post(&self, post_id: PostId) -> StoreResult<Vec<PostFlag>>;
     /// What statements paid (or clawed back) on one post, oldest statement first.
-    async fn payments_for_post(&self, post_id: Uuid) -> StoreResult<Vec<PostPayment>>;
+    async fn payments_for_post(&self, post_id: PostId) -> StoreResult<Vec<PostPayment>>;
     /// Clears a flag (the first clearing stands); `None` if there is no such flag.
     async fn clear_flag(&self, id: Uuid, by: &str, at: Timestamp) -> StoreResult<Option<PostFlag>>;
     /// The post already registered under this platform id, whoever registered it.
-    async fn post_id_by_ref(&self, platform: Platform, platform_post_id: &str) -> StoreResult<Option<Uuid>>;
+    async fn post_id_by_ref(&self, platform: Platform, platform_post_id: &str)
+        -> StoreResult<Option<PostId>>;
     /// The historical gain rate of the account that published the post, views per hour over
     /// all its posts (`None` with under an hour of history).
-    async fn account_views_per_hour(&self, post_id: Uuid) -> StoreResult<Option<f64>>;
+    async fn account_views_per_hour(&self, post_id: PostId) -> StoreResult<Option<f64>>;
 }
 
 /// Service tokens, stored as SHA-256 hashes only.

@@ -1,9 +1,10 @@
 //! What the store is asked to write, and how its writes end: the commands around the
 //! domain's values (`crate::domain`).
 
-use uuid::Uuid;
-
-use crate::domain::{Evidence, FlagKind, MediaKind, Platform, Post, PostStatus, SocialAccount, Timestamp};
+use crate::domain::{
+    AccountId, ContentId, CreatorId, Evidence, FlagKind, MediaKind, Platform, Post, PostId, PostStatus,
+    SocialAccount, Timestamp,
+};
 
 #[derive(Debug, Clone)]
 pub struct NewCreator {
@@ -28,7 +29,7 @@ pub struct ConsentChange {
 
 #[derive(Debug, Clone)]
 pub struct NewContent {
-    pub creator_id: Uuid,
+    pub creator_id: CreatorId,
     pub payload: u64,
     pub media_kind: MediaKind,
     pub width: u32,
@@ -43,12 +44,12 @@ pub struct NewContent {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ContentCursor {
     pub created_at: Timestamp,
-    pub id: Uuid,
+    pub id: ContentId,
 }
 
 #[derive(Debug, Clone)]
 pub struct NewSocialAccount {
-    pub creator_id: Uuid,
+    pub creator_id: CreatorId,
     pub platform: Platform,
     pub handle: String,
     pub proof_code: Option<String>,
@@ -59,12 +60,12 @@ pub struct NewSocialAccount {
 
 #[derive(Debug, Clone)]
 pub struct NewPost {
-    pub creator_id: Uuid,
-    pub social_account_id: Uuid,
+    pub creator_id: CreatorId,
+    pub social_account_id: AccountId,
     pub platform: Platform,
     pub platform_post_id: String,
     pub url: String,
-    pub content_id: Option<Uuid>,
+    pub content_id: Option<ContentId>,
     pub at: Timestamp,
 }
 
@@ -72,7 +73,7 @@ pub struct NewPost {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PostCursor {
     pub created_at: Timestamp,
-    pub id: Uuid,
+    pub id: PostId,
 }
 
 /// A post leased to one worker for one poll.
@@ -90,8 +91,8 @@ pub struct LeasedPost {
 /// What one poll found, to be written in one transaction with the consent check.
 #[derive(Debug, Clone)]
 pub struct PollCompletion {
-    pub post_id: Uuid,
-    pub creator_id: Uuid,
+    pub post_id: PostId,
+    pub creator_id: CreatorId,
     pub worker: String,
     pub slot: i64,
     /// The creator's `consent_changed_at` when the poll started: if it moved, consent was
@@ -107,7 +108,7 @@ pub struct PollCompletion {
     /// New evidence, when the watermark was checked and found.
     pub evidence: Option<Evidence>,
     /// The content found in the media, when the post did not name one.
-    pub content_id: Option<Uuid>,
+    pub content_id: Option<ContentId>,
     /// Fraud signals the new views raise (stored with the snapshot).
     pub flags: Vec<(FlagKind, String)>,
 }
@@ -131,7 +132,7 @@ pub struct ConsentStamp {
 
 #[derive(Debug, Clone)]
 pub struct NewSnapshot {
-    pub post_id: Uuid,
+    pub post_id: PostId,
     /// The schedule slot this poll belongs to; at most one snapshot per post and slot.
     pub poll_slot: i64,
     pub observed_at: Timestamp,

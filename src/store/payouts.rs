@@ -13,11 +13,11 @@ use sqlx::Row;
 use uuid::Uuid;
 
 use super::backend::SqlStore;
-use super::columns::{from_ms, opt_from_ms, parse_uuid, placeholders, to_ms};
+use super::columns::{from_ms, opt_from_ms, parse_id, placeholders, to_ms};
 use super::{PayoutRepo, StoreError, StoreResult};
 use crate::domain::{
-    Clawback, CreatorViews, FlagKind, PostFlag, PostViews, Statement, StatementDraft, StatementTotal,
-    Timestamp,
+    Clawback, CreatorId, CreatorViews, FlagKind, PostFlag, PostId, PostViews, Statement, StatementDraft,
+    StatementTotal, Timestamp,
 };
 
 /// Each payable snapshot of the period with its gain over the previous one.
@@ -42,8 +42,8 @@ pub(super) const INSERT_FLAG: &str =
 fn flag_from_row(row: &AnyRow) -> StoreResult<PostFlag> {
     let kind: String = row.try_get("kind")?;
     Ok(PostFlag {
-        id: parse_uuid(&row.try_get::<String, _>("id")?)?,
-        post_id: parse_uuid(&row.try_get::<String, _>("post_id")?)?,
+        id: parse_id(&row.try_get::<String, _>("id")?)?,
+        post_id: parse_id(&row.try_get::<String, _>("post_id")?)?,
         kind: FlagKind::parse(&kind).ok_or_else(|| StoreError::Corrupt(format!("unknown flag {kind}")))?,
         detail: row.try_get("detail")?,
         raised_at: from_ms(row.try_get("raised_at")?)?,
@@ -133,7 +133,7 @@ impl PayoutRepo for SqlStore {
         &self,
         from: Timestamp,
         to: Timestamp,
-        after: Option<Uuid>,
+        after: Option<CreatorId>,
         limit: u32,
     ) -> StoreResult<Vec<CreatorViews>> {
         let rows = sqlx::query(&format!(
@@ -149,7 +149,7 @@ impl PayoutRepo for SqlStore {
         rows.iter()
             .map(|r| {
                 Ok(CreatorViews {
-                    creator_id: parse_uuid(&r.try_get::<String, _>("creator_id")?)?,
+                    creator_id: parse_id(&r.try_get::<String, _>("creator_id")?)?,
                     views: views(r, "views")?,
                 })
             })
@@ -160,7 +160,7 @@ impl PayoutRepo for SqlStore {
         &self,
         from: Timestamp,
         to: Timestamp,
-        creators: Option<&[Uuid]>,
+        creators: Option<&[CreatorId]>,
     ) -> StoreResult<Vec<PostViews>> {
         let mut sql = format!(
             "SELECT g.creator_id AS creator_id, g.post_id AS post_id, CAST(SUM(g.gained) AS BIGINT) AS views, \
@@ -185,8 +185,8 @@ impl PayoutRepo for SqlStore {
             .iter()
             .map(|r| {
                 Ok(PostViews {
-                    creator_id: parse_uuid(&r.try_get::<String, _>("creator_id")?)?,
-                    post_id: parse_uuid(&r.try_get::<String, _>("post_id")?)?,
+                    creator_id: parse_id(&r.try_get::<String, _>("creator_id")?)?,
+                    post_id: parse_id(&r.try_get::<String, _>("post_id")?)?,
                     views: views(r, "views")?,
                     last_snapshot_id: r.try_get("last_snapshot_id")?,
                 })
@@ -285,7 +285,7 @@ impl PayoutRepo for SqlStore {
 
     async fn flag_post(
         &self,
-        post_id: Uuid,
+        post_id: PostId,
         kind: FlagKind,
         detail: &str,
         at: Timestamp,
@@ -314,7 +314,7 @@ impl PayoutRepo for SqlStore {
         .collect()
     }
 
-    async fn flags_for_post(&self, post_id: Uuid) -> StoreResult<Vec<PostFlag>> {
+    async fn flags_for_post(&self, post_id: PostId) -> StoreResult<Vec<PostFlag>> {
         sqlx::query(&format!(
             "SELECT {FLAG_COLUMNS} FROM post_flags WHERE post_id = $1 ORDER BY raised_at, id"
         ))
@@ -326,7 +326,7 @@ impl PayoutRepo for SqlStore {
         .collect()
     }
 
-    async fn payments_for_post(&self, post_id: Uuid) -> StoreResult<Vec<crate::domain::PostPayment>> {
+    async fn payments_for_post(&self, post_id: PostId) -> StoreResult<Vec<crate::domain::PostPayment>> {
         let rows = sqlx::query(
             "SELECT sp.statement_id, sp.line_kind, sp.views, sp.last_snapshot_id FROM statement_posts sp \
              JOIN payout_statements s ON s.id = sp.statement_id WHERE sp.post_id = $1 \
@@ -366,16 +366,16 @@ impl PayoutRepo for SqlStore {
         &self,
         platform: crate::domain::Platform,
         platform_post_id: &str,
-    ) -> StoreResult<Option<Uuid>> {
+    ) -> StoreResult<Option<PostId>> {
         let row = sqlx::query("SELECT id FROM posts WHERE platform = $1 AND post_ref = $2")
             .bind(platform.as_str())
             .bind(super::tracking::post_ref(self, platform, platform_post_id))
             .fetch_optional(&self.pool)
             .await?;
-        row.map(|r| parse_uuid(&r.try_get::<String, _>("id")?)).transpose()
+        row.map(|r| parse_id(&r.try_get::<String, _>("id")?)).transpose()
     }
 
-    async fn account_views_per_hour(&self, post_id: Uuid) -> StoreResult<Option<f64>> {
+    async fn account_views_per_hour(&self, post_id: PostId) -> StoreResult<Option<f64>> {
         // The account's history: views gained and hours observed, over all its posts.
         let history = sqlx::query(
             "SELECT CAST(SUM(hi - lo) AS BIGINT) AS gained, CAST(SUM(last_at - first_at) AS BIGINT) AS span FROM ( \

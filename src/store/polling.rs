@@ -29,7 +29,7 @@ use super::{
     Backend, ConsentStamp, LeasedPost, PollCommit, PollCompletion, PollRepo, SnapshotWrite, StoreError,
     StoreResult,
 };
-use crate::domain::Timestamp;
+use crate::domain::{AccountId, CreatorId, PostId, Timestamp};
 
 impl SqlStore {
     /// Whether the creator's consent is still the one given (granted, last changed at
@@ -38,7 +38,7 @@ impl SqlStore {
     async fn consent_in_force(
         &self,
         tx: &mut Transaction<'static, Any>,
-        creator_id: Uuid,
+        creator_id: CreatorId,
         since: Timestamp,
     ) -> StoreResult<bool> {
         let lock = if self.backend == Backend::Postgres { "FOR SHARE" } else { "" };
@@ -57,7 +57,7 @@ impl SqlStore {
     /// Whether a revocation or erasure of one of `creators` has announced itself and not yet
     /// committed (or given up: an announcement older than [`PENDING_REVOCATION_EXPIRES`] is
     /// one whose process died).
-    async fn revocation_pending(&self, creators: &[(Uuid, Timestamp)]) -> StoreResult<bool> {
+    async fn revocation_pending(&self, creators: &[(CreatorId, Timestamp)]) -> StoreResult<bool> {
         if self.backend != Backend::Postgres {
             return Ok(false);
         }
@@ -81,7 +81,7 @@ impl SqlStore {
     /// on their way (committed at once, so every process sees it). PostgreSQL only: on
     /// SQLite one process owns the database, and its in-process consent lock already makes a
     /// waiting revocation go before new requests.
-    async fn announce_pending(&self, creator_id: Uuid) -> StoreResult<()> {
+    async fn announce_pending(&self, creator_id: CreatorId) -> StoreResult<()> {
         if self.backend != Backend::Postgres {
             return Ok(());
         }
@@ -97,7 +97,7 @@ impl SqlStore {
     }
 
     /// Withdraws an announcement whose change failed (a committed change removes its own).
-    async fn withdraw_pending(&self, creator_id: Uuid) {
+    async fn withdraw_pending(&self, creator_id: CreatorId) {
         if self.backend != Backend::Postgres {
             return;
         }
@@ -197,15 +197,15 @@ impl PollRepo for SqlStore {
         Ok(leased)
     }
 
-    async fn announce_revocation(&self, creator_id: Uuid) -> StoreResult<()> {
+    async fn announce_revocation(&self, creator_id: CreatorId) -> StoreResult<()> {
         self.announce_pending(creator_id).await
     }
 
-    async fn withdraw_revocation(&self, creator_id: Uuid) {
+    async fn withdraw_revocation(&self, creator_id: CreatorId) {
         self.withdraw_pending(creator_id).await
     }
 
-    async fn consent_stamp(&self, creator_id: Uuid) -> StoreResult<Option<ConsentStamp>> {
+    async fn consent_stamp(&self, creator_id: CreatorId) -> StoreResult<Option<ConsentStamp>> {
         let row = sqlx::query("SELECT consent_state, consent_changed_at FROM creators WHERE id = $1")
             .bind(creator_id.to_string())
             .fetch_optional(&self.pool)
@@ -222,7 +222,7 @@ impl PollRepo for SqlStore {
 
     async fn hold_consent(
         &self,
-        creators: &[(Uuid, Timestamp)],
+        creators: &[(CreatorId, Timestamp)],
     ) -> StoreResult<Result<Box<dyn Send>, String>> {
         let mut ordered = creators.to_vec();
         ordered.sort_by_key(|(id, _)| *id);
@@ -251,7 +251,7 @@ impl PollRepo for SqlStore {
         Ok(Ok(Box::new(())))
     }
 
-    async fn release_lease(&self, post_id: Uuid, worker: &str) -> StoreResult<()> {
+    async fn release_lease(&self, post_id: PostId, worker: &str) -> StoreResult<()> {
         sqlx::query(
             "UPDATE posts SET lease_owner = NULL, lease_expires_at = NULL WHERE id = $1 AND lease_owner = $2",
         )
@@ -366,7 +366,7 @@ impl PollRepo for SqlStore {
         Ok(PollCommit::Stored(snapshot))
     }
 
-    async fn store_oauth_token(&self, account_id: Uuid, token: &[u8]) -> StoreResult<()> {
+    async fn store_oauth_token(&self, account_id: AccountId, token: &[u8]) -> StoreResult<()> {
         let Some(account) = super::TrackingRepo::social_account(self, account_id).await? else {
             return Err(StoreError::NotFound);
         };

@@ -6,6 +6,7 @@
 use uuid::Uuid;
 
 use super::{StoreError, StoreResult};
+use crate::domain::CreatorId;
 use crate::store::sealing::Sealer;
 
 /// A column holding values sealed under a creator's data key. A value is bound to its column
@@ -60,9 +61,9 @@ impl SealedColumn {
     }
 
     /// `table.column`, a zero byte, then the row id's 16 bytes.
-    fn context(self, row: Uuid) -> Vec<u8> {
+    fn context(self, row: impl Into<Uuid>) -> Vec<u8> {
         let mut context = format!("{}.{}\0", self.table(), self.column()).into_bytes();
-        context.extend_from_slice(row.as_bytes());
+        context.extend_from_slice(row.into().as_bytes());
         context
     }
 }
@@ -70,40 +71,49 @@ impl SealedColumn {
 /// One creator's data key.
 #[derive(Clone)]
 pub struct DataKey {
-    owner: Uuid,
+    owner: CreatorId,
     sealer: Sealer,
 }
 
 impl DataKey {
-    pub(super) fn new(owner: Uuid, key: &[u8; 32]) -> DataKey {
+    pub(super) fn new(owner: CreatorId, key: &[u8; 32]) -> DataKey {
         DataKey { owner, sealer: Sealer::new(key) }
     }
 
     /// Seals a value for `column` of the row `row`.
-    pub fn seal(&self, column: SealedColumn, row: Uuid, plain: &[u8]) -> StoreResult<Vec<u8>> {
+    pub fn seal(&self, column: SealedColumn, row: impl Into<Uuid>, plain: &[u8]) -> StoreResult<Vec<u8>> {
         self.sealer
-            .seal(self.owner, &column.context(row), plain)
+            .seal(self.owner.as_uuid(), &column.context(row), plain)
             .map_err(|_| StoreError::Corrupt("sealing failed".into()))
     }
 
     /// Opens a value sealed for `column` of the row `row`; `KeyUnavailable` for anything else.
-    pub fn open(&self, column: SealedColumn, row: Uuid, sealed: &[u8]) -> StoreResult<Vec<u8>> {
-        self.sealer.open(self.owner, &column.context(row), sealed).map_err(|_| StoreError::KeyUnavailable)
+    pub fn open(&self, column: SealedColumn, row: impl Into<Uuid>, sealed: &[u8]) -> StoreResult<Vec<u8>> {
+        self.sealer
+            .open(self.owner.as_uuid(), &column.context(row), sealed)
+            .map_err(|_| StoreError::KeyUnavailable)
     }
 
-    pub fn open_text(&self, column: SealedColumn, row: Uuid, sealed: &[u8]) -> StoreResult<String> {
+    pub fn open_text(
+        &self,
+        column: SealedColumn,
+        row: impl Into<Uuid>,
+        sealed: &[u8],
+    ) -> StoreResult<String> {
         String::from_utf8(self.open(column, row, sealed)?)
             .map_err(|_| StoreError::Corrupt("sealed text is not UTF-8".into()))
     }
 
     /// Opens a value of the layout bound to its owner only (see `store::reseal`).
     pub(super) fn open_layout_1(&self, sealed: &[u8]) -> StoreResult<Vec<u8>> {
-        self.sealer.open_layout_1(self.owner, sealed).map_err(|_| StoreError::KeyUnavailable)
+        self.sealer.open_layout_1(self.owner.as_uuid(), sealed).map_err(|_| StoreError::KeyUnavailable)
     }
 
     /// Seals in the layout bound to its owner only: for tests of the reseal.
     #[doc(hidden)]
     pub fn seal_layout_1(&self, plain: &[u8]) -> StoreResult<Vec<u8>> {
-        self.sealer.seal_layout_1(self.owner, plain).map_err(|_| StoreError::Corrupt("sealing failed".into()))
+        self.sealer
+            .seal_layout_1(self.owner.as_uuid(), plain)
+            .map_err(|_| StoreError::Corrupt("sealing failed".into()))
     }
 }

@@ -6,7 +6,7 @@ use sqlx::Row;
 use uuid::Uuid;
 
 use super::backend::SqlStore;
-use super::columns::{from_ms, opt_from_ms, parse_uuid, to_ms};
+use super::columns::{from_ms, opt_from_ms, parse_id, to_ms};
 use super::{NewServiceToken, ServiceTokenRepo, StoreResult};
 use crate::domain::ServiceToken;
 
@@ -14,7 +14,7 @@ const TOKEN_COLUMNS: &str = "id, name, scopes, created_at, revoked_at";
 
 fn token_from_row(row: &AnyRow) -> StoreResult<ServiceToken> {
     Ok(ServiceToken {
-        id: parse_uuid(&row.try_get::<String, _>("id")?)?,
+        id: parse_id(&row.try_get::<String, _>("id")?)?,
         name: row.try_get("name")?,
         scopes: row.try_get::<String, _>("scopes")?.split_whitespace().map(str::to_owned).collect(),
         created_at: from_ms(row.try_get("created_at")?)?,

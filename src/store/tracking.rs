@@ -6,12 +6,15 @@ use sqlx::Row;
 use uuid::Uuid;
 
 use super::backend::SqlStore;
-use super::columns::{from_ms, opt_from_ms, parse_uuid, to_ms};
+use super::columns::{from_ms, opt_from_ms, parse_id, to_ms};
 use super::sealed::{DataKey, SealedColumn};
 use super::{
     NewPost, NewSnapshot, NewSocialAccount, PostCursor, SnapshotWrite, StoreError, StoreResult, TrackingRepo,
 };
-use crate::domain::{Evidence, Platform, Post, PostStatus, SocialAccount, Timestamp, ViewSnapshot};
+use crate::domain::{
+    AccountId, CreatorId, Evidence, Platform, Post, PostId, PostStatus, SocialAccount, Timestamp,
+    ViewSnapshot,
+};
 
 pub(super) const ACCOUNT_COLUMNS: &str =
     "id, creator_id, platform, handle_enc, proof_code, \
@@ -28,7 +31,7 @@ fn platform(row: &AnyRow) -> StoreResult<Platform> {
 /// The blind index of a handle on a platform (unique: one account per handle).
 /// An unproven link's unique reference: private to the creator who made it, so it stands in
 /// nobody else's way (the handle's own blind index is taken only by a proof).
-fn unproven_ref(store: &SqlStore, creator_id: Uuid, claim: &str) -> String {
+fn unproven_ref(store: &SqlStore, creator_id: CreatorId, claim: &str) -> String {
     store.keys.blind_index(&format!("unproven:{creator_id}"), claim)
 }
 
@@ -42,12 +45,12 @@ pub(super) fn post_ref(store: &SqlStore, platform: Platform, post_id: &str) -> S
 }
 
 /// The creator a row belongs to (whose data key opens its sealed columns).
-pub(super) fn creator_of(row: &AnyRow) -> StoreResult<Uuid> {
-    parse_uuid(&row.try_get::<String, _>("creator_id")?)
+pub(super) fn creator_of(row: &AnyRow) -> StoreResult<CreatorId> {
+    parse_id(&row.try_get::<String, _>("creator_id")?)
 }
 
 fn sealed_text(row: &AnyRow, column: SealedColumn, key: &DataKey) -> StoreResult<String> {
-    let id = parse_uuid(&row.try_get::<String, _>("id")?)?;
+    let id: Uuid = parse_id(&row.try_get::<String, _>("id")?)?;
     key.open_text(column, id, &row.try_get::<Vec<u8>, _>(column.column())?)
 }
 
@@ -81,8 +84,8 @@ impl SqlStore {
 
 pub(super) fn account_from_row(row: &AnyRow, key: &DataKey) -> StoreResult<SocialAccount> {
     Ok(SocialAccount {
-        id: parse_uuid(&row.try_get::<String, _>("id")?)?,
-        creator_id: parse_uuid(&row.try_get::<String, _>("creator_id")?)?,
+        id: parse_id(&row.try_get::<String, _>("id")?)?,
+        creator_id: parse_id(&row.try_get::<String, _>("creator_id")?)?,
         platform: platform(row)?,
         handle: sealed_text(row, SealedColumn::AccountHandle, key)?,
         proof_code: row.try_get("proof_code")?,
@@ -95,13 +98,13 @@ pub(super) fn account_from_row(row: &AnyRow, key: &DataKey) -> StoreResult<Socia
 pub(super) fn post_from_row(row: &AnyRow, key: &DataKey) -> StoreResult<Post> {
     let status: String = row.try_get("status")?;
     Ok(Post {
-        id: parse_uuid(&row.try_get::<String, _>("id")?)?,
-        creator_id: parse_uuid(&row.try_get::<String, _>("creator_id")?)?,
-        social_account_id: parse_uuid(&row.try_get::<String, _>("social_account_id")?)?,
+        id: parse_id(&row.try_get::<String, _>("id")?)?,
+        creator_id: parse_id(&row.try_get::<String, _>("creator_id")?)?,
+        social_account_id: parse_id(&row.try_get::<String, _>("social_account_id")?)?,
         platform: platform(row)?,
         platform_post_id: sealed_text(row, SealedColumn::PostPlatformId, key)?,
         url: sealed_text(row, SealedColumn::PostUrl, key)?,
-        content_id: row.try_get::<Option<String>, _>("content_id")?.as_deref().map(parse_uuid).transpose()?,
+        content_id: row.try_get::<Option<String>, _>("content_id")?.as_deref().map(parse_id).transpose()?,
         status: PostStatus::parse(&status)
             .ok_or_else(|| StoreError::Corrupt(format!("unknown status {status}")))?,
         status_reason: row.try_get("status_reason")?,
@@ -125,7 +128,7 @@ pub(super) fn post_from_row(row: &AnyRow, key: &DataKey) -> StoreResult<Post> {
 pub(super) fn snapshot_from_row(row: &AnyRow) -> StoreResult<ViewSnapshot> {
     Ok(ViewSnapshot {
         id: row.try_get("id")?,
-        post_id: parse_uuid(&row.try_get::<String, _>("post_id")?)?,
+        post_id: parse_id(&row.try_get::<String, _>("post_id")?)?,
         poll_slot: row.try_get("poll_slot")?,
         observed_at: from_ms(row.try_get("observed_at")?)?,
         views: row.try_get::<i64, _>("views")? as u64,
@@ -137,7 +140,7 @@ pub(super) fn snapshot_from_row(row: &AnyRow) -> StoreResult<ViewSnapshot> {
 impl TrackingRepo for SqlStore {
     async fn insert_social_account(&self, new: &NewSocialAccount) -> StoreResult<SocialAccount> {
         let key = self.data_key(new.creator_id).await?;
-        let id = Uuid::new_v4();
+        let id = AccountId::random();
         let token =
             new.oauth_token.as_deref().map(|t| key.seal(SealedColumn::AccountToken, id, t)).transpose()?;
         let claim = handle_ref(self, new.platform, &new.handle);
@@ -167,7 +170,7 @@ impl TrackingRepo for SqlStore {
         Ok(done.rows_affected())
     }
 
-    async fn social_accounts_for_creator(&self, creator_id: Uuid) -> StoreResult<Vec<SocialAccount>> {
+    async fn social_accounts_for_creator(&self, creator_id: CreatorId) -> StoreResult<Vec<SocialAccount>> {
         let rows = sqlx::query(&format!(
             "SELECT {ACCOUNT_COLUMNS} FROM social_accounts WHERE creator_id = $1 ORDER BY created_at, id"
         ))
@@ -180,7 +183,7 @@ impl TrackingRepo for SqlStore {
     async fn insert_post(&self, new: &NewPost) -> StoreResult<Post> {
         let at = to_ms(new.at);
         let key = self.data_key(new.creator_id).await?;
-        let id = Uuid::new_v4();
+        let id = PostId::random();
         let row = sqlx::query(&format!(
             "INSERT INTO posts (id, creator_id, social_account_id, platform, post_ref, post_id_enc, url_enc, content_id, status, next_poll_at, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, $9) RETURNING {POST_COLUMNS}"
@@ -215,7 +218,7 @@ impl TrackingRepo for SqlStore {
         Ok(if result.rows_affected() == 1 { SnapshotWrite::Inserted } else { SnapshotWrite::AlreadyRecorded })
     }
 
-    async fn snapshots_for_post(&self, post_id: Uuid) -> StoreResult<Vec<ViewSnapshot>> {
+    async fn snapshots_for_post(&self, post_id: PostId) -> StoreResult<Vec<ViewSnapshot>> {
         sqlx::query(
             "SELECT id, post_id, poll_slot, observed_at, views, baseline FROM view_snapshots WHERE post_id = $1 ORDER BY poll_slot",
         )
@@ -227,7 +230,7 @@ impl TrackingRepo for SqlStore {
         .collect()
     }
 
-    async fn social_account(&self, id: Uuid) -> StoreResult<Option<SocialAccount>> {
+    async fn social_account(&self, id: AccountId) -> StoreResult<Option<SocialAccount>> {
         let row = sqlx::query(&format!("SELECT {ACCOUNT_COLUMNS} FROM social_accounts WHERE id = $1"))
             .bind(id.to_string())
             .fetch_optional(&self.pool)
@@ -235,7 +238,7 @@ impl TrackingRepo for SqlStore {
         self.decode_one(row, account_from_row).await
     }
 
-    async fn oauth_token(&self, id: Uuid) -> StoreResult<Option<Vec<u8>>> {
+    async fn oauth_token(&self, id: AccountId) -> StoreResult<Option<Vec<u8>>> {
         let row = sqlx::query("SELECT id, creator_id, oauth_token_enc FROM social_accounts WHERE id = $1")
             .bind(id.to_string())
             .fetch_optional(&self.pool)
@@ -243,7 +246,7 @@ impl TrackingRepo for SqlStore {
         Ok(self.decode_one(row, token_from_row).await?.flatten())
     }
 
-    async fn mark_account_proven(&self, id: Uuid, at: Timestamp) -> StoreResult<()> {
+    async fn mark_account_proven(&self, id: AccountId, at: Timestamp) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
         // Taking the claim: the unique handle_ref refuses a second proven owner.
         sqlx::query(
@@ -264,7 +267,7 @@ impl TrackingRepo for SqlStore {
         Ok(())
     }
 
-    async fn post(&self, id: Uuid) -> StoreResult<Option<Post>> {
+    async fn post(&self, id: PostId) -> StoreResult<Option<Post>> {
         let row = sqlx::query(&format!("SELECT {POST_COLUMNS} FROM posts WHERE id = $1"))
             .bind(id.to_string())
             .fetch_optional(&self.pool)
@@ -274,7 +277,7 @@ impl TrackingRepo for SqlStore {
 
     async fn posts_for_creator(
         &self,
-        creator_id: Uuid,
+        creator_id: CreatorId,
         after: Option<PostCursor>,
         limit: u32,
     ) -> StoreResult<Vec<Post>> {
@@ -294,7 +297,7 @@ impl TrackingRepo for SqlStore {
         self.decode_sealed(&rows, post_from_row).await
     }
 
-    async fn latest_snapshot(&self, post_id: Uuid) -> StoreResult<Option<ViewSnapshot>> {
+    async fn latest_snapshot(&self, post_id: PostId) -> StoreResult<Option<ViewSnapshot>> {
         sqlx::query(
             "SELECT id, post_id, poll_slot, observed_at, views, baseline FROM view_snapshots \
              WHERE post_id = $1 ORDER BY observed_at DESC, id DESC LIMIT 1",
@@ -307,7 +310,7 @@ impl TrackingRepo for SqlStore {
         .transpose()
     }
 
-    async fn stop_post(&self, id: Uuid) -> StoreResult<Option<Post>> {
+    async fn stop_post(&self, id: PostId) -> StoreResult<Option<Post>> {
         let row = sqlx::query(&format!(
             "UPDATE posts SET status = 'stopped', status_reason = 'stopped by the creator', lease_owner = NULL, \
                lease_expires_at = NULL WHERE id = $1 RETURNING {POST_COLUMNS}"
@@ -320,7 +323,7 @@ impl TrackingRepo for SqlStore {
 }
 
 pub(super) fn token_from_row(row: &AnyRow, key: &DataKey) -> StoreResult<Option<Vec<u8>>> {
-    let id = parse_uuid(&row.try_get::<String, _>("id")?)?;
+    let id: AccountId = parse_id(&row.try_get::<String, _>("id")?)?;
     let sealed = row.try_get::<Option<Vec<u8>>, _>(SealedColumn::AccountToken.column())?;
     sealed.map(|sealed| key.open(SealedColumn::AccountToken, id, &sealed)).transpose()
 }

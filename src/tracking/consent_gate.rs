@@ -7,10 +7,9 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use uuid::Uuid;
 
 use crate::consent::locks::ConsentLocks;
-use crate::domain::Timestamp;
+use crate::domain::{CreatorId, Timestamp};
 use crate::platforms::start_gate::{Permit, StartGate};
 use crate::store::Store;
 
@@ -18,14 +17,14 @@ pub struct ConsentGate {
     pub store: Arc<dyn Store>,
     pub locks: Arc<ConsentLocks>,
     /// Each creator in the batch, with the consent change time the poll started under.
-    pub creators: Vec<(Uuid, Timestamp)>,
+    pub creators: Vec<(CreatorId, Timestamp)>,
 }
 
 impl ConsentGate {
     pub fn new(
         store: Arc<dyn Store>,
         locks: Arc<ConsentLocks>,
-        mut creators: Vec<(Uuid, Timestamp)>,
+        mut creators: Vec<(CreatorId, Timestamp)>,
     ) -> Self {
         // One order for everyone: no two polls can wait on each other's locks.
         creators.sort_by_key(|(id, _)| *id);

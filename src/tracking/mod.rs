@@ -26,7 +26,7 @@ pub use schedule::TrackingSettings;
 use verify::{Verdict, Verifier};
 
 use crate::consent::locks::ConsentLocks;
-use crate::domain::{Platform, PostStatus, Timestamp};
+use crate::domain::{AccountId, CreatorId, Platform, PostStatus, Timestamp};
 use crate::platforms::{Observation, PlatformError, Platforms, PostState, UserCredential, UserToken};
 use crate::store::{LeasedPost, PollCommit, PollCompletion, Store, StoreError};
 
@@ -64,7 +64,7 @@ impl Poller {
     }
 
     /// The consent gate a batch's requests pass, for these creators.
-    fn gate(&self, creators: Vec<(Uuid, Timestamp)>) -> ConsentGate {
+    fn gate(&self, creators: Vec<(CreatorId, Timestamp)>) -> ConsentGate {
         ConsentGate::new(self.store.clone(), self.consent_locks.clone(), creators)
     }
 
@@ -87,7 +87,7 @@ impl Poller {
             let lag = (now - post.post.next_poll_at).num_milliseconds().max(0) as f64 / 1000.0;
             metrics::histogram!("viewmark_poll_lag_seconds").record(lag);
         }
-        let mut groups: HashMap<(Platform, Option<Uuid>), Vec<LeasedPost>> = HashMap::new();
+        let mut groups: HashMap<(Platform, Option<AccountId>), Vec<LeasedPost>> = HashMap::new();
         for post in leased {
             let adapter = self.platforms.adapter(post.post.platform);
             let per_account = adapter.needs_user_token().then_some(post.account.id);
@@ -275,6 +275,9 @@ impl Poller {
                 } else {
                     done.views = seen.views;
                 }
+                if done.status_reason.is_none() && done.views.is_none() {
+                    done.status_reason.clone_from(&seen.views_withheld);
+                }
             }
         }
         let outcome = match done.status {
@@ -294,6 +297,8 @@ impl Poller {
             };
             let context = crate::domain::VelocityContext { latest, account_views_per_hour };
             done.flags = fraud::assess(&context, now, views, &self.fraud);
+            done.next_poll_at =
+                self.settings.next_poll_gaining(post.created_at, now, gain_per_hour(latest, now, views));
         }
         self.commit(&done, post.platform, outcome).await
     }
@@ -323,6 +328,13 @@ impl Poller {
         }
         Ok(())
     }
+}
+
+/// Views gained per hour since the previous snapshot, when there is one at least a second old.
+fn gain_per_hour(latest: Option<(Timestamp, u64)>, now: Timestamp, views: u64) -> Option<f64> {
+    let (at, before) = latest?;
+    let hours = (now - at).num_milliseconds() as f64 / 3_600_000.0;
+    (hours >= 1.0 / 3600.0).then(|| views.saturating_sub(before) as f64 / hours)
 }
 
 fn describe(error: &PlatformError) -> String {

@@ -4,9 +4,8 @@
 //! refused, and raises a fraud flag on that post once (one of the two claims is false).
 
 use chrono::Utc;
-use uuid::Uuid;
 
-use crate::domain::{Creator, FlagKind, Post};
+use crate::domain::{AccountId, ContentId, Creator, CreatorId, FlagKind, Post};
 use crate::platforms::urls::parse_post_url;
 use crate::store::{NewPost, Store, StoreError};
 
@@ -16,10 +15,10 @@ pub struct Registration {
     /// The post's address as copied from the platform.
     pub url: String,
     /// The enrolled content the post carries, if the creator names it.
-    pub content_id: Option<Uuid>,
+    pub content_id: Option<ContentId>,
     /// Which of the creator's proven accounts posted it (needed only with several proven
     /// accounts on that platform).
-    pub social_account_id: Option<Uuid>,
+    pub social_account_id: Option<AccountId>,
 }
 
 /// Why a post was not registered.
@@ -96,7 +95,7 @@ pub async fn register_post(
 /// claims is false), which holds it out of statements until an admin looks. Raised once:
 /// repeating the claim, or repeating it after an admin cleared the flag, changes nothing,
 /// so nobody can hold another creator's post out of statements by claiming it again.
-async fn claimed_again(store: &dyn Store, new: &NewPost, claimant: Uuid) -> Result<(), StoreError> {
+async fn claimed_again(store: &dyn Store, new: &NewPost, claimant: CreatorId) -> Result<(), StoreError> {
     let Some(existing) = store.post_id_by_ref(new.platform, &new.platform_post_id).await? else {
         return Ok(());
     };

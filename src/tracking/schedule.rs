@@ -1,6 +1,7 @@
 //! When a post is polled next: often while it is young (views move fast), hourly for its
-//! first week, then daily; failures back off exponentially; a jitter spreads polls so posts
-//! registered together do not stay in lockstep.
+//! first week, then daily; sooner while it gains views fast and later while it gains none;
+//! failures back off exponentially; a jitter spreads polls so posts registered together do
+//! not stay in lockstep.
 
 use std::time::Duration;
 
@@ -27,6 +28,14 @@ pub struct TrackingSettings {
     pub old_after_secs: u64,
     /// ...then every `old_interval_secs`.
     pub old_interval_secs: u64,
+    /// A post gaining views fast is polled often enough that each poll sees about this many
+    /// new views (never later than its age's interval)...
+    pub views_per_poll: u64,
+    /// ...but not more often than this.
+    pub fastest_interval_secs: u64,
+    /// A post that gained no views since its previous poll waits this many times its age's
+    /// interval (at most `old_interval_secs`).
+    pub flat_interval_factor: u32,
     /// Each interval is stretched or shrunk by up to this fraction at random.
     pub jitter: f64,
     /// After a failed poll, wait `retry_base_secs * 2^(failures-1)`, at most the
@@ -50,6 +59,9 @@ impl Default for TrackingSettings {
             adult_interval_secs: 3600,
             old_after_secs: 7 * 24 * 3600,
             old_interval_secs: 24 * 3600,
+            views_per_poll: 1_000,
+            fastest_interval_secs: 5 * 60,
+            flat_interval_factor: 2,
             jitter: 0.1,
             retry_base_secs: 300,
             max_verify_attempts: 3,
@@ -73,8 +85,33 @@ impl TrackingSettings {
 
     /// After a successful poll at `now` of a post registered at `created_at`.
     pub fn next_poll(&self, created_at: Timestamp, now: Timestamp) -> Timestamp {
+        self.next_poll_gaining(created_at, now, None)
+    }
+
+    /// The same, knowing how fast the post gained views since its previous poll (views per
+    /// hour): a fast one is polled sooner, down to `fastest_interval_secs`; one that gained
+    /// nothing waits `flat_interval_factor` times its age's interval, at most a day's.
+    pub fn next_poll_gaining(
+        &self,
+        created_at: Timestamp,
+        now: Timestamp,
+        gain_per_hour: Option<f64>,
+    ) -> Timestamp {
         let age = (now - created_at).to_std().unwrap_or_default();
-        now + self.jittered(self.interval_for_age(age))
+        now + self.jittered(self.interval_following(self.interval_for_age(age), gain_per_hour))
+    }
+
+    fn interval_following(&self, base: Duration, gain_per_hour: Option<f64>) -> Duration {
+        match gain_per_hour {
+            Some(rate) if rate.is_finite() && rate > 0.0 => {
+                let seconds = self.views_per_poll as f64 / rate * 3600.0;
+                let floor = Duration::from_secs(self.fastest_interval_secs.max(1)).min(base);
+                Duration::from_secs_f64(seconds.min(base.as_secs_f64())).max(floor)
+            }
+            Some(_) => (base * self.flat_interval_factor.max(1))
+                .min(Duration::from_secs(self.old_interval_secs.max(1)).max(base)),
+            None => base,
+        }
     }
 
     /// After the `failures`-th failure in a row.
@@ -107,6 +144,24 @@ mod tests {
         assert_eq!(after(1), 60 + 15);
         assert_eq!(after(48), 48 * 60 + 60);
         assert_eq!(after(24 * 8), 24 * 8 * 60 + 24 * 60);
+    }
+
+    #[test]
+    fn fast_posts_are_polled_sooner_and_flat_ones_later() {
+        let s = TrackingSettings { jitter: 0.0, ..TrackingSettings::default() };
+        let created = Utc::now();
+        let now = created + chrono::Duration::hours(48);
+        let next = |rate| (s.next_poll_gaining(created, now, rate) - now).num_minutes();
+        assert_eq!(next(None), 60, "an adult post, nothing known: hourly");
+        assert_eq!(next(Some(4_000.0)), 15, "1,000 views a poll at 4,000 an hour");
+        assert_eq!(next(Some(1e6)), 5, "never faster than the floor");
+        assert_eq!(next(Some(10.0)), 60, "never slower than its age's interval while gaining");
+        assert_eq!(next(Some(0.0)), 120, "flat: twice the interval");
+        let old = created + chrono::Duration::days(30);
+        assert_eq!((s.next_poll_gaining(created, old, Some(0.0)) - old).num_hours(), 24, "capped at daily");
+        let young = created + chrono::Duration::minutes(10);
+        let soon = (s.next_poll_gaining(created, young, Some(1e6)) - young).num_minutes();
+        assert_eq!(soon, 5, "a young viral post too");
     }
 
     #[test]

@@ -6,9 +6,8 @@ use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
-use uuid::Uuid;
 
-use crate::domain::{Evidence, Post, SocialAccount};
+use crate::domain::{ContentId, Evidence, Post, SocialAccount};
 use crate::media::image_io::ImageLimits;
 use crate::media::recognize::{self, Binding, Found};
 use crate::media::video::VideoSettings;
@@ -23,7 +22,7 @@ use crate::watermark::Key;
 pub enum Verdict {
     Verified {
         evidence: Evidence,
-        content_id: Uuid,
+        content_id: ContentId,
     },
     /// Not proven this time (no mark found, media unreachable...): counts as an attempt.
     NotYet(String),

@@ -2,7 +2,6 @@
 
 use chrono::{Duration, TimeZone, Utc};
 use sqlx::Row;
-use uuid::Uuid;
 use viewmark::domain::*;
 use viewmark::store::*;
 
@@ -27,7 +26,7 @@ async fn creator(store: &dyn Store, user: &str) -> Creator {
         .unwrap()
 }
 
-fn content(creator_id: Uuid, payload: u64) -> NewContent {
+fn content(creator_id: CreatorId, payload: u64) -> NewContent {
     NewContent {
         creator_id,
         payload,
@@ -127,7 +126,7 @@ async fn consent_changes_append_and_the_state_follows_the_last(db: TestDb) {
     let kinds: Vec<_> = store.consent_ledger(c.id).await.unwrap().iter().map(|e| e.kind).collect();
     assert_eq!(kinds, [ConsentState::Granted, ConsentState::Revoked, ConsentState::Granted]);
     assert!(matches!(
-        store.record_consent(Uuid::new_v4(), &change(false, 30)).await,
+        store.record_consent(CreatorId::random(), &change(false, 30)).await,
         Err(StoreError::NotFound)
     ));
 }
@@ -186,11 +185,11 @@ async fn payloads_are_unique_across_the_store(db: TestDb) {
 
 async fn rows_must_reference_existing_parents(db: TestDb) {
     let store = db.store().await;
-    let orphan = store.insert_content(&content(Uuid::new_v4(), 42)).await;
+    let orphan = store.insert_content(&content(CreatorId::random(), 42)).await;
     assert!(matches!(orphan, Err(StoreError::MissingReference(_))), "{orphan:?}");
     let snapshot = store
         .record_snapshot(&NewSnapshot {
-            post_id: Uuid::new_v4(),
+            post_id: PostId::random(),
             poll_slot: 1,
             observed_at: at(4),
             views: 10,
@@ -355,5 +354,5 @@ async fn contents_page_in_creation_order_per_creator(db: TestDb) {
     }
     assert_eq!(seen, mine);
     assert_eq!(store.content(mine[0].id).await.unwrap().as_ref(), Some(&mine[0]));
-    assert_eq!(store.content(Uuid::new_v4()).await.unwrap(), None);
+    assert_eq!(store.content(ContentId::random()).await.unwrap(), None);
 }

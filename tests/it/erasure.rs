@@ -207,7 +207,7 @@ async fn the_deletion_webhook_erases_only_when_signed_fresh_and_new(db: TestDb) 
     // An erasure the first delivery left unfinished (killed after destroying the data key)
     // is completed by the provider's retry of the same delivery.
     let (_, me) = t.app.call(Method::GET, "/v1/creators/me", Some(&t.ada), None).await;
-    let ada: uuid::Uuid = me["id"].as_str().unwrap().parse().unwrap();
+    let ada: viewmark::domain::CreatorId = me["id"].as_str().unwrap().parse().unwrap();
     let ada_deleted = json!({"type": "user.deleted", "data": {"id": "user-ada"}});
     let (body, headers) = signed(&secret, "msg_3", now, &ada_deleted);
     assert!(

@@ -21,7 +21,7 @@ async fn due_posts(store: &dyn Store, creator: &Creator, count: usize) -> Vec<Po
         .insert_social_account(&NewSocialAccount {
             creator_id: creator.id,
             platform: Platform::X,
-            handle: format!("h{}", &creator.id.simple().to_string()[..8]),
+            handle: format!("h{}", &creator.id.as_uuid().simple().to_string()[..8]),
             proof_code: None,
             oauth_token: None,
             at: Utc::now(),
@@ -34,7 +34,7 @@ async fn due_posts(store: &dyn Store, creator: &Creator, count: usize) -> Vec<Po
             creator_id: creator.id,
             social_account_id: account.id,
             platform: Platform::X,
-            platform_post_id: format!("{}-{i}", creator.id.simple()),
+            platform_post_id: format!("{}-{i}", creator.id.as_uuid().simple()),
             url: String::new(),
             content_id: None,
             at: Utc::now() - chrono::Duration::seconds(5),

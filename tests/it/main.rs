@@ -6,6 +6,7 @@
 mod support;
 
 mod auth_matrix;
+mod batch_failures;
 mod cli;
 mod conformance;
 mod contents_api;

@@ -7,8 +7,7 @@ use chrono::{DateTime, Duration, DurationRound, Utc};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use sqlx::Row;
-use uuid::Uuid;
-use viewmark::domain::{FlagKind, Platform};
+use viewmark::domain::{CreatorId, FlagKind, Platform, PostId};
 use viewmark::store::{NewPost, NewSocialAccount, Store};
 
 use crate::on_both_backends;
@@ -19,8 +18,8 @@ struct World {
     raw: sqlx::AnyPool,
     payouts: String,
     t0: DateTime<Utc>,
-    ada: Uuid,
-    bob: Uuid,
+    ada: CreatorId,
+    bob: CreatorId,
 }
 
 impl World {
@@ -29,7 +28,7 @@ impl World {
     }
 
     /// A snapshot `hour` hours after t0.
-    async fn snap(&self, post: Uuid, hour: i64, views: i64, baseline: bool) {
+    async fn snap(&self, post: PostId, hour: i64, views: i64, baseline: bool) {
         let ms = self.at(hour).timestamp_millis();
         sqlx::query("INSERT INTO view_snapshots (post_id, poll_slot, observed_at, views, baseline) VALUES ($1, $2, $2, $3, $4)")
             .bind(post.to_string())
@@ -53,7 +52,7 @@ impl World {
     }
 
     /// A creator's total in a period (0 when absent).
-    async fn total(&self, creator: Uuid, from: i64, to: i64) -> u64 {
+    async fn total(&self, creator: CreatorId, from: i64, to: i64) -> u64 {
         let body = self.views(from, to).await;
         body["items"]
             .as_array()
@@ -73,12 +72,12 @@ fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
-async fn creator(store: &dyn Store, user: &str) -> Uuid {
+async fn creator(store: &dyn Store, user: &str) -> CreatorId {
     crate::support::creators::creator(store, user).await.id
 }
 
 /// A verified X post of the creator's.
-async fn post(w: &World, creator: Uuid, id: u64) -> Uuid {
+async fn post(w: &World, creator: CreatorId, id: u64) -> PostId {
     let account = match w.app.store.social_accounts_for_creator(creator).await.unwrap().pop() {
         Some(account) => account,
         None => w
@@ -87,7 +86,7 @@ async fn post(w: &World, creator: Uuid, id: u64) -> Uuid {
             .insert_social_account(&NewSocialAccount {
                 creator_id: creator,
                 platform: Platform::X,
-                handle: format!("h{}", creator.simple()),
+                handle: format!("h{}", creator.as_uuid().simple()),
                 proof_code: None,
                 oauth_token: None,
                 at: Utc::now(),
@@ -240,7 +239,7 @@ async fn statements_are_frozen_idempotent_and_claw_back(db: TestDb) {
     let count = sqlx::query("SELECT COUNT(*) AS n FROM payout_statements").fetch_one(&w.raw).await.unwrap();
     assert_eq!(count.get::<i64, _>("n"), 1);
     let first = answers[0].1.clone();
-    let line = |s: &Value, payee: Uuid, kind: &str| {
+    let line = |s: &Value, payee: CreatorId, kind: &str| {
         s["lines"]
             .as_array()
             .unwrap()

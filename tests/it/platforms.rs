@@ -187,8 +187,8 @@ async fn instagram_tokens_are_extended_before_expiry_and_an_expired_one_is_unaut
 async fn wrong_app_credentials_are_unauthorized() {
     let w = world().await;
     let mut settings = w.settings.clone();
-    settings.youtube.api_key = Some(viewmark::domain::Secret::new("wrong"));
-    settings.x.bearer_token = Some(viewmark::domain::Secret::new("wrong"));
+    settings.youtube.api_key = Some(viewmark::secret::Secret::new("wrong"));
+    settings.x.bearer_token = Some(viewmark::secret::Secret::new("wrong"));
     let platforms = Platforms::new(&settings).unwrap();
     for platform in [Platform::Youtube, Platform::X] {
         let err = platforms.adapter(platform).observe(&Ungated, &ids(&["a"]), None).await.unwrap_err();
@@ -271,6 +271,31 @@ async fn every_api_fault_maps_to_a_typed_outcome_on_every_platform() {
         assert_eq!(w.sim.requests(target), requests, "{platform:?}: paused means no request");
         assert!(adapter.paused_for().is_some());
     }
+}
+
+#[tokio::test]
+async fn instagram_pauses_as_long_as_metas_usage_header_says() {
+    let w = world().await;
+    inject(&w.sim, FaultTarget::Instagram, FaultKind::RateLimit { retry_after_secs: 600 }, 1);
+    let ig = w.platforms.adapter(Platform::Instagram);
+    let err =
+        ig.observe(&Ungated, &post_for(Platform::Instagram), Some(&instagram_creator())).await.unwrap_err();
+    assert_eq!(err.retry_after(), Some(Duration::from_secs(600)), "{err:?}");
+    let paused = ig.paused_for().unwrap();
+    assert!(paused > Duration::from_secs(590) && paused <= Duration::from_secs(600), "{paused:?}");
+}
+
+#[tokio::test]
+async fn one_instagram_media_without_insights_keeps_the_others_views() {
+    let w = world().await;
+    w.sim.set_post_state(Platform::Instagram, IG, SimPostState::FewViewers);
+    let ig = w.platforms.adapter(Platform::Instagram);
+    let seen = ig.observe(&Ungated, &ids(&[IG, "CvmkDemo02"]), Some(&instagram_creator())).await.unwrap();
+    assert_eq!(seen[0].state, PostState::Live);
+    assert_eq!(seen[0].views, None);
+    assert!(seen[0].views_withheld.as_deref().is_some_and(|r| r.contains("code 10")), "{:?}", seen[0]);
+    assert_eq!(seen[0].media_urls.len(), 1, "its picture is still read");
+    assert!(seen[1].views.is_some() && seen[1].views_withheld.is_none(), "{:?}", seen[1]);
 }
 
 #[tokio::test]

@@ -8,7 +8,7 @@ use chrono::Utc;
 use reqwest::{Method, StatusCode};
 use sqlx::{Executor, Row};
 use uuid::Uuid;
-use viewmark::domain::Platform;
+use viewmark::domain::{CreatorId, Platform};
 use viewmark::store::{
     self, MasterKey, MasterKeys, NewCreator, NewPost, NewSocialAccount, SealedColumn, StoreError,
 };
@@ -23,7 +23,7 @@ const POST_ID: &str = "7300000000000000042";
 const URL: &str = "https://www.tiktok.com/@ada.lovelace.art/video/7300000000000000042";
 
 /// A creator with a profile, a linked account holding platform tokens, and a post.
-async fn creator_with_everything(store: &dyn store::Store, user: &str) -> Uuid {
+async fn creator_with_everything(store: &dyn store::Store, user: &str) -> CreatorId {
     let new = NewCreator {
         user_id: user.into(),
         display_name: Some("Ada Lovelace".into()),
@@ -67,7 +67,7 @@ pub struct Sealed {
 }
 
 /// The creator's sealed values, as a logical backup (a dump) holds them.
-pub async fn sealed_values(raw: &sqlx::AnyPool, creator: Uuid) -> Vec<Sealed> {
+pub async fn sealed_values(raw: &sqlx::AnyPool, creator: CreatorId) -> Vec<Sealed> {
     let mut values = Vec::new();
     for column in SealedColumn::ALL {
         let (table, owner, name) = (column.table(), column.owner_column(), column.column());
@@ -166,7 +166,7 @@ async fn an_erasure_killed_after_destroying_the_key_completes_on_retry(db: TestD
     let post = register(&t, &t.ada, OURS).await;
     t.poller.try_execute_task().await.unwrap();
     let (_, me) = t.app.call(Method::GET, "/v1/creators/me", Some(&t.ada), None).await;
-    let ada: Uuid = me["id"].as_str().unwrap().parse().unwrap();
+    let ada: CreatorId = me["id"].as_str().unwrap().parse().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let encryption = format!("encryption_key = {:?}", hex::encode(TEST_ENCRYPTION_KEY));
 
@@ -329,11 +329,11 @@ async fn an_erasure_leaves_no_sealed_bytes_in_the_files(db: TestDb) {
 }
 
 /// Writes `bytes` into a sealed column of a row, as a database writer could.
-async fn overwrite(raw: &sqlx::AnyPool, column: SealedColumn, row: Uuid, bytes: &[u8]) {
+async fn overwrite(raw: &sqlx::AnyPool, column: SealedColumn, row: impl Into<Uuid>, bytes: &[u8]) {
     let (table, name) = (column.table(), column.column());
     sqlx::query(&format!("UPDATE {table} SET {name} = $1 WHERE id = $2"))
         .bind(bytes.to_vec())
-        .bind(row.to_string())
+        .bind(row.into().to_string())
         .execute(raw)
         .await
         .unwrap();
@@ -371,15 +371,23 @@ async fn a_sealed_value_moved_to_another_row_or_column_does_not_open(db: TestDb)
         .unwrap();
 
     // The first post's URL copied onto the second post.
-    overwrite(&raw, SealedColumn::PostUrl, second.id, &value(SealedColumn::PostUrl, first.id)).await;
+    overwrite(&raw, SealedColumn::PostUrl, second.id, &value(SealedColumn::PostUrl, first.id.as_uuid()))
+        .await;
     assert!(matches!(store.post(second.id).await, Err(StoreError::KeyUnavailable)));
-    overwrite(&raw, SealedColumn::PostUrl, second.id, &value(SealedColumn::PostUrl, second.id)).await;
+    overwrite(&raw, SealedColumn::PostUrl, second.id, &value(SealedColumn::PostUrl, second.id.as_uuid()))
+        .await;
     assert_eq!(store.post(second.id).await.unwrap().unwrap().url, second.url, "restored");
     // The URL copied into the platform post id of the same row.
-    overwrite(&raw, SealedColumn::PostPlatformId, first.id, &value(SealedColumn::PostUrl, first.id)).await;
+    overwrite(
+        &raw,
+        SealedColumn::PostPlatformId,
+        first.id,
+        &value(SealedColumn::PostUrl, first.id.as_uuid()),
+    )
+    .await;
     assert!(matches!(store.post(first.id).await, Err(StoreError::KeyUnavailable)));
     // The handle copied into the token column of the same account.
-    let handle = value(SealedColumn::AccountHandle, account.id);
+    let handle = value(SealedColumn::AccountHandle, account.id.as_uuid());
     overwrite(&raw, SealedColumn::AccountToken, account.id, &handle).await;
     assert!(matches!(store.oauth_token(account.id).await, Err(StoreError::KeyUnavailable)));
 }
@@ -400,6 +408,14 @@ async fn values_of_the_earlier_layout_are_resealed_at_migration(db: TestDb) {
     assert!(matches!(unmigrated.creator(ada).await, Err(StoreError::KeyUnavailable)), "layout 1 is refused");
     unmigrated.close().await;
 
+    // This database was resealed when it was created: a value of layout 1 restored into it
+    // later is not rewritten, and stays unreadable.
+    let restarted = db.store().await;
+    assert!(matches!(restarted.creator(ada).await, Err(StoreError::KeyUnavailable)), "not resealed twice");
+    restarted.close().await;
+
+    // A database from before the reseal has no record of it: the next start reseals.
+    sqlx::query("DELETE FROM store_upgrades").execute(&raw).await.unwrap();
     let migrated = db.store().await;
     assert!(sealed_values(&raw, ada).await.iter().all(|v| v.bytes[0] == 2), "every value resealed");
     assert_eq!(migrated.creator(ada).await.unwrap().unwrap().display_name.as_deref(), Some("Ada Lovelace"));

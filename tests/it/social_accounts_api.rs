@@ -145,14 +145,14 @@ async fn platform_tokens_are_sealed_at_rest_and_never_shown(db: TestDb) {
     assert!(handle_ref.len() == 64 && handle_ref.bytes().all(|b| b.is_ascii_hexdigit()), "{handle_ref}");
     assert!(!handle_enc.windows(9).any(|w| w == b"ada.makes"), "handle in clear");
     // Sealed under the creator's data key, itself sealed by the master key.
-    let owner: uuid::Uuid = creator_id.parse().unwrap();
+    let owner: viewmark::domain::CreatorId = creator_id.parse().unwrap();
     let key = app._db.key_store().await.data_key(owner).await.unwrap().unwrap();
-    let account: uuid::Uuid = row.try_get::<String, _>("id").unwrap().parse().unwrap();
+    let account: viewmark::domain::AccountId = row.try_get::<String, _>("id").unwrap().parse().unwrap();
     let opened: Value =
         serde_json::from_slice(&key.open(SealedColumn::AccountToken, account, &sealed).unwrap()).unwrap();
     assert_eq!(opened["access_token"], "act.SECRET-ACCESS-4242");
     assert_eq!(key.open_text(SealedColumn::AccountHandle, account, &handle_enc).unwrap(), "ada.makes");
-    let other = app._db.key_store().await.data_key(uuid::Uuid::new_v4()).await.unwrap();
+    let other = app._db.key_store().await.data_key(viewmark::domain::CreatorId::random()).await.unwrap();
     assert!(other.is_none());
 
     let (status, _) = app

@@ -20,6 +20,55 @@ use crate::on_both_backends;
 use crate::support::tracked::*;
 use crate::support::TestDb;
 
+/// Makes the post due now, as if its interval had passed.
+async fn make_due(t: &Tracked, post: &Value) {
+    sqlx::query("UPDATE posts SET next_poll_at = $1 WHERE id = $2")
+        .bind(Utc::now().timestamp_millis() - 1)
+        .bind(post["id"].as_str().unwrap())
+        .execute(&t.app._db.raw().await)
+        .await
+        .unwrap();
+}
+
+async fn polled_in(t: &Tracked, post: &Value) -> i64 {
+    let now = show(t, &t.ada, post).await;
+    let next: chrono::DateTime<Utc> = now["next_poll_at"].as_str().unwrap().parse().unwrap();
+    (next - Utc::now()).num_seconds()
+}
+
+async fn the_schedule_follows_the_views(db: TestDb) {
+    let (ada_payload, bob_payload) = (0x0123_4567_89ab_cdef_u64, 0x0fed_cba9_8765_4321_u64);
+    let t =
+        tracked_scenario_with(db, scenario(ada_payload, bob_payload), &[("user-ada", ada_payload)], |s| {
+            s.young_interval_secs = 3600;
+            s.fastest_interval_secs = 60;
+            s.views_per_poll = 100_000;
+            s.flat_interval_factor = 2;
+        })
+        .await;
+    let ours = register(&t, &t.ada, OURS).await;
+    t.poller.try_execute_task().await.unwrap();
+    assert!((3590..=3600).contains(&polled_in(&t, &ours).await), "nothing known yet: its age's interval");
+
+    // Thousands of views in about a second: polled again at the fastest interval.
+    next_slot().await;
+    t.sim.advance(1800);
+    make_due(&t, &ours).await;
+    assert_eq!(t.poller.try_execute_task().await.unwrap(), Round::Polled(1));
+    assert!((50..=60).contains(&polled_in(&t, &ours).await), "a post gaining fast is polled sooner");
+
+    // The curve is flat from here: twice its age's interval.
+    t.sim.advance(3600);
+    next_slot().await;
+    make_due(&t, &ours).await;
+    t.poller.try_execute_task().await.unwrap();
+    next_slot().await;
+    make_due(&t, &ours).await;
+    t.poller.try_execute_task().await.unwrap();
+    assert_eq!(t.app.store.snapshots_for_post(post_id(&ours)).await.unwrap().len(), 4);
+    assert!((7190..=7200).contains(&polled_in(&t, &ours).await), "a flat post waits longer");
+}
+
 async fn only_true_posts_verify_and_verified_ones_accumulate_snapshots(db: TestDb) {
     let t = tracked(db).await;
     let ours = register(&t, &t.ada, OURS).await;
@@ -226,7 +275,7 @@ async fn a_request_on_its_way_holds_the_revocation_back(db: TestDb) {
     let postgres = db.url.starts_with("postgres");
     let t = Arc::new(tracked(db).await);
     let (_, me) = t.app.call(Method::GET, "/v1/creators/me", Some(&t.ada), None).await;
-    let ada: uuid::Uuid = me["id"].as_str().unwrap().parse().unwrap();
+    let ada: viewmark::domain::CreatorId = me["id"].as_str().unwrap().parse().unwrap();
     let mut lock_sets = vec![t.app.consent_locks.clone()];
     if postgres {
         lock_sets.push(Arc::new(ConsentLocks::default()));
@@ -321,6 +370,7 @@ async fn an_unproven_link_cannot_squat_a_handle(db: TestDb) {
 }
 
 on_both_backends!(
+    the_schedule_follows_the_views,
     an_unproven_link_cannot_squat_a_handle,
     an_account_proof_on_its_way_holds_the_revocation_back,
     a_request_on_its_way_holds_the_revocation_back,

@@ -2,12 +2,11 @@
 //! new processing, and whose contents they may see.
 
 use actix_web::http::StatusCode;
-use uuid::Uuid;
 
 use super::{service_token, Caller};
 use crate::api::error::ApiError;
 use crate::api::AppState;
-use crate::domain::{ConsentState, Creator};
+use crate::domain::{ConsentState, Creator, CreatorId};
 
 /// The caller's creator record, or 404 when they have not joined.
 pub async fn current_creator(state: &AppState, caller: &Caller) -> Result<Creator, ApiError> {
@@ -32,7 +31,7 @@ pub fn require_tracking_consent(creator: &Creator) -> Result<(), ApiError> {
 
 /// Whose contents the caller may see: `None` for an operator (all), else the caller's own
 /// creator id. Other callers are refused.
-pub async fn content_viewer(state: &AppState, caller: &Caller) -> Result<Option<Uuid>, ApiError> {
+pub async fn content_viewer(state: &AppState, caller: &Caller) -> Result<Option<CreatorId>, ApiError> {
     match caller {
         Caller::Service(_) => {
             caller.service_with(service_token::ADMIN)?;

@@ -16,7 +16,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use sqlx::{AnyPool, Executor};
 use viewmark::config::Settings;
-use viewmark::domain::Secret;
+use viewmark::secret::Secret;
 use viewmark::store::{self, ConnectOptions, KeyStore, MasterKey, MasterKeys, Store};
 use viewmark::watermark::Key;
 
@@ -131,39 +131,35 @@ impl Drop for TestDb {
 #[macro_export]
 macro_rules! on_both_backends {
     (ffmpeg: $($name:ident),+ $(,)?) => {$(
-        mod $name {
-            #[tokio::test]
-            #[cfg_attr(not(viewmark_test_ffmpeg), ignore = "needs ffmpeg and ffprobe on the PATH (CI installs them)")]
-            async fn sqlite() {
-                super::$name($crate::support::TestDb::sqlite()).await;
-            }
-            #[tokio::test]
-            #[cfg_attr(
+        $crate::on_both_backends!(@pair $name,
+            [#[cfg_attr(not(viewmark_test_ffmpeg), ignore = "needs ffmpeg and ffprobe on the PATH (CI installs them)")]],
+            [#[cfg_attr(
                 not(all(viewmark_test_postgres, viewmark_test_ffmpeg)),
                 ignore = "needs ffmpeg and ffprobe, and VIEWMARK_TEST_POSTGRES_URL naming a PostgreSQL server (CI sets both)"
-            )]
-            async fn postgres() {
-                let db = $crate::support::TestDb::postgres().await.expect("VIEWMARK_TEST_POSTGRES_URL");
-                super::$name(db).await;
-            }
-        }
+            )]]);
     )+};
-    ($($name:ident),+ $(,)?) => {$(
+    (@pair $name:ident, [$($sqlite_attr:tt)*], [$($postgres_attr:tt)*]) => {
         mod $name {
             #[tokio::test]
+            $($sqlite_attr)*
             async fn sqlite() {
                 super::$name($crate::support::TestDb::sqlite()).await;
             }
             #[tokio::test]
-            #[cfg_attr(
-                not(viewmark_test_postgres),
-                ignore = "needs VIEWMARK_TEST_POSTGRES_URL naming a PostgreSQL server (CI sets it)"
-            )]
+            $($postgres_attr)*
             async fn postgres() {
                 let db = $crate::support::TestDb::postgres().await.expect("VIEWMARK_TEST_POSTGRES_URL");
                 super::$name(db).await;
             }
         }
+    };
+    ($($name:ident),+ $(,)?) => {$(
+        $crate::on_both_backends!(@pair $name,
+            [],
+            [#[cfg_attr(
+                not(viewmark_test_postgres),
+                ignore = "needs VIEWMARK_TEST_POSTGRES_URL naming a PostgreSQL server (CI sets it)"
+            )]]);
     )+};
 }
 

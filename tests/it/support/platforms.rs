@@ -48,10 +48,10 @@ pub async fn world() -> World {
 
 pub fn creator(token: &str, refresh: Option<&str>) -> UserCredential {
     UserCredential::new(
-        uuid::Uuid::new_v4(),
+        viewmark::domain::AccountId::random(),
         UserToken {
-            access_token: viewmark::domain::Secret::new(token),
-            refresh_token: refresh.map(viewmark::domain::Secret::new),
+            access_token: viewmark::secret::Secret::new(token),
+            refresh_token: refresh.map(viewmark::secret::Secret::new),
             expires_at: None,
         },
     )

@@ -70,13 +70,15 @@ pub fn tracking_settings() -> TrackingSettings {
         poll_in_serve: false,
         jitter: 0.0,
         young_interval_secs: 1,
+        // Every round of a test finds its posts due, gaining or not.
+        flat_interval_factor: 1,
         retry_base_secs: 1,
         max_verify_attempts: 1,
         ..TrackingSettings::default()
     }
 }
 
-pub async fn join(app: &TestApp, user: &str) -> (String, uuid::Uuid) {
+pub async fn join(app: &TestApp, user: &str) -> (String, viewmark::domain::CreatorId) {
     let token = creator_token(user);
     let (status, body) =
         app.call(Method::POST, "/v1/creators/me", Some(&token), Some(json!({"age_attested": true}))).await;
@@ -87,7 +89,12 @@ pub async fn join(app: &TestApp, user: &str) -> (String, uuid::Uuid) {
 /// Enrolls `payload` for the creator, with the references enrollment would keep of what
 /// the scenario marks with it: its pictures (covers the creator chose are not marked) and
 /// its clips' key frames.
-pub async fn enroll(app: &TestApp, scenario: &Scenario, creator_id: uuid::Uuid, payload: u64) {
+pub async fn enroll(
+    app: &TestApp,
+    scenario: &Scenario,
+    creator_id: viewmark::domain::CreatorId,
+    payload: u64,
+) {
     let hex = format!("{payload:016x}");
     let mut kept = Vec::new();
     for media in scenario.posts.iter().filter_map(|p| p.media.as_ref()) {
@@ -172,12 +179,24 @@ pub fn scenario(ada_payload: u64, bob_payload: u64) -> Scenario {
 /// (user id, enrolled payload) join, the first two become `ada` and `bob`, and Ada proves
 /// the X account `ada_makes`.
 pub async fn tracked_scenario(db: TestDb, scenario: Scenario, creators: &[(&str, u64)]) -> Tracked {
+    tracked_scenario_with(db, scenario, creators, |_| {}).await
+}
+
+/// The same, with the tracking settings adjusted.
+pub async fn tracked_scenario_with(
+    db: TestDb,
+    scenario: Scenario,
+    creators: &[(&str, u64)],
+    adjust: impl FnOnce(&mut TrackingSettings),
+) -> Tracked {
+    let mut tracking = tracking_settings();
+    adjust(&mut tracking);
     let sim =
         Simulator::start(scenario.clone(), &fixture_path(""), Some(test_key()), "127.0.0.1:0").await.unwrap();
     let mut used = Settings::default();
     let app = TestApp::spawn_with(db, |s| {
         s.platforms = sim.platform_settings(quick_settings());
-        s.tracking = tracking_settings();
+        s.tracking = tracking;
         used = s.clone();
     })
     .await;
@@ -218,7 +237,7 @@ pub async fn show(t: &Tracked, token: &str, post: &Value) -> Value {
     body
 }
 
-pub fn post_id(post: &Value) -> uuid::Uuid {
+pub fn post_id(post: &Value) -> viewmark::domain::PostId {
     post["id"].as_str().unwrap().parse().unwrap()
 }
 
