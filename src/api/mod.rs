@@ -23,6 +23,7 @@ pub use payouts::issue_statement;
 pub use rate_limit::RateLimitSettings;
 pub mod request_id;
 mod social_accounts;
+mod unlinking;
 mod upload;
 mod views;
 mod webhooks;
@@ -101,6 +102,7 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
             .service(
                 web::resource("/v1/social-accounts").post(social_accounts::link).get(social_accounts::list),
             )
+            .service(web::resource("/v1/social-accounts/{id}").delete(unlinking::unlink))
             .service(web::resource("/v1/social-accounts/{id}/verify").post(social_accounts::verify))
             .service(web::resource("/v1/payouts/verified-views").get(payouts::verified_views))
             .service(web::resource("/v1/payouts/statements").post(payouts::create_statement))

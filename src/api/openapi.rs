@@ -6,7 +6,9 @@ use actix_web::HttpResponse;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{contents, creators, detect, export, metrics, payouts, posts, social_accounts, webhooks};
+use super::{
+    contents, creators, detect, export, metrics, payouts, posts, social_accounts, unlinking, webhooks,
+};
 use crate::domain::{AccountId, ConsentState, ContentId, CreatorId, MediaKind, Platform, PostId};
 
 struct BearerAuth;
@@ -53,6 +55,7 @@ impl Modify for BearerAuth {
         social_accounts::link,
         social_accounts::list,
         social_accounts::verify,
+        unlinking::unlink,
         posts::register,
         posts::list,
         posts::get,

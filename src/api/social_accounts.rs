@@ -246,7 +246,8 @@ pub async fn verify(
         state.store.clone(),
         state.consent_locks.clone(),
         vec![(creator.id, creator.consent_changed_at)],
-    );
+    )
+    .covering([account.id]);
     let fetched = adapter.profile(&gate, &account.handle, user.as_ref()).await;
     // Tokens obtained on the way are kept whatever the answer: the old ones may be dead.
     if let Some(token) = user.as_ref().and_then(|u| u.refreshed.take()) {

@@ -1,5 +1,5 @@
 //! Every change of a creator's consent: joining (the first grant), a grant or a revocation,
-//! and an erasure. Routes, the identity provider's webhook and the CLI call these; none
+//! an erasure, and the unlinking of an account (a revocation for that account alone). Routes, the identity provider's webhook and the CLI call these; none
 //! repeats their steps.
 //!
 //! The changes that stop tracking, a revocation and an erasure, are announced first, so
@@ -11,7 +11,7 @@
 
 use super::locks::ConsentLocks;
 use super::{admit, AdmissionError, ConsentSettings, JoinRequest};
-use crate::domain::{ConsentEvent, Creator, CreatorId, ErasureReceipt, ErasureTrigger, Timestamp};
+use crate::domain::{AccountId, ConsentEvent, Creator, CreatorId, ErasureReceipt, ErasureTrigger, Timestamp};
 use crate::store::{ConsentChange, NewCreator, Store, StoreError, StoreResult};
 
 /// Why a join did not happen.
@@ -129,6 +129,29 @@ pub async fn erase(
         super::count_event("erased", trigger.as_str());
     }
     Ok(receipt)
+}
+
+/// Unlinks one of the creator's accounts with a revocation's guarantee: announced, so no new
+/// request about the creator starts in any process; then it waits for the requests on their
+/// way; then the store destroys the account's key and stops its posts. Once it returns, no
+/// request about the account leaves (the gate also checks that the account is linked).
+/// Returns how many posts were stopped; `None` when the account is not linked (any more).
+pub async fn unlink_account(
+    store: &dyn Store,
+    locks: &ConsentLocks,
+    creator_id: CreatorId,
+    account_id: AccountId,
+    at: Timestamp,
+) -> StoreResult<Option<u64>> {
+    store.announce_revocation(creator_id).await?;
+    let _waited = locks.write(creator_id).await;
+    let stopped = store.unlink_account(account_id, at).await;
+    store.withdraw_revocation(creator_id).await;
+    let stopped = stopped?;
+    if let Some(posts_stopped) = stopped {
+        tracing::info!(%creator_id, %account_id, posts_stopped, "social account unlinked");
+    }
+    Ok(stopped)
 }
 
 fn via(channel: &str) -> &'static str {

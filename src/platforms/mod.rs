@@ -54,6 +54,15 @@ pub trait PlatformAdapter: Send + Sync {
         handle: &str,
         user: Option<&UserCredential>,
     ) -> Result<Option<Profile>, PlatformError>;
+    /// Revokes the creator's token at the platform, where it offers a revocation endpoint;
+    /// false where it does not.
+    async fn revoke_token(
+        &self,
+        _gate: &dyn start_gate::StartGate,
+        _user: &UserCredential,
+    ) -> Result<bool, PlatformError> {
+        Ok(false)
+    }
 }
 
 /// The four adapters, built once from settings.

@@ -253,4 +253,26 @@ impl PlatformAdapter for Tiktok {
             });
         Ok(profile)
     }
+
+    /// `POST /v2/oauth/revoke/` with the app's credentials: the token (and its refresh token)
+    /// stop working at once.
+    async fn revoke_token(&self, gate: &dyn StartGate, user: &UserCredential) -> Result<bool, PlatformError> {
+        let (Some(key), Some(secret)) = (&self.client_key, &self.client_secret) else {
+            return Ok(false);
+        };
+        let url = format!("{}/v2/oauth/revoke/", self.base);
+        let token = user.current_token();
+        let form = [
+            ("client_key", key.expose()),
+            ("client_secret", secret.expose()),
+            ("token", token.access_token.expose()),
+        ];
+        let response =
+            self.client.send(gate, Some(user.account_id), |http| http.post(&url).form(&form)).await?;
+        // Success is a 200 with an empty body; errors come in the OAuth shape.
+        match response.status {
+            StatusCode::OK => Ok(true),
+            _ => Err(self.client.refused(&response)),
+        }
+    }
 }

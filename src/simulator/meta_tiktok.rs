@@ -15,6 +15,7 @@ pub(super) fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/v2/video/query/", web::post().to(tiktok_video_query))
         .route("/v2/user/info/", web::get().to(tiktok_user_info))
         .route("/v2/oauth/token/", web::post().to(tiktok_refresh))
+        .route("/v2/oauth/revoke/", web::post().to(tiktok_revoke))
         .route("/refresh_access_token", web::get().to(instagram_refresh))
         .route("/{version}/me/media", web::get().to(instagram_media))
         .route("/{version}/me", web::get().to(instagram_me))
@@ -114,6 +115,39 @@ async fn tiktok_user_info(state: web::Data<SimState>, request: HttpRequest) -> H
         json!({"user": {"open_id": format!("open-{handle}"), "username": handle, "bio_description": bio}}),
         truncate,
     )
+}
+
+#[derive(Deserialize)]
+struct RevokeForm {
+    client_key: String,
+    client_secret: String,
+    token: String,
+}
+
+/// `POST /v2/oauth/revoke/`: the access token and its refresh token stop working; an empty
+/// 200 answer.
+async fn tiktok_revoke(state: web::Data<SimState>, form: web::Form<RevokeForm>) -> HttpResponse {
+    if let Before::Answer(answer) = state.before(FaultTarget::Tiktok).await {
+        return answer;
+    }
+    let credentials = &state.scenario.credentials;
+    if form.client_key != credentials.tiktok_client_key
+        || form.client_secret != credentials.tiktok_client_secret
+    {
+        return HttpResponse::Unauthorized()
+            .json(json!({"error": "invalid_client", "error_description": "Client key or secret is incorrect.", "log_id": "sim"}));
+    }
+    let mut tokens = lock(&state.tokens);
+    let Some((_, token)) =
+        tokens.iter_mut().find(|((p, _), t)| *p == Platform::Tiktok && t.access == form.token)
+    else {
+        return HttpResponse::BadRequest()
+            .json(json!({"error": "invalid_request", "error_description": "The token is invalid.", "log_id": "sim"}));
+    };
+    token.generation += 1;
+    token.access = format!("revoked.{}", token.generation);
+    token.refresh = None;
+    HttpResponse::Ok().finish()
 }
 
 #[derive(Deserialize)]

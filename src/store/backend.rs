@@ -51,9 +51,9 @@ impl SqlStore {
         let store = SqlStore { pool, backend, keys: Arc::new(keys) };
         if options.migrate {
             store.migrate().await?;
-            let resealed = store.reseal_once().await?;
-            if resealed > 0 {
-                tracing::info!(resealed, "sealed values rewritten in the current layout");
+            let rewritten = store.upgrade_once().await?;
+            if rewritten > 0 {
+                tracing::info!(rewritten, "sealed values rewritten by a one-time upgrade");
             }
         }
         store.refuse_plaintext_rows().await?;

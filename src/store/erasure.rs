@@ -16,9 +16,9 @@ use uuid::Uuid;
 use sqlx::Row;
 
 use super::backend::SqlStore;
-use super::columns::{from_ms, to_ms};
+use super::columns::{from_ms, parse_id, to_ms};
 use super::{ErasureRepo, StoreResult};
-use crate::domain::{CreatorId, ErasureReceipt, ErasureTrigger, StatementLine, Timestamp};
+use crate::domain::{AccountId, CreatorId, ErasureReceipt, ErasureTrigger, StatementLine, Timestamp};
 
 /// What is deleted, child tables first; each entry counts the creator's rows.
 const DELETIONS: [(&str, &str); 8] = [
@@ -44,6 +44,13 @@ impl ErasureRepo for SqlStore {
         at: Timestamp,
     ) -> StoreResult<Option<ErasureReceipt>> {
         let id = creator_id.to_string();
+        let accounts: Vec<AccountId> = sqlx::query("SELECT id FROM social_accounts WHERE creator_id = $1")
+            .bind(&id)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| parse_id(&r.try_get::<String, _>("id")?))
+            .collect::<StoreResult<_>>()?;
         let shredded = self.keys.destroy(creator_id).await?;
         let mut tx = self.pool.begin().await?;
         // A write first (SQLite: take the write lock; PostgreSQL: lock the creator's row, so
@@ -86,6 +93,9 @@ impl ErasureRepo for SqlStore {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
+        if let Err(err) = self.keys.forget_account_keys(&accounts).await {
+            tracing::warn!(%err, receipt = %receipt.id, "keys of erased accounts stay, opening nothing without the creator's");
+        }
         if self.backend == super::Backend::Sqlite {
             // The deleted rows' pages leave the WAL too. What remains there is ciphertext under
             // a destroyed key, so a checkpoint held off by readers costs nothing but a warning.

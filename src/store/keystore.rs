@@ -75,7 +75,7 @@ impl MasterKeys {
 }
 
 pub struct KeyStore {
-    pool: AnyPool,
+    pub(super) pool: AnyPool,
     backend: Backend,
     master: MasterKeys,
     index: Hmac<Sha256>,
@@ -155,7 +155,14 @@ impl KeyStore {
 
     /// The data keys of several creators (those that exist).
     pub async fn data_keys(&self, creators: &[CreatorId]) -> StoreResult<HashMap<CreatorId, DataKey>> {
-        let mut ids: Vec<CreatorId> = creators.to_vec();
+        let owners: Vec<Uuid> = creators.iter().map(|c| c.as_uuid()).collect();
+        let raw = self.raw_keys(&owners).await?;
+        Ok(creators.iter().filter_map(|c| Some((*c, DataKey::new(*c, raw.get(&c.as_uuid())?)))).collect())
+    }
+
+    /// The keys of several owners (those that exist), unsealed, in one query per batch.
+    pub(super) async fn raw_keys(&self, owners: &[Uuid]) -> StoreResult<HashMap<Uuid, [u8; 32]>> {
+        let mut ids: Vec<Uuid> = owners.to_vec();
         ids.sort();
         ids.dedup();
         let mut keys = HashMap::new();
@@ -167,9 +174,8 @@ impl KeyStore {
                 query = query.bind(id.to_string());
             }
             for row in query.fetch_all(&self.pool).await? {
-                let owner: CreatorId = parse_id(&row.try_get::<String, _>("owner")?)?;
-                let key = self.unseal(owner.as_uuid(), &row)?;
-                keys.insert(owner, DataKey::new(owner, &key));
+                let owner: Uuid = parse_id(&row.try_get::<String, _>("owner")?)?;
+                keys.insert(owner, self.unseal(owner, &row)?);
             }
         }
         Ok(keys)
@@ -185,26 +191,30 @@ impl KeyStore {
     /// leaves the dead tuple in no data file, once no transaction older than the deletion
     /// can still see it. Its WAL segments are the operator's to expire (docs/privacy.md).
     pub async fn destroy(&self, creator: CreatorId) -> StoreResult<bool> {
+        self.destroy_owner(creator.as_uuid()).await
+    }
+
+    pub(super) async fn destroy_owner(&self, owner: Uuid) -> StoreResult<bool> {
         match self.backend {
             Backend::Sqlite => {
                 let done = sqlx::query("DELETE FROM data_keys WHERE owner = $1")
-                    .bind(creator.to_string())
+                    .bind(owner.to_string())
                     .execute(&self.pool)
                     .await?;
                 sqlite::purge_wal(&self.pool).await?;
                 Ok(done.rows_affected() == 1)
             }
-            Backend::Postgres => self.destroy_on_postgres(creator).await,
+            Backend::Postgres => self.destroy_on_postgres(owner).await,
         }
     }
 
     /// PostgreSQL keeps a deleted tuple, even through `VACUUM FULL`, while a transaction
     /// that began before the deletion runs. The rewrite waits (a bounded time) until none
     /// does; if one outlasts the wait, the rewrite goes ahead and the next one purges the row.
-    async fn destroy_on_postgres(&self, creator: CreatorId) -> StoreResult<bool> {
+    async fn destroy_on_postgres(&self, owner: Uuid) -> StoreResult<bool> {
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query("DELETE FROM data_keys WHERE owner = $1")
-            .bind(creator.to_string())
+            .bind(owner.to_string())
             .execute(&mut *tx)
             .await?;
         let xid: i64 = sqlx::query("SELECT CAST(txid_current() % 4294967296 AS BIGINT)")
@@ -271,7 +281,7 @@ impl KeyStore {
         self.pool.close().await;
     }
 
-    async fn create(&self, owner: Uuid, at: Timestamp) -> StoreResult<()> {
+    pub(super) async fn create(&self, owner: Uuid, at: Timestamp) -> StoreResult<()> {
         let mut key = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut key);
         let sealed = self.master.current.sealer.seal(owner, DATA_KEY_CONTEXT, &key).map_err(corrupt)?;
@@ -288,7 +298,7 @@ impl KeyStore {
         Ok(())
     }
 
-    async fn get(&self, owner: Uuid) -> StoreResult<Option<[u8; 32]>> {
+    pub(super) async fn get(&self, owner: Uuid) -> StoreResult<Option<[u8; 32]>> {
         let row = sqlx::query("SELECT owner, sealed, master_key_id FROM data_keys WHERE owner = $1")
             .bind(owner.to_string())
             .fetch_optional(&self.pool)

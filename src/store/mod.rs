@@ -6,6 +6,7 @@
 //! both engines accept. What differs (connection set-up, migrations, and later row locking)
 //! lives in `sqlite.rs` and `postgres.rs`.
 
+mod account_keys;
 mod backend;
 mod columns;
 mod creators;
@@ -154,6 +155,11 @@ pub trait TrackingRepo: Send + Sync {
     async fn expire_unproven_accounts(&self, before: Timestamp) -> StoreResult<u64>;
     /// A creator's linked accounts, oldest first.
     async fn social_accounts_for_creator(&self, creator_id: CreatorId) -> StoreResult<Vec<SocialAccount>>;
+    /// Unlinks an account: destroys its key first (its handle and tokens are then unreadable
+    /// in every copy), then, in one transaction, empties the row of them and of its claims
+    /// (the handle can be linked again) and stops its posts, which stay with their snapshots.
+    /// Returns how many posts were stopped; `None` if there is no such linked account.
+    async fn unlink_account(&self, id: AccountId, at: Timestamp) -> StoreResult<Option<u64>>;
     async fn insert_post(&self, new: &NewPost) -> StoreResult<Post>;
     /// Stores a snapshot unless one exists for that post and poll slot (a retried poll).
     async fn record_snapshot(&self, new: &NewSnapshot) -> StoreResult<SnapshotWrite>;
@@ -201,11 +207,13 @@ pub trait PollRepo: Send + Sync {
     /// The creator's consent state now (`None`: no such creator, e.g. erased).
     async fn consent_stamp(&self, creator_id: CreatorId) -> StoreResult<Option<ConsentStamp>>;
     /// Checks that each creator's consent is still the one given (granted, changed at that
-    /// time) and, on PostgreSQL, keeps their rows share-locked until the returned hold is
-    /// dropped, so a revocation waits for it. `Ok(Err(reason))` when consent has changed.
+    /// time) and that each account is still linked, and, on PostgreSQL, keeps their rows
+    /// share-locked until the returned hold is dropped, so a revocation or an unlinking waits
+    /// for it. `Ok(Err(reason))` when consent has changed or an account is unlinked.
     async fn hold_consent(
         &self,
         creators: &[(CreatorId, Timestamp)],
+        accounts: &[AccountId],
     ) -> StoreResult<Result<Box<dyn Send>, String>>;
     /// Gives a lease back without recording anything (the poll did not happen).
     async fn release_lease(&self, post_id: PostId, worker: &str) -> StoreResult<()>;

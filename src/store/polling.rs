@@ -23,7 +23,7 @@ use super::sealed::SealedColumn;
 /// waits, so only the announcement of a process that died before committing expires.
 const PENDING_REVOCATION_EXPIRES: Duration = Duration::from_secs(60);
 use super::tracking::{
-    account_from_row, creator_of, post_from_row, token_from_row, ACCOUNT_COLUMNS, POST_COLUMNS,
+    account_from_row, account_of, creator_of, post_from_row, token_from_row, ACCOUNT_COLUMNS, POST_COLUMNS,
 };
 use super::{
     Backend, ConsentStamp, LeasedPost, PollCommit, PollCompletion, PollRepo, SnapshotWrite, StoreError,
@@ -52,6 +52,23 @@ impl SqlStore {
         let state: String = sqlx::Row::try_get(&row, "consent_state")?;
         let changed: i64 = sqlx::Row::try_get(&row, "consent_changed_at")?;
         Ok(state == "granted" && changed == to_ms(since))
+    }
+
+    /// Whether the account is still linked, read inside `tx`; share-locked on PostgreSQL
+    /// until `tx` ends, so an unlinking's `UPDATE` waits for it.
+    async fn account_linked(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        account: AccountId,
+    ) -> StoreResult<bool> {
+        let lock = if self.backend == Backend::Postgres { "FOR SHARE" } else { "" };
+        let row = sqlx::query(&format!(
+            "SELECT 1 FROM social_accounts WHERE id = $1 AND unlinked_at IS NULL {lock}"
+        ))
+        .bind(account.to_string())
+        .fetch_optional(&mut **tx)
+        .await?;
+        Ok(row.is_some())
     }
 
     /// Whether a revocation or erasure of one of `creators` has announced itself and not yet
@@ -174,9 +191,11 @@ impl PollRepo for SqlStore {
         .await?;
         let creators = posts.iter().map(creator_of).collect::<StoreResult<Vec<_>>>()?;
         let keys = self.keys.data_keys(&creators).await?;
+        let pairs = accounts.iter().map(account_of).collect::<StoreResult<Vec<_>>>()?;
+        let account_keys = self.keys.account_keys(&pairs).await?;
         let mut by_id = HashMap::new();
-        for row in &accounts {
-            let Some(key) = keys.get(&creator_of(row)?) else { continue };
+        for (row, (_, account_id)) in accounts.iter().zip(&pairs) {
+            let Some(key) = account_keys.get(account_id) else { continue };
             let account = account_from_row(row, key)?;
             by_id.insert(account.id, (account, token_from_row(row, key)?));
         }
@@ -188,10 +207,10 @@ impl PollRepo for SqlStore {
                 continue;
             };
             let post = post_from_row(row, key)?;
-            let (account, oauth_token) = by_id
-                .get(&post.social_account_id)
-                .cloned()
-                .ok_or_else(|| StoreError::Corrupt("post without its account".into()))?;
+            // An account unlinked since the lease was taken: its posts are stopped already.
+            let Some((account, oauth_token)) = by_id.get(&post.social_account_id).cloned() else {
+                continue;
+            };
             leased.push(LeasedPost { slot: to_ms(post.next_poll_at), post, account, oauth_token });
         }
         Ok(leased)
@@ -223,6 +242,7 @@ impl PollRepo for SqlStore {
     async fn hold_consent(
         &self,
         creators: &[(CreatorId, Timestamp)],
+        accounts: &[AccountId],
     ) -> StoreResult<Result<Box<dyn Send>, String>> {
         let mut ordered = creators.to_vec();
         ordered.sort_by_key(|(id, _)| *id);
@@ -239,6 +259,15 @@ impl PollRepo for SqlStore {
             if !in_force {
                 tx.rollback().await?;
                 return Ok(Err("the creator's consent ended".into()));
+            }
+        }
+        let mut accounts = accounts.to_vec();
+        accounts.sort();
+        accounts.dedup();
+        for account in &accounts {
+            if !self.account_linked(&mut tx, *account).await? {
+                tx.rollback().await?;
+                return Ok(Err("the account was unlinked".into()));
             }
         }
         if self.backend == Backend::Postgres {
@@ -370,9 +399,10 @@ impl PollRepo for SqlStore {
         let Some(account) = super::TrackingRepo::social_account(self, account_id).await? else {
             return Err(StoreError::NotFound);
         };
-        let key = self.data_key(account.creator_id).await?;
+        let key =
+            self.keys.account_key(account.creator_id, account_id).await?.ok_or(StoreError::KeyUnavailable)?;
         let sealed = key.seal(SealedColumn::AccountToken, account_id, token)?;
-        sqlx::query("UPDATE social_accounts SET oauth_token_enc = $2 WHERE id = $1")
+        sqlx::query("UPDATE social_accounts SET oauth_token_enc = $2 WHERE id = $1 AND unlinked_at IS NULL")
             .bind(account_id.to_string())
             .bind(sealed)
             .execute(&self.pool)

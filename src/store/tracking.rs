@@ -70,6 +70,32 @@ impl SqlStore {
             .collect()
     }
 
+    /// Decodes account rows (carrying `id` and `creator_id`) with their account keys (one
+    /// key-store query for all); `KeyUnavailable` if a key is gone.
+    pub(super) async fn decode_accounts<T>(
+        &self,
+        rows: &[AnyRow],
+        decode: fn(&AnyRow, &DataKey) -> StoreResult<T>,
+    ) -> StoreResult<Vec<T>> {
+        let pairs = rows.iter().map(account_of).collect::<StoreResult<Vec<_>>>()?;
+        let keys = self.keys.account_keys(&pairs).await?;
+        rows.iter()
+            .zip(&pairs)
+            .map(|(row, (_, account))| decode(row, keys.get(account).ok_or(StoreError::KeyUnavailable)?))
+            .collect()
+    }
+
+    async fn decode_one_account<T>(
+        &self,
+        row: Option<AnyRow>,
+        decode: fn(&AnyRow, &DataKey) -> StoreResult<T>,
+    ) -> StoreResult<Option<T>> {
+        match row {
+            Some(row) => Ok(self.decode_accounts(std::slice::from_ref(&row), decode).await?.pop()),
+            None => Ok(None),
+        }
+    }
+
     async fn decode_one<T>(
         &self,
         row: Option<AnyRow>,
@@ -80,6 +106,11 @@ impl SqlStore {
             None => Ok(None),
         }
     }
+}
+
+/// The creator and the id of an account row.
+pub(super) fn account_of(row: &AnyRow) -> StoreResult<(CreatorId, AccountId)> {
+    Ok((creator_of(row)?, parse_id(&row.try_get::<String, _>("id")?)?))
 }
 
 pub(super) fn account_from_row(row: &AnyRow, key: &DataKey) -> StoreResult<SocialAccount> {
@@ -139,47 +170,75 @@ pub(super) fn snapshot_from_row(row: &AnyRow) -> StoreResult<ViewSnapshot> {
 #[async_trait]
 impl TrackingRepo for SqlStore {
     async fn insert_social_account(&self, new: &NewSocialAccount) -> StoreResult<SocialAccount> {
-        let key = self.data_key(new.creator_id).await?;
         let id = AccountId::random();
-        let token =
-            new.oauth_token.as_deref().map(|t| key.seal(SealedColumn::AccountToken, id, t)).transpose()?;
-        let claim = handle_ref(self, new.platform, &new.handle);
-        let row = sqlx::query(&format!(
-            "INSERT INTO social_accounts (id, creator_id, platform, handle_ref, handle_enc, proof_code, oauth_token_enc, created_at, handle_claim) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {ACCOUNT_COLUMNS}"
-        ))
-        .bind(id.to_string())
-        .bind(new.creator_id.to_string())
-        .bind(new.platform.as_str())
-        .bind(unproven_ref(self, new.creator_id, &claim))
-        .bind(key.seal(SealedColumn::AccountHandle, id, new.handle.as_bytes())?)
-        .bind(new.proof_code.clone())
-        .bind(token)
-        .bind(to_ms(new.at))
-        .bind(&claim)
-        .fetch_one(&self.pool)
-        .await?;
-        account_from_row(&row, &key)
+        let key = self.keys.create_account_key(new.creator_id, id, new.at).await?;
+        let inserted = self.insert_account_row(new, id, &key).await;
+        if inserted.is_err() {
+            if let Err(err) = self.keys.forget_account_keys(&[id]).await {
+                tracing::warn!(%err, account_id = %id, "the key of an account never stored stays unused");
+            }
+        }
+        inserted
     }
 
     async fn expire_unproven_accounts(&self, before: Timestamp) -> StoreResult<u64> {
-        let done = sqlx::query("DELETE FROM social_accounts WHERE proven_at IS NULL AND created_at < $1")
-            .bind(to_ms(before))
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected())
+        let rows = sqlx::query(
+            "DELETE FROM social_accounts WHERE proven_at IS NULL AND created_at < $1 RETURNING id",
+        )
+        .bind(to_ms(before))
+        .fetch_all(&self.pool)
+        .await?;
+        let ids =
+            rows.iter().map(|r| parse_id(&r.try_get::<String, _>("id")?)).collect::<StoreResult<Vec<_>>>()?;
+        self.keys.forget_account_keys(&ids).await?;
+        Ok(ids.len() as u64)
     }
 
     async fn social_accounts_for_creator(&self, creator_id: CreatorId) -> StoreResult<Vec<SocialAccount>> {
         let rows = sqlx::query(&format!(
-            "SELECT {ACCOUNT_COLUMNS} FROM social_accounts WHERE creator_id = $1 ORDER BY created_at, id"
+            "SELECT {ACCOUNT_COLUMNS} FROM social_accounts WHERE creator_id = $1 AND unlinked_at IS NULL \
+             ORDER BY created_at, id"
         ))
         .bind(creator_id.to_string())
         .fetch_all(&self.pool)
         .await?;
-        self.decode_sealed(&rows, account_from_row).await
+        self.decode_accounts(&rows, account_from_row).await
     }
 
+    async fn unlink_account(&self, id: AccountId, at: Timestamp) -> StoreResult<Option<u64>> {
+        // The key first: from here on no copy of the handle or tokens opens, even if what
+        // follows never happens (a retry finds the row and completes).
+        self.keys.destroy_account_key(id).await?;
+        let mut tx = self.pool.begin().await?;
+        let tombstone = format!("unlinked:{id}");
+        let found = sqlx::query(
+            "UPDATE social_accounts SET unlinked_at = $2, handle_ref = $3, handle_claim = $3, handle_enc = NULL, \
+             oauth_token_enc = NULL, proof_code = NULL WHERE id = $1 AND unlinked_at IS NULL",
+        )
+        .bind(id.to_string())
+        .bind(to_ms(at))
+        .bind(&tombstone)
+        .execute(&mut *tx)
+        .await?;
+        if found.rows_affected() == 0 {
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        let stopped = sqlx::query(
+            "UPDATE posts SET status = 'stopped', status_reason = 'the account was unlinked', \
+             lease_owner = NULL, lease_expires_at = NULL WHERE social_account_id = $1 AND status IN ('pending', 'verified')",
+        )
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        if self.backend == super::Backend::Sqlite {
+            if let Err(err) = super::sqlite::purge_wal(&self.pool).await {
+                tracing::warn!(%err, account_id = %id, "the unlinked account's sealed fields may stay in the WAL until the next checkpoint");
+            }
+        }
+        Ok(Some(stopped.rows_affected()))
+    }
     async fn insert_post(&self, new: &NewPost) -> StoreResult<Post> {
         let at = to_ms(new.at);
         let key = self.data_key(new.creator_id).await?;
@@ -231,19 +290,23 @@ impl TrackingRepo for SqlStore {
     }
 
     async fn social_account(&self, id: AccountId) -> StoreResult<Option<SocialAccount>> {
-        let row = sqlx::query(&format!("SELECT {ACCOUNT_COLUMNS} FROM social_accounts WHERE id = $1"))
-            .bind(id.to_string())
-            .fetch_optional(&self.pool)
-            .await?;
-        self.decode_one(row, account_from_row).await
+        let row = sqlx::query(&format!(
+            "SELECT {ACCOUNT_COLUMNS} FROM social_accounts WHERE id = $1 AND unlinked_at IS NULL"
+        ))
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        self.decode_one_account(row, account_from_row).await
     }
 
     async fn oauth_token(&self, id: AccountId) -> StoreResult<Option<Vec<u8>>> {
-        let row = sqlx::query("SELECT id, creator_id, oauth_token_enc FROM social_accounts WHERE id = $1")
-            .bind(id.to_string())
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(self.decode_one(row, token_from_row).await?.flatten())
+        let row = sqlx::query(
+            "SELECT id, creator_id, oauth_token_enc FROM social_accounts WHERE id = $1 AND unlinked_at IS NULL",
+        )
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(self.decode_one_account(row, token_from_row).await?.flatten())
     }
 
     async fn mark_account_proven(&self, id: AccountId, at: Timestamp) -> StoreResult<()> {
@@ -326,4 +389,33 @@ pub(super) fn token_from_row(row: &AnyRow, key: &DataKey) -> StoreResult<Option<
     let id: AccountId = parse_id(&row.try_get::<String, _>("id")?)?;
     let sealed = row.try_get::<Option<Vec<u8>>, _>(SealedColumn::AccountToken.column())?;
     sealed.map(|sealed| key.open(SealedColumn::AccountToken, id, &sealed)).transpose()
+}
+
+impl SqlStore {
+    async fn insert_account_row(
+        &self,
+        new: &NewSocialAccount,
+        id: AccountId,
+        key: &DataKey,
+    ) -> StoreResult<SocialAccount> {
+        let token =
+            new.oauth_token.as_deref().map(|t| key.seal(SealedColumn::AccountToken, id, t)).transpose()?;
+        let claim = handle_ref(self, new.platform, &new.handle);
+        let row = sqlx::query(&format!(
+            "INSERT INTO social_accounts (id, creator_id, platform, handle_ref, handle_enc, proof_code, oauth_token_enc, created_at, handle_claim) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {ACCOUNT_COLUMNS}"
+        ))
+        .bind(id.to_string())
+        .bind(new.creator_id.to_string())
+        .bind(new.platform.as_str())
+        .bind(unproven_ref(self, new.creator_id, &claim))
+        .bind(key.seal(SealedColumn::AccountHandle, id, new.handle.as_bytes())?)
+        .bind(new.proof_code.clone())
+        .bind(token)
+        .bind(to_ms(new.at))
+        .bind(&claim)
+        .fetch_one(&self.pool)
+        .await?;
+        account_from_row(&row, key)
+    }
 }

@@ -1,15 +1,16 @@
 //! The poller's start gate: before every request of a batch (and every media fetch), the
 //! in-process consent lock of each creator in the batch is taken for reading and their
-//! consent checked in the database, share-locked on PostgreSQL, both held until the platform
-//! has answered. A revocation or erasure takes the same locks to commit, so it either commits
-//! first (and the request is never sent) or waits until the request has arrived.
+//! consent checked in the database, with the accounts the batch is about still linked,
+//! share-locked on PostgreSQL, all held until the platform has answered. A revocation,
+//! erasure or unlinking takes the same locks to commit, so it either commits first (and the
+//! request is never sent) or waits until the request has arrived.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 
 use crate::consent::locks::ConsentLocks;
-use crate::domain::{CreatorId, Timestamp};
+use crate::domain::{AccountId, CreatorId, Timestamp};
 use crate::platforms::start_gate::{Permit, StartGate};
 use crate::store::Store;
 
@@ -18,6 +19,8 @@ pub struct ConsentGate {
     pub locks: Arc<ConsentLocks>,
     /// Each creator in the batch, with the consent change time the poll started under.
     pub creators: Vec<(CreatorId, Timestamp)>,
+    /// The linked accounts the requests are about (none for a request about the creator alone).
+    pub accounts: Vec<AccountId>,
 }
 
 impl ConsentGate {
@@ -29,7 +32,13 @@ impl ConsentGate {
         // One order for everyone: no two polls can wait on each other's locks.
         creators.sort_by_key(|(id, _)| *id);
         creators.dedup();
-        ConsentGate { store, locks, creators }
+        ConsentGate { store, locks, creators, accounts: Vec::new() }
+    }
+
+    /// The same gate, also closed once one of these accounts is unlinked.
+    pub fn covering(mut self, accounts: impl IntoIterator<Item = AccountId>) -> Self {
+        self.accounts.extend(accounts);
+        self
     }
 }
 
@@ -40,7 +49,7 @@ impl StartGate for ConsentGate {
         for (creator_id, _) in &self.creators {
             guards.push(self.locks.read(*creator_id).await);
         }
-        match self.store.hold_consent(&self.creators).await {
+        match self.store.hold_consent(&self.creators, &self.accounts).await {
             Ok(Ok(hold)) => Ok(Box::new((guards, hold))),
             Ok(Err(reason)) => Err(reason),
             Err(error) => Err(format!("consent check failed: {error}")),

@@ -126,7 +126,9 @@ impl Poller {
                 None
             };
             let ids: Vec<String> = ready.iter().map(|(l, _)| l.post.platform_post_id.clone()).collect();
-            let gate = self.gate(ready.iter().map(|(l, since)| (l.post.creator_id, *since)).collect());
+            let gate = self
+                .gate(ready.iter().map(|(l, since)| (l.post.creator_id, *since)).collect())
+                .covering(ready.iter().map(|(l, _)| l.account.id));
             let outcome = adapter.observe(&gate, &ids, user.as_ref()).await;
             // New tokens are kept whatever the outcome: the old ones may be dead already.
             if let Some(user) = &user {
@@ -250,7 +252,7 @@ impl Poller {
                 let check_due = post.status == PostStatus::Pending
                     || post.evidence.as_ref().is_none_or(|e| now - e.verified_at > reverify);
                 if check_due {
-                    let gate = self.gate(vec![(post.creator_id, since)]);
+                    let gate = self.gate(vec![(post.creator_id, since)]).covering([post.social_account_id]);
                     match self.verifier.check(&gate, post, &leased.account, seen).await {
                         Verdict::Verified { evidence, content_id } => {
                             done.status = PostStatus::Verified;

@@ -27,6 +27,7 @@ mod refreshed_tokens;
 mod shredding;
 mod social_accounts_api;
 mod tracking;
+mod unlinking;
 mod video;
 mod video_api;
 mod video_robustness;

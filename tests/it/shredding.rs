@@ -8,9 +8,10 @@ use chrono::Utc;
 use reqwest::{Method, StatusCode};
 use sqlx::{Executor, Row};
 use uuid::Uuid;
-use viewmark::domain::{CreatorId, Platform};
+use viewmark::domain::{AccountId, CreatorId, Platform};
 use viewmark::store::{
-    self, MasterKey, MasterKeys, NewCreator, NewPost, NewSocialAccount, SealedColumn, StoreError,
+    self, DataKey, KeyStore, MasterKey, MasterKeys, NewCreator, NewPost, NewSocialAccount, SealedColumn,
+    StoreError,
 };
 
 use crate::on_both_backends;
@@ -66,6 +67,17 @@ pub struct Sealed {
     pub bytes: Vec<u8>,
 }
 
+/// The key a sealed value of the creator's opens with: the account's for an account's handle
+/// and tokens, the creator's for the rest.
+pub async fn key_for(keys: &KeyStore, creator: CreatorId, value: &Sealed) -> Option<DataKey> {
+    match value.column {
+        SealedColumn::AccountHandle | SealedColumn::AccountToken => {
+            keys.account_key(creator, AccountId::from_uuid(value.row)).await.unwrap()
+        }
+        _ => keys.data_key(creator).await.unwrap(),
+    }
+}
+
 /// The creator's sealed values, as a logical backup (a dump) holds them.
 pub async fn sealed_values(raw: &sqlx::AnyPool, creator: CreatorId) -> Vec<Sealed> {
     let mut values = Vec::new();
@@ -107,11 +119,12 @@ async fn a_backup_taken_before_erasure_cannot_be_read_after_it(db: TestDb) {
     assert!(crate::support::files::scan(&db.url, &raw, &needles).await.is_empty(), "plaintext at rest");
     // Before the erasure the backup is readable with the key store: what makes it unreadable
     // afterwards is the erasure, not a broken backup.
-    let key = db.key_store().await.data_key(ada).await.unwrap().expect("her data key");
-    let opened: Vec<String> = dump
-        .iter()
-        .map(|v| String::from_utf8(key.open(v.column, v.row, &v.bytes).unwrap()).unwrap())
-        .collect();
+    let keys = db.key_store().await;
+    let mut opened = Vec::new();
+    for v in &dump {
+        let key = key_for(&keys, ada, v).await.expect("her keys");
+        opened.push(String::from_utf8(key.open(v.column, v.row, &v.bytes).unwrap()).unwrap());
+    }
     assert!(opened.iter().any(|v| v.contains("Ada Lovelace")) && opened.iter().any(|v| v == URL));
     if sqlite {
         let backup = store::connect(&copy_url, &db.options()).await.unwrap();
@@ -241,7 +254,7 @@ async fn the_master_key_rotates_by_command(db: TestDb) {
     };
     let both = format!("encryption_key_file = {new:?}\nencryption_previous_key_files = [{old:?}]");
     let first = rotate(both.clone());
-    assert_eq!(first["resealed"], 2, "her key and the index key: {first}");
+    assert_eq!(first["resealed"], 3, "her key, her account's and the index key: {first}");
     assert_eq!(rotate(both)["resealed"], 0, "a second run has nothing left to do");
 
     let with = |current: [u8; 32]| {
@@ -398,9 +411,12 @@ async fn values_of_the_earlier_layout_are_resealed_at_migration(db: TestDb) {
     let store = db.store().await;
     let raw = db.raw().await;
     let ada = creator_with_everything(store.as_ref(), "user-ada").await;
-    let key = db.key_store().await.data_key(ada).await.unwrap().unwrap();
+    // An old database: every value in layout 1, under the creator's key.
+    let keys = db.key_store().await;
+    let key = keys.data_key(ada).await.unwrap().unwrap();
     for value in sealed_values(&raw, ada).await {
-        let plain = key.open(value.column, value.row, &value.bytes).unwrap();
+        let plain =
+            key_for(&keys, ada, &value).await.unwrap().open(value.column, value.row, &value.bytes).unwrap();
         overwrite(&raw, value.column, value.row, &key.seal_layout_1(&plain).unwrap()).await;
     }
     let unmigrated =
@@ -417,7 +433,15 @@ async fn values_of_the_earlier_layout_are_resealed_at_migration(db: TestDb) {
     // A database from before the reseal has no record of it: the next start reseals.
     sqlx::query("DELETE FROM store_upgrades").execute(&raw).await.unwrap();
     let migrated = db.store().await;
-    assert!(sealed_values(&raw, ada).await.iter().all(|v| v.bytes[0] == 2), "every value resealed");
+    let resealed = sealed_values(&raw, ada).await;
+    assert!(resealed.iter().all(|v| v.bytes[0] == 2), "every value resealed");
+    let account_values = resealed.iter().filter(|v| v.column == SealedColumn::AccountHandle);
+    for value in account_values {
+        assert!(
+            key.open(value.column, value.row, &value.bytes).is_err(),
+            "the handle left the creator's key"
+        );
+    }
     assert_eq!(migrated.creator(ada).await.unwrap().unwrap().display_name.as_deref(), Some("Ada Lovelace"));
     let posts = migrated.posts_for_creator(ada, None, 10).await.unwrap();
     assert_eq!((posts[0].platform_post_id.as_str(), posts[0].url.as_str()), (POST_ID, URL));

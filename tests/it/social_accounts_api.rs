@@ -144,10 +144,11 @@ async fn platform_tokens_are_sealed_at_rest_and_never_shown(db: TestDb) {
     // run in 70), never the handle, whose '.', 'm', 'k' and 's' are not hex digits.
     assert!(handle_ref.len() == 64 && handle_ref.bytes().all(|b| b.is_ascii_hexdigit()), "{handle_ref}");
     assert!(!handle_enc.windows(9).any(|w| w == b"ada.makes"), "handle in clear");
-    // Sealed under the creator's data key, itself sealed by the master key.
+    // Sealed under the account's key, derived from the creator's and the account's own, both
+    // sealed by the master key.
     let owner: viewmark::domain::CreatorId = creator_id.parse().unwrap();
-    let key = app._db.key_store().await.data_key(owner).await.unwrap().unwrap();
     let account: viewmark::domain::AccountId = row.try_get::<String, _>("id").unwrap().parse().unwrap();
+    let key = app._db.key_store().await.account_key(owner, account).await.unwrap().unwrap();
     let opened: Value =
         serde_json::from_slice(&key.open(SealedColumn::AccountToken, account, &sealed).unwrap()).unwrap();
     assert_eq!(opened["access_token"], "act.SECRET-ACCESS-4242");
