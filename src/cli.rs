@@ -54,6 +54,9 @@ pub enum Command {
     /// `encryption_previous_key_files`. Safe to repeat and to run beside the service; once it
     /// reports nothing left under an earlier key, remove those keys from the configuration.
     RotateMasterKey,
+    /// Print, per platform, how many posts its configured budget sustains at each of the
+    /// schedule's intervals (per creator token where the platform counts per token).
+    Quota,
     /// Run only the poller (no HTTP server), to scale polling apart from the API; any number
     /// of workers may share one PostgreSQL database. Stops after its round on SIGTERM/SIGINT.
     Worker,
@@ -198,6 +201,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Worker => worker(settings).await,
         Command::Erase { user_id } => erase(&settings, &user_id).await,
         Command::RotateMasterKey => rotate_master_key(&settings).await,
+        Command::Quota => {
+            let plan = settings.tracking.quota_plan(&settings.platforms);
+            println!("{}", serde_json::to_string_pretty(&plan).unwrap_or_default());
+            Ok(())
+        }
         Command::SimulatePlatforms { scenario, bind, key_file, write_config } => {
             simulate_platforms(&settings, &scenario, &bind, key_file.as_deref(), write_config.as_deref())
                 .await

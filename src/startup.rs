@@ -93,6 +93,7 @@ pub fn build_poller(
         media_permits: Arc::new(tokio::sync::Semaphore::new(settings.limits.media_concurrency.max(1))),
     };
     let tracking = settings.tracking.clone();
+    tracking.quota_plan(&settings.platforms);
     Ok(Poller::new(store, platforms, verifier, tracking, settings.payouts.clone(), consent_locks))
 }
 

@@ -8,6 +8,7 @@ pub mod client;
 pub mod fetcher;
 pub mod instagram;
 pub mod observation;
+pub mod quota;
 pub mod settings;
 pub mod start_gate;
 pub mod tiktok;

@@ -9,6 +9,8 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::Timestamp;
+use crate::platforms::quota::{plan, QuotaPlan};
+use crate::platforms::settings::PlatformSettings;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TrackingSettings {
@@ -119,6 +121,33 @@ impl TrackingSettings {
         let factor = 1u64 << failures.saturating_sub(1).min(20);
         let wait = self.retry_base_secs.saturating_mul(factor).min(self.old_interval_secs).max(1);
         now + self.jittered(Duration::from_secs(wait))
+    }
+
+    /// The intervals the schedule polls at: the fastest, then by age.
+    pub fn intervals(&self) -> Vec<Duration> {
+        let mut secs = vec![
+            self.fastest_interval_secs,
+            self.young_interval_secs,
+            self.adult_interval_secs,
+            self.old_interval_secs,
+        ];
+        secs.sort_unstable();
+        secs.dedup();
+        secs.into_iter().map(|s| Duration::from_secs(s.max(1))).collect()
+    }
+
+    /// How many posts each platform's budget sustains at this schedule's intervals, also
+    /// published as `viewmark_quota_sustained_posts{platform, interval_secs}`.
+    pub fn quota_plan(&self, platforms: &PlatformSettings) -> Vec<QuotaPlan> {
+        let plans = plan(platforms, &self.intervals());
+        for quota in &plans {
+            for (interval, posts) in &quota.sustained {
+                metrics::gauge!("viewmark_quota_sustained_posts", "platform" => quota.platform.as_str(),
+                    "interval_secs" => interval.to_string())
+                .set(*posts as f64);
+            }
+        }
+        plans
     }
 
     fn jittered(&self, interval: Duration) -> chrono::Duration {

@@ -135,6 +135,23 @@ fn serve_warns_loudly_when_the_master_key_is_in_the_data_directory() {
 }
 
 #[test]
+fn quota_says_how_many_posts_each_budget_sustains() {
+    let out =
+        viewmark().arg("quota").env("VIEWMARK_PLATFORMS__X__REQUESTS_PER_15_MIN", "30").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let plans: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let of = |platform: &str| {
+        plans.as_array().unwrap().iter().find(|p| p["platform"] == platform).unwrap().clone()
+    };
+    // 30 lookups of 100 posts per 15 minutes: 12,000 posts hourly, 3,000 every 15 minutes.
+    let x = of("x");
+    assert_eq!(x["holder"], "app");
+    assert!(x["sustained"].as_array().unwrap().contains(&serde_json::json!([3600, 12_000])), "{x}");
+    assert!(x["sustained"].as_array().unwrap().contains(&serde_json::json!([900, 3_000])), "{x}");
+    assert_eq!(of("instagram")["holder"], "each_creator_token");
+}
+
+#[test]
 fn migrate_creates_the_default_database() {
     let dir = tempfile::tempdir().unwrap();
     let out = viewmark()
