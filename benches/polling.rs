@@ -102,6 +102,7 @@ fn setup(count: usize, marked: bool) -> Setup {
                     clip: None,
                     custom_cover: false,
                     transform: None,
+                    slides_before: vec![],
                 }),
             });
         }

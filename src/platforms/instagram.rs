@@ -28,7 +28,8 @@ use crate::secret::Secret;
 
 /// Posts asked about per call (each found one costs an insights request).
 pub const BATCH: usize = 25;
-const MEDIA_FIELDS: &str = "id,media_type,media_url,thumbnail_url,permalink,username";
+const MEDIA_FIELDS: &str =
+    "id,media_type,media_url,thumbnail_url,permalink,username,children{media_type,media_url,thumbnail_url}";
 /// Graph API error codes for "too many calls" (application, user, page, custom limits).
 const RATE_LIMIT_CODES: [i64; 5] = [4, 17, 32, 613, 80002];
 const EXTEND_WITHIN: chrono::Duration = chrono::Duration::days(7);
@@ -213,7 +214,9 @@ impl PlatformAdapter for Instagram {
             // a dead token or an outage stops the batch as any other call does.
             let (views, views_withheld) = match item["id"].as_str() {
                 Some(media_id) => match self.views(gate, user, token, media_id).await {
-                    Ok(views) => (views, None),
+                    Ok(Some(views)) => (Some(views), None),
+                    // The documented answer for insights not available yet: an empty data set.
+                    Ok(None) => (None, Some("the platform has no views for this post yet".to_owned())),
                     Err(PlatformError::Refused { status, reason, .. }) => (
                         None,
                         Some(format!("the platform withheld this post's views ({status}, code {reason})")),
@@ -222,12 +225,7 @@ impl PlatformAdapter for Instagram {
                 },
                 None => (None, None),
             };
-            // Videos and reels: the thumbnail first (small), then the video file itself
-            // (`media_url`, which may be withheld).
-            let urls = match item["media_type"].as_str() {
-                Some("VIDEO") => [item["thumbnail_url"].as_str(), item["media_url"].as_str()],
-                _ => [item["media_url"].as_str().or(item["thumbnail_url"].as_str()), None],
-            };
+            let urls = media_urls_of(item);
             observations.push(Observation {
                 post_id: id.clone(),
                 state: PostState::Live,
@@ -236,7 +234,7 @@ impl PlatformAdapter for Instagram {
                     .and_then(|h| normalise_reported_handle(Platform::Instagram, h)),
                 views,
                 views_withheld,
-                media_urls: urls.into_iter().flatten().filter_map(media_url).collect(),
+                media_urls: urls,
             });
         }
         Ok(observations)
@@ -258,4 +256,25 @@ impl PlatformAdapter for Instagram {
             .map(|handle| Profile { handle, bio: me["biography"].as_str().unwrap_or_default().to_owned() });
         Ok(profile)
     }
+}
+
+/// A media item's pictures, best first. Videos and reels: the thumbnail (small), then the
+/// video file itself (`media_url`, which may be withheld). An album: every slide, in order
+/// (a video slide by its thumbnail).
+fn media_urls_of(item: &Value) -> Vec<url::Url> {
+    let urls: Vec<Option<&str>> = match item["media_type"].as_str() {
+        Some("VIDEO") => vec![item["thumbnail_url"].as_str(), item["media_url"].as_str()],
+        Some("CAROUSEL_ALBUM") => match item["children"]["data"].as_array() {
+            Some(children) => children
+                .iter()
+                .map(|c| match c["media_type"].as_str() {
+                    Some("VIDEO") => c["thumbnail_url"].as_str(),
+                    _ => c["media_url"].as_str(),
+                })
+                .collect(),
+            None => vec![item["media_url"].as_str()],
+        },
+        _ => vec![item["media_url"].as_str().or(item["thumbnail_url"].as_str())],
+    };
+    urls.into_iter().flatten().filter_map(media_url).collect()
 }

@@ -241,6 +241,7 @@ async fn instagram_media(
         Err(answer) => return answer,
     };
     let limit = query.get("limit").and_then(|l| l.parse::<usize>().ok()).unwrap_or(25).clamp(1, 100);
+    let fields = query.get("fields").cloned().unwrap_or_default();
     let start = query.get("after").and_then(|a| a.parse::<usize>().ok()).unwrap_or(0);
     // The owner sees all of their media, private account or not; deleted media is gone.
     let mine: Vec<_> = state
@@ -269,6 +270,21 @@ async fn instagram_media(
             }
             if let (Some(url), true) = (state.video_url(post), video) {
                 item["media_url"] = json!(url);
+            }
+            // An album: its first slide as `media_url`, every slide among its children.
+            let mut slides = state.slides_before_urls(post);
+            if !slides.is_empty() {
+                slides.extend(state.media_url(post));
+                let children: Vec<Value> = slides
+                    .iter()
+                    .enumerate()
+                    .map(|(n, url)| json!({"id": format!("{}{n}", media_id(&state, &post.id)), "media_type": "IMAGE", "media_url": url}))
+                    .collect();
+                item["media_type"] = json!("CAROUSEL_ALBUM");
+                item["media_url"] = json!(slides[0]);
+                if fields.contains("children") {
+                    item["children"] = json!({"data": children});
+                }
             }
             item
         })

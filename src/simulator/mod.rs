@@ -129,6 +129,14 @@ impl SimState {
             .map(|_| format!("{}/media/{}-{}.jpg", self.base_url, post.platform.as_str(), post.id))
     }
 
+    /// The URLs of the slides shown before the last one, for a carousel.
+    fn slides_before_urls(&self, post: &scenario::SimPost) -> Vec<String> {
+        let count = post.media.as_ref().map_or(0, |m| m.slides_before.len());
+        (0..count)
+            .map(|n| format!("{}/media/{}-{}-s{n}.jpg", self.base_url, post.platform.as_str(), post.id))
+            .collect()
+    }
+
     /// The video file's URL, for posts whose scenario gives the video itself.
     fn video_url(&self, post: &scenario::SimPost) -> Option<String> {
         post.media
@@ -252,6 +260,11 @@ impl Simulator {
             if let Some(m) = &post.media {
                 let bytes = scenario::render_media(post.platform, m, dir, key.as_ref())?;
                 rendered.insert(format!("{}-{}.jpg", post.platform.as_str(), post.id), bytes.into());
+                for (n, slide) in
+                    scenario::render_slides_before(post.platform, m, dir)?.into_iter().enumerate()
+                {
+                    rendered.insert(format!("{}-{}-s{n}.jpg", post.platform.as_str(), post.id), slide.into());
+                }
                 if let Some(clip) = scenario::render_clip(m, dir, key.as_ref())? {
                     rendered.insert(format!("{}-{}.mp4", post.platform.as_str(), post.id), clip.into());
                 }

@@ -132,6 +132,10 @@ pub struct SimMedia {
     pub custom_cover: bool,
     /// What the platform does to the upload; absent for that platform's usual pipeline.
     pub transform: Option<Vec<Step>>,
+    /// Pictures shown before this one in a carousel (Instagram), relative to the scenario
+    /// file, never marked: a post with any is an album whose last slide is `image`.
+    #[serde(default)]
+    pub slides_before: Vec<PathBuf>,
 }
 
 impl SimMedia {
@@ -144,6 +148,7 @@ impl SimMedia {
             clip: None,
             custom_cover: false,
             transform: None,
+            slides_before: vec![],
         }
     }
 }
@@ -213,6 +218,23 @@ pub fn render_media(
         image = watermark::embed(&image, payload.1, payload.0);
     }
     render_picture(platform, media, image)
+}
+
+/// Renders the slides shown before a carousel's last one, unmarked, as the platform serves them.
+pub fn render_slides_before(
+    platform: Platform,
+    media: &SimMedia,
+    dir: &Path,
+) -> anyhow::Result<Vec<Vec<u8>>> {
+    media
+        .slides_before
+        .iter()
+        .map(|slide| {
+            let path = dir.join(slide);
+            let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+            render_picture(platform, media, decode_picture(&bytes)?)
+        })
+        .collect()
 }
 
 /// Decodes an uploaded or scenario picture.

@@ -14,6 +14,10 @@ use crate::media::video::VideoSettings;
 use crate::platforms::fetcher::MediaFetcher;
 use crate::platforms::start_gate::StartGate;
 use crate::platforms::Observation;
+
+/// Most pictures of one post checked for the mark: a video's cover and file, or the slides of
+/// an album (Instagram allows up to 20; the creator's content is rarely past the tenth).
+const MAX_MEDIA_CHECKED: usize = 10;
 use crate::store::Store;
 use crate::watermark::Key;
 
@@ -61,7 +65,7 @@ impl Verifier {
             return Verdict::Rejected("the account is not proven to belong to this creator".into());
         }
         let mut last = "the post has no picture to check".to_owned();
-        for url in seen.media_urls.iter().take(2) {
+        for url in seen.media_urls.iter().take(MAX_MEDIA_CHECKED) {
             let media = match self.fetcher.fetch(gate, post.platform, url).await {
                 Ok(media) => media,
                 Err(e) => {

@@ -152,6 +152,12 @@ async fn every_route_accepts_only_its_callers(db: TestDb) {
             accepts: &[Kind::Creator],
         },
         Route {
+            method: Method::DELETE,
+            path: format!("/v1/social-accounts/{}", uuid::Uuid::new_v4()),
+            body: Body::None,
+            accepts: &[Kind::Creator],
+        },
+        Route {
             method: Method::POST,
             path: "/v1/posts".into(),
             body: Body::Json(json!({"url": "https://x.com/frank/status/1234"})),

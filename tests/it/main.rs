@@ -7,6 +7,7 @@ mod support;
 
 mod auth_matrix;
 mod batch_failures;
+mod carousels;
 mod cli;
 mod conformance;
 mod contents_api;

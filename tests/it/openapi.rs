@@ -8,7 +8,7 @@ use serde_json::Value;
 use crate::support::{TestApp, TestDb};
 
 /// Every authenticated route the service offers.
-const ROUTES: [(&str, &str); 24] = [
+const ROUTES: [(&str, &str); 25] = [
     ("post", "/v1/creators/me"),
     ("get", "/v1/creators/me"),
     ("post", "/v1/creators/me/consent"),
@@ -21,6 +21,7 @@ const ROUTES: [(&str, &str); 24] = [
     ("post", "/v1/social-accounts"),
     ("get", "/v1/social-accounts"),
     ("post", "/v1/social-accounts/{id}/verify"),
+    ("delete", "/v1/social-accounts/{id}"),
     ("post", "/v1/posts"),
     ("get", "/v1/posts"),
     ("get", "/v1/posts/{id}"),

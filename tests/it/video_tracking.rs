@@ -34,6 +34,7 @@ fn video_post(
             clip: clip.map(Into::into),
             custom_cover,
             transform: None,
+            slides_before: vec![],
         }),
     }
 }

@@ -60,6 +60,7 @@ fn post(id: &str, by: &str, image: &str, payload: Option<u64>) -> SimPost {
             clip: None,
             custom_cover: false,
             transform: None,
+            slides_before: vec![],
         }),
     }
 }
