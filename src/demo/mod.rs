@@ -30,6 +30,8 @@ pub struct DemoReport {
     pub posts: Vec<PostOutcome>,
     /// The verified posts' latest views, after each simulated hour.
     pub views: Vec<Vec<u64>>,
+    /// Requests to Instagram in the hour after Ada unlinked her Instagram account.
+    pub instagram_requests_after_unlink: u32,
     /// Requests about Ada's posts to the platforms after she revoked consent.
     pub ada_lookups_after_revoke: u32,
     /// Requests about Bob's post in the same time (the poller was running).

@@ -69,6 +69,7 @@ pub async fn tell(
     let first_statement = story.statement(period_start, first_end).await?;
     story.tell_lines(&first_statement);
 
+    let instagram_requests_after_unlink = story.unlink_instagram().await?;
     let (ada_lookups_after_revoke, bob_lookups_after_revoke) = story.revoke(&registered).await?;
     let (detected_before_erasure, receipt, detected_after_erasure) = story.erase(&marked.cat).await?;
 
@@ -92,6 +93,7 @@ pub async fn tell(
     Ok(DemoReport {
         posts,
         views,
+        instagram_requests_after_unlink,
         ada_lookups_after_revoke,
         bob_lookups_after_revoke,
         detected_before_erasure,
@@ -246,6 +248,28 @@ impl Story<'_> {
             seen.push(now);
         }
         Ok(seen)
+    }
+
+    /// Ada unlinks her Instagram account: the requests to Instagram in the next hour.
+    async fn unlink_instagram(&mut self) -> anyhow::Result<u32> {
+        self.say.step("Ada unlinks her Instagram account");
+        let ada = self.who.ada.clone();
+        let accounts =
+            self.api.expect(StatusCode::OK, Method::GET, "/v1/social-accounts", &ada, None).await?;
+        let instagram =
+            accounts["items"].as_array().into_iter().flatten().find(|a| a["platform"] == "instagram");
+        let id = text(&instagram.context("Ada's Instagram account is not listed")?["id"]);
+        let path = format!("/v1/social-accounts/{id}");
+        let unlinked = self.api.expect(StatusCode::OK, Method::DELETE, &path, &ada, None).await?;
+        let before = self.sim.requests(FaultTarget::Instagram);
+        self.an_hour_passes().await;
+        let asked = self.sim.requests(FaultTarget::Instagram).saturating_sub(before) as u32;
+        self.say.line(&format!(
+            "{} post stopped (its views stay in the statement); handle and token destroyed; \
+             Instagram asked {asked} times in the next hour",
+            unlinked["posts_stopped"]
+        ));
+        Ok(asked)
     }
 
     /// Ada revokes; the platform requests about her posts and about Bob's in the next hours.

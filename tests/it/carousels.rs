@@ -1,14 +1,14 @@
 //! Instagram albums: every slide is read, so a post whose creator's content is not the first
 //! slide verifies.
 
-use reqwest::{Method, StatusCode};
-use serde_json::json;
 use viewmark::domain::Platform;
-use viewmark::simulator::scenario::{SimAccount, SimMedia, SimPost};
+use viewmark::simulator::scenario::{SimMedia, SimPost};
 use viewmark::simulator::SimPostState;
 
 use crate::on_both_backends;
-use crate::support::tracked::{account, post_id, scenario, show, tracked_scenario};
+use crate::support::tracked::{
+    ada_on_instagram, ada_tracks_on_instagram, post_id, scenario, show, tracked_scenario,
+};
 use crate::support::TestDb;
 
 const ALBUM: &str = "CvmkAlbum01";
@@ -17,11 +17,7 @@ const UNMARKED_ALBUM: &str = "CvmkAlbum02";
 async fn an_album_verifies_from_a_later_slide(db: TestDb) {
     let payload = 0x0123_4567_89ab_cdef_u64;
     let mut world = scenario(payload, 0x0fed_cba9_8765_4321);
-    world.accounts.push(SimAccount {
-        platform: Platform::Instagram,
-        access_token: Some("IGQ.ada.0".into()),
-        ..account("ada.ig")
-    });
+    world.accounts.push(ada_on_instagram());
     for (id, marked) in [(ALBUM, true), (UNMARKED_ALBUM, false)] {
         world.posts.push(SimPost {
             platform: Platform::Instagram,
@@ -38,20 +34,7 @@ async fn an_album_verifies_from_a_later_slide(db: TestDb) {
         });
     }
     let t = tracked_scenario(db, world, &[("user-ada", payload)]).await;
-    let body = json!({"platform": "instagram", "handle": "ada.ig", "oauth": {"access_token": "IGQ.ada.0"}});
-    let (status, linked) = t.app.call(Method::POST, "/v1/social-accounts", Some(&t.ada), Some(body)).await;
-    assert_eq!(status, StatusCode::CREATED, "{linked}");
-    t.sim.set_bio(Platform::Instagram, "ada.ig", linked["proof"]["code"].as_str().unwrap());
-    let path = format!("/v1/social-accounts/{}/verify", linked["id"].as_str().unwrap());
-    assert_eq!(t.app.call(Method::POST, &path, Some(&t.ada), None).await.0, StatusCode::OK);
-    let mut posts = vec![];
-    for id in [ALBUM, UNMARKED_ALBUM] {
-        let url = format!("https://www.instagram.com/p/{id}/");
-        let (status, post) =
-            t.app.call(Method::POST, "/v1/posts", Some(&t.ada), Some(json!({"url": url}))).await;
-        assert_eq!(status, StatusCode::CREATED, "{post}");
-        posts.push(post);
-    }
+    let posts = ada_tracks_on_instagram(&t, &[ALBUM, UNMARKED_ALBUM]).await;
 
     t.poller.try_execute_task().await.unwrap();
     let album = show(&t, &t.ada, &posts[0]).await;

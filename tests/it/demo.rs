@@ -34,6 +34,9 @@ async fn the_demo_plays_the_whole_loop_and_leaves_nothing_behind() {
         }
     }
 
+    // Unlinking an account stops every request to its platform.
+    assert_eq!(report.instagram_requests_after_unlink, 0, "{story}");
+
     // Revocation stops tracking while the poller goes on for others; erasure forgets.
     assert_eq!(report.ada_lookups_after_revoke, 0, "{story}");
     assert!(report.bob_lookups_after_revoke > 0, "the poller was not running: {story}");

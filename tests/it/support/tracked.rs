@@ -260,3 +260,27 @@ pub async fn grant(t: &Tracked, token: &str) {
     let (status, body) = t.app.call(Method::POST, "/v1/creators/me/consent", Some(token), Some(body)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
 }
+
+/// Ada's Instagram account `ada.ig`, read with the token `IGQ.ada.0`, for a scenario.
+pub fn ada_on_instagram() -> SimAccount {
+    SimAccount { platform: Platform::Instagram, access_token: Some("IGQ.ada.0".into()), ..account("ada.ig") }
+}
+
+/// Ada links `ada.ig` with its token, proves it, and registers these Instagram posts.
+pub async fn ada_tracks_on_instagram(t: &Tracked, shortcodes: &[&str]) -> Vec<Value> {
+    let body = json!({"platform": "instagram", "handle": "ada.ig", "oauth": {"access_token": "IGQ.ada.0"}});
+    let (status, linked) = t.app.call(Method::POST, "/v1/social-accounts", Some(&t.ada), Some(body)).await;
+    assert_eq!(status, StatusCode::CREATED, "{linked}");
+    t.sim.set_bio(Platform::Instagram, "ada.ig", linked["proof"]["code"].as_str().unwrap());
+    let path = format!("/v1/social-accounts/{}/verify", linked["id"].as_str().unwrap());
+    assert_eq!(t.app.call(Method::POST, &path, Some(&t.ada), None).await.0, StatusCode::OK);
+    let mut posts = vec![];
+    for id in shortcodes {
+        let url = format!("https://www.instagram.com/p/{id}/");
+        let (status, post) =
+            t.app.call(Method::POST, "/v1/posts", Some(&t.ada), Some(json!({"url": url}))).await;
+        assert_eq!(status, StatusCode::CREATED, "{post}");
+        posts.push(post);
+    }
+    posts
+}
