@@ -11,6 +11,7 @@ mod carousels;
 mod cli;
 mod conformance;
 mod contents_api;
+mod contracts;
 mod copy_attack;
 mod creators_api;
 mod demo;
