@@ -16,7 +16,7 @@ use sqlx::{Any, Transaction};
 use uuid::Uuid;
 
 use super::backend::SqlStore;
-use super::columns::{from_ms, to_ms};
+use super::columns::{from_ms, placeholders, to_ms};
 use super::sealed::SealedColumn;
 
 /// How long a revocation's announcement holds new requests back; longer than any commit
@@ -54,21 +54,26 @@ impl SqlStore {
         Ok(state == "granted" && changed == to_ms(since))
     }
 
-    /// Whether the account is still linked, read inside `tx`; share-locked on PostgreSQL
-    /// until `tx` ends, so an unlinking's `UPDATE` waits for it.
-    async fn account_linked(
+    /// Whether every one of `accounts` (distinct) is still linked, read inside `tx` in one
+    /// query; share-locked on PostgreSQL until `tx` ends, so an unlinking's `UPDATE` waits.
+    async fn accounts_linked(
         &self,
         tx: &mut Transaction<'static, Any>,
-        account: AccountId,
+        accounts: &[AccountId],
     ) -> StoreResult<bool> {
+        if accounts.is_empty() {
+            return Ok(true);
+        }
         let lock = if self.backend == Backend::Postgres { "FOR SHARE" } else { "" };
-        let row = sqlx::query(&format!(
-            "SELECT 1 FROM social_accounts WHERE id = $1 AND unlinked_at IS NULL {lock}"
-        ))
-        .bind(account.to_string())
-        .fetch_optional(&mut **tx)
-        .await?;
-        Ok(row.is_some())
+        let sql = format!(
+            "SELECT id FROM social_accounts WHERE id IN ({}) AND unlinked_at IS NULL {lock}",
+            placeholders(1, accounts.len())
+        );
+        let mut query = sqlx::query(&sql);
+        for account in accounts {
+            query = query.bind(account.to_string());
+        }
+        Ok(query.fetch_all(&mut **tx).await?.len() == accounts.len())
     }
 
     /// Whether a revocation or erasure of one of `creators` has announced itself and not yet
@@ -264,11 +269,9 @@ impl PollRepo for SqlStore {
         let mut accounts = accounts.to_vec();
         accounts.sort();
         accounts.dedup();
-        for account in &accounts {
-            if !self.account_linked(&mut tx, *account).await? {
-                tx.rollback().await?;
-                return Ok(Err("the account was unlinked".into()));
-            }
+        if !self.accounts_linked(&mut tx, &accounts).await? {
+            tx.rollback().await?;
+            return Ok(Err("the account was unlinked".into()));
         }
         if self.backend == Backend::Postgres {
             // Dropping the transaction ends it, and with it the share locks.
@@ -396,11 +399,13 @@ impl PollRepo for SqlStore {
     }
 
     async fn store_oauth_token(&self, account_id: AccountId, token: &[u8]) -> StoreResult<()> {
-        let Some(account) = super::TrackingRepo::social_account(self, account_id).await? else {
-            return Err(StoreError::NotFound);
-        };
-        let key =
-            self.keys.account_key(account.creator_id, account_id).await?.ok_or(StoreError::KeyUnavailable)?;
+        // Only the owner is needed: the account's fields are not opened to seal a new token.
+        let row = sqlx::query("SELECT creator_id FROM social_accounts WHERE id = $1 AND unlinked_at IS NULL")
+            .bind(account_id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        let creator = creator_of(&row.ok_or(StoreError::NotFound)?)?;
+        let key = self.keys.account_key(creator, account_id).await?.ok_or(StoreError::KeyUnavailable)?;
         let sealed = key.seal(SealedColumn::AccountToken, account_id, token)?;
         sqlx::query("UPDATE social_accounts SET oauth_token_enc = $2 WHERE id = $1 AND unlinked_at IS NULL")
             .bind(account_id.to_string())
