@@ -378,7 +378,7 @@ fn simulator_config(p: &crate::platforms::PlatformSettings) -> String {
     let hosts = |h: &[String]| h.iter().map(|h| format!("{h:?}")).collect::<Vec<_>>().join(", ");
     format!(
         "[platforms.youtube]\nbase_url = {:?}\napi_key = {:?}\n\n\
-         [platforms.tiktok]\nbase_url = {:?}\nclient_key = {:?}\nclient_secret = {:?}\n\n\
+         [platforms.tiktok]\nbase_url = {:?}\n\n\
          [platforms.instagram]\nbase_url = {:?}\n\n\
          [platforms.x]\nbase_url = {:?}\nbearer_token = {:?}\n\n\
          [platforms.media]\nallow_loopback = true\nallow_http = true\nyoutube_hosts = [{}]\n\
@@ -386,8 +386,6 @@ fn simulator_config(p: &crate::platforms::PlatformSettings) -> String {
         p.youtube.base_url,
         secret(&p.youtube.api_key),
         p.tiktok.base_url,
-        secret(&p.tiktok.client_key),
-        secret(&p.tiktok.client_secret),
         p.instagram.base_url,
         p.x.base_url,
         secret(&p.x.bearer_token),
@@ -395,5 +393,26 @@ fn simulator_config(p: &crate::platforms::PlatformSettings) -> String {
         hosts(&p.media.tiktok_hosts),
         hosts(&p.media.instagram_hosts),
         hosts(&p.media.x_hosts),
-    )
+    ) + &oauth_config(p)
+}
+
+/// The `[platforms.oauth.*]` TOML for a simulator's authorization servers.
+fn oauth_config(p: &crate::platforms::PlatformSettings) -> String {
+    let apps = [
+        ("youtube", &p.oauth.youtube),
+        ("tiktok", &p.oauth.tiktok),
+        ("instagram", &p.oauth.instagram),
+        ("x", &p.oauth.x),
+    ];
+    apps.iter()
+        .map(|(name, app)| {
+            format!(
+                "\n[platforms.oauth.{name}]\nclient_id = {:?}\nclient_secret = {:?}\nauthorize_url = {:?}\ntoken_url = {:?}\n",
+                app.client_id.clone().unwrap_or_default(),
+                app.client_secret.as_ref().map(|s| s.expose().to_owned()).unwrap_or_default(),
+                app.authorize_url,
+                app.token_url,
+            )
+        })
+        .collect()
 }

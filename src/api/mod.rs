@@ -13,6 +13,7 @@ mod health;
 mod limits;
 pub mod media_work;
 mod metrics;
+mod oauth_linking;
 mod openapi;
 mod payouts;
 mod posts;
@@ -101,6 +102,10 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
             .service(web::resource("/v1/detect").post(detect::detect))
             .service(
                 web::resource("/v1/social-accounts").post(social_accounts::link).get(social_accounts::list),
+            )
+            .service(web::resource("/v1/social-accounts/oauth/{platform}").post(oauth_linking::start))
+            .service(
+                web::resource("/v1/social-accounts/oauth/{platform}/callback").get(oauth_linking::callback),
             )
             .service(web::resource("/v1/social-accounts/{id}").delete(unlinking::unlink))
             .service(web::resource("/v1/social-accounts/{id}/verify").post(social_accounts::verify))

@@ -7,7 +7,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    contents, creators, detect, export, metrics, payouts, posts, social_accounts, unlinking, webhooks,
+    contents, creators, detect, export, metrics, oauth_linking, payouts, posts, social_accounts, unlinking,
+    webhooks,
 };
 use crate::domain::{AccountId, ConsentState, ContentId, CreatorId, MediaKind, Platform, PostId};
 
@@ -56,6 +57,8 @@ impl Modify for BearerAuth {
         social_accounts::list,
         social_accounts::verify,
         unlinking::unlink,
+        oauth_linking::start,
+        oauth_linking::callback,
         posts::register,
         posts::list,
         posts::get,

@@ -44,7 +44,7 @@ pub struct LinkBody {
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-struct AccountView {
+pub(super) struct AccountView {
     id: AccountId,
     platform: Platform,
     handle: String,
@@ -169,7 +169,7 @@ pub async fn list(
     Ok(HttpResponse::Ok().json(AccountList { items: accounts.iter().map(AccountView::from).collect() }))
 }
 
-fn platform_error(error: &PlatformError) -> ApiError {
+pub(super) fn platform_error(error: &PlatformError) -> ApiError {
     match error {
         PlatformError::Unauthorized { .. } => ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,

@@ -7,6 +7,7 @@
 pub mod client;
 pub mod fetcher;
 pub mod instagram;
+pub mod oauth;
 pub mod observation;
 pub mod quota;
 pub mod settings;
@@ -55,6 +56,16 @@ pub trait PlatformAdapter: Send + Sync {
         handle: &str,
         user: Option<&UserCredential>,
     ) -> Result<Option<Profile>, PlatformError>;
+    /// The profile of the account the creator's token belongs to: an account linked by OAuth
+    /// is named by it. `None` when the platform names no such account.
+    async fn token_owner(
+        &self,
+        gate: &dyn start_gate::StartGate,
+        user: &UserCredential,
+    ) -> Result<Option<Profile>, PlatformError> {
+        // Where the profile is read with the creator's token, it is the token owner's.
+        self.profile(gate, "", Some(user)).await
+    }
     /// Revokes the creator's token at the platform, where it offers a revocation endpoint;
     /// false where it does not.
     async fn revoke_token(
@@ -73,16 +84,30 @@ pub struct Platforms {
     tiktok: Arc<dyn PlatformAdapter>,
     instagram: Arc<dyn PlatformAdapter>,
     x: Arc<dyn PlatformAdapter>,
+    oauth: Arc<oauth::OAuthFlows>,
+    oauth_state_ttl_secs: u64,
 }
 
 impl Platforms {
     pub fn new(settings: &PlatformSettings) -> Result<Platforms, PlatformError> {
         Ok(Platforms {
+            oauth: Arc::new(oauth::OAuthFlows::new(settings)?),
+            oauth_state_ttl_secs: settings.oauth.state_ttl_secs,
             youtube: Arc::new(youtube::Youtube::new(settings)?),
             tiktok: Arc::new(tiktok::Tiktok::new(settings)?),
             instagram: Arc::new(instagram::Instagram::new(settings)?),
             x: Arc::new(x::X::new(settings)?),
         })
+    }
+
+    /// The platforms' authorization servers, for linking accounts by OAuth.
+    pub fn oauth(&self) -> &oauth::OAuthFlows {
+        &self.oauth
+    }
+
+    /// How long a started authorization stays open.
+    pub fn oauth_state_ttl_secs(&self) -> u64 {
+        self.oauth_state_ttl_secs
     }
 
     pub fn adapter(&self, platform: Platform) -> &dyn PlatformAdapter {

@@ -22,6 +22,44 @@ pub struct PlatformSettings {
     pub instagram: InstagramSettings,
     pub x: XSettings,
     pub media: MediaFetchSettings,
+    pub oauth: OAuthSettings,
+}
+
+/// Linking accounts by OAuth: where the platforms send a creator back, how long an
+/// authorization may take, and our app's registration at each platform.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OAuthSettings {
+    /// This service's public address; callbacks are `{redirect_base}/v1/social-accounts/oauth/{platform}/callback`,
+    /// which must be registered with each platform as is.
+    pub redirect_base: String,
+    /// How long a started authorization stays open (its `state` is refused after that).
+    pub state_ttl_secs: u64,
+    pub youtube: OAuthApp,
+    pub tiktok: OAuthApp,
+    pub instagram: OAuthApp,
+    pub x: OAuthApp,
+}
+
+/// Our app at one platform's authorization server. TikTok calls the client id its client key.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OAuthApp {
+    pub client_id: Option<String>,
+    pub client_secret: Option<Secret>,
+    /// The page the creator is sent to.
+    pub authorize_url: String,
+    /// Where an authorization code is exchanged for tokens.
+    pub token_url: String,
+}
+
+impl OAuthApp {
+    fn at(authorize_url: &str, token_url: &str) -> OAuthApp {
+        OAuthApp {
+            client_id: None,
+            client_secret: None,
+            authorize_url: authorize_url.into(),
+            token_url: token_url.into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -36,9 +74,6 @@ pub struct YoutubeSettings {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TiktokSettings {
     pub base_url: String,
-    /// The app's client key and secret, used to refresh creators' tokens.
-    pub client_key: Option<Secret>,
-    pub client_secret: Option<Secret>,
     /// Requests per minute per creator token (video query and user info).
     pub requests_per_minute: u32,
 }
@@ -103,8 +138,6 @@ impl Default for PlatformSettings {
             },
             tiktok: TiktokSettings {
                 base_url: "https://open.tiktokapis.com".into(),
-                client_key: None,
-                client_secret: None,
                 requests_per_minute: 600,
             },
             instagram: InstagramSettings {
@@ -130,6 +163,23 @@ impl Default for PlatformSettings {
                 allow_loopback: false,
                 allow_http: false,
             },
+            oauth: OAuthSettings {
+                redirect_base: "http://127.0.0.1:8080".into(),
+                state_ttl_secs: 600,
+                youtube: OAuthApp::at(
+                    "https://accounts.google.com/o/oauth2/v2/auth",
+                    "https://oauth2.googleapis.com/token",
+                ),
+                tiktok: OAuthApp::at(
+                    "https://www.tiktok.com/v2/auth/authorize/",
+                    "https://open.tiktokapis.com/v2/oauth/token/",
+                ),
+                instagram: OAuthApp::at(
+                    "https://www.instagram.com/oauth/authorize",
+                    "https://api.instagram.com/oauth/access_token",
+                ),
+                x: OAuthApp::at("https://x.com/i/oauth2/authorize", "https://api.x.com/2/oauth2/token"),
+            },
         }
     }
 }
@@ -153,8 +203,22 @@ impl PlatformSettings {
         ] {
             *list = vec![host.clone()];
         }
+        for app in
+            [&mut self.oauth.youtube, &mut self.oauth.tiktok, &mut self.oauth.instagram, &mut self.oauth.x]
+        {
+            app.authorize_url = rebased(&app.authorize_url, &base);
+            app.token_url = rebased(&app.token_url, &base);
+        }
         self.media.allow_loopback = true;
         self.media.allow_http = true;
         self
+    }
+}
+
+/// `url`'s path and query on `base`'s host.
+fn rebased(url: &str, base: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(parsed) => format!("{base}{}", &parsed[url::Position::BeforePath..]),
+        Err(_) => url.to_owned(),
     }
 }

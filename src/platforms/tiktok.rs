@@ -29,8 +29,11 @@ const USER_FIELDS: &str = "open_id,username,bio_description";
 pub struct Tiktok {
     client: ApiClient,
     base: String,
+    /// The app's client key and secret (its OAuth registration), to refresh and revoke
+    /// creators' tokens.
     client_key: Option<Secret>,
     client_secret: Option<Secret>,
+    token_url: String,
 }
 
 /// An answer, or the token was refused (and may be refreshed).
@@ -52,8 +55,9 @@ impl Tiktok {
         Ok(Tiktok {
             client: ApiClient::new(Platform::Tiktok, settings, None, Some(per_user))?,
             base: settings.tiktok.base_url.trim_end_matches('/').to_owned(),
-            client_key: settings.tiktok.client_key.clone(),
-            client_secret: settings.tiktok.client_secret.clone(),
+            client_key: settings.oauth.tiktok.client_id.clone().map(Secret::new),
+            client_secret: settings.oauth.tiktok.client_secret.clone(),
+            token_url: settings.oauth.tiktok.token_url.clone(),
         })
     }
 
@@ -119,7 +123,7 @@ impl Tiktok {
         };
         let refresh_token =
             user.token.refresh_token.as_ref().ok_or_else(|| refused("token refused, no refresh token"))?;
-        let url = format!("{}/v2/oauth/token/", self.base);
+        let url = &self.token_url;
         let form = [
             ("client_key", key.expose()),
             ("client_secret", secret.expose()),
@@ -127,7 +131,7 @@ impl Tiktok {
             ("refresh_token", refresh_token.expose()),
         ];
         let response =
-            self.client.send(gate, Some(user.account_id), |http| http.post(&url).form(&form)).await?;
+            self.client.send(gate, Some(user.account_id), |http| http.post(url).form(&form)).await?;
         let answer: TokenAnswer = match response.status {
             StatusCode::OK => self.client.json(&response).map_err(|_| refused("refresh refused"))?,
             _ => return Err(refused("refresh refused")),

@@ -50,10 +50,22 @@ impl X {
             platform: Platform::X,
             reason: "platforms.x.bearer_token is not set".into(),
         })?;
+        self.get_with(gate, None, bearer.expose(), path, query).await
+    }
+
+    /// A GET with this bearer token: the app's, or a creator's (`user`, for their budget).
+    async fn get_with(
+        &self,
+        gate: &dyn StartGate,
+        user: Option<&UserCredential>,
+        bearer: &str,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> Result<Value, PlatformError> {
         let url = format!("{}{path}", self.base);
         let response = self
             .client
-            .send(gate, None, |http| http.get(&url).query(query).bearer_auth(bearer.expose()))
+            .send(gate, user.map(|u| u.account_id), |http| http.get(&url).query(query).bearer_auth(bearer))
             .await?;
         match response.status {
             StatusCode::OK => self.client.json(&response),
@@ -200,15 +212,33 @@ impl PlatformAdapter for X {
         })?;
         let path = format!("/2/users/by/username/{handle}");
         let body = self.get(gate, &path, &[("user.fields", "description")]).await?;
-        let profile = body["data"]["username"]
-            .as_str()
-            .and_then(|u| normalise_reported_handle(Platform::X, u))
-            .map(|handle| Profile {
-                handle,
-                bio: body["data"]["description"].as_str().unwrap_or_default().to_owned(),
-            });
-        Ok(profile)
+        Ok(user_profile(&body))
     }
+
+    /// `GET /2/users/me` with the creator's token.
+    async fn token_owner(
+        &self,
+        gate: &dyn StartGate,
+        user: &UserCredential,
+    ) -> Result<Option<Profile>, PlatformError> {
+        let token = user.current_token();
+        let body = self
+            .get_with(
+                gate,
+                Some(user),
+                token.access_token.expose(),
+                "/2/users/me",
+                &[("user.fields", "description")],
+            )
+            .await?;
+        Ok(user_profile(&body))
+    }
+}
+
+/// `{"data": {"username", "description"}}` as a profile.
+fn user_profile(body: &Value) -> Option<Profile> {
+    let handle = normalise_reported_handle(Platform::X, body["data"]["username"].as_str()?)?;
+    Some(Profile { handle, bio: body["data"]["description"].as_str().unwrap_or_default().to_owned() })
 }
 
 #[cfg(test)]

@@ -45,6 +45,7 @@ impl Youtube {
         })
     }
 
+    /// A list call with the app's API key.
     async fn list(
         &self,
         gate: &dyn StartGate,
@@ -60,10 +61,33 @@ impl Youtube {
             .client
             .send(gate, None, |http| http.get(&url).query(query).query(&[("key", key.expose())]))
             .await?;
+        self.items(&response)
+    }
+
+    /// A list call as the creator (`mine=true`), with their OAuth token.
+    async fn list_as(
+        &self,
+        gate: &dyn StartGate,
+        user: &UserCredential,
+        resource: &str,
+        query: &[(&str, &str)],
+    ) -> Result<Vec<Value>, PlatformError> {
+        let url = format!("{}/youtube/v3/{resource}", self.base);
+        let token = user.current_token();
+        let response = self
+            .client
+            .send(gate, Some(user.account_id), |http| {
+                http.get(&url).query(query).bearer_auth(token.access_token.expose())
+            })
+            .await?;
+        self.items(&response)
+    }
+
+    fn items(&self, response: &ApiResponse) -> Result<Vec<Value>, PlatformError> {
         if response.status != StatusCode::OK {
-            return Err(self.error(&response));
+            return Err(self.error(response));
         }
-        Ok(self.client.json::<ListResponse>(&response)?.items)
+        Ok(self.client.json::<ListResponse>(response)?.items)
     }
 
     /// Google's error shape: `{"error": {"code", "message", "errors": [{"reason", ...}]}}`.
@@ -208,16 +232,27 @@ impl PlatformAdapter for Youtube {
     ) -> Result<Option<Profile>, PlatformError> {
         let at_handle = format!("@{handle}");
         let items = self.list(gate, "channels", &[("part", "snippet"), ("forHandle", &at_handle)]).await?;
-        let profile = items.first().and_then(|item| {
-            let snippet = &item["snippet"];
-            let reported = snippet["customUrl"].as_str().unwrap_or(&at_handle);
-            Some(Profile {
-                handle: normalise_reported_handle(Platform::Youtube, reported)?,
-                bio: snippet["description"].as_str().unwrap_or_default().to_owned(),
-            })
-        });
-        Ok(profile)
+        Ok(items.first().and_then(channel_profile))
     }
+
+    /// `channels.list?mine=true`: the channel of the token's owner.
+    async fn token_owner(
+        &self,
+        gate: &dyn StartGate,
+        user: &UserCredential,
+    ) -> Result<Option<Profile>, PlatformError> {
+        let items = self.list_as(gate, user, "channels", &[("part", "snippet"), ("mine", "true")]).await?;
+        Ok(items.first().and_then(channel_profile))
+    }
+}
+
+/// A channel's handle (`snippet.customUrl`) and description.
+fn channel_profile(item: &Value) -> Option<Profile> {
+    let snippet = &item["snippet"];
+    Some(Profile {
+        handle: normalise_reported_handle(Platform::Youtube, snippet["customUrl"].as_str()?)?,
+        bio: snippet["description"].as_str().unwrap_or_default().to_owned(),
+    })
 }
 
 #[cfg(test)]

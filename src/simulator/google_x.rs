@@ -100,8 +100,12 @@ async fn youtube_videos(
 
 async fn youtube_channels(
     state: web::Data<SimState>,
+    request: HttpRequest,
     query: web::Query<HashMap<String, String>>,
 ) -> HttpResponse {
+    if query.get("mine").map(String::as_str) == Some("true") {
+        return super::oauth::youtube_mine(&state, &request).await;
+    }
     let truncate = match youtube_gate(&state, &query).await {
         Ok(t) => t,
         Err(answer) => return answer,
@@ -123,7 +127,7 @@ async fn youtube_channels(
 }
 
 /// X user ids are numeric strings; the account's place in the scenario makes one.
-fn x_user_id(state: &SimState, handle: &str) -> String {
+pub(super) fn x_user_id(state: &SimState, handle: &str) -> String {
     let index = state.scenario.accounts.iter().position(|a| a.platform == Platform::X && a.handle == handle);
     format!("{}", 4_400_000 + index.unwrap_or(usize::MAX >> 40))
 }

@@ -14,7 +14,7 @@ use crate::domain::Platform;
 pub(super) fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/v2/video/query/", web::post().to(tiktok_video_query))
         .route("/v2/user/info/", web::get().to(tiktok_user_info))
-        .route("/v2/oauth/token/", web::post().to(tiktok_refresh))
+        .route("/v2/oauth/token/", web::post().to(tiktok_token))
         .route("/v2/oauth/revoke/", web::post().to(tiktok_revoke))
         .route("/refresh_access_token", web::get().to(instagram_refresh))
         .route("/{version}/me/media", web::get().to(instagram_media))
@@ -150,27 +150,27 @@ async fn tiktok_revoke(state: web::Data<SimState>, form: web::Form<RevokeForm>) 
     HttpResponse::Ok().finish()
 }
 
-#[derive(Deserialize)]
-struct RefreshForm {
-    client_key: String,
-    client_secret: String,
-    grant_type: String,
-    refresh_token: String,
-}
-
-async fn tiktok_refresh(state: web::Data<SimState>, form: web::Form<RefreshForm>) -> HttpResponse {
+/// `POST /v2/oauth/token/`: an authorization code's exchange, or a refresh.
+async fn tiktok_token(
+    state: web::Data<SimState>,
+    request: HttpRequest,
+    form: web::Form<HashMap<String, String>>,
+) -> HttpResponse {
+    if form.get("grant_type").map(String::as_str) == Some("authorization_code") {
+        return super::oauth::exchange_code(&state, &request, &form, Platform::Tiktok).await;
+    }
     if let Before::Answer(answer) = state.before(FaultTarget::Tiktok).await {
         return answer;
     }
+    let get = |name: &str| form.get(name).map(String::as_str).unwrap_or_default();
     let credentials = &state.scenario.credentials;
-    let app_ok = form.client_key == credentials.tiktok_client_key
-        && form.client_secret == credentials.tiktok_client_secret;
+    let app_ok = get("client_key") == credentials.tiktok_client_key
+        && get("client_secret") == credentials.tiktok_client_secret;
     let mut tokens = lock(&state.tokens);
-    let account = tokens.iter_mut().find(|((p, _), t)| {
-        *p == Platform::Tiktok && t.refresh.as_deref() == Some(form.refresh_token.as_str())
-    });
-    let (Some(((_, handle), token)), true, "refresh_token") = (account, app_ok, form.grant_type.as_str())
-    else {
+    let account = tokens
+        .iter_mut()
+        .find(|((p, _), t)| *p == Platform::Tiktok && t.refresh.as_deref() == Some(get("refresh_token")));
+    let (Some(((_, handle), token)), true, "refresh_token") = (account, app_ok, get("grant_type")) else {
         return HttpResponse::BadRequest()
             .json(json!({"error": "invalid_grant", "error_description": "Refresh token is invalid or expired.", "log_id": "sim"}));
     };

@@ -9,6 +9,7 @@ mod faults;
 mod google_x;
 mod media;
 mod meta_tiktok;
+mod oauth;
 pub mod scenario;
 
 use std::collections::HashMap;
@@ -57,6 +58,8 @@ pub(crate) struct SimState {
     /// Bios changed since start (a creator pasting a proof code).
     bios: Mutex<HashMap<(Platform, String), String>>,
     windows: Mutex<HashMap<Platform, (Instant, u32)>>,
+    /// Authorization codes handed out and not yet exchanged.
+    codes: Mutex<HashMap<String, oauth::IssuedCode>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -303,6 +306,7 @@ impl Simulator {
             bios: Mutex::new(HashMap::new()),
             lookups: Mutex::new(HashMap::new()),
             windows: Mutex::new(HashMap::new()),
+            codes: Mutex::new(HashMap::new()),
         });
         let data = web::Data::from(state.clone());
         let server = HttpServer::new(move || {
@@ -312,6 +316,7 @@ impl Simulator {
                 .configure(media::routes)
                 .configure(google_x::routes)
                 .configure(meta_tiktok::routes)
+                .configure(oauth::routes)
         })
         .workers(2)
         .disable_signals()
@@ -331,8 +336,12 @@ impl Simulator {
         let mut settings = base.pointed_at(&self.state.base_url);
         settings.youtube.api_key = Some(Secret::new(credentials.youtube_api_key.clone()));
         settings.x.bearer_token = Some(Secret::new(credentials.x_bearer_token.clone()));
-        settings.tiktok.client_key = Some(Secret::new(credentials.tiktok_client_key.clone()));
-        settings.tiktok.client_secret = Some(Secret::new(credentials.tiktok_client_secret.clone()));
+        settings.oauth.tiktok.client_id = Some(credentials.tiktok_client_key.clone());
+        settings.oauth.tiktok.client_secret = Some(Secret::new(credentials.tiktok_client_secret.clone()));
+        for app in [&mut settings.oauth.youtube, &mut settings.oauth.instagram, &mut settings.oauth.x] {
+            app.client_id = Some(credentials.oauth_client_id.clone());
+            app.client_secret = Some(Secret::new(credentials.oauth_client_secret.clone()));
+        }
         settings
     }
 

@@ -33,6 +33,9 @@ pub struct SimCredentials {
     pub x_bearer_token: String,
     pub tiktok_client_key: String,
     pub tiktok_client_secret: String,
+    /// Our app's OAuth client at YouTube (Google), Instagram and X.
+    pub oauth_client_id: String,
+    pub oauth_client_secret: String,
 }
 
 impl Default for SimCredentials {
@@ -42,6 +45,8 @@ impl Default for SimCredentials {
             x_bearer_token: "sim-x-bearer".into(),
             tiktok_client_key: "sim-tiktok-client".into(),
             tiktok_client_secret: "sim-tiktok-secret".into(),
+            oauth_client_id: "sim-oauth-client".into(),
+            oauth_client_secret: "sim-oauth-secret".into(),
         }
     }
 }

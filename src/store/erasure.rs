@@ -21,7 +21,8 @@ use super::{ErasureRepo, StoreResult};
 use crate::domain::{AccountId, CreatorId, ErasureReceipt, ErasureTrigger, StatementLine, Timestamp};
 
 /// What is deleted, child tables first; each entry counts the creator's rows.
-const DELETIONS: [(&str, &str); 8] = [
+const DELETIONS: [(&str, &str); 9] = [
+    ("oauth_states", "DELETE FROM oauth_states WHERE creator_id = $1"),
     ("statement_posts", "DELETE FROM statement_posts WHERE payee_id = $1"),
     ("post_flags", "DELETE FROM post_flags WHERE post_id IN (SELECT id FROM posts WHERE creator_id = $1)"),
     (

@@ -13,6 +13,7 @@ mod creators;
 mod erasure;
 mod keystore;
 mod models;
+mod oauth_links;
 mod payouts;
 mod polling;
 mod postgres;
@@ -296,6 +297,20 @@ pub trait PayoutRepo: Send + Sync {
     async fn account_views_per_hour(&self, post_id: PostId) -> StoreResult<Option<f64>>;
 }
 
+/// Accounts linked by OAuth: the authorizations under way, and the link they end in.
+#[async_trait]
+pub trait OAuthLinkRepo: Send + Sync {
+    /// Records a started authorization (and drops those expired before `now`).
+    async fn insert_oauth_state(&self, state: &OAuthState, now: Timestamp) -> StoreResult<()>;
+    /// Takes the authorization with this state hash: the first call gets it, every later
+    /// one `None`. Expired authorizations are returned too; the caller refuses them.
+    async fn take_oauth_state(&self, state_hash: &str) -> StoreResult<Option<OAuthState>>;
+    /// Links an account the platform authenticated the creator as, proven at once, with its
+    /// tokens: the creator's own earlier link of it becomes this one. `Conflict` if another
+    /// creator has proven it already (and nothing is stored).
+    async fn link_proven_account(&self, new: &NewSocialAccount) -> StoreResult<SocialAccount>;
+}
+
 /// Service tokens, stored as SHA-256 hashes only.
 #[async_trait]
 pub trait ServiceTokenRepo: Send + Sync {
@@ -308,11 +323,19 @@ pub trait ServiceTokenRepo: Send + Sync {
 
 /// Everything the service stores, behind one object the rest of the code shares.
 pub trait Store:
-    Health + CreatorRepo + TrackingRepo + PollRepo + ErasureRepo + PayoutRepo + ServiceTokenRepo
+    Health + CreatorRepo + TrackingRepo + OAuthLinkRepo + PollRepo + ErasureRepo + PayoutRepo + ServiceTokenRepo
 {
 }
-impl<T: Health + CreatorRepo + TrackingRepo + PollRepo + ErasureRepo + PayoutRepo + ServiceTokenRepo> Store
-    for T
+impl<
+        T: Health
+            + CreatorRepo
+            + TrackingRepo
+            + OAuthLinkRepo
+            + PollRepo
+            + ErasureRepo
+            + PayoutRepo
+            + ServiceTokenRepo,
+    > Store for T
 {
 }
 

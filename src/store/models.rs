@@ -58,6 +58,17 @@ pub struct NewSocialAccount {
     pub at: Timestamp,
 }
 
+/// An authorization started at a platform, found again by the hash of its `state`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuthState {
+    pub state_hash: String,
+    pub creator_id: CreatorId,
+    pub platform: Platform,
+    /// The PKCE verifier that completes the authorization (kept until then only).
+    pub pkce_verifier: String,
+    pub expires_at: Timestamp,
+}
+
 #[derive(Debug, Clone)]
 pub struct NewPost {
     pub creator_id: CreatorId,

@@ -22,6 +22,7 @@ mod jwks;
 mod leases;
 mod log_guard;
 mod media_fetch;
+mod oauth_linking;
 mod openapi;
 mod payouts;
 mod platforms;

@@ -1,14 +1,19 @@
 //! The OpenAPI document: served, and in step with the routes. Every documented operation
-//! exists (an anonymous call is refused with 401, not 404 or 405), and every route the API
-//! offers is documented, with its bearer security and its error bodies.
+//! exists (an anonymous call is refused with 401, not 404 or 405; the OAuth callback, which
+//! its `state` authenticates, with 400), and every route the API offers is documented, with
+//! its bearer security and its error bodies.
 
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
 use crate::support::{TestApp, TestDb};
 
-/// Every authenticated route the service offers.
-const ROUTES: [(&str, &str); 25] = [
+/// The route a platform sends the creator's browser back to: no bearer token, its `state`
+/// is the credential.
+const OAUTH_CALLBACK: &str = "/v1/social-accounts/oauth/{platform}/callback";
+
+/// Every route the service offers.
+const ROUTES: [(&str, &str); 27] = [
     ("post", "/v1/creators/me"),
     ("get", "/v1/creators/me"),
     ("post", "/v1/creators/me/consent"),
@@ -22,6 +27,8 @@ const ROUTES: [(&str, &str); 25] = [
     ("get", "/v1/social-accounts"),
     ("post", "/v1/social-accounts/{id}/verify"),
     ("delete", "/v1/social-accounts/{id}"),
+    ("post", "/v1/social-accounts/oauth/{platform}"),
+    ("get", OAUTH_CALLBACK),
     ("post", "/v1/posts"),
     ("get", "/v1/posts"),
     ("get", "/v1/posts/{id}"),
@@ -49,10 +56,18 @@ async fn the_document_describes_exactly_the_routes_served() {
     for (path, operations) in paths {
         for (method, operation) in operations.as_object().unwrap() {
             documented.push((method.clone(), path.clone()));
-            // Every route is authenticated: a bearer token, or the webhook's Svix signature.
+            let concrete =
+                path.replace("{id}", &uuid::Uuid::new_v4().to_string()).replace("{platform}", "tiktok");
+            if path == OAUTH_CALLBACK {
+                let response = app.client.get(app.url(&concrete)).send().await.unwrap();
+                assert_eq!(response.status(), StatusCode::BAD_REQUEST, "no state: refused");
+                let body: Value = response.json().await.unwrap();
+                assert_eq!(body["error"]["code"], "invalid_state");
+                continue;
+            }
+            // Every other route is authenticated: a bearer token, or the webhook's Svix signature.
             let scheme = if path == "/v1/webhooks/identity" { "svix" } else { "bearer" };
             assert!(operation["security"].to_string().contains(scheme), "{method} {path} has no security");
-            let concrete = path.replace("{id}", &uuid::Uuid::new_v4().to_string());
             let response = app
                 .client
                 .request(method.to_uppercase().parse().unwrap(), app.url(&concrete))
