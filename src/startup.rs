@@ -94,7 +94,15 @@ pub fn build_poller(
     };
     let tracking = settings.tracking.clone();
     tracking.quota_plan(&settings.platforms);
-    Ok(Poller::new(store, platforms, verifier, tracking, settings.payouts.clone(), consent_locks))
+    Ok(Poller::new(
+        store,
+        platforms,
+        verifier,
+        tracking,
+        &settings.platforms,
+        settings.payouts.clone(),
+        consent_locks,
+    ))
 }
 
 impl Application {

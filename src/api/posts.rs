@@ -13,7 +13,7 @@ use super::auth::{current_creator, require_tracking_consent};
 use super::error::ErrorDoc;
 use super::error::{store_error, ApiError};
 use super::AppState;
-use crate::domain::{AccountId, ContentId, Platform, Post, PostId, PostStatus};
+use crate::domain::{AccountId, ContentId, Platform, Post, PostId, PostSource, PostStatus};
 use crate::store::PostCursor;
 use crate::tracking::registration::{register_post, Registration, RegistrationError};
 
@@ -54,6 +54,9 @@ pub struct PostView {
     url: String,
     social_account_id: AccountId,
     content_id: Option<ContentId>,
+    /// `registered` by the creator, or `discovered` by a scan of their account.
+    #[schema(value_type = String)]
+    source: PostSource,
     #[schema(value_type = String)]
     status: PostStatus,
     status_reason: Option<String>,
@@ -81,6 +84,7 @@ async fn view(state: &AppState, post: &Post) -> Result<PostView, ApiError> {
         url: post.url.clone(),
         social_account_id: post.social_account_id,
         content_id: post.content_id,
+        source: post.source,
         status: post.status,
         status_reason: post.status_reason.clone(),
         latest_views: latest.as_ref().map(|s| s.views),

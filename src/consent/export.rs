@@ -95,6 +95,8 @@ pub struct ExportedPost {
     pub platform_post_id: String,
     pub url: String,
     pub content_id: Option<ContentId>,
+    /// `registered` or `discovered`.
+    pub source: String,
     pub status: String,
     pub status_reason: Option<String>,
     pub verified_at: Option<DateTime<Utc>>,
@@ -357,6 +359,7 @@ fn exported_post(
         platform_post_id: p.platform_post_id.clone(),
         url: p.url.clone(),
         content_id: p.content_id,
+        source: p.source.as_str().to_owned(),
         status: p.status.as_str().to_owned(),
         status_reason: p.status_reason.clone(),
         verified_at: evidence.map(|e| e.verified_at),

@@ -30,6 +30,10 @@ pub struct DemoReport {
     pub posts: Vec<PostOutcome>,
     /// The verified posts' latest views, after each simulated hour.
     pub views: Vec<Vec<u64>>,
+    /// Ada's Instagram account as linked by OAuth (proven, tokens held).
+    pub linked_by_oauth: Value,
+    /// The post a scan of Ada's X account found, never registered, once checked.
+    pub discovered: Value,
     /// Requests to Instagram in the hour after Ada unlinked her Instagram account.
     pub instagram_requests_after_unlink: u32,
     /// Requests about Ada's posts to the platforms after she revoked consent.

@@ -60,9 +60,10 @@ pub async fn tell(
     let mut story = Story { api, sim, who, say, names: Vec::new() };
     story.join().await?;
     let marked = story.enroll_pictures().await?;
-    story.publish(&marked).await?;
+    let linked_by_oauth = story.publish(&marked).await?;
     let (registered, posts) = story.register_and_check().await?;
     let views = story.views_grow(&registered).await?;
+    let discovered = story.discover(&marked.rocket).await?;
 
     story.say.step("The payout system freezes the period so far into a statement");
     let first_end = chrono::Utc::now();
@@ -91,6 +92,8 @@ pub async fn tell(
     }
 
     Ok(DemoReport {
+        linked_by_oauth,
+        discovered,
         posts,
         views,
         instagram_requests_after_unlink,
@@ -144,10 +147,11 @@ impl Story<'_> {
     }
 
     /// The creators prove their accounts, then publish every planned post.
-    async fn publish(&mut self, marked: &Marked) -> anyhow::Result<()> {
-        self.say.step("They link their social accounts and prove them with a code in the bio");
+    /// Links the accounts and publishes; Ada's Instagram account as linked by OAuth.
+    async fn publish(&mut self, marked: &Marked) -> anyhow::Result<Value> {
+        self.say.step("They link their social accounts: by OAuth, or with a code in the bio");
         let (ada, bob) = (self.who.ada.clone(), self.who.bob.clone());
-        self.prove(&ada, Platform::Instagram, world::ADA_INSTAGRAM).await?;
+        let instagram = self.link_by_oauth(&ada, Platform::Instagram, world::ADA_INSTAGRAM).await?;
         self.prove(&ada, Platform::X, world::ADA_X).await?;
         self.prove(&bob, Platform::X, world::BOB_X).await?;
 
@@ -161,15 +165,43 @@ impl Story<'_> {
             let fake = plan.fake.map_or(String::new(), |_| "  (planted fake)".into());
             self.say.line(&format!("{:<34} {}{fake}", plan.label, world::pipeline(plan.platform)));
         }
-        Ok(())
+        Ok(instagram)
     }
 
-    /// Links an account and proves it.
+    /// Links an account by OAuth: the creator is sent to the platform's authorization page,
+    /// signs in there (the simulated page's `as`), and comes back to the service's callback.
+    async fn link_by_oauth(
+        &mut self,
+        token: &str,
+        platform: Platform,
+        handle: &str,
+    ) -> anyhow::Result<Value> {
+        let path = format!("/v1/social-accounts/oauth/{}", platform.as_str());
+        let started = self.api.expect(StatusCode::OK, Method::POST, &path, token, None).await?;
+        let mut page = url::Url::parse(&text(&started["authorization_url"]))?;
+        page.query_pairs_mut().append_pair("as", handle);
+        let browser = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
+        let answer = browser.get(page).send().await?;
+        let back = answer
+            .headers()
+            .get("location")
+            .and_then(|l| l.to_str().ok())
+            .and_then(|l| url::Url::parse(l).ok())
+            .context("the authorization page sent the creator nowhere")?;
+        let callback = format!("{path}/callback?{}", back.query().unwrap_or_default());
+        let (status, linked) = self.api.call(Method::GET, &callback, "", None).await?;
+        anyhow::ensure!(status == StatusCode::CREATED, "the OAuth callback answered {status}: {linked}");
+        self.say.line(&format!(
+            "{:<9} @{handle:<14} linked by OAuth: signed in at {}'s page, proven by the platform itself",
+            platform.as_str(),
+            platform.as_str()
+        ));
+        Ok(linked)
+    }
+
+    /// Links an account and proves it with the code in its bio.
     async fn prove(&mut self, token: &str, platform: Platform, handle: &str) -> anyhow::Result<()> {
-        let mut body = json!({"platform": platform.as_str(), "handle": handle});
-        if platform == Platform::Instagram {
-            body["oauth"] = json!({"access_token": world::ADA_INSTAGRAM_TOKEN});
-        }
+        let body = json!({"platform": platform.as_str(), "handle": handle});
         let linked = self
             .api
             .expect(StatusCode::CREATED, Method::POST, "/v1/social-accounts", token, Some(body))
@@ -193,8 +225,14 @@ impl Story<'_> {
             let token = if plan.by_ada { &self.who.ada } else { &self.who.bob };
             // One proven account per platform each: the URL's platform says which posted.
             let body = Some(json!({"url": world::post_url(plan.platform, plan.account, plan.id)}));
-            let post = self.api.expect(StatusCode::CREATED, Method::POST, "/v1/posts", token, body).await?;
-            registered.push((plan, token.clone(), text(&post["id"])));
+            let (status, post) = self.api.call(Method::POST, "/v1/posts", token, body).await?;
+            let id = match status {
+                StatusCode::CREATED => text(&post["id"]),
+                // A scan of the account found it first: it is tracked already, as the creator's.
+                StatusCode::CONFLICT => self.find_post(token, plan.id).await?,
+                other => anyhow::bail!("POST /v1/posts answered {other}: {post}"),
+            };
+            registered.push((plan, token.clone(), id));
         }
         let api = self.api;
         let checked = wait_for(self.say, "posts checked", registered.len(), || async {
@@ -227,6 +265,43 @@ impl Story<'_> {
             outcomes.push(PostOutcome { label: plan.label, fake: plan.fake.is_some(), status, reason });
         }
         Ok((registered, outcomes))
+    }
+
+    /// The id of the creator's post with this platform id.
+    async fn find_post(&self, token: &str, platform_post_id: &str) -> anyhow::Result<String> {
+        let posts = self.api.expect(StatusCode::OK, Method::GET, "/v1/posts", token, None).await?;
+        let post = posts["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|p| p["platform_post_id"] == platform_post_id);
+        post.map(|p| text(&p["id"])).context("a post answered as taken is not the creator's")
+    }
+
+    /// Ada posts her rocket again and registers nothing: a scan of her account finds the post
+    /// by its watermark and the poller verifies it.
+    async fn discover(&mut self, rocket: &[u8]) -> anyhow::Result<Value> {
+        let plan = &world::FORGOTTEN;
+        self.say.step("Ada posts her rocket again on X and forgets to register it");
+        self.sim.publish(world::post(plan.platform, plan.id, plan.account, 80, 500), rocket)?;
+        let ada = self.who.ada.clone();
+        let api = self.api;
+        let found = wait_for(self.say, "scans of Ada's accounts", 1, || async {
+            let posts = api.expect(StatusCode::OK, Method::GET, "/v1/posts", &ada, None).await?;
+            let found = posts["items"].as_array().into_iter().flatten().find(|p| {
+                p["platform_post_id"] == plan.id && p["source"] == "discovered" && p["status"] != "pending"
+            });
+            Ok(found.cloned().into_iter().collect())
+        })
+        .await?;
+        let post = found.into_iter().next().context("the post was not found")?;
+        self.say.progress_done(&format!(
+            "found on @{} by its watermark, never registered: {} ({})",
+            plan.account,
+            text(&post["status"]),
+            plan.label
+        ));
+        Ok(post)
     }
 
     /// Simulated hours pass; the verified posts' views after each.

@@ -167,6 +167,17 @@ pub const PLANNED: [Planned; 6] = [
     },
 ];
 
+/// Ada's rocket posted again on X, which she never registers: a scan of her account finds it.
+pub const FORGOTTEN: Planned = Planned {
+    label: "Ada's rocket, posted again on X",
+    short: "rocket",
+    platform: Platform::X,
+    id: "1950000000000000006",
+    account: ADA_X,
+    by_ada: true,
+    fake: None,
+};
+
 /// What each platform does to an upload, in words (`scenario::usual_pipeline`).
 pub fn pipeline(platform: Platform) -> &'static str {
     match platform {
@@ -231,6 +242,8 @@ pub fn settings(dir: &Path, simulator: &Simulator) -> Settings {
     t.flat_interval_factor = 1;
     t.retry_base_secs = 1;
     t.max_verify_attempts = 1;
+    // Accounts are scanned for posts nobody registered every few seconds.
+    t.discovery.young_interval_secs = 3;
     // Views are final at once, and the simulated clock runs an hour in a second or two, so
     // the velocity check would flag every post.
     s.payouts.hold_secs = 0;

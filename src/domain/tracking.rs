@@ -49,6 +49,28 @@ pub struct SocialAccount {
     pub created_at: Timestamp,
 }
 
+/// How a post came to be tracked: its creator registered its URL, or a scan of the creator's
+/// account found the creator's content in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PostSource {
+    Registered,
+    Discovered,
+}
+
+impl PostSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PostSource::Registered => "registered",
+            PostSource::Discovered => "discovered",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<PostSource> {
+        [PostSource::Registered, PostSource::Discovered].into_iter().find(|p| p.as_str() == s)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PostStatus {
@@ -92,6 +114,7 @@ pub struct Post {
     pub platform_post_id: String,
     pub url: String,
     pub content_id: Option<ContentId>,
+    pub source: PostSource,
     pub status: PostStatus,
     /// Why a post is unverified, removed or failing, in a few words.
     pub status_reason: Option<String>,

@@ -17,7 +17,8 @@ use serde_json::Value;
 
 use super::client::{budget, ApiClient, ApiResponse};
 use super::observation::{
-    count_from_json, media_url, Observation, PlatformError, PostState, Profile, UserCredential, UserToken,
+    count_from_json, media_url, Observation, PlatformError, PostPage, PostState, Profile, UserCredential,
+    UserToken,
 };
 use super::settings::PlatformSettings;
 use super::start_gate::StartGate;
@@ -238,6 +239,45 @@ impl PlatformAdapter for Instagram {
             });
         }
         Ok(observations)
+    }
+
+    /// `GET /{v}/me/media`, 50 a page (the post id is the permalink's shortcode).
+    async fn list_posts(
+        &self,
+        gate: &dyn StartGate,
+        _handle: &str,
+        user: Option<&UserCredential>,
+        page: Option<&str>,
+    ) -> Result<PostPage, PlatformError> {
+        let user = require_user(Platform::Instagram, user)?;
+        let token = &self.extend_if_due(gate, user).await?;
+        let mut query = vec![("fields", MEDIA_FIELDS), ("limit", "50")];
+        if let Some(cursor) = page {
+            query.push(("after", cursor));
+        }
+        let answer = self.get(gate, user, token, "/me/media", &query).await?;
+        let posts = answer["data"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|item| {
+                Some(Observation {
+                    post_id: parse_post_url(item["permalink"].as_str()?).ok()?.post_id,
+                    state: PostState::Live,
+                    author_handle: item["username"]
+                        .as_str()
+                        .and_then(|h| normalise_reported_handle(Platform::Instagram, h)),
+                    views: None,
+                    views_withheld: None,
+                    media_urls: media_urls_of(item),
+                })
+            })
+            .collect();
+        let next = match answer["paging"]["next"].is_null() {
+            true => None,
+            false => answer["paging"]["cursors"]["after"].as_str().map(str::to_owned),
+        };
+        Ok(PostPage { posts, next })
     }
 
     /// The token owner's profile.

@@ -23,7 +23,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 pub use observation::{
-    Observation, PlatformError, PostState, Profile, RefreshedToken, UserCredential, UserToken,
+    Observation, PlatformError, PostPage, PostState, Profile, RefreshedToken, UserCredential, UserToken,
 };
 pub use settings::PlatformSettings;
 
@@ -56,6 +56,15 @@ pub trait PlatformAdapter: Send + Sync {
         handle: &str,
         user: Option<&UserCredential>,
     ) -> Result<Option<Profile>, PlatformError>;
+    /// One page of the account's own posts, newest first; `page` is the previous page's
+    /// `next`. Every request under `gate`.
+    async fn list_posts(
+        &self,
+        gate: &dyn start_gate::StartGate,
+        handle: &str,
+        user: Option<&UserCredential>,
+        page: Option<&str>,
+    ) -> Result<PostPage, PlatformError>;
     /// The profile of the account the creator's token belongs to: an account linked by OAuth
     /// is named by it. `None` when the platform names no such account.
     async fn token_owner(

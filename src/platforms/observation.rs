@@ -48,6 +48,15 @@ impl Observation {
     }
 }
 
+/// One page of an account's own posts, newest first.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PostPage {
+    /// Each post as listed: its id, author and media (views where the listing gives them).
+    pub posts: Vec<Observation>,
+    /// What asks for the next, older page; `None` on the last.
+    pub next: Option<String>,
+}
+
 /// A profile, for ownership checks (the proof code is placed in the bio).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Profile {

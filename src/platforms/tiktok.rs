@@ -14,7 +14,8 @@ use serde_json::{json, Value};
 
 use super::client::{budget, ApiClient, ApiResponse};
 use super::observation::{
-    count_from_json, media_url, Observation, PlatformError, PostState, Profile, UserCredential, UserToken,
+    count_from_json, media_url, Observation, PlatformError, PostPage, PostState, Profile, UserCredential,
+    UserToken,
 };
 use super::settings::PlatformSettings;
 use super::start_gate::StartGate;
@@ -87,6 +88,31 @@ impl Tiktok {
     ) -> Result<Call<Value>, PlatformError> {
         let url = format!("{}/v2/video/query/", self.base);
         let body = json!({"filters": {"video_ids": ids}});
+        let response = self
+            .client
+            .send(gate, Some(user.account_id), |http| {
+                http.post(&url)
+                    .query(&[("fields", VIDEO_FIELDS)])
+                    .bearer_auth(token.access_token.expose())
+                    .json(&body)
+            })
+            .await?;
+        self.read(&response)
+    }
+
+    /// `POST /v2/video/list/`: the token owner's videos, newest first, 20 a page.
+    async fn video_list(
+        &self,
+        gate: &dyn StartGate,
+        user: &UserCredential,
+        token: &UserToken,
+        cursor: Option<i64>,
+    ) -> Result<Call<Value>, PlatformError> {
+        let url = format!("{}/v2/video/list/", self.base);
+        let body = match cursor {
+            Some(cursor) => json!({"max_count": BATCH, "cursor": cursor}),
+            None => json!({"max_count": BATCH}),
+        };
         let response = self
             .client
             .send(gate, Some(user.account_id), |http| {
@@ -256,6 +282,42 @@ impl PlatformAdapter for Tiktok {
                 bio: profile_of["bio_description"].as_str().unwrap_or_default().to_owned(),
             });
         Ok(profile)
+    }
+
+    async fn list_posts(
+        &self,
+        gate: &dyn StartGate,
+        handle: &str,
+        user: Option<&UserCredential>,
+        page: Option<&str>,
+    ) -> Result<PostPage, PlatformError> {
+        let user = require_user(Platform::Tiktok, user)?;
+        let cursor = page.and_then(|p| p.parse::<i64>().ok());
+        let answer = self
+            .with_token(gate, user, |token| async move { self.video_list(gate, user, &token, cursor).await })
+            .await?;
+        // Only the token owner's videos are listed.
+        let author = normalise_reported_handle(Platform::Tiktok, handle);
+        let posts = answer["videos"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|video| {
+                Some(Observation {
+                    post_id: video["id"].as_str()?.to_owned(),
+                    state: PostState::Live,
+                    author_handle: author.clone(),
+                    views: count_from_json(&video["view_count"]),
+                    views_withheld: None,
+                    media_urls: video["cover_image_url"].as_str().and_then(media_url).into_iter().collect(),
+                })
+            })
+            .collect();
+        let next = match answer["has_more"].as_bool() {
+            Some(true) => answer["cursor"].as_i64().map(|c| c.to_string()),
+            _ => None,
+        };
+        Ok(PostPage { posts, next })
     }
 
     /// `POST /v2/oauth/revoke/` with the app's credentials: the token (and its refresh token)

@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use super::client::{budget, ApiClient};
 use super::observation::{
-    count_from_json, media_url, Observation, PlatformError, PostState, Profile, UserCredential,
+    count_from_json, media_url, Observation, PlatformError, PostPage, PostState, Profile, UserCredential,
 };
 use super::settings::PlatformSettings;
 use super::start_gate::StartGate;
@@ -213,6 +213,47 @@ impl PlatformAdapter for X {
         let path = format!("/2/users/by/username/{handle}");
         let body = self.get(gate, &path, &[("user.fields", "description")]).await?;
         Ok(user_profile(&body))
+    }
+
+    /// `GET /2/users/{id}/tweets` (the id from the username), 100 a page.
+    async fn list_posts(
+        &self,
+        gate: &dyn StartGate,
+        handle: &str,
+        _user: Option<&UserCredential>,
+        page: Option<&str>,
+    ) -> Result<PostPage, PlatformError> {
+        let handle = super::normalise_handle(Platform::X, handle).map_err(|e| PlatformError::Refused {
+            platform: Platform::X,
+            status: 400,
+            reason: e.to_string(),
+        })?;
+        let owner = self.get(gate, &format!("/2/users/by/username/{handle}"), &[]).await?;
+        // Numeric, so it cannot change the path it is placed in.
+        let Some(id) = owner["data"]["id"].as_str().filter(|id| id.bytes().all(|b| b.is_ascii_digit()))
+        else {
+            return Ok(PostPage::default());
+        };
+        let mut query = vec![
+            ("max_results", "100"),
+            ("tweet.fields", "public_metrics,author_id"),
+            ("expansions", "attachments.media_keys,author_id"),
+            ("media.fields", "url,preview_image_url,variants"),
+            ("user.fields", "username"),
+        ];
+        if let Some(token) = page {
+            query.push(("pagination_token", token));
+        }
+        let body = self.get(gate, &format!("/2/users/{id}/tweets"), &query).await?;
+        let media = index(&body["includes"]["media"], "media_key");
+        let users = index(&body["includes"]["users"], "id");
+        let posts = body["data"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|t| tweet_observation(t, &media, &users))
+            .collect();
+        Ok(PostPage { posts, next: body["meta"]["next_token"].as_str().map(str::to_owned) })
     }
 
     /// `GET /2/users/me` with the creator's token.

@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use super::client::{budget, retry_hint, ApiClient, ApiResponse};
 use super::observation::{
-    count_from_json, media_url, Observation, PlatformError, PostState, Profile, UserCredential,
+    count_from_json, media_url, Observation, PlatformError, PostPage, PostState, Profile, UserCredential,
 };
 use super::settings::PlatformSettings;
 use super::start_gate::StartGate;
@@ -33,6 +33,8 @@ pub struct Youtube {
 struct ListResponse {
     #[serde(default)]
     items: Vec<Value>,
+    #[serde(rename = "nextPageToken")]
+    next_page_token: Option<String>,
 }
 
 impl Youtube {
@@ -52,6 +54,16 @@ impl Youtube {
         resource: &str,
         query: &[(&str, &str)],
     ) -> Result<Vec<Value>, PlatformError> {
+        Ok(self.list_page(gate, resource, query).await?.items)
+    }
+
+    /// A list call with the app's API key, with its next page's token.
+    async fn list_page(
+        &self,
+        gate: &dyn StartGate,
+        resource: &str,
+        query: &[(&str, &str)],
+    ) -> Result<ListResponse, PlatformError> {
         let key = self.api_key.as_ref().ok_or_else(|| PlatformError::NotConfigured {
             platform: Platform::Youtube,
             reason: "platforms.youtube.api_key is not set".into(),
@@ -61,7 +73,7 @@ impl Youtube {
             .client
             .send(gate, None, |http| http.get(&url).query(query).query(&[("key", key.expose())]))
             .await?;
-        self.items(&response)
+        self.answer(&response)
     }
 
     /// A list call as the creator (`mine=true`), with their OAuth token.
@@ -80,14 +92,14 @@ impl Youtube {
                 http.get(&url).query(query).bearer_auth(token.access_token.expose())
             })
             .await?;
-        self.items(&response)
+        Ok(self.answer(&response)?.items)
     }
 
-    fn items(&self, response: &ApiResponse) -> Result<Vec<Value>, PlatformError> {
+    fn answer(&self, response: &ApiResponse) -> Result<ListResponse, PlatformError> {
         if response.status != StatusCode::OK {
             return Err(self.error(response));
         }
-        Ok(self.client.json::<ListResponse>(response)?.items)
+        self.client.json::<ListResponse>(response)
     }
 
     /// Google's error shape: `{"error": {"code", "message", "errors": [{"reason", ...}]}}`.
@@ -233,6 +245,47 @@ impl PlatformAdapter for Youtube {
         let at_handle = format!("@{handle}");
         let items = self.list(gate, "channels", &[("part", "snippet"), ("forHandle", &at_handle)]).await?;
         Ok(items.first().and_then(channel_profile))
+    }
+
+    /// The channel's uploads playlist (`channels.list?part=contentDetails&forHandle=`), then
+    /// `playlistItems.list`, 50 a page.
+    async fn list_posts(
+        &self,
+        gate: &dyn StartGate,
+        handle: &str,
+        _user: Option<&UserCredential>,
+        page: Option<&str>,
+    ) -> Result<PostPage, PlatformError> {
+        let at_handle = format!("@{handle}");
+        let channels =
+            self.list(gate, "channels", &[("part", "contentDetails"), ("forHandle", &at_handle)]).await?;
+        let Some(uploads) =
+            channels.first().and_then(|c| c["contentDetails"]["relatedPlaylists"]["uploads"].as_str())
+        else {
+            return Ok(PostPage::default());
+        };
+        let mut query = vec![("part", "snippet"), ("playlistId", uploads), ("maxResults", "50")];
+        if let Some(token) = page {
+            query.push(("pageToken", token));
+        }
+        let answer = self.list_page(gate, "playlistItems", &query).await?;
+        let author = normalise_reported_handle(Platform::Youtube, handle);
+        let posts = answer
+            .items
+            .iter()
+            .filter_map(|item| {
+                let snippet = &item["snippet"];
+                Some(Observation {
+                    post_id: snippet["resourceId"]["videoId"].as_str()?.to_owned(),
+                    state: PostState::Live,
+                    author_handle: author.clone(),
+                    views: None,
+                    views_withheld: None,
+                    media_urls: best_thumbnail(snippet),
+                })
+            })
+            .collect();
+        Ok(PostPage { posts, next: answer.next_page_token })
     }
 
     /// `channels.list?mine=true`: the channel of the token's owner.

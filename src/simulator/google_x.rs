@@ -42,7 +42,10 @@ pub(super) fn channel_id(handle: &str) -> String {
 }
 
 /// Key check, quota, faults: what every YouTube call goes through first.
-async fn youtube_gate(state: &SimState, query: &HashMap<String, String>) -> Result<bool, HttpResponse> {
+pub(super) async fn youtube_gate(
+    state: &SimState,
+    query: &HashMap<String, String>,
+) -> Result<bool, HttpResponse> {
     let truncate = match state.before(FaultTarget::Youtube).await {
         Before::Answer(answer) => return Err(answer),
         Before::Proceed { truncate } => truncate,
@@ -56,7 +59,7 @@ async fn youtube_gate(state: &SimState, query: &HashMap<String, String>) -> Resu
     Ok(truncate)
 }
 
-fn list(kind: &str, items: Vec<Value>, truncate: bool) -> HttpResponse {
+pub(super) fn list(kind: &str, items: Vec<Value>, truncate: bool) -> HttpResponse {
     let total = items.len();
     let body = json!({"kind": kind, "etag": "sim", "items": items,
         "pageInfo": {"totalResults": total, "resultsPerPage": total}});
@@ -119,11 +122,42 @@ async fn youtube_channels(
         .filter(|a| a.platform == Platform::Youtube)
         .filter(|a| ids.contains(&channel_id(&a.handle).as_str()) || for_handle.as_deref() == Some(a.handle.as_str()))
         .map(|a| {
-            json!({"kind": "youtube#channel", "etag": "sim", "id": channel_id(&a.handle),
-                   "snippet": {"title": a.handle, "description": state.bio(Platform::Youtube, &a.handle), "customUrl": format!("@{}", a.handle)}})
+            let mut channel = json!({"kind": "youtube#channel", "etag": "sim", "id": channel_id(&a.handle),
+                   "snippet": {"title": a.handle, "description": state.bio(Platform::Youtube, &a.handle), "customUrl": format!("@{}", a.handle)}});
+            if query.get("part").is_some_and(|p| p.contains("contentDetails")) {
+                channel["contentDetails"] =
+                    json!({"relatedPlaylists": {"likes": "", "uploads": super::listing::uploads_playlist(&a.handle)}});
+            }
+            channel
         })
         .collect();
     list("youtube#channelListResponse", items, truncate)
+}
+
+/// A tweet as X answers it, its media and its author.
+pub(super) fn x_tweet(state: &SimState, post: &super::scenario::SimPost) -> (Value, Option<Value>, Value) {
+    let author_id = x_user_id(state, &post.account);
+    let mut tweet = json!({"id": post.id, "text": "a post", "author_id": author_id,
+        "edit_history_tweet_ids": [post.id],
+        "public_metrics": {"retweet_count": 0, "reply_count": 0, "like_count": 0, "quote_count": 0,
+                           "bookmark_count": 0, "impression_count": state.views(post)}});
+    let mut medium = None;
+    if let (Some(url), Some(m)) = (state.media_url(post), &post.media) {
+        let key = if m.video { format!("7_{}", post.id) } else { format!("3_{}", post.id) };
+        tweet["attachments"] = json!({"media_keys": [key]});
+        medium = Some(if m.video {
+            let variants: Vec<Value> = state
+                .video_url(post)
+                .map(|url| json!({"content_type": "video/mp4", "bit_rate": 1_500_000, "url": url}))
+                .into_iter()
+                .collect();
+            json!({"media_key": key, "type": "video", "preview_image_url": url, "variants": variants})
+        } else {
+            json!({"media_key": key, "type": "photo", "url": url})
+        });
+    }
+    let user = json!({"id": author_id, "name": post.account, "username": post.account});
+    (tweet, medium, user)
 }
 
 /// X user ids are numeric strings; the account's place in the scenario makes one.
@@ -142,7 +176,7 @@ pub(super) fn x_rate_limited(retry_after_secs: u64) -> HttpResponse {
 }
 
 /// Bearer check, window, faults; the answer carries X's window headers.
-async fn x_gate(state: &SimState, request: &HttpRequest) -> Result<bool, HttpResponse> {
+pub(super) async fn x_gate(state: &SimState, request: &HttpRequest) -> Result<bool, HttpResponse> {
     let truncate = match state.before(FaultTarget::X).await {
         Before::Answer(answer) => return Err(answer),
         Before::Proceed { truncate } => truncate,
@@ -161,7 +195,7 @@ async fn x_gate(state: &SimState, request: &HttpRequest) -> Result<bool, HttpRes
     Ok(truncate)
 }
 
-fn x_answer(state: &SimState, body: &Value, truncate: bool) -> HttpResponse {
+pub(super) fn x_answer(state: &SimState, body: &Value, truncate: bool) -> HttpResponse {
     let (limit, remaining, reset) = state.window(Platform::X, state.scenario.limits.x_per_15_min, 900);
     HttpResponse::Ok()
         .insert_header(("x-rate-limit-limit", limit.to_string()))
@@ -219,26 +253,9 @@ async fn x_tweets(
                 continue;
             }
         }
-        let author_id = x_user_id(&state, &post.account);
-        let mut tweet = json!({"id": post.id, "text": "a post", "author_id": author_id,
-            "edit_history_tweet_ids": [post.id],
-            "public_metrics": {"retweet_count": 0, "reply_count": 0, "like_count": 0, "quote_count": 0,
-                               "bookmark_count": 0, "impression_count": state.views(post)}});
-        if let (Some(url), Some(m)) = (state.media_url(post), &post.media) {
-            let key = if m.video { format!("7_{}", post.id) } else { format!("3_{}", post.id) };
-            tweet["attachments"] = json!({"media_keys": [key]});
-            media.push(if m.video {
-                let variants: Vec<Value> = state
-                    .video_url(post)
-                    .map(|url| json!({"content_type": "video/mp4", "bit_rate": 1_500_000, "url": url}))
-                    .into_iter()
-                    .collect();
-                json!({"media_key": key, "type": "video", "preview_image_url": url, "variants": variants})
-            } else {
-                json!({"media_key": key, "type": "photo", "url": url})
-            });
-        }
-        users.push(json!({"id": author_id, "name": post.account, "username": post.account}));
+        let (tweet, medium, user) = x_tweet(&state, post);
+        media.extend(medium);
+        users.push(user);
         data.push(tweet);
     }
     let mut body = json!({});

@@ -31,13 +31,16 @@ pub(super) fn tiktok_rate_limited() -> HttpResponse {
     tiktok_error(429, "rate_limit_exceeded", "API rate limit was exceeded, please try again later.")
 }
 
-fn tiktok_ok(data: Value, truncate: bool) -> HttpResponse {
+pub(super) fn tiktok_ok(data: Value, truncate: bool) -> HttpResponse {
     let body = json!({"data": data, "error": {"code": "ok", "message": "", "log_id": "sim"}});
     HttpResponse::Ok().content_type("application/json").body(json_body(&body, truncate))
 }
 
 /// Faults, the bearer token, the per-minute window: the account handle, or the answer.
-async fn tiktok_gate(state: &SimState, request: &HttpRequest) -> Result<(String, bool), HttpResponse> {
+pub(super) async fn tiktok_gate(
+    state: &SimState,
+    request: &HttpRequest,
+) -> Result<(String, bool), HttpResponse> {
     let truncate = match state.before(FaultTarget::Tiktok).await {
         Before::Answer(answer) => return Err(answer),
         Before::Proceed { truncate } => truncate,

@@ -7,6 +7,7 @@ pub mod attacks;
 mod control;
 mod faults;
 mod google_x;
+mod listing;
 mod media;
 mod meta_tiktok;
 mod oauth;
@@ -317,6 +318,7 @@ impl Simulator {
                 .configure(google_x::routes)
                 .configure(meta_tiktok::routes)
                 .configure(oauth::routes)
+                .configure(listing::routes)
         })
         .workers(2)
         .disable_signals()

@@ -10,6 +10,7 @@ mod account_keys;
 mod backend;
 mod columns;
 mod creators;
+mod discovery;
 mod erasure;
 mod keystore;
 mod models;
@@ -311,6 +312,40 @@ pub trait OAuthLinkRepo: Send + Sync {
     async fn link_proven_account(&self, new: &NewSocialAccount) -> StoreResult<SocialAccount>;
 }
 
+/// Scans of proven accounts for posts their creators did not register.
+#[async_trait]
+pub trait DiscoveryRepo: Send + Sync {
+    /// Claims up to `limit` accounts due a scan (proven, linked, their creator consenting),
+    /// each for one worker until `lease` passes; a new account is due at once.
+    async fn lease_due_scans(
+        &self,
+        worker: &str,
+        now: Timestamp,
+        lease: Duration,
+        limit: u32,
+    ) -> StoreResult<Vec<LeasedScan>>;
+    /// Ends this worker's scan of the account; false if its lease was lost meanwhile.
+    async fn finish_scan(
+        &self,
+        account_id: AccountId,
+        worker: &str,
+        at: Timestamp,
+        next_scan_at: Timestamp,
+    ) -> StoreResult<bool>;
+    /// Those of `ids` (the account's posts) that no scan has looked at and nobody registered.
+    async fn unscanned(
+        &self,
+        account_id: AccountId,
+        platform: Platform,
+        ids: &[String],
+    ) -> StoreResult<Vec<String>>;
+    /// Remembers these posts as looked at, by a keyed hash of their ids only.
+    async fn mark_scanned(&self, account_id: AccountId, ids: &[String], at: Timestamp) -> StoreResult<()>;
+    /// Tracks a post a scan found carrying its creator's content (`source: discovered`);
+    /// `Conflict` if the post is tracked already.
+    async fn insert_discovered_post(&self, new: &NewPost) -> StoreResult<Post>;
+}
+
 /// Service tokens, stored as SHA-256 hashes only.
 #[async_trait]
 pub trait ServiceTokenRepo: Send + Sync {
@@ -323,7 +358,15 @@ pub trait ServiceTokenRepo: Send + Sync {
 
 /// Everything the service stores, behind one object the rest of the code shares.
 pub trait Store:
-    Health + CreatorRepo + TrackingRepo + OAuthLinkRepo + PollRepo + ErasureRepo + PayoutRepo + ServiceTokenRepo
+    Health
+    + CreatorRepo
+    + TrackingRepo
+    + OAuthLinkRepo
+    + DiscoveryRepo
+    + PollRepo
+    + ErasureRepo
+    + PayoutRepo
+    + ServiceTokenRepo
 {
 }
 impl<
@@ -331,6 +374,7 @@ impl<
             + CreatorRepo
             + TrackingRepo
             + OAuthLinkRepo
+            + DiscoveryRepo
             + PollRepo
             + ErasureRepo
             + PayoutRepo

@@ -58,6 +58,18 @@ pub struct NewSocialAccount {
     pub at: Timestamp,
 }
 
+/// An account claimed for a scan: what the scan needs to ask the platform.
+#[derive(Debug, Clone)]
+pub struct LeasedScan {
+    pub account: SocialAccount,
+    /// The account's platform tokens (serialised), if held.
+    pub oauth_token: Option<Vec<u8>>,
+    /// When the creator's consent last changed: the scan's requests pass the gate only while
+    /// it is still this grant.
+    pub consent_since: Timestamp,
+    pub last_scan_at: Option<Timestamp>,
+}
+
 /// An authorization started at a platform, found again by the hash of its `state`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OAuthState {

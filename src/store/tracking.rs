@@ -12,7 +12,7 @@ use super::{
     NewPost, NewSnapshot, NewSocialAccount, PostCursor, SnapshotWrite, StoreError, StoreResult, TrackingRepo,
 };
 use crate::domain::{
-    AccountId, CreatorId, Evidence, Platform, Post, PostId, PostStatus, SocialAccount, Timestamp,
+    AccountId, CreatorId, Evidence, Platform, Post, PostId, PostSource, PostStatus, SocialAccount, Timestamp,
     ViewSnapshot,
 };
 
@@ -20,7 +20,7 @@ pub(super) const ACCOUNT_COLUMNS: &str =
     "id, creator_id, platform, handle_enc, proof_code, \
      CAST(CASE WHEN oauth_token_enc IS NULL THEN 0 ELSE 1 END AS BIGINT) AS has_oauth_token, proven_at, created_at";
 pub(super) const POST_COLUMNS: &str =
-    "id, creator_id, social_account_id, platform, post_id_enc, url_enc, content_id, status, status_reason, \
+    "id, creator_id, social_account_id, platform, post_id_enc, url_enc, content_id, source, status, status_reason, \
      next_poll_at, failures, last_polled_at, verified_at, evidence_media_sha256, evidence_score, created_at";
 
 fn platform(row: &AnyRow) -> StoreResult<Platform> {
@@ -128,6 +128,7 @@ pub(super) fn account_from_row(row: &AnyRow, key: &DataKey) -> StoreResult<Socia
 
 pub(super) fn post_from_row(row: &AnyRow, key: &DataKey) -> StoreResult<Post> {
     let status: String = row.try_get("status")?;
+    let source: String = row.try_get("source")?;
     Ok(Post {
         id: parse_id(&row.try_get::<String, _>("id")?)?,
         creator_id: parse_id(&row.try_get::<String, _>("creator_id")?)?,
@@ -136,6 +137,8 @@ pub(super) fn post_from_row(row: &AnyRow, key: &DataKey) -> StoreResult<Post> {
         platform_post_id: sealed_text(row, SealedColumn::PostPlatformId, key)?,
         url: sealed_text(row, SealedColumn::PostUrl, key)?,
         content_id: row.try_get::<Option<String>, _>("content_id")?.as_deref().map(parse_id).transpose()?,
+        source: PostSource::parse(&source)
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown post source {source}")))?,
         status: PostStatus::parse(&status)
             .ok_or_else(|| StoreError::Corrupt(format!("unknown status {status}")))?,
         status_reason: row.try_get("status_reason")?,
@@ -231,6 +234,12 @@ impl TrackingRepo for SqlStore {
         .bind(id.to_string())
         .execute(&mut *tx)
         .await?;
+        for table in ["discovery_seen", "discovery_scans"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE account_id = $1"))
+                .bind(id.to_string())
+                .execute(&mut *tx)
+                .await?;
+        }
         tx.commit().await?;
         if self.backend == super::Backend::Sqlite {
             if let Err(err) = super::sqlite::purge_wal(&self.pool).await {
@@ -240,25 +249,7 @@ impl TrackingRepo for SqlStore {
         Ok(Some(stopped.rows_affected()))
     }
     async fn insert_post(&self, new: &NewPost) -> StoreResult<Post> {
-        let at = to_ms(new.at);
-        let key = self.data_key(new.creator_id).await?;
-        let id = PostId::random();
-        let row = sqlx::query(&format!(
-            "INSERT INTO posts (id, creator_id, social_account_id, platform, post_ref, post_id_enc, url_enc, content_id, status, next_poll_at, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, $9) RETURNING {POST_COLUMNS}"
-        ))
-        .bind(id.to_string())
-        .bind(new.creator_id.to_string())
-        .bind(new.social_account_id.to_string())
-        .bind(new.platform.as_str())
-        .bind(post_ref(self, new.platform, &new.platform_post_id))
-        .bind(key.seal(SealedColumn::PostPlatformId, id, new.platform_post_id.as_bytes())?)
-        .bind(key.seal(SealedColumn::PostUrl, id, new.url.as_bytes())?)
-        .bind(new.content_id.map(|c| c.to_string()))
-        .bind(at)
-        .fetch_one(&self.pool)
-        .await?;
-        post_from_row(&row, &key)
+        self.insert_post_from(new, PostSource::Registered).await
     }
 
     async fn record_snapshot(&self, new: &NewSnapshot) -> StoreResult<SnapshotWrite> {
@@ -392,6 +383,29 @@ pub(super) fn token_from_row(row: &AnyRow, key: &DataKey) -> StoreResult<Option<
 }
 
 impl SqlStore {
+    /// Inserts a pending post, registered or discovered.
+    pub(super) async fn insert_post_from(&self, new: &NewPost, source: PostSource) -> StoreResult<Post> {
+        let key = self.data_key(new.creator_id).await?;
+        let id = PostId::random();
+        let row = sqlx::query(&format!(
+            "INSERT INTO posts (id, creator_id, social_account_id, platform, post_ref, post_id_enc, url_enc, content_id, status, next_poll_at, created_at, source) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, $9, $10) RETURNING {POST_COLUMNS}"
+        ))
+        .bind(id.to_string())
+        .bind(new.creator_id.to_string())
+        .bind(new.social_account_id.to_string())
+        .bind(new.platform.as_str())
+        .bind(post_ref(self, new.platform, &new.platform_post_id))
+        .bind(key.seal(SealedColumn::PostPlatformId, id, new.platform_post_id.as_bytes())?)
+        .bind(key.seal(SealedColumn::PostUrl, id, new.url.as_bytes())?)
+        .bind(new.content_id.map(|c| c.to_string()))
+        .bind(to_ms(new.at))
+        .bind(source.as_str())
+        .fetch_one(&self.pool)
+        .await?;
+        post_from_row(&row, &key)
+    }
+
     async fn insert_account_row(
         &self,
         new: &NewSocialAccount,

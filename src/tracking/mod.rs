@@ -10,6 +10,7 @@
 //! the poll started.
 
 pub mod consent_gate;
+pub mod discovery;
 pub mod registration;
 pub mod schedule;
 pub mod verify;
@@ -42,12 +43,14 @@ pub enum Round {
 pub struct Poller {
     store: Arc<dyn Store>,
     platforms: Platforms,
-    verifier: Verifier,
+    verifier: Arc<Verifier>,
     settings: TrackingSettings,
     fraud: crate::payouts::PayoutSettings,
     worker_id: String,
     /// Shared with the HTTP layer's revocations and erasures in this process.
     consent_locks: Arc<ConsentLocks>,
+    /// Scans accounts for posts nobody registered, when polling leaves time.
+    discoverer: discovery::Discoverer,
 }
 
 impl Poller {
@@ -56,11 +59,27 @@ impl Poller {
         platforms: Platforms,
         verifier: Verifier,
         settings: TrackingSettings,
+        platform_settings: &crate::platforms::PlatformSettings,
         fraud: crate::payouts::PayoutSettings,
         consent_locks: Arc<ConsentLocks>,
     ) -> Poller {
         let worker_id = format!("worker-{}", Uuid::new_v4());
-        Poller { store, platforms, verifier, settings, fraud, worker_id, consent_locks }
+        let verifier = Arc::new(verifier);
+        let discoverer = discovery::Discoverer::new(
+            store.clone(),
+            platforms.clone(),
+            verifier.clone(),
+            settings.discovery.clone(),
+            platform_settings,
+            consent_locks.clone(),
+            worker_id.clone(),
+        );
+        Poller { store, platforms, verifier, settings, fraud, worker_id, consent_locks, discoverer }
+    }
+
+    /// The account scans this worker runs between polling rounds.
+    pub fn discoverer(&self) -> &discovery::Discoverer {
+        &self.discoverer
     }
 
     /// The consent gate a batch's requests pass, for these creators.
@@ -132,7 +151,7 @@ impl Poller {
             let outcome = adapter.observe(&gate, &ids, user.as_ref()).await;
             // New tokens are kept whatever the outcome: the old ones may be dead already.
             if let Some(user) = &user {
-                self.store_refreshed_token(user).await?;
+                keep_refreshed_token(self.store.as_ref(), user).await?;
             }
             match outcome {
                 Ok(observations) => {
@@ -167,21 +186,6 @@ impl Poller {
         let token =
             UserToken::from_bytes(bytes).map_err(|_| "the platform token cannot be read".to_owned())?;
         Ok(UserCredential::new(leased.account.id, token))
-    }
-
-    /// Stores the tokens an adapter obtained for `user`, if any. An account erased or
-    /// unlinked meanwhile has nothing to store them under: they are dropped, and the round
-    /// goes on for everyone else.
-    async fn store_refreshed_token(&self, user: &UserCredential) -> Result<(), StoreError> {
-        let Some(token) = user.refreshed.take() else { return Ok(()) };
-        let bytes = token.to_bytes().map_err(StoreError::Corrupt)?;
-        match self.store.store_oauth_token(user.account_id, &bytes).await {
-            Err(StoreError::NotFound | StoreError::KeyUnavailable) => {
-                tracing::info!(account_id = %user.account_id, "refreshed token dropped: the account is gone");
-                Ok(())
-            }
-            other => other,
-        }
     }
 
     fn completion(&self, leased: &LeasedPost, since: Timestamp, now: Timestamp) -> PollCompletion {
@@ -332,6 +336,21 @@ impl Poller {
     }
 }
 
+/// Stores the tokens an adapter obtained for `user`, if any. An account erased or unlinked
+/// meanwhile has nothing to store them under: they are dropped, and the round goes on for
+/// everyone else.
+pub(crate) async fn keep_refreshed_token(store: &dyn Store, user: &UserCredential) -> Result<(), StoreError> {
+    let Some(token) = user.refreshed.take() else { return Ok(()) };
+    let bytes = token.to_bytes().map_err(StoreError::Corrupt)?;
+    match store.store_oauth_token(user.account_id, &bytes).await {
+        Err(StoreError::NotFound | StoreError::KeyUnavailable) => {
+            tracing::info!(account_id = %user.account_id, "refreshed token dropped: the account is gone");
+            Ok(())
+        }
+        other => other,
+    }
+}
+
 /// Views gained per hour since the previous snapshot, when there is one at least a second old.
 fn gain_per_hour(latest: Option<(Timestamp, u64)>, now: Timestamp, views: u64) -> Option<f64> {
     let (at, before) = latest?;
@@ -354,7 +373,15 @@ pub async fn run_worker(poller: Arc<Poller>, mut stop: tokio::sync::watch::Recei
     while !*stop.borrow() {
         let pause = match poller.try_execute_task().await {
             Ok(Round::Polled(_)) => continue,
-            Ok(Round::Idle) => idle,
+            // Scans run only when no poll is due: polling comes first.
+            Ok(Round::Idle) => match poller.discoverer.try_execute_task().await {
+                Ok(discovery::ScanRound::Scanned { .. }) => continue,
+                Ok(discovery::ScanRound::Idle) => idle,
+                Err(error) => {
+                    tracing::error!(%error, "scan round failed");
+                    idle
+                }
+            },
             Err(error) => {
                 tracing::error!(%error, "poll round failed");
                 idle

@@ -47,6 +47,8 @@ pub struct TrackingSettings {
     pub max_verify_attempts: u32,
     /// A verified post's media is checked again after this long (media can change).
     pub reverify_after_secs: u64,
+    /// Scanning accounts for posts their creators did not register.
+    pub discovery: super::discovery::DiscoverySettings,
 }
 
 impl Default for TrackingSettings {
@@ -68,6 +70,7 @@ impl Default for TrackingSettings {
             retry_base_secs: 300,
             max_verify_attempts: 3,
             reverify_after_secs: 24 * 3600,
+            discovery: Default::default(),
         }
     }
 }

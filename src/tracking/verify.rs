@@ -7,7 +7,9 @@ use std::sync::Arc;
 use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 
-use crate::domain::{ContentId, Evidence, Post, SocialAccount};
+use url::Url;
+
+use crate::domain::{ContentId, CreatorId, Evidence, Platform, Post, SocialAccount};
 use crate::media::image_io::ImageLimits;
 use crate::media::recognize::{self, Binding, Found};
 use crate::media::video::VideoSettings;
@@ -32,6 +34,22 @@ pub enum Verdict {
     NotYet(String),
     /// Proven wrong: another account posted it, or it carries someone else's content.
     Rejected(String),
+}
+
+/// Whether a post's media carry the creator's content.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Carried {
+    Yes(ContentId),
+    /// Media were read and none carries the creator's content.
+    No,
+    /// No media could be read: ask again another time.
+    Unknown(String),
+}
+
+/// Why no mark was found: `media_read` when some media decoded and held none.
+struct MarkMissing {
+    reason: String,
+    media_read: bool,
 }
 
 /// What a check needs, shared by all polls of a worker.
@@ -64,30 +82,63 @@ impl Verifier {
         if account.proven_at.is_none() || account.creator_id != post.creator_id {
             return Verdict::Rejected("the account is not proven to belong to this creator".into());
         }
-        let mut last = "the post has no picture to check".to_owned();
-        for url in seen.media_urls.iter().take(MAX_MEDIA_CHECKED) {
-            let media = match self.fetcher.fetch(gate, post.platform, url).await {
+        match self.first_mark(gate, post.platform, &seen.media_urls).await {
+            Ok((found, digest)) => self.attribute(post, found, digest).await,
+            Err(missing) => Verdict::NotYet(missing.reason),
+        }
+    }
+
+    /// Whether the media carry content `creator` enrolled: what a scan of the creator's own
+    /// account asks of a post it finds. The full check (binding, author) runs when the post
+    /// is polled.
+    pub async fn carries_content_of(
+        &self,
+        gate: &dyn StartGate,
+        platform: Platform,
+        creator: CreatorId,
+        urls: &[Url],
+    ) -> Carried {
+        let found = match self.first_mark(gate, platform, urls).await {
+            Ok((found, _)) => found,
+            Err(MarkMissing { media_read: true, .. }) => return Carried::No,
+            Err(MarkMissing { reason, .. }) => return Carried::Unknown(reason),
+        };
+        match self.store.content_by_payload(found.detection.payload).await {
+            Ok(Some(content)) if content.creator_id == creator => Carried::Yes(content.id),
+            Ok(_) => Carried::No,
+            Err(_) => Carried::Unknown("content lookup failed".into()),
+        }
+    }
+
+    /// The first of the media (at most [`MAX_MEDIA_CHECKED`]) that carries a mark, with its
+    /// SHA-256; or why none did.
+    async fn first_mark(
+        &self,
+        gate: &dyn StartGate,
+        platform: Platform,
+        urls: &[Url],
+    ) -> Result<(Found, String), MarkMissing> {
+        let mut missing =
+            MarkMissing { reason: "the post has no picture to check".to_owned(), media_read: false };
+        for url in urls.iter().take(MAX_MEDIA_CHECKED) {
+            let media = match self.fetcher.fetch(gate, platform, url).await {
                 Ok(media) => media,
                 Err(e) => {
-                    last = format!("media fetch: {e}");
+                    missing.reason = format!("media fetch: {e}");
                     continue;
                 }
             };
             let digest = hex::encode(Sha256::digest(&media.bytes));
-            let found = match self.detect(media.bytes).await {
-                Ok(found) => found,
-                Err(reason) => {
-                    last = reason;
-                    continue;
+            match self.detect(media.bytes).await {
+                Ok(Some(found)) => return Ok((found, digest)),
+                Ok(None) => {
+                    missing =
+                        MarkMissing { reason: "no watermark found in the media".into(), media_read: true }
                 }
-            };
-            let Some(found) = found else {
-                last = "no watermark found in the media".into();
-                continue;
-            };
-            return self.attribute(post, found, digest).await;
+                Err(reason) => missing.reason = reason,
+            }
         }
-        Verdict::NotYet(last)
+        Err(missing)
     }
 
     async fn detect(&self, bytes: Vec<u8>) -> Result<Option<Found>, String> {

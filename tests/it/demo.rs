@@ -34,6 +34,13 @@ async fn the_demo_plays_the_whole_loop_and_leaves_nothing_behind() {
         }
     }
 
+    // Ada's Instagram account was linked by OAuth, proven by the platform; a post she never
+    // registered was found by its watermark and verified.
+    assert_eq!(report.linked_by_oauth["proven"], true, "{story}");
+    assert_eq!(report.linked_by_oauth["oauth_tokens_held"], true, "{story}");
+    assert_eq!(report.linked_by_oauth["proof"], serde_json::Value::Null, "no bio code needed");
+    assert_eq!(report.discovered["source"], "discovered", "{story}");
+    assert_eq!(report.discovered["status"], "verified", "{story}");
     // Unlinking an account stops every request to its platform.
     assert_eq!(report.instagram_requests_after_unlink, 0, "{story}");
 
@@ -73,7 +80,9 @@ async fn the_demo_plays_the_whole_loop_and_leaves_nothing_behind() {
         "Two creators join",
         "enrolls",
         "prove",
+        "linked by OAuth",
         "publish",
+        "found on @ada_makes by its watermark",
         "verified",
         "planted fake",
         "Views grow",

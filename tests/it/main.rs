@@ -15,6 +15,7 @@ mod contracts;
 mod copy_attack;
 mod creators_api;
 mod demo;
+mod discovery;
 mod erasure;
 mod export;
 mod http_shell;
