@@ -1,7 +1,8 @@
 //! Posts polled per second on one core against the simulated X: the poller's whole round
 //! (lease, consent check, batched platform request, snapshot transaction) on SQLite, for
-//! verified posts (views only) and for pending posts (media fetched and watermark detected).
-//! Run: `cargo bench --bench polling`.
+//! verified posts (views only) and for pending posts (media fetched and watermark detected);
+//! and posts scanned per second by discovery (listing, media fetched, watermark detected,
+//! found posts tracked). Run: `cargo bench --bench polling`.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -16,6 +17,7 @@ use viewmark::secret::Secret;
 use viewmark::simulator::scenario::{SimAccount, SimMedia, SimPost};
 use viewmark::simulator::{Scenario, SimPostState, Simulator};
 use viewmark::store::*;
+use viewmark::tracking::discovery::ScanRound;
 use viewmark::tracking::{Poller, Round, TrackingSettings};
 use viewmark::watermark::Key;
 
@@ -30,8 +32,9 @@ struct Setup {
 }
 
 /// `count` posts of one creator on the simulated X; `marked` ones carry media with her
-/// watermark and start pending, the others are verified already.
-fn setup(count: usize, marked: bool) -> Setup {
+/// watermark and start pending, the others are verified already. Unless `registered`, the
+/// posts are only on the platform, for discovery to find.
+fn setup(count: usize, marked: bool, registered: bool) -> Setup {
     let runtime =
         tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap_or_else(|e| panic!("{e}"));
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
@@ -88,7 +91,9 @@ fn setup(count: usize, marked: bool) -> Setup {
                 content_id: None,
                 at: Utc::now(),
             };
-            store.insert_post(&new).await.unwrap_or_else(|e| panic!("{e}"));
+            if registered {
+                store.insert_post(&new).await.unwrap_or_else(|e| panic!("{e}"));
+            }
             posts.push(SimPost {
                 platform: Platform::X,
                 id,
@@ -131,6 +136,8 @@ fn setup(count: usize, marked: bool) -> Setup {
         settings.platforms.x.requests_per_15_min = u32::MAX;
         settings.limits.media_concurrency = 1;
         settings.tracking = TrackingSettings { batch_size: 100, ..TrackingSettings::default() };
+        settings.tracking.discovery.max_pages = 1;
+        settings.tracking.discovery.budget_share = 1.0;
         let platforms = Platforms::new(&settings.platforms).unwrap_or_else(|e| panic!("{e}"));
         let poller = viewmark::startup::build_poller(
             &settings,
@@ -172,18 +179,40 @@ fn poll_all(setup: &Setup, reverify: bool, count: usize) -> Duration {
     })
 }
 
+/// Scans the account once, from a clean slate; returns the time the scan took.
+fn discover_all(setup: &Setup, count: usize) -> Duration {
+    setup.runtime.block_on(async {
+        for table in ["posts", "discovery_seen", "discovery_scans"] {
+            sqlx::query(&format!("DELETE FROM {table}"))
+                .execute(&setup.raw)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        let started = Instant::now();
+        let round = setup.poller.discoverer().try_execute_task().await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(round, ScanRound::Scanned { accounts: 1, found: count });
+        started.elapsed()
+    })
+}
+
 fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("polling");
     group.sample_size(10);
     for (label, count, marked) in
         [("verified posts", 500usize, false), ("pending posts, detection", 20, true)]
     {
-        let setup = Arc::new(setup(count, marked));
+        let setup = Arc::new(setup(count, marked, true));
         group.throughput(Throughput::Elements(count as u64));
         group.bench_function(label, |b| {
             b.iter_custom(|iterations| (0..iterations).map(|_| poll_all(&setup, marked, count)).sum())
         });
     }
+    let count = 20;
+    let setup = Arc::new(setup(count, true, false));
+    group.throughput(Throughput::Elements(count as u64));
+    group.bench_function("discovery, posts scanned", |b| {
+        b.iter_custom(|iterations| (0..iterations).map(|_| discover_all(&setup, count)).sum())
+    });
     group.finish();
 }
 

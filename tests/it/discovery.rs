@@ -26,7 +26,7 @@ use crate::support::TestDb;
 async fn scanned(db: TestDb) -> Tracked {
     let (ada, bob) = (0x0123_4567_89ab_cdef_u64, 0x0fed_cba9_8765_4321_u64);
     tracked_scenario_with(db, scenario(ada, bob), &[("user-ada", ada), ("user-bob", bob)], |s| {
-        s.discovery.young_interval_secs = 1;
+        s.tracking.discovery.young_interval_secs = 1;
     })
     .await
 }

@@ -40,10 +40,10 @@ async fn the_schedule_follows_the_views(db: TestDb) {
     let (ada_payload, bob_payload) = (0x0123_4567_89ab_cdef_u64, 0x0fed_cba9_8765_4321_u64);
     let t =
         tracked_scenario_with(db, scenario(ada_payload, bob_payload), &[("user-ada", ada_payload)], |s| {
-            s.young_interval_secs = 3600;
-            s.fastest_interval_secs = 60;
-            s.views_per_poll = 100_000;
-            s.flat_interval_factor = 2;
+            s.tracking.young_interval_secs = 3600;
+            s.tracking.fastest_interval_secs = 60;
+            s.tracking.views_per_poll = 100_000;
+            s.tracking.flat_interval_factor = 2;
         })
         .await;
     let ours = register(&t, &t.ada, OURS).await;
@@ -67,6 +67,31 @@ async fn the_schedule_follows_the_views(db: TestDb) {
     t.poller.try_execute_task().await.unwrap();
     assert_eq!(t.app.store.snapshots_for_post(post_id(&ours)).await.unwrap().len(), 4);
     assert!((7190..=7200).contains(&polled_in(&t, &ours).await), "a flat post waits longer");
+}
+
+/// A budget spent is respected: the posts beyond it wait for it to refill, asked about
+/// nothing meanwhile and without counting a failure.
+async fn the_schedule_respects_the_platforms_budget(db: TestDb) {
+    let (ada_payload, bob_payload) = (0x0123_4567_89ab_cdef_u64, 0x0fed_cba9_8765_4321_u64);
+    let t =
+        tracked_scenario_with(db, scenario(ada_payload, bob_payload), &[("user-ada", ada_payload)], |s| {
+            // Three lookups per 15 minutes for the poller (its own budget).
+            s.platforms.x.requests_per_15_min = 3;
+            s.tracking.discovery.enabled = false;
+        })
+        .await;
+    let ours = register(&t, &t.ada, OURS).await;
+    let before = t.sim.requests(FaultTarget::X);
+    for _ in 0..5 {
+        make_due(&t, &ours).await;
+        assert_eq!(t.poller.try_execute_task().await.unwrap(), Round::Polled(1));
+    }
+    assert_eq!(t.sim.requests(FaultTarget::X) - before, 3, "five rounds due, three lookups sent");
+    let now = show(&t, &t.ada, &ours).await;
+    assert!(polled_in(&t, &ours).await >= 60, "waits for the budget to refill: {now}");
+    assert_eq!(now["status"], "verified", "{now}");
+    let stored = t.app.store.post(post_id(&ours)).await.unwrap().unwrap();
+    assert_eq!(stored.failures, 0, "a throttle is not the post's failure");
 }
 
 async fn only_true_posts_verify_and_verified_ones_accumulate_snapshots(db: TestDb) {
@@ -371,6 +396,7 @@ async fn an_unproven_link_cannot_squat_a_handle(db: TestDb) {
 
 on_both_backends!(
     the_schedule_follows_the_views,
+    the_schedule_respects_the_platforms_budget,
     an_unproven_link_cannot_squat_a_handle,
     an_account_proof_on_its_way_holds_the_revocation_back,
     a_request_on_its_way_holds_the_revocation_back,

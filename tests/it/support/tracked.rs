@@ -183,21 +183,20 @@ pub async fn tracked_scenario(db: TestDb, scenario: Scenario, creators: &[(&str,
     tracked_scenario_with(db, scenario, creators, |_| {}).await
 }
 
-/// The same, with the tracking settings adjusted.
+/// The same, with the settings adjusted (the tracking fixture's first).
 pub async fn tracked_scenario_with(
     db: TestDb,
     scenario: Scenario,
     creators: &[(&str, u64)],
-    adjust: impl FnOnce(&mut TrackingSettings),
+    adjust: impl FnOnce(&mut Settings),
 ) -> Tracked {
-    let mut tracking = tracking_settings();
-    adjust(&mut tracking);
     let sim =
         Simulator::start(scenario.clone(), &fixture_path(""), Some(test_key()), "127.0.0.1:0").await.unwrap();
     let mut used = Settings::default();
     let app = TestApp::spawn_with(db, |s| {
         s.platforms = sim.platform_settings(quick_settings());
-        s.tracking = tracking;
+        s.tracking = tracking_settings();
+        adjust(s);
         used = s.clone();
     })
     .await;
