@@ -406,8 +406,9 @@ fn oauth_config(p: &crate::platforms::PlatformSettings) -> String {
     ];
     apps.iter()
         .map(|(name, app)| {
+            let revoke = app.revoke_url.as_ref().map(|url| format!("revoke_url = {url:?}\n")).unwrap_or_default();
             format!(
-                "\n[platforms.oauth.{name}]\nclient_id = {:?}\nclient_secret = {:?}\nauthorize_url = {:?}\ntoken_url = {:?}\n",
+                "\n[platforms.oauth.{name}]\nclient_id = {:?}\nclient_secret = {:?}\nauthorize_url = {:?}\ntoken_url = {:?}\n{revoke}",
                 app.client_id.clone().unwrap_or_default(),
                 app.client_secret.as_ref().map(|s| s.expose().to_owned()).unwrap_or_default(),
                 app.authorize_url,

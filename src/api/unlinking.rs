@@ -75,7 +75,7 @@ async fn revoke_at_platform(
         vec![(creator.id, creator.consent_changed_at)],
     )
     .covering([account.id]);
-    match state.platforms.adapter(account.platform).revoke_token(&gate, &user).await {
+    match state.platforms.revoke_token(&gate, account.platform, &user).await {
         Ok(revoked) => Ok(revoked),
         Err(error) => {
             tracing::warn!(account_id = %account.id, kind = error.kind(), "the platform did not revoke the token");

@@ -119,6 +119,20 @@ impl Platforms {
         self.oauth_state_ttl_secs
     }
 
+    /// Revokes the creator's token at the platform: by OAuth (RFC 7009) where the platform
+    /// offers that, else through its adapter; false where it offers no revocation.
+    pub async fn revoke_token(
+        &self,
+        gate: &dyn start_gate::StartGate,
+        platform: Platform,
+        user: &UserCredential,
+    ) -> Result<bool, PlatformError> {
+        if self.oauth.revokes(platform) {
+            return self.oauth.revoke(gate, platform, &user.current_token()).await;
+        }
+        self.adapter(platform).revoke_token(gate, user).await
+    }
+
     pub fn adapter(&self, platform: Platform) -> &dyn PlatformAdapter {
         match platform {
             Platform::Youtube => self.youtube.as_ref(),

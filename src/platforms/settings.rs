@@ -49,6 +49,10 @@ pub struct OAuthApp {
     pub authorize_url: String,
     /// Where an authorization code is exchanged for tokens.
     pub token_url: String,
+    /// Where a token is revoked (RFC 7009), where the platform offers that by OAuth (TikTok's
+    /// own revocation is its adapter's).
+    #[serde(default)]
+    pub revoke_url: Option<String>,
 }
 
 impl OAuthApp {
@@ -58,7 +62,13 @@ impl OAuthApp {
             client_secret: None,
             authorize_url: authorize_url.into(),
             token_url: token_url.into(),
+            revoke_url: None,
         }
+    }
+
+    fn revoking_at(mut self, revoke_url: &str) -> OAuthApp {
+        self.revoke_url = Some(revoke_url.into());
+        self
     }
 }
 
@@ -169,7 +179,8 @@ impl Default for PlatformSettings {
                 youtube: OAuthApp::at(
                     "https://accounts.google.com/o/oauth2/v2/auth",
                     "https://oauth2.googleapis.com/token",
-                ),
+                )
+                .revoking_at("https://oauth2.googleapis.com/revoke"),
                 tiktok: OAuthApp::at(
                     "https://www.tiktok.com/v2/auth/authorize/",
                     "https://open.tiktokapis.com/v2/oauth/token/",
@@ -178,7 +189,8 @@ impl Default for PlatformSettings {
                     "https://www.instagram.com/oauth/authorize",
                     "https://api.instagram.com/oauth/access_token",
                 ),
-                x: OAuthApp::at("https://x.com/i/oauth2/authorize", "https://api.x.com/2/oauth2/token"),
+                x: OAuthApp::at("https://x.com/i/oauth2/authorize", "https://api.x.com/2/oauth2/token")
+                    .revoking_at("https://api.x.com/2/oauth2/revoke"),
             },
         }
     }
@@ -208,6 +220,7 @@ impl PlatformSettings {
         {
             app.authorize_url = rebased(&app.authorize_url, &base);
             app.token_url = rebased(&app.token_url, &base);
+            app.revoke_url = app.revoke_url.as_deref().map(|url| rebased(url, &base));
         }
         self.media.allow_loopback = true;
         self.media.allow_http = true;

@@ -32,6 +32,8 @@ pub(super) fn routes(cfg: &mut web::ServiceConfig) {
         .route("/oauth/access_token", web::post().to(|s, r, f| token(s, r, f, Platform::Instagram)))
         .route("/token", web::post().to(|s, r, f| token(s, r, f, Platform::Youtube)))
         .route("/2/oauth2/token", web::post().to(|s, r, f| token(s, r, f, Platform::X)))
+        .route("/revoke", web::post().to(|s, r, f| revoke(s, r, f, Platform::Youtube)))
+        .route("/2/oauth2/revoke", web::post().to(|s, r, f| revoke(s, r, f, Platform::X)))
         .route("/access_token", web::get().to(instagram_long_lived))
         .route("/2/users/me", web::get().to(x_me));
 }
@@ -192,6 +194,36 @@ pub(super) async fn exchange_code(
             "refresh_token": refresh, "scope": "https://www.googleapis.com/auth/youtube.readonly", "token_type": "Bearer"})),
         Platform::X => HttpResponse::Ok().json(json!({"token_type": "bearer", "expires_in": 7200, "access_token": access,
             "scope": "users.read tweet.read offline.access", "refresh_token": refresh})),
+    }
+}
+
+/// RFC 7009 revocation (Google's, X's): the access token and its refresh token stop working.
+async fn revoke(
+    state: web::Data<SimState>,
+    request: HttpRequest,
+    form: web::Form<HashMap<String, String>>,
+    platform: Platform,
+) -> HttpResponse {
+    if let Before::Answer(answer) = state.before(target(platform)).await {
+        return answer;
+    }
+    // Google does not ask the client to authenticate; X does (Basic auth).
+    if platform == Platform::X && client_credentials(&request, &form).0 != client_id(&state, platform) {
+        return HttpResponse::Unauthorized().json(json!({"error": "invalid_client"}));
+    }
+    let given = form.get("token").cloned().unwrap_or_default();
+    let mut tokens = lock(&state.tokens);
+    let Some((_, token)) = tokens.iter_mut().find(|((p, _), t)| {
+        *p == platform && (t.access == given || t.refresh.as_deref() == Some(given.as_str()))
+    }) else {
+        return HttpResponse::BadRequest().json(json!({"error": "invalid_token"}));
+    };
+    token.generation += 1;
+    token.access = format!("revoked.{}", token.generation);
+    token.refresh = None;
+    match platform {
+        Platform::X => HttpResponse::Ok().json(json!({"revoked": true})),
+        _ => HttpResponse::Ok().finish(),
     }
 }
 

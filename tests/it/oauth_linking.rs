@@ -125,6 +125,22 @@ async fn every_platform_links_by_oauth_proven_with_its_tokens(db: TestDb) {
     assert_eq!(pending_authorizations(&t).await, 0, "each authorization is taken when completed");
 }
 
+/// Google and X offer revocation by OAuth: unlinking an account linked there revokes its
+/// tokens at the platform (the refresh token, which takes its access tokens with it).
+async fn unlinking_revokes_google_and_x_tokens(db: TestDb) {
+    let t = oauth_world(db).await;
+    for (platform, handle) in [(Platform::Youtube, "ada_tube"), (Platform::X, "ada_second")] {
+        let (status, account) = link(&t, &t.ada, platform.as_str(), handle).await;
+        assert_eq!(status, StatusCode::CREATED, "{account}");
+        let path = format!("/v1/social-accounts/{}", account["id"].as_str().unwrap());
+        let (status, unlinked) = t.app.call(Method::DELETE, &path, Some(&t.ada), None).await;
+        assert_eq!(status, StatusCode::OK, "{unlinked}");
+        assert_eq!(unlinked["platform_token_revoked"], true, "{platform:?}: {unlinked}");
+        let now = t.sim.access_token(platform, handle).unwrap();
+        assert!(now.starts_with("revoked."), "{platform:?}: the platform no longer honours it: {now}");
+    }
+}
+
 async fn bad_states_and_refusals_store_nothing(db: TestDb) {
     let t = oauth_world(db).await;
     let before = accounts(&t, &t.ada).await;
@@ -248,6 +264,7 @@ on_both_backends!(
     every_platform_links_by_oauth_proven_with_its_tokens,
     bad_states_and_refusals_store_nothing,
     an_account_proven_by_another_creator_is_refused,
+    unlinking_revokes_google_and_x_tokens,
     a_revocation_before_the_callback_stops_the_exchange,
     unknown_platforms_and_unconfigured_clients_are_refused,
 );
