@@ -86,18 +86,7 @@ impl Tiktok {
         token: &UserToken,
         ids: &[String],
     ) -> Result<Call<Value>, PlatformError> {
-        let url = format!("{}/v2/video/query/", self.base);
-        let body = json!({"filters": {"video_ids": ids}});
-        let response = self
-            .client
-            .send(gate, Some(user.account_id), |http| {
-                http.post(&url)
-                    .query(&[("fields", VIDEO_FIELDS)])
-                    .bearer_auth(token.access_token.expose())
-                    .json(&body)
-            })
-            .await?;
-        self.read(&response)
+        self.post_videos(gate, user, token, "/v2/video/query/", json!({"filters": {"video_ids": ids}})).await
     }
 
     /// `POST /v2/video/list/`: the token owner's videos, newest first, 20 a page.
@@ -108,11 +97,23 @@ impl Tiktok {
         token: &UserToken,
         cursor: Option<i64>,
     ) -> Result<Call<Value>, PlatformError> {
-        let url = format!("{}/v2/video/list/", self.base);
         let body = match cursor {
             Some(cursor) => json!({"max_count": BATCH, "cursor": cursor}),
             None => json!({"max_count": BATCH}),
         };
+        self.post_videos(gate, user, token, "/v2/video/list/", body).await
+    }
+
+    /// A video endpoint's POST with the creator's token, asking for [`VIDEO_FIELDS`].
+    async fn post_videos(
+        &self,
+        gate: &dyn StartGate,
+        user: &UserCredential,
+        token: &UserToken,
+        path: &str,
+        body: Value,
+    ) -> Result<Call<Value>, PlatformError> {
+        let url = format!("{}{path}", self.base);
         let response = self
             .client
             .send(gate, Some(user.account_id), |http| {

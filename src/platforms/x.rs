@@ -204,12 +204,7 @@ impl PlatformAdapter for X {
         handle: &str,
         _user: Option<&UserCredential>,
     ) -> Result<Option<Profile>, PlatformError> {
-        // Validated, so it cannot change the path it is placed in.
-        let handle = super::normalise_handle(Platform::X, handle).map_err(|e| PlatformError::Refused {
-            platform: Platform::X,
-            status: 400,
-            reason: e.to_string(),
-        })?;
+        let handle = valid_handle(handle)?;
         let path = format!("/2/users/by/username/{handle}");
         let body = self.get(gate, &path, &[("user.fields", "description")]).await?;
         Ok(user_profile(&body))
@@ -223,11 +218,7 @@ impl PlatformAdapter for X {
         _user: Option<&UserCredential>,
         page: Option<&str>,
     ) -> Result<PostPage, PlatformError> {
-        let handle = super::normalise_handle(Platform::X, handle).map_err(|e| PlatformError::Refused {
-            platform: Platform::X,
-            status: 400,
-            reason: e.to_string(),
-        })?;
+        let handle = valid_handle(handle)?;
         let owner = self.get(gate, &format!("/2/users/by/username/{handle}"), &[]).await?;
         // Numeric, so it cannot change the path it is placed in.
         let Some(id) = owner["data"]["id"].as_str().filter(|id| id.bytes().all(|b| b.is_ascii_digit()))
@@ -274,6 +265,15 @@ impl PlatformAdapter for X {
             .await?;
         Ok(user_profile(&body))
     }
+}
+
+/// A handle checked against X's rules, so it cannot change the path it is placed in.
+fn valid_handle(handle: &str) -> Result<String, PlatformError> {
+    super::normalise_handle(Platform::X, handle).map_err(|e| PlatformError::Refused {
+        platform: Platform::X,
+        status: 400,
+        reason: e.to_string(),
+    })
 }
 
 /// `{"data": {"username", "description"}}` as a profile.

@@ -37,6 +37,16 @@ fn youtube_bad_key() -> HttpResponse {
                      "domain": "googleapis.com"}]}}))
 }
 
+/// A video's thumbnails, all the same picture.
+pub(super) fn youtube_thumbnails(url: Option<String>) -> Value {
+    match url {
+        Some(url) => json!({"default": {"url": url, "width": 120, "height": 90},
+                             "high": {"url": url, "width": 480, "height": 360},
+                             "maxres": {"url": url, "width": 1280, "height": 720}}),
+        None => json!({}),
+    }
+}
+
 pub(super) fn channel_id(handle: &str) -> String {
     format!("UCsim{}", handle.replace(['.', '-'], "_"))
 }
@@ -84,13 +94,7 @@ async fn youtube_videos(
         .iter()
         .filter(|p| ids.contains(&p.id.as_str()) && state.post_state(Platform::Youtube, &p.id) == Some(SimPostState::Live))
         .map(|post| {
-            let thumb = state.media_url(post);
-            let thumbnails = match thumb {
-                Some(url) => json!({"default": {"url": url, "width": 120, "height": 90},
-                                     "high": {"url": url, "width": 480, "height": 360},
-                                     "maxres": {"url": url, "width": 1280, "height": 720}}),
-                None => json!({}),
-            };
+            let thumbnails = youtube_thumbnails(state.media_url(post));
             json!({"kind": "youtube#video", "etag": "sim", "id": post.id,
                 "snippet": {"publishedAt": "2026-01-01T00:00:00Z", "channelId": channel_id(&post.account),
                             "title": "video", "description": "", "thumbnails": thumbnails, "channelTitle": post.account},

@@ -9,7 +9,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
 use super::google_x::{x_answer, x_gate, x_tweet, youtube_error, youtube_gate};
-use super::meta_tiktok::{tiktok_gate, tiktok_ok};
+use super::meta_tiktok::{tiktok_gate, tiktok_ok, tiktok_video};
 use super::scenario::SimPost;
 use super::{json_body, SimPostState, SimState};
 use crate::domain::Platform;
@@ -68,11 +68,7 @@ async fn youtube_playlist_items(
     let items: Vec<Value> = posts
         .iter()
         .map(|post| {
-            let thumbnails = match state.media_url(post) {
-                Some(url) => json!({"default": {"url": url, "width": 120, "height": 90},
-                                     "high": {"url": url, "width": 480, "height": 360}}),
-                None => json!({}),
-            };
+            let thumbnails = super::google_x::youtube_thumbnails(state.media_url(post));
             json!({"kind": "youtube#playlistItem", "etag": "sim", "id": format!("PLI{}", post.id),
                 "snippet": {"publishedAt": "2026-01-01T00:00:00Z", "channelId": super::google_x::channel_id(&post.account),
                     "title": "video", "description": "", "thumbnails": thumbnails, "playlistId": playlist,
@@ -147,17 +143,8 @@ async fn tiktok_video_list(
     let asked: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let count = asked["max_count"].as_u64().unwrap_or(10).clamp(1, 20) as usize;
     let offset = asked["cursor"].as_u64().unwrap_or(0) as usize;
-    let fields: Vec<&str> = query.get("fields").map(|f| f.split(',').collect()).unwrap_or_default();
     let (posts, next) = page_of(&state, Platform::Tiktok, &handle, offset, count);
-    let videos: Vec<Value> = posts
-        .iter()
-        .map(|post| {
-            let full = json!({"id": post.id, "view_count": state.views(post), "cover_image_url": state.media_url(post),
-                "share_url": format!("https://www.tiktok.com/@{}/video/{}", post.account, post.id),
-                "create_time": 1_767_225_600, "like_count": 0, "comment_count": 0, "share_count": 0});
-            Value::Object(fields.iter().filter_map(|f| Some(((*f).to_owned(), full.get(*f)?.clone()))).collect())
-        })
-        .collect();
+    let videos: Vec<Value> = posts.iter().map(|post| tiktok_video(&state, post, &query)).collect();
     tiktok_ok(
         json!({"videos": videos, "cursor": next.unwrap_or(offset + posts.len()), "has_more": next.is_some()}),
         truncate,

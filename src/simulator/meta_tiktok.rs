@@ -31,6 +31,19 @@ pub(super) fn tiktok_rate_limited() -> HttpResponse {
     tiktok_error(429, "rate_limit_exceeded", "API rate limit was exceeded, please try again later.")
 }
 
+/// A video as TikTok answers it: only the fields asked for come back, as on the real API.
+pub(super) fn tiktok_video(
+    state: &SimState,
+    post: &super::scenario::SimPost,
+    query: &HashMap<String, String>,
+) -> Value {
+    let fields: Vec<&str> = query.get("fields").map(|f| f.split(',').collect()).unwrap_or_default();
+    let full = json!({"id": post.id, "view_count": state.views(post), "cover_image_url": state.media_url(post),
+        "share_url": format!("https://www.tiktok.com/@{}/video/{}", post.account, post.id),
+        "like_count": 0, "comment_count": 0, "share_count": 0});
+    Value::Object(fields.iter().filter_map(|f| Some(((*f).to_owned(), full.get(*f)?.clone()))).collect())
+}
+
 pub(super) fn tiktok_ok(data: Value, truncate: bool) -> HttpResponse {
     let body = json!({"data": data, "error": {"code": "ok", "message": "", "log_id": "sim"}});
     HttpResponse::Ok().content_type("application/json").body(json_body(&body, truncate))
@@ -91,19 +104,12 @@ async fn tiktok_video_query(
         return tiktok_error(400, "invalid_params", "at most 20 video ids");
     }
     state.looked_up(Platform::Tiktok, body.filters.video_ids.iter().map(String::as_str));
-    let fields: Vec<&str> = query.get("fields").map(|f| f.split(',').collect()).unwrap_or_default();
     let videos: Vec<Value> = state
         .posts(Platform::Tiktok)
         .iter()
         .filter(|p| p.account == handle && body.filters.video_ids.contains(&p.id))
         .filter(|p| state.post_state(Platform::Tiktok, &p.id) == Some(SimPostState::Live))
-        .map(|post| {
-            let full = json!({"id": post.id, "view_count": state.views(post), "cover_image_url": state.media_url(post),
-                "share_url": format!("https://www.tiktok.com/@{}/video/{}", post.account, post.id),
-                "like_count": 0, "comment_count": 0, "share_count": 0});
-            // Only the fields asked for come back, as on the real API.
-            Value::Object(fields.iter().filter_map(|f| Some(((*f).to_owned(), full.get(*f)?.clone()))).collect())
-        })
+        .map(|post| tiktok_video(&state, post, &query))
         .collect();
     tiktok_ok(json!({"videos": videos, "cursor": 0, "has_more": false}), truncate)
 }
