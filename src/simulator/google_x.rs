@@ -1,5 +1,6 @@
-//! The simulated YouTube Data API v3 (`videos.list`, `channels.list`) and X API v2 (tweet
-//! and user lookup), in their real shapes.
+//! The simulated YouTube Data API v3 (`videos.list`, `channels.list`, by id, handle or, with
+//! a creator's token, `mine=true`) and X API v2 (tweet and user lookup, `/2/users/me` with a
+//! creator's token), in their real shapes.
 
 use std::collections::HashMap;
 
@@ -13,7 +14,8 @@ pub(super) fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/youtube/v3/videos", web::get().to(youtube_videos))
         .route("/youtube/v3/channels", web::get().to(youtube_channels))
         .route("/2/tweets", web::get().to(x_tweets))
-        .route("/2/users/by/username/{username}", web::get().to(x_user));
+        .route("/2/users/by/username/{username}", web::get().to(x_user))
+        .route("/2/users/me", web::get().to(x_me));
 }
 
 /// Google's error envelope.
@@ -45,6 +47,11 @@ pub(super) fn youtube_thumbnails(url: Option<String>) -> Value {
                              "maxres": {"url": url, "width": 1280, "height": 720}}),
         None => json!({}),
     }
+}
+
+/// The uploads playlist of a channel, by its handle.
+pub(super) fn uploads_playlist(handle: &str) -> String {
+    format!("UUsim{}", handle.replace(['.', '-'], "_"))
 }
 
 pub(super) fn channel_id(handle: &str) -> String {
@@ -111,7 +118,7 @@ async fn youtube_channels(
     query: web::Query<HashMap<String, String>>,
 ) -> HttpResponse {
     if query.get("mine").map(String::as_str) == Some("true") {
-        return super::oauth::youtube_mine(&state, &request).await;
+        return youtube_mine(&state, &request).await;
     }
     let truncate = match youtube_gate(&state, &query).await {
         Ok(t) => t,
@@ -130,7 +137,7 @@ async fn youtube_channels(
                    "snippet": {"title": a.handle, "description": state.bio(Platform::Youtube, &a.handle), "customUrl": format!("@{}", a.handle)}});
             if query.get("part").is_some_and(|p| p.contains("contentDetails")) {
                 channel["contentDetails"] =
-                    json!({"relatedPlaylists": {"likes": "", "uploads": super::listing::uploads_playlist(&a.handle)}});
+                    json!({"relatedPlaylists": {"likes": "", "uploads": uploads_playlist(&a.handle)}});
             }
             channel
         })
@@ -289,4 +296,38 @@ async fn x_user(state: web::Data<SimState>, request: HttpRequest, path: web::Pat
         }
     };
     x_answer(&state, &body, truncate)
+}
+
+/// The account whose valid token the request carries as its bearer.
+fn bearer_owner(state: &SimState, request: &HttpRequest, platform: Platform) -> Option<String> {
+    let bearer = request.headers().get("authorization")?.to_str().ok()?.strip_prefix("Bearer ")?;
+    state.account_for_token(platform, bearer).filter(|(_, expired)| !expired).map(|(handle, _)| handle)
+}
+
+/// `channels.list?mine=true` with the creator's token.
+async fn youtube_mine(state: &SimState, request: &HttpRequest) -> HttpResponse {
+    if let Before::Answer(answer) = state.before(FaultTarget::Youtube).await {
+        return answer;
+    }
+    let Some(handle) = bearer_owner(state, request, Platform::Youtube) else {
+        return youtube_error(401, "authError");
+    };
+    let item = json!({"kind": "youtube#channel", "etag": "sim", "id": channel_id(&handle),
+        "snippet": {"title": handle, "description": state.bio(Platform::Youtube, &handle), "customUrl": format!("@{handle}")}});
+    HttpResponse::Ok().json(json!({"kind": "youtube#channelListResponse", "etag": "sim", "items": [item],
+        "pageInfo": {"totalResults": 1, "resultsPerPage": 1}}))
+}
+
+/// `GET /2/users/me` with the creator's token.
+async fn x_me(state: web::Data<SimState>, request: HttpRequest) -> HttpResponse {
+    if let Before::Answer(answer) = state.before(FaultTarget::X).await {
+        return answer;
+    }
+    let Some(handle) = bearer_owner(&state, &request, Platform::X) else {
+        return HttpResponse::Unauthorized().json(
+            json!({"title": "Unauthorized", "type": "about:blank", "status": 401, "detail": "Unauthorized"}),
+        );
+    };
+    HttpResponse::Ok().json(json!({"data": {"id": x_user_id(&state, &handle), "name": handle,
+        "username": handle, "description": state.bio(Platform::X, &handle)}}))
 }

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
-use super::google_x::{x_answer, x_gate, x_tweet, youtube_error, youtube_gate};
+use super::google_x::{uploads_playlist, x_answer, x_gate, x_tweet, youtube_error, youtube_gate};
 use super::meta_tiktok::{tiktok_gate, tiktok_ok, tiktok_video};
 use super::scenario::SimPost;
 use super::{json_body, SimPostState, SimState};
@@ -18,11 +18,6 @@ pub(super) fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/youtube/v3/playlistItems", web::get().to(youtube_playlist_items))
         .route("/2/users/{id}/tweets", web::get().to(x_timeline))
         .route("/v2/video/list/", web::post().to(tiktok_video_list));
-}
-
-/// The uploads playlist of a channel, by its handle.
-pub(super) fn uploads_playlist(handle: &str) -> String {
-    format!("UUsim{}", handle.replace(['.', '-'], "_"))
 }
 
 /// The account's live posts, newest first (the later in the scenario, the newer), from

@@ -14,7 +14,6 @@ use crate::domain::Platform;
 pub(super) fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/v2/video/query/", web::post().to(tiktok_video_query))
         .route("/v2/user/info/", web::get().to(tiktok_user_info))
-        .route("/v2/oauth/token/", web::post().to(tiktok_token))
         .route("/v2/oauth/revoke/", web::post().to(tiktok_revoke))
         .route("/refresh_access_token", web::get().to(instagram_refresh))
         .route("/{version}/me/media", web::get().to(instagram_media))
@@ -159,15 +158,8 @@ async fn tiktok_revoke(state: web::Data<SimState>, form: web::Form<RevokeForm>) 
     HttpResponse::Ok().finish()
 }
 
-/// `POST /v2/oauth/token/`: an authorization code's exchange, or a refresh.
-async fn tiktok_token(
-    state: web::Data<SimState>,
-    request: HttpRequest,
-    form: web::Form<HashMap<String, String>>,
-) -> HttpResponse {
-    if form.get("grant_type").map(String::as_str) == Some("authorization_code") {
-        return super::oauth::exchange_code(&state, &request, &form, Platform::Tiktok).await;
-    }
+/// `POST /v2/oauth/token/` with `grant_type=refresh_token`.
+pub(super) async fn tiktok_refresh(state: &SimState, form: &HashMap<String, String>) -> HttpResponse {
     if let Before::Answer(answer) = state.before(FaultTarget::Tiktok).await {
         return answer;
     }

@@ -1,8 +1,8 @@
 //! The simulated platforms' authorization servers: each platform's authorization page (where
 //! `?as=<handle>` stands for the creator signing in and granting, `?deny=1` for refusing), its
 //! token endpoint (the code is single-use, bound to its redirect URI and PKCE challenge, and
-//! our app's credentials are checked), Instagram's long-lived token exchange, and the
-//! "who am I" reads with a creator's token (YouTube `channels?mine=true`, X `/2/users/me`).
+//! our app's credentials are checked), Instagram's long-lived token exchange, and Google's and
+//! X's revocation endpoints.
 
 use std::collections::HashMap;
 
@@ -29,13 +29,13 @@ pub(super) fn routes(cfg: &mut web::ServiceConfig) {
         .route("/oauth/authorize", web::get().to(|s, q| authorize(s, q, Platform::Instagram)))
         .route("/o/oauth2/v2/auth", web::get().to(|s, q| authorize(s, q, Platform::Youtube)))
         .route("/i/oauth2/authorize", web::get().to(|s, q| authorize(s, q, Platform::X)))
+        .route("/v2/oauth/token/", web::post().to(tiktok_token))
         .route("/oauth/access_token", web::post().to(|s, r, f| token(s, r, f, Platform::Instagram)))
         .route("/token", web::post().to(|s, r, f| token(s, r, f, Platform::Youtube)))
         .route("/2/oauth2/token", web::post().to(|s, r, f| token(s, r, f, Platform::X)))
         .route("/revoke", web::post().to(|s, r, f| revoke(s, r, f, Platform::Youtube)))
         .route("/2/oauth2/revoke", web::post().to(|s, r, f| revoke(s, r, f, Platform::X)))
-        .route("/access_token", web::get().to(instagram_long_lived))
-        .route("/2/users/me", web::get().to(x_me));
+        .route("/access_token", web::get().to(instagram_long_lived));
 }
 
 fn target(platform: Platform) -> FaultTarget {
@@ -146,9 +146,21 @@ async fn token(
     exchange_code(&state, &request, &form, platform).await
 }
 
+/// TikTok's token endpoint: an authorization code's exchange, or a refresh.
+async fn tiktok_token(
+    state: web::Data<SimState>,
+    request: HttpRequest,
+    form: web::Form<HashMap<String, String>>,
+) -> HttpResponse {
+    match form.get("grant_type").map(String::as_str) {
+        Some("authorization_code") => exchange_code(&state, &request, &form, Platform::Tiktok).await,
+        _ => super::meta_tiktok::tiktok_refresh(&state, &form).await,
+    }
+}
+
 /// Checks the code, its redirect URI, the PKCE verifier and our credentials; the code is
 /// spent whatever the outcome. Answers the platform's token shape.
-pub(super) async fn exchange_code(
+async fn exchange_code(
     state: &SimState,
     request: &HttpRequest,
     form: &HashMap<String, String>,
@@ -254,39 +266,4 @@ async fn instagram_long_lived(
     token.access = format!("IGQ.{handle}.{}", token.generation);
     HttpResponse::Ok()
         .json(json!({"access_token": token.access, "token_type": "bearer", "expires_in": 5_184_000}))
-}
-
-/// The account whose valid token the request carries as its bearer.
-fn bearer_owner(state: &SimState, request: &HttpRequest, platform: Platform) -> Option<String> {
-    let bearer = request.headers().get("authorization")?.to_str().ok()?.strip_prefix("Bearer ")?;
-    state.account_for_token(platform, bearer).filter(|(_, expired)| !expired).map(|(handle, _)| handle)
-}
-
-/// `channels.list?mine=true` with the creator's token.
-pub(super) async fn youtube_mine(state: &SimState, request: &HttpRequest) -> HttpResponse {
-    if let Before::Answer(answer) = state.before(FaultTarget::Youtube).await {
-        return answer;
-    }
-    let Some(handle) = bearer_owner(state, request, Platform::Youtube) else {
-        return super::google_x::youtube_error(401, "authError");
-    };
-    let item = json!({"kind": "youtube#channel", "etag": "sim", "id": super::google_x::channel_id(&handle),
-        "snippet": {"title": handle, "description": state.bio(Platform::Youtube, &handle), "customUrl": format!("@{handle}")}});
-    HttpResponse::Ok().json(json!({"kind": "youtube#channelListResponse", "etag": "sim", "items": [item],
-        "pageInfo": {"totalResults": 1, "resultsPerPage": 1}}))
-}
-
-/// `GET /2/users/me` with the creator's token.
-async fn x_me(state: web::Data<SimState>, request: HttpRequest) -> HttpResponse {
-    if let Before::Answer(answer) = state.before(FaultTarget::X).await {
-        return answer;
-    }
-    let Some(handle) = bearer_owner(&state, &request, Platform::X) else {
-        return HttpResponse::Unauthorized().json(
-            json!({"title": "Unauthorized", "type": "about:blank", "status": 401, "detail": "Unauthorized"}),
-        );
-    };
-    HttpResponse::Ok()
-        .json(json!({"data": {"id": super::google_x::x_user_id(&state, &handle), "name": handle,
-        "username": handle, "description": state.bio(Platform::X, &handle)}}))
 }
