@@ -9,7 +9,7 @@ use sqlx::Row;
 
 use super::backend::SqlStore;
 use super::columns::{opt_from_ms, parse_id, to_ms};
-use super::tracking::post_ref;
+use super::tracking_rows::post_ref;
 use super::{DiscoveryRepo, LeasedScan, NewPost, PollRepo, StoreError, StoreResult, TrackingRepo};
 use crate::domain::{AccountId, Platform, Post, PostSource, Timestamp};
 

@@ -24,6 +24,7 @@ pub mod sealing;
 mod service_tokens;
 mod sqlite;
 mod tracking;
+mod tracking_rows;
 
 use std::time::Duration;
 

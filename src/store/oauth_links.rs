@@ -5,7 +5,7 @@ use sqlx::Row;
 
 use super::backend::SqlStore;
 use super::columns::{from_ms, parse_id, to_ms};
-use super::tracking::handle_ref;
+use super::tracking_rows::handle_ref;
 use super::{NewSocialAccount, OAuthLinkRepo, OAuthState, PollRepo, StoreError, StoreResult, TrackingRepo};
 use crate::domain::{AccountId, Platform, SocialAccount, Timestamp};
 

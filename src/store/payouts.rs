@@ -369,7 +369,7 @@ impl PayoutRepo for SqlStore {
     ) -> StoreResult<Option<PostId>> {
         let row = sqlx::query("SELECT id FROM posts WHERE platform = $1 AND post_ref = $2")
             .bind(platform.as_str())
-            .bind(super::tracking::post_ref(self, platform, platform_post_id))
+            .bind(super::tracking_rows::post_ref(self, platform, platform_post_id))
             .fetch_optional(&self.pool)
             .await?;
         row.map(|r| parse_id(&r.try_get::<String, _>("id")?)).transpose()

@@ -22,7 +22,7 @@ use super::sealed::SealedColumn;
 /// How long a revocation's announcement holds new requests back; longer than any commit
 /// waits, so only the announcement of a process that died before committing expires.
 const PENDING_REVOCATION_EXPIRES: Duration = Duration::from_secs(60);
-use super::tracking::{
+use super::tracking_rows::{
     account_from_row, account_of, creator_of, post_from_row, token_from_row, ACCOUNT_COLUMNS, POST_COLUMNS,
 };
 use super::{

@@ -152,6 +152,33 @@ async fn revocation_and_unlinking_stop_scans(db: TestDb) {
     assert_eq!(t.sim.requests(FaultTarget::X), requests);
 }
 
+/// An unlinking racing a scan: the request on its way holds it back, and nothing about the
+/// account leaves after its answer.
+async fn a_scan_racing_an_unlinking_sends_nothing_after_it(db: TestDb) {
+    let t = Arc::new(scanned(db).await);
+    let (_, accounts) = t.app.call(Method::GET, "/v1/social-accounts", Some(&t.ada), None).await;
+    let account = accounts["items"][0]["id"].as_str().unwrap().to_owned();
+    t.sim.inject(Fault { target: FaultTarget::X, kind: FaultKind::Slow { delay_ms: 600 }, times: 1 });
+    let before = t.sim.requests(FaultTarget::X);
+    let round = {
+        let t = t.clone();
+        tokio::spawn(async move { t.poller.discoverer().try_execute_task().await })
+    };
+    while t.sim.requests(FaultTarget::X) == before {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let path = format!("/v1/social-accounts/{account}");
+    assert_eq!(t.app.call(Method::DELETE, &path, Some(&t.ada), None).await.0, StatusCode::OK);
+    let answered_at = t.sim.requests(FaultTarget::X) + t.sim.requests(FaultTarget::Media);
+    round.await.unwrap().unwrap();
+    assert_eq!(
+        t.sim.requests(FaultTarget::X) + t.sim.requests(FaultTarget::Media),
+        answered_at,
+        "no request (listing or media) after the answer"
+    );
+    assert!(posts_of(&t, &t.ada).await.is_empty(), "nothing tracked on an unlinked account");
+}
+
 /// Ada's accounts on the three other platforms, each with one post carrying her content and
 /// one without.
 fn other_platforms(payload: u64) -> viewmark::simulator::Scenario {
@@ -220,5 +247,6 @@ on_both_backends!(
     a_scan_tracks_the_marked_post_and_only_it,
     several_workers_track_a_post_once,
     revocation_and_unlinking_stop_scans,
+    a_scan_racing_an_unlinking_sends_nothing_after_it,
     tiktok_instagram_and_youtube_accounts_are_scanned,
 );
