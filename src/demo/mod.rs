@@ -4,6 +4,7 @@
 //! the real HTTP API, and says what happens. Without `--keep` it stops and removes
 //! everything; with it, the service stays up for exploring.
 
+mod accounts;
 mod client;
 mod narrate;
 mod story;

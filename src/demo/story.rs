@@ -31,11 +31,11 @@ pub struct Credentials {
 }
 
 /// The demo's actors and what they share while the story is told.
-struct Story<'a> {
-    api: &'a ApiClient,
-    sim: &'a Simulator,
-    who: &'a Credentials,
-    say: &'a mut Narrator,
+pub(super) struct Story<'a> {
+    pub(super) api: &'a ApiClient,
+    pub(super) sim: &'a Simulator,
+    pub(super) who: &'a Credentials,
+    pub(super) say: &'a mut Narrator,
     /// (creator id, name), to name statement payees.
     names: Vec<(String, &'static str)>,
 }
@@ -168,54 +168,6 @@ impl Story<'_> {
         Ok(instagram)
     }
 
-    /// Links an account by OAuth: the creator is sent to the platform's authorization page,
-    /// signs in there (the simulated page's `as`), and comes back to the service's callback.
-    async fn link_by_oauth(
-        &mut self,
-        token: &str,
-        platform: Platform,
-        handle: &str,
-    ) -> anyhow::Result<Value> {
-        let path = format!("/v1/social-accounts/oauth/{}", platform.as_str());
-        let started = self.api.expect(StatusCode::OK, Method::POST, &path, token, None).await?;
-        let mut page = url::Url::parse(&text(&started["authorization_url"]))?;
-        page.query_pairs_mut().append_pair("as", handle);
-        let browser = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
-        let answer = browser.get(page).send().await?;
-        let back = answer
-            .headers()
-            .get("location")
-            .and_then(|l| l.to_str().ok())
-            .and_then(|l| url::Url::parse(l).ok())
-            .context("the authorization page sent the creator nowhere")?;
-        let callback = format!("{path}/callback?{}", back.query().unwrap_or_default());
-        let (status, linked) = self.api.call(Method::GET, &callback, "", None).await?;
-        anyhow::ensure!(status == StatusCode::CREATED, "the OAuth callback answered {status}: {linked}");
-        self.say.line(&format!(
-            "{:<9} @{handle:<14} linked by OAuth: signed in at {}'s page, proven by the platform itself",
-            platform.as_str(),
-            platform.as_str()
-        ));
-        Ok(linked)
-    }
-
-    /// Links an account and proves it with the code in its bio.
-    async fn prove(&mut self, token: &str, platform: Platform, handle: &str) -> anyhow::Result<()> {
-        let body = json!({"platform": platform.as_str(), "handle": handle});
-        let linked = self
-            .api
-            .expect(StatusCode::CREATED, Method::POST, "/v1/social-accounts", token, Some(body))
-            .await?;
-        let (id, code) = (text(&linked["id"]), text(&linked["proof"]["code"]));
-        self.sim.set_bio(platform, handle, &format!("AI pictures · {code}"));
-        let path = format!("/v1/social-accounts/{id}/verify");
-        let proven = self.api.expect(StatusCode::OK, Method::POST, &path, token, None).await?;
-        anyhow::ensure!(proven["proven"] == true, "{platform:?} @{handle} was not proven: {proven}");
-        self.say
-            .line(&format!("{:<9} @{handle:<14} proven (code {code} found in the bio)", platform.as_str()));
-        Ok(())
-    }
-
     /// Registers every post and waits for the poller to check each.
     async fn register_and_check(&mut self) -> anyhow::Result<(Registered, Vec<PostOutcome>)> {
         self.say.step("The creators register the posts; the poller checks each for its watermark");
@@ -265,43 +217,6 @@ impl Story<'_> {
             outcomes.push(PostOutcome { label: plan.label, fake: plan.fake.is_some(), status, reason });
         }
         Ok((registered, outcomes))
-    }
-
-    /// The id of the creator's post with this platform id.
-    async fn find_post(&self, token: &str, platform_post_id: &str) -> anyhow::Result<String> {
-        let posts = self.api.expect(StatusCode::OK, Method::GET, "/v1/posts", token, None).await?;
-        let post = posts["items"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|p| p["platform_post_id"] == platform_post_id);
-        post.map(|p| text(&p["id"])).context("a post answered as taken is not the creator's")
-    }
-
-    /// Ada posts her rocket again and registers nothing: a scan of her account finds the post
-    /// by its watermark and the poller verifies it.
-    async fn discover(&mut self, rocket: &[u8]) -> anyhow::Result<Value> {
-        let plan = &world::FORGOTTEN;
-        self.say.step("Ada posts her rocket again on X and forgets to register it");
-        self.sim.publish(world::post(plan.platform, plan.id, plan.account, 80, 500), rocket)?;
-        let ada = self.who.ada.clone();
-        let api = self.api;
-        let found = wait_for(self.say, "scans of Ada's accounts", 1, || async {
-            let posts = api.expect(StatusCode::OK, Method::GET, "/v1/posts", &ada, None).await?;
-            let found = posts["items"].as_array().into_iter().flatten().find(|p| {
-                p["platform_post_id"] == plan.id && p["source"] == "discovered" && p["status"] != "pending"
-            });
-            Ok(found.cloned().into_iter().collect())
-        })
-        .await?;
-        let post = found.into_iter().next().context("the post was not found")?;
-        self.say.progress_done(&format!(
-            "found on @{} by its watermark, never registered: {} ({})",
-            plan.account,
-            text(&post["status"]),
-            plan.label
-        ));
-        Ok(post)
     }
 
     /// Simulated hours pass; the verified posts' views after each.
@@ -427,7 +342,12 @@ impl Story<'_> {
 }
 
 /// Waits, showing progress, until `check` reports `total` things done.
-async fn wait_for<T, F, Fut>(say: &mut Narrator, what: &str, total: usize, check: F) -> anyhow::Result<Vec<T>>
+pub(super) async fn wait_for<T, F, Fut>(
+    say: &mut Narrator,
+    what: &str,
+    total: usize,
+    check: F,
+) -> anyhow::Result<Vec<T>>
 where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<Vec<T>>>,
@@ -459,6 +379,6 @@ fn lookups(sim: &Simulator, ids: &[&str]) -> u32 {
     ids.iter().map(|id| all.get(*id).copied().unwrap_or(0)).sum()
 }
 
-fn text(value: &Value) -> String {
+pub(super) fn text(value: &Value) -> String {
     value.as_str().map_or_else(|| value.to_string(), str::to_owned)
 }

@@ -2,7 +2,7 @@
 
 use actix_web::{web, HttpResponse};
 
-use super::{Before, FaultKind, FaultTarget, SimState};
+use super::{lock, scenario, Before, FaultKind, FaultTarget, SimState};
 
 pub(super) fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/media/loop/{n}", web::get().to(redirect_loop)).route("/media/{name}", web::get().to(picture));
@@ -94,6 +94,36 @@ fn crc32(bytes: &[u8]) -> u32 {
         }
     }
     !crc
+}
+
+/// Where the simulated platforms serve each post's media.
+impl SimState {
+    /// A served file.
+    pub(super) fn media_file(&self, name: &str) -> Option<web::Bytes> {
+        lock(&self.media).get(name).cloned()
+    }
+
+    pub(super) fn media_url(&self, post: &scenario::SimPost) -> Option<String> {
+        post.media
+            .as_ref()
+            .map(|_| format!("{}/media/{}-{}.jpg", self.base_url, post.platform.as_str(), post.id))
+    }
+
+    /// The URLs of the slides shown before the last one, for a carousel.
+    pub(super) fn slides_before_urls(&self, post: &scenario::SimPost) -> Vec<String> {
+        let count = post.media.as_ref().map_or(0, |m| m.slides_before.len());
+        (0..count)
+            .map(|n| format!("{}/media/{}-{}-s{n}.jpg", self.base_url, post.platform.as_str(), post.id))
+            .collect()
+    }
+
+    /// The video file's URL, for posts whose scenario gives the video itself.
+    pub(super) fn video_url(&self, post: &scenario::SimPost) -> Option<String> {
+        post.media
+            .as_ref()
+            .filter(|m| m.clip.is_some())
+            .map(|_| format!("{}/media/{}-{}.mp4", self.base_url, post.platform.as_str(), post.id))
+    }
 }
 
 #[cfg(test)]

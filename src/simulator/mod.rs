@@ -104,11 +104,6 @@ impl SimState {
             .collect()
     }
 
-    /// A served file.
-    fn media_file(&self, name: &str) -> Option<web::Bytes> {
-        lock(&self.media).get(name).cloned()
-    }
-
     /// Counts a platform lookup of these posts.
     fn looked_up<'a>(&self, platform: Platform, ids: impl IntoIterator<Item = &'a str>) {
         let mut lookups = lock(&self.lookups);
@@ -125,28 +120,6 @@ impl SimState {
 
     fn views(&self, post: &scenario::SimPost) -> u64 {
         scenario::views_at(&post.views, self.elapsed())
-    }
-
-    fn media_url(&self, post: &scenario::SimPost) -> Option<String> {
-        post.media
-            .as_ref()
-            .map(|_| format!("{}/media/{}-{}.jpg", self.base_url, post.platform.as_str(), post.id))
-    }
-
-    /// The URLs of the slides shown before the last one, for a carousel.
-    fn slides_before_urls(&self, post: &scenario::SimPost) -> Vec<String> {
-        let count = post.media.as_ref().map_or(0, |m| m.slides_before.len());
-        (0..count)
-            .map(|n| format!("{}/media/{}-{}-s{n}.jpg", self.base_url, post.platform.as_str(), post.id))
-            .collect()
-    }
-
-    /// The video file's URL, for posts whose scenario gives the video itself.
-    fn video_url(&self, post: &scenario::SimPost) -> Option<String> {
-        post.media
-            .as_ref()
-            .filter(|m| m.clip.is_some())
-            .map(|_| format!("{}/media/{}-{}.mp4", self.base_url, post.platform.as_str(), post.id))
     }
 
     /// The account whose current, unexpired access token this is.
