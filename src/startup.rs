@@ -93,7 +93,7 @@ pub fn build_poller(
         media_permits: Arc::new(tokio::sync::Semaphore::new(settings.limits.media_concurrency.max(1))),
     };
     let tracking = settings.tracking.clone();
-    tracking.quota_plan(&settings.platforms);
+    tracking.publish_quota_plan(&settings.platforms);
     Ok(Poller::new(
         store,
         platforms,

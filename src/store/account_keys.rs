@@ -61,11 +61,15 @@ impl KeyStore {
     /// Forgets the keys of accounts erased with their creator. Nothing needs them to be purged:
     /// without the creator's key, which the erasure destroyed, they open nothing.
     pub async fn forget_account_keys(&self, accounts: &[AccountId]) -> StoreResult<()> {
-        for account in accounts {
-            sqlx::query("DELETE FROM data_keys WHERE owner = $1")
-                .bind(account.to_string())
-                .execute(&self.pool)
-                .await?;
+        // A few hundred at a time, well under either engine's limit on bound values.
+        for chunk in accounts.chunks(500) {
+            let placeholders: Vec<String> = (1..=chunk.len()).map(|n| format!("${n}")).collect();
+            let sql = format!("DELETE FROM data_keys WHERE owner IN ({})", placeholders.join(", "));
+            let mut query = sqlx::query(&sql);
+            for account in chunk {
+                query = query.bind(account.to_string());
+            }
+            query.execute(&self.pool).await?;
         }
         Ok(())
     }

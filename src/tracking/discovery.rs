@@ -91,6 +91,14 @@ impl ListingBudget {
         ListingBudget { limits }
     }
 
+    /// Forgets the credentials whose share is full again, so the per-token state stays as
+    /// small as the accounts scanned lately.
+    fn forget_idle(&self) {
+        for (_, _, limiter) in &self.limits {
+            limiter.retain_recent();
+        }
+    }
+
     /// Takes one listing request from the credential's share; false when it is spent.
     fn take(&self, platform: Platform, account: AccountId) -> bool {
         self.limits.iter().find(|(p, _, _)| *p == platform).is_none_or(|(_, per_user, limiter)| {
@@ -145,6 +153,7 @@ impl Discoverer {
         for scan in &leased {
             found += self.scan(scan).await?;
         }
+        self.budget.forget_idle();
         Ok(ScanRound::Scanned { accounts: leased.len(), found })
     }
 

@@ -139,18 +139,20 @@ impl TrackingSettings {
         secs.into_iter().map(|s| Duration::from_secs(s.max(1))).collect()
     }
 
-    /// How many posts each platform's budget sustains at this schedule's intervals, also
-    /// published as `viewmark_quota_sustained_posts{platform, interval_secs}`.
+    /// How many posts each platform's budget sustains at this schedule's intervals.
     pub fn quota_plan(&self, platforms: &PlatformSettings) -> Vec<QuotaPlan> {
-        let plans = plan(platforms, &self.intervals());
-        for quota in &plans {
+        plan(platforms, &self.intervals())
+    }
+
+    /// Publishes the quota plan as `viewmark_quota_sustained_posts{platform, interval_secs}`.
+    pub fn publish_quota_plan(&self, platforms: &PlatformSettings) {
+        for quota in self.quota_plan(platforms) {
             for (interval, posts) in &quota.sustained {
                 metrics::gauge!("viewmark_quota_sustained_posts", "platform" => quota.platform.as_str(),
                     "interval_secs" => interval.to_string())
                 .set(*posts as f64);
             }
         }
-        plans
     }
 
     fn jittered(&self, interval: Duration) -> chrono::Duration {

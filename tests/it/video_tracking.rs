@@ -65,7 +65,9 @@ async fn video_posts_verify_from_covers_and_from_the_video_itself(db: TestDb) {
         assert_eq!(now["status"], expected, "{now}");
     }
     let verified = show(&t, &ada, &from_video).await;
-    assert_eq!(verified["latest_views"].as_u64(), Some(500), "{verified}");
+    // 500 at the simulator's start, gaining about 2.4 a second while the videos are read.
+    let views = verified["latest_views"].as_u64().unwrap_or(0);
+    assert!((500..600).contains(&views), "{verified}");
     assert_eq!(t.app.call(reqwest::Method::GET, "/healthz", None, None).await.0, StatusCode::OK);
 }
 
