@@ -41,6 +41,22 @@ pub enum Attack {
     FlipHorizontal,
     /// A phone screenshot: scaled 0.8, status and navigation bars, JPEG 85.
     Screenshot,
+    /// Resize by independent factors along x and y: an app forcing an aspect ratio by
+    /// stretching rather than cropping.
+    Stretch {
+        x: f32,
+        y: f32,
+    },
+    /// Resize so that the longer side is this many pixels (a thumbnail).
+    LongSide(u32),
+    /// Perspective: the top corners moved inwards by this fraction of the width each, as a
+    /// screen photographed from below; the size is kept, black outside the picture.
+    Keystone(f32),
+    /// Every channel raised to this power (below 1 brightens the midtones).
+    Gamma(f32),
+    /// A phone photo of a screen showing the picture: keystone 4 %, blur, gamma 0.8, noise,
+    /// JPEG 80.
+    Rephotograph,
     /// Several attacks in order.
     Chain(Vec<Attack>),
 }
@@ -103,6 +119,25 @@ impl Attack {
             Attack::Overlays => overlays(image),
             Attack::FlipHorizontal => imageops::flip_horizontal(image),
             Attack::Screenshot => screenshot(image),
+            Attack::Stretch { x, y } => {
+                let w = ((image.width() as f32 * x).round() as u32).max(1);
+                let h = ((image.height() as f32 * y).round() as u32).max(1);
+                imageops::resize(image, w, h, FilterType::Lanczos3)
+            }
+            Attack::LongSide(side) => {
+                let f = *side as f32 / image.width().max(image.height()) as f32;
+                Attack::Scale(f).apply(image)
+            }
+            Attack::Keystone(fraction) => keystone(image, *fraction),
+            Attack::Gamma(g) => map_channels(image, |v| 255.0 * (v / 255.0).powf(*g)),
+            Attack::Rephotograph => Attack::Chain(vec![
+                Attack::Keystone(0.04),
+                Attack::Blur(1.2),
+                Attack::Gamma(0.8),
+                Attack::Noise(3.0),
+                Attack::Jpeg(80),
+            ])
+            .apply(image),
             Attack::Chain(steps) => steps.iter().fold(image.clone(), |img, step| step.apply(&img)),
         }
     }
@@ -128,6 +163,11 @@ impl Attack {
             Attack::Overlays => "caption + sticker".into(),
             Attack::FlipHorizontal => "horizontal flip".into(),
             Attack::Screenshot => "screenshot".into(),
+            Attack::Stretch { x, y } => format!("stretch x{x} y{y}"),
+            Attack::LongSide(side) => format!("thumbnail {side} px"),
+            Attack::Keystone(f) => format!("keystone {:.0}%", f * 100.0),
+            Attack::Gamma(g) => format!("gamma {g}"),
+            Attack::Rephotograph => "photo of a screen".into(),
             Attack::Chain(steps) => steps.iter().map(Attack::name).collect::<Vec<_>>().join(" > "),
         }
     }
@@ -166,6 +206,20 @@ pub fn standard_suite() -> Vec<Attack> {
         Chain(vec![FlipHorizontal, Crop { area: 0.5, cx: 0.3, cy: 0.6 }, Jpeg(70)]),
         Chain(vec![Rotate(5.0), Scale(0.5), Jpeg(75)]),
         Chain(vec![PadInto(1080, 1920), Jpeg(80)]),
+    ]
+}
+
+/// The attacks past similarity transforms the detector is being taught: stretching,
+/// perspective, re-photography and small thumbnails. Not yet held to floors.
+pub fn beyond_similarity_suite() -> Vec<Attack> {
+    use Attack::*;
+    vec![
+        Stretch { x: 1.3, y: 1.0 },
+        Stretch { x: 1.0, y: 0.8 },
+        Keystone(0.03),
+        Keystone(0.06),
+        Rephotograph,
+        Chain(vec![LongSide(320), Jpeg(80)]),
     ]
 }
 
@@ -233,6 +287,59 @@ fn bilinear(image: &RgbImage, x: f32, y: f32) -> Rgb<u8> {
     Rgb(out)
 }
 
+/// The picture seen in perspective: its top corners moved inwards by `fraction` of the width
+/// each, its bottom corners in place; each output pixel is read (bilinear) where the inverse
+/// homography puts it, black outside the picture.
+fn keystone(image: &RgbImage, fraction: f32) -> RgbImage {
+    let (w, h) = (f64::from(image.width()), f64::from(image.height()));
+    let inset = w * f64::from(fraction);
+    let seen = [(inset, 0.0), (w - inset, 0.0), (w, h), (0.0, h)];
+    let picture = [(0.0, 0.0), (w, 0.0), (w, h), (0.0, h)];
+    let Some(to_picture) = homography(seen, picture) else { return image.clone() };
+    let mut out = RgbImage::from_pixel(image.width(), image.height(), Rgb([0, 0, 0]));
+    for (x, y, p) in out.enumerate_pixels_mut() {
+        let (px, py) = (f64::from(x) + 0.5, f64::from(y) + 0.5);
+        let d = to_picture[6] * px + to_picture[7] * py + 1.0;
+        let sx = (to_picture[0] * px + to_picture[1] * py + to_picture[2]) / d;
+        let sy = (to_picture[3] * px + to_picture[4] * py + to_picture[5]) / d;
+        if (0.0..w).contains(&sx) && (0.0..h).contains(&sy) {
+            *p = bilinear(image, (sx - 0.5) as f32, (sy - 0.5) as f32);
+        }
+    }
+    out
+}
+
+/// The homography (h0..h7, h8 = 1) taking each `from` corner to its `to` corner, solved by
+/// Gaussian elimination; `None` for degenerate corners.
+fn homography(from: [(f64, f64); 4], to: [(f64, f64); 4]) -> Option<[f64; 8]> {
+    let mut m = [[0.0f64; 9]; 8];
+    for (i, ((x, y), (u, v))) in from.iter().zip(&to).enumerate() {
+        m[2 * i] = [*x, *y, 1.0, 0.0, 0.0, 0.0, -u * x, -u * y, *u];
+        m[2 * i + 1] = [0.0, 0.0, 0.0, *x, *y, 1.0, -v * x, -v * y, *v];
+    }
+    for col in 0..8 {
+        let pivot = (col..8).max_by(|&a, &b| m[a][col].abs().total_cmp(&m[b][col].abs()))?;
+        if m[pivot][col].abs() < 1e-12 {
+            return None;
+        }
+        m.swap(col, pivot);
+        let pivot_row = m[col];
+        for (row, values) in m.iter_mut().enumerate() {
+            if row != col {
+                let f = values[col] / pivot_row[col];
+                for (value, p) in values.iter_mut().zip(&pivot_row).skip(col) {
+                    *value -= f * p;
+                }
+            }
+        }
+    }
+    let mut h = [0.0; 8];
+    for (i, value) in h.iter_mut().enumerate() {
+        *value = m[i][8] / m[i][i];
+    }
+    Some(h)
+}
+
 /// A caption bar (white, with dark "text" blocks) along the bottom and a round sticker.
 fn overlays(image: &RgbImage) -> RgbImage {
     let mut out = image.clone();
@@ -274,4 +381,64 @@ fn screenshot(image: &RgbImage) -> RgbImage {
         }
     }
     jpeg(&canvas, 85)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gradient(w: u32, h: u32) -> RgbImage {
+        RgbImage::from_fn(w, h, |x, y| Rgb([(x % 256) as u8, (y % 256) as u8, 128]))
+    }
+
+    #[test]
+    fn stretches_and_thumbnails_have_the_sizes_asked() {
+        assert_eq!(Attack::Stretch { x: 1.3, y: 1.0 }.apply(&gradient(400, 300)).dimensions(), (520, 300));
+        assert_eq!(Attack::Stretch { x: 1.0, y: 0.8 }.apply(&gradient(400, 300)).dimensions(), (400, 240));
+        assert_eq!(Attack::LongSide(320).apply(&gradient(1000, 600)).dimensions(), (320, 192));
+        assert_eq!(Attack::LongSide(320).apply(&gradient(600, 1000)).dimensions(), (192, 320));
+    }
+
+    #[test]
+    fn a_keystone_narrows_the_top_and_keeps_the_bottom() {
+        let image = gradient(200, 100);
+        let seen = Attack::Keystone(0.1).apply(&image);
+        assert_eq!(seen.dimensions(), (200, 100));
+        // The top corners moved 20 px inwards: left of them is no picture.
+        assert_eq!(seen.get_pixel(5, 0).0, [0, 0, 0]);
+        assert_eq!(seen.get_pixel(194, 0).0, [0, 0, 0]);
+        // Just inside the top-left corner is the picture's left edge.
+        assert!(seen.get_pixel(21, 0).0[0] <= 2, "{:?}", seen.get_pixel(21, 0));
+        // The bottom row stays where it was.
+        for x in [10, 100, 190] {
+            let (a, b) = (seen.get_pixel(x, 99).0, image.get_pixel(x, 99).0);
+            assert!(a.iter().zip(&b).all(|(p, q)| p.abs_diff(*q) <= 2), "({x}, 99): {a:?} vs {b:?}");
+        }
+        // The middle column stays in the middle, foreshortened: halfway down the view shows
+        // a row past the picture's middle, as a plane tilted away does.
+        let middle = seen.get_pixel(100, 50).0;
+        assert!(middle[0].abs_diff(100) <= 1 && middle[1] > 52, "{middle:?}");
+    }
+
+    #[test]
+    fn the_homography_takes_each_corner_to_its_own() {
+        let from = [(10.0, 0.0), (90.0, 0.0), (100.0, 50.0), (0.0, 50.0)];
+        let to = [(0.0, 0.0), (100.0, 0.0), (100.0, 50.0), (0.0, 50.0)];
+        let h = homography(from, to).unwrap();
+        for ((x, y), (u, v)) in from.iter().zip(&to) {
+            let d = h[6] * x + h[7] * y + 1.0;
+            assert!(((h[0] * x + h[1] * y + h[2]) / d - u).abs() < 1e-9);
+            assert!(((h[3] * x + h[4] * y + h[5]) / d - v).abs() < 1e-9);
+        }
+        assert!(homography([(0.0, 0.0); 4], to).is_none(), "four corners in one point");
+    }
+
+    #[test]
+    fn gamma_below_one_brightens_the_midtones_and_keeps_the_ends() {
+        let image = RgbImage::from_fn(3, 1, |x, _| Rgb([[0, 128, 255][x as usize]; 3]));
+        let brighter = Attack::Gamma(0.8).apply(&image);
+        assert_eq!(brighter.get_pixel(0, 0).0[0], 0);
+        assert_eq!(brighter.get_pixel(2, 0).0[0], 255);
+        assert!((145..=150).contains(&brighter.get_pixel(1, 0).0[0]), "{:?}", brighter.get_pixel(1, 0));
+    }
 }
