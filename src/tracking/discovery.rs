@@ -256,6 +256,11 @@ impl Discoverer {
             }
             Carried::Unknown(_) => return Ok(false),
         };
+        // The grant the scan started under must still stand for the post to be tracked.
+        let stamp = self.store.consent_stamp(account.creator_id).await?;
+        if stamp.is_none_or(|s| !s.granted || s.changed_at != scan.consent_since) {
+            return Ok(false);
+        }
         let reference = PostRef { platform: account.platform, post_id: post.post_id.clone() };
         let new = NewPost {
             creator_id: account.creator_id,
