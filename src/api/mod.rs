@@ -65,6 +65,22 @@ pub struct AppState {
     pub video: crate::media::video::VideoSettings,
 }
 
+impl AppState {
+    /// The consent gate of requests about one creator (an account proof, an OAuth exchange,
+    /// a token revocation): a revocation committing meanwhile stops them or waits for their
+    /// answer, as for a poll.
+    pub(crate) fn creator_gate(
+        &self,
+        creator: &crate::domain::Creator,
+    ) -> crate::tracking::consent_gate::ConsentGate {
+        crate::tracking::consent_gate::ConsentGate::new(
+            self.store.clone(),
+            self.consent_locks.clone(),
+            vec![(creator.id, creator.consent_changed_at)],
+        )
+    }
+}
+
 /// Registers every route, the body limits and the error mapping on an app. Used by `serve`
 /// and by the tests alike.
 pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceConfig) {

@@ -19,7 +19,6 @@ use super::AppState;
 use crate::domain::{AccountId, Platform};
 use crate::platforms::{PlatformError, UserCredential};
 use crate::store::{NewSocialAccount, OAuthState, StoreError};
-use crate::tracking::consent_gate::ConsentGate;
 
 /// Longest `code` or `state` accepted (real ones are far shorter).
 const MAX_PARAM_CHARS: usize = 2048;
@@ -160,11 +159,7 @@ pub async fn callback(
     require_tracking_consent(&creator)?;
     // The exchange and the profile read are requests about the creator: they pass the
     // consent gate like a poll.
-    let gate = ConsentGate::new(
-        state.store.clone(),
-        state.consent_locks.clone(),
-        vec![(creator.id, creator.consent_changed_at)],
-    );
+    let gate = state.creator_gate(&creator);
     let oauth = state.platforms.oauth();
     let verifier = crate::secret::Secret::new(pending.pkce_verifier);
     let token = oauth.exchange(&gate, platform, code, &verifier).await.map_err(|e| match e {

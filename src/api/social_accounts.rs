@@ -18,7 +18,6 @@ use super::AppState;
 use crate::domain::{AccountId, Platform, SocialAccount};
 use crate::platforms::{normalise_handle, PlatformError, UserCredential, UserToken};
 use crate::store::{NewSocialAccount, StoreError};
-use crate::tracking::consent_gate::ConsentGate;
 
 /// Characters of a proof code after its prefix: unambiguous lowercase letters and digits.
 const PROOF_ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789";
@@ -242,12 +241,7 @@ pub async fn verify(
     };
     // The profile request is a request about the creator: it passes the consent gate like a
     // poll, so a revocation committing meanwhile either stops it or waits for its answer.
-    let gate = ConsentGate::new(
-        state.store.clone(),
-        state.consent_locks.clone(),
-        vec![(creator.id, creator.consent_changed_at)],
-    )
-    .covering([account.id]);
+    let gate = state.creator_gate(&creator).covering([account.id]);
     let fetched = adapter.profile(&gate, &account.handle, user.as_ref()).await;
     // Tokens obtained on the way are kept whatever the answer: the old ones may be dead.
     if let Some(token) = user.as_ref().and_then(|u| u.refreshed.take()) {

@@ -15,7 +15,6 @@ use super::AppState;
 use crate::consent::changes::unlink_account;
 use crate::domain::{AccountId, Creator, SocialAccount};
 use crate::platforms::{UserCredential, UserToken};
-use crate::tracking::consent_gate::ConsentGate;
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct UnlinkedView {
@@ -69,12 +68,7 @@ async fn revoke_at_platform(
     let Some(bytes) = state.store.oauth_token(account.id).await? else { return Ok(false) };
     let token = UserToken::from_bytes(&bytes).map_err(|_| ApiError::internal())?;
     let user = UserCredential::new(account.id, token);
-    let gate = ConsentGate::new(
-        state.store.clone(),
-        state.consent_locks.clone(),
-        vec![(creator.id, creator.consent_changed_at)],
-    )
-    .covering([account.id]);
+    let gate = state.creator_gate(creator).covering([account.id]);
     match state.platforms.revoke_token(&gate, account.platform, &user).await {
         Ok(revoked) => Ok(revoked),
         Err(error) => {
