@@ -1,6 +1,7 @@
 //! Embed and detect cost per megapixel at 1 MP and 4 MP, single thread, and at 1 MP for
 //! strips of 4:1 and 16:1 (the detector's working plane is largest for them); detection of
-//! a marked picture, of one cropped and re-encoded, and of the unmarked picture.
+//! a marked picture, of one cropped and re-encoded, of one stretched (found by the warped
+//! search, after the square one fails), and of the unmarked picture.
 //! Run: `cargo bench --bench watermark`.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
@@ -31,12 +32,14 @@ fn bench(c: &mut Criterion) {
         // A figure for a detection that fails would measure the wrong path.
         let attacked = Attack::Chain(vec![Attack::Crop { area: 0.5, cx: 0.3, cy: 0.6 }, Attack::Jpeg(75)])
             .apply(&marked);
-        for (what, input) in [("marked", &marked), ("attacked", &attacked)] {
+        let stretched = Attack::Stretch { x: 1.3, y: 1.0 }.apply(&marked);
+        for (what, input) in [("marked", &marked), ("attacked", &attacked), ("stretched", &stretched)] {
             if detect(input, &key).map(|d| d.payload) != Some(42) {
                 panic!("{label} {what}: the mark is not detected");
             }
         }
-        // The failure path: every alignment decoded in vain, then the re-registration.
+        // The failure path: every alignment decoded in vain, the re-registration and the
+        // warped search.
         if detect(&img, &key).is_some() {
             panic!("{label}: an unmarked picture is detected");
         }
@@ -45,6 +48,9 @@ fn bench(c: &mut Criterion) {
         });
         group.bench_with_input(BenchmarkId::new("detect", label), &marked, |b, m| b.iter(|| detect(m, &key)));
         group.bench_with_input(BenchmarkId::new("detect after crop+jpeg", label), &attacked, |b, m| {
+            b.iter(|| detect(m, &key))
+        });
+        group.bench_with_input(BenchmarkId::new("detect after stretch x1.3", label), &stretched, |b, m| {
             b.iter(|| detect(m, &key))
         });
     }

@@ -206,21 +206,18 @@ pub fn standard_suite() -> Vec<Attack> {
         Chain(vec![FlipHorizontal, Crop { area: 0.5, cx: 0.3, cy: 0.6 }, Jpeg(70)]),
         Chain(vec![Rotate(5.0), Scale(0.5), Jpeg(75)]),
         Chain(vec![PadInto(1080, 1920), Jpeg(80)]),
-    ]
-}
-
-/// The attacks past similarity transforms the detector is being taught: stretching,
-/// perspective, re-photography and small thumbnails. Not yet held to floors.
-pub fn beyond_similarity_suite() -> Vec<Attack> {
-    use Attack::*;
-    vec![
         Stretch { x: 1.3, y: 1.0 },
         Stretch { x: 1.0, y: 0.8 },
         Keystone(0.03),
-        Keystone(0.06),
-        Rephotograph,
         Chain(vec![LongSide(320), Jpeg(80)]),
     ]
+}
+
+/// The attacks the detector does not yet meet the 95 % floor on: a strong perspective and a
+/// photo of a screen.
+pub fn beyond_similarity_suite() -> Vec<Attack> {
+    use Attack::*;
+    vec![Keystone(0.06), Rephotograph]
 }
 
 /// A JPEG round trip at this quality (the image unchanged if encoding fails).

@@ -16,7 +16,7 @@ use image::RgbImage;
 
 use super::plane::Plane;
 use super::scale::tile_period;
-use super::Transform;
+use super::{Transform, Warp};
 
 /// Reference pixels per tile period: eight tiles across a picture's short side make a
 /// reference 48 pixels high.
@@ -88,11 +88,14 @@ impl Reference {
 
 impl Sighting {
     /// The picture a detection was made in, brought to reference scale: its tile period
-    /// becomes `REF_PERIOD` and the tiling's angle is turned back (both signs are tried, the
-    /// angle being known up to the square's symmetries).
+    /// becomes `REF_PERIOD`, its warp is undone and the tiling's angle is turned back (both
+    /// signs are tried, the angle being known up to the square's symmetries).
     pub fn of(image: &RgbImage, transform: &Transform) -> Sighting {
         let scale = REF_PERIOD / transform.tile_period_px.max(1.0);
-        let upright = View::of(&Plane::luma(image), scale);
+        let mut upright = View::of(&Plane::luma(image), scale);
+        if !transform.warp.is_identity() {
+            upright = upright.unwarped(&transform.warp);
+        }
         let angle = transform.rotation_degrees.to_radians();
         let views = if angle.abs() < 0.2f32.to_radians() {
             vec![upright.cropped(2 * MAX_SIDE)]
@@ -187,17 +190,43 @@ impl View {
     /// Turned by `angle` about its centre (bilinear), on a canvas holding all of it.
     fn rotated(&self, angle: f32) -> View {
         let (sin, cos) = angle.sin_cos();
+        self.mapped([cos, sin, -sin, cos])
+    }
+
+    /// The view whose point d (from its centre) shows this view's point m d (row-major m,
+    /// from this view's centre), bilinear, on a canvas holding all of this view.
+    fn mapped(&self, m: [f32; 4]) -> View {
+        self.mapped_by(m, |(dx, dy)| (m[0] * dx + m[1] * dy, m[2] * dx + m[3] * dy))
+    }
+
+    /// The view with a warp undone: its point p (from its centre) shows this view's point
+    /// W p / (1 - k . (W p)^), as `Warp` places it.
+    fn unwarped(&self, warp: &Warp) -> View {
+        let m = warp.matrix();
+        let (half_w, half_h) = (self.width as f32 / 2.0, self.height as f32 / 2.0);
+        self.mapped_by(m, |(dx, dy)| {
+            let (x, y) = (m[0] * dx + m[1] * dy, m[2] * dx + m[3] * dy);
+            let depth = 1.0 - warp.keystone.0 * x / half_w - warp.keystone.1 * y / half_h;
+            (x / depth, y / depth)
+        })
+    }
+
+    /// The view whose point d (from its centre) shows this view's point `source(d)` (from
+    /// its centre), bilinear, on a canvas holding this view carried by the inverse of the
+    /// linear map `m` (which `source` is, or is near).
+    fn mapped_by(&self, m: [f32; 4], source: impl Fn((f32, f32)) -> (f32, f32)) -> View {
         let (w, h) = (self.width as f32, self.height as f32);
-        let width = (w * cos.abs() + h * sin.abs()).ceil() as usize;
-        let height = (w * sin.abs() + h * cos.abs()).ceil() as usize;
+        let det = m[0] * m[3] - m[1] * m[2];
+        let inverse = [m[3] / det, -m[1] / det, -m[2] / det, m[0] / det];
+        // The canvas holds the corners (+-w/2, +-h/2) carried by m^-1.
+        let extent = |a: f32, b: f32| (a * w + b * h).abs().max((a * w - b * h).abs()).ceil() as usize;
+        let (width, height) = (extent(inverse[0], inverse[1]), extent(inverse[2], inverse[3]));
         let (cx, cy, ox, oy) = (w / 2.0, h / 2.0, width as f32 / 2.0, height as f32 / 2.0);
         let mut data = vec![f32::NAN; width * height];
         for y in 0..height {
             for x in 0..width {
-                let (dx, dy) = (x as f32 + 0.5 - ox, y as f32 + 0.5 - oy);
-                let sx = cos * dx + sin * dy + cx - 0.5;
-                let sy = -sin * dx + cos * dy + cy - 0.5;
-                data[y * width + x] = self.bilinear(sx, sy);
+                let (sx, sy) = source((x as f32 + 0.5 - ox, y as f32 + 0.5 - oy));
+                data[y * width + x] = self.bilinear(sx + cx - 0.5, sy + cy - 0.5);
             }
         }
         View { width, height, data }
@@ -337,7 +366,8 @@ mod tests {
         let picture = gradient(600, 400);
         let reference = Reference::of(&picture);
         let period = tile_period(600, 400) as f32;
-        let transform = Transform { tile_period_px: period, rotation_degrees: 0.0, flipped: false };
+        let transform =
+            Transform { tile_period_px: period, rotation_degrees: 0.0, flipped: false, warp: Warp::IDENTITY };
         for turned in [
             picture.clone(),
             image::imageops::rotate90(&picture),

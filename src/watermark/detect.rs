@@ -7,19 +7,22 @@ use std::rc::Rc;
 use image::RgbImage;
 use rustfft::num_complex::Complex32;
 
-use super::code::{decode, encode, likeliest_codeword, TAG_BITS};
-use super::fold::{
-    fold, fold_spectrum, pattern_of, peak_of, read_cells, sync_templates, turned_spectrum, Peak, DIHEDRAL,
-};
+use super::code::{decode, encode, TAG_BITS};
+use super::fold::{fold, fold_spectrum, peak_of, read_cells, sync_templates, Peak, DIHEDRAL};
 use super::pattern::{Layout, CELL_COUNT};
 use super::plane::Plane;
+use super::reregister::Best;
+use super::spectrum::Spectrum;
 use super::stack::{FrameStack, WorkingPlanes};
 use super::sync::{find_lattices, with_relatives, Lattice};
+use super::warped::{find_warped_lattices, with_keystone};
 use super::{Detection, Key, Transform};
 
 /// The longest tile period searched for, as a fraction of the working short side: a tile
 /// must repeat at least about twice across what is left of the picture to show a lattice.
 pub(super) const MAX_PERIOD_OF_SHORT_SIDE: f32 = 0.55;
+/// The shortest tile period searched for, in working pixels.
+const MIN_PERIOD: f32 = 24.0;
 /// Lattice candidates taken from the spectrum search (each then joined by its 45-degree
 /// relatives, see `with_relatives`).
 const LATTICE_CANDIDATES: usize = 4;
@@ -30,9 +33,20 @@ const REGISTRATIONS_PER_LATTICE: usize = 2;
 /// Orientation/offset peaks decoded per registration, best first: the right symmetry is not
 /// always the strongest peak when the mark is weak.
 const PEAKS_PER_REGISTRATION: usize = 2;
-/// Alignments decoded per image: the search's, and one decision-directed re-registration
-/// of the best (`Best::reread`).
-pub const DECODE_ATTEMPTS: usize = LATTICES_DECODED * REGISTRATIONS_PER_LATTICE * PEAKS_PER_REGISTRATION + 1;
+/// Warped lattice candidates taken from the warped search, and of them (with their
+/// relatives) those refined and decoded, one registration each: read only when no square
+/// lattice decodes.
+const WARPED_CANDIDATES: usize = 4;
+const WARPED_DECODED: usize = 2;
+/// Warped lattice candidates taken from the spectrum of the picture's centre, and the
+/// alignments whose keystone is searched before the `WARPED_DECODED` best are decoded.
+const CENTRE_CANDIDATES: usize = 2;
+const KEYSTONED: usize = 4;
+const WARPED_ATTEMPTS: usize = WARPED_DECODED * PEAKS_PER_REGISTRATION;
+/// Alignments decoded per image: the square search's, one decision-directed re-registration
+/// of the best (`Best::reread`), and the warped search's.
+pub const DECODE_ATTEMPTS: usize =
+    LATTICES_DECODED * REGISTRATIONS_PER_LATTICE * PEAKS_PER_REGISTRATION + 1 + WARPED_ATTEMPTS;
 /// Codewords the list decoder tries per alignment for a picture, best first.
 pub const PICTURE_LIST: usize = 4;
 /// Integrity-tag tests per picture: the false-positive arithmetic counts them.
@@ -48,28 +62,22 @@ const RESAMPLE_ABOVE: f32 = 64.0;
 /// Fine search around each candidate: relative period and angle (radians) offsets.
 const PERIOD_STEPS: [f32; 5] = [-0.01, -0.005, 0.0, 0.005, 0.01];
 const ANGLE_STEPS: [f32; 3] = [-0.007, 0.0, 0.007];
-/// Rounds of decision-directed re-registration, and its search around the alignment: half
-/// the first refinement's steps.
-const REREGISTRATIONS: usize = 2;
-const REREGISTRATION_PERIOD_STEPS: [f32; 5] = [-0.005, -0.0025, 0.0, 0.0025, 0.005];
-const REREGISTRATION_ANGLE_STEPS: [f32; 3] = [-0.0035, 0.0, 0.0035];
-
 /// The planes at one scale (the working size, or resampled for a large tile): the
 /// texture-weighted residual alignments are found on, and the residual cells are read from.
 #[derive(Clone)]
-struct Planes {
-    weighted: Rc<Plane>,
-    residual: Rc<Plane>,
+pub(super) struct Planes {
+    pub(super) weighted: Rc<Plane>,
+    pub(super) residual: Rc<Plane>,
     /// The planes' pixels per working pixel.
-    scale: f32,
+    pub(super) scale: f32,
 }
 
 /// One lattice's best peaks (best first, one per symmetry) in the fold of the weighted
 /// plane, with the planes it was folded from.
-struct Alignment {
+pub(super) struct Alignment {
     planes: Planes,
     lattice: Lattice,
-    peaks: Vec<Peak>,
+    pub(super) peaks: Vec<Peak>,
 }
 
 impl Alignment {
@@ -78,113 +86,146 @@ impl Alignment {
     }
 }
 
-/// Candidate alignments, best synchronisation first, each with the cells it reads (see
-/// `Attempts`).
-fn attempts(stack: &FrameStack, layout: &Layout) -> Attempts {
-    let Some((WorkingPlanes { residual, weighted, plane }, factor)) = stack.working_planes() else {
-        return Attempts { read: Vec::new(), best: None };
-    };
-    let min_period = 24.0;
-    let max_period = MAX_PERIOD_OF_SHORT_SIDE * weighted.width.min(weighted.height) as f32;
-    let lattices = find_lattices(&weighted, stack.block_period(), min_period, max_period, LATTICE_CANDIDATES);
-    let templates = sync_templates(layout);
-    let work = Planes { weighted: Rc::new(weighted), residual: Rc::new(residual), scale: 1.0 };
-
-    let mut coarse: Vec<Alignment> = with_relatives(&lattices, min_period, max_period)
-        .iter()
-        .map(|l| {
-            let planes = planes_for(&work, &plane, l.period);
-            let lattice = Lattice { period: l.period * planes.scale, ..*l };
-            align(planes, lattice, &templates)
-        })
-        .collect();
-    coarse.sort_by(|a, b| b.z().total_cmp(&a.z()));
-    let mut refined: Vec<Vec<Alignment>> =
-        coarse.into_iter().take(LATTICES_DECODED).map(|a| refine(a, &templates)).collect();
-    refined.sort_by(|a, b| best_z(b).total_cmp(&best_z(a)));
-
-    let read: Vec<(Transform, [f32; CELL_COUNT])> = refined
-        .iter()
-        .flatten()
-        .flat_map(|a| {
-            let cells_fold = Rc::new(fold(&a.planes.residual, a.lattice));
-            a.peaks.iter().take(PEAKS_PER_REGISTRATION).map(move |p| (a, Rc::clone(&cells_fold), *p))
-        })
-        .map(|(alignment, cells_fold, peak)| {
-            let transform = transform_of(alignment.lattice, alignment.planes.scale * factor, peak.symmetry);
-            (transform, read_cells(&cells_fold, peak))
-        })
-        .collect();
-    // The first read is the best alignment's best peak.
-    let best = refined.first().and_then(|r| r.first()).zip(read.first()).and_then(|(a, (_, cells))| {
-        let peak = *a.peaks.first()?;
-        Some(Best { planes: a.planes.clone(), lattice: a.lattice, peak, cells: *cells, factor })
-    });
-    Attempts { read, best }
-}
-
-/// The alignments to decode, best synchronisation first, and the best of them kept for a
-/// decision-directed re-registration, which is read only if none of them decodes: exactly
-/// the `DECODE_ATTEMPTS` the false-positive arithmetic counts (fewer when the spectrum has
-/// fewer lattice candidates).
-struct Attempts {
-    read: Vec<(Transform, [f32; CELL_COUNT])>,
-    best: Option<Best>,
-}
-
-/// The best alignment: its planes, lattice and peak, the cells read there, and the working
-/// scale.
-struct Best {
-    planes: Planes,
-    lattice: Lattice,
-    peak: Peak,
-    cells: [f32; CELL_COUNT],
+/// What every candidate alignment of one stack is searched on: the working planes, their
+/// spectrum, the synchronisation templates, and the working scale.
+struct Search {
+    work: Planes,
+    plane: Plane,
+    spectrum: Spectrum,
+    templates: Vec<Vec<Complex32>>,
     factor: f32,
+    max_period: f32,
+    block: (f32, f32),
 }
 
-impl Best {
-    /// Decision-directed registration: the likeliest codeword read at the alignment (the
-    /// Viterbi path, whatever its tag), rendered with the synchronisation cells into the
-    /// whole tile, is a template of 256 cells instead of 44. The small period and angle
-    /// corrections around the alignment are searched again against it, twice (the second
-    /// time from the cells read at the first's best), and the cells are read at the best.
-    /// It rescues small pictures after a downscale, whose alignment is right but too coarse
-    /// for their 1-2 px cells.
-    fn reread(&self, layout: &Layout) -> (Transform, [f32; CELL_COUNT]) {
-        let (mut lattice, mut cells) = (self.lattice, self.cells);
-        for _ in 0..REREGISTRATIONS {
-            let soft = normalised_soft_bits(layout, &cells);
-            let guess = layout.cell_values(&likeliest_codeword(&soft));
-            let template = turned_spectrum(&pattern_of(&guess), self.peak.symmetry);
-            let mut best = (
-                lattice,
-                peak_of(&fold_spectrum(&self.planes.weighted, lattice), &template, self.peak.symmetry),
-            );
-            for candidate in
-                lattices_around(lattice, &REREGISTRATION_PERIOD_STEPS, &REREGISTRATION_ANGLE_STEPS)
-            {
-                let folded = fold_spectrum(&self.planes.weighted, candidate);
-                let peak = peak_of(&folded, &template, self.peak.symmetry);
-                if peak.z > best.1.z {
-                    best = (candidate, peak);
-                }
-            }
-            lattice = best.0;
-            cells = read_cells(&fold(&self.planes.residual, lattice), best.1);
-        }
-        (transform_of(lattice, self.planes.scale * self.factor, self.peak.symmetry), cells)
+impl Search {
+    fn new(stack: &FrameStack, layout: &Layout) -> Option<Search> {
+        let (WorkingPlanes { residual, weighted, plane }, factor) = stack.working_planes()?;
+        let max_period = MAX_PERIOD_OF_SHORT_SIDE * weighted.width.min(weighted.height) as f32;
+        let spectrum = Spectrum::compute(&weighted, stack.block_period());
+        Some(Search {
+            work: Planes { weighted: Rc::new(weighted), residual: Rc::new(residual), scale: 1.0 },
+            plane,
+            spectrum,
+            templates: sync_templates(layout),
+            factor,
+            max_period,
+            block: stack.block_period(),
+        })
     }
+
+    /// The square lattices' alignments, best synchronisation first, each with the cells it
+    /// reads (see `Attempts`).
+    fn square_attempts(&self) -> Attempts {
+        let lattices = find_lattices(&self.spectrum, MIN_PERIOD, self.max_period, LATTICE_CANDIDATES);
+        let refined = self.registrations(&lattices, LATTICES_DECODED, REGISTRATIONS_PER_LATTICE);
+        let read = self.reads(&refined);
+        // The first read is the best alignment's best peak.
+        let best = refined.first().and_then(|r| r.first()).zip(read.first()).and_then(|(a, (_, cells))| {
+            let peak = *a.peaks.first()?;
+            Some(Best {
+                planes: a.planes.clone(),
+                lattice: a.lattice,
+                peak,
+                cells: *cells,
+                factor: self.factor,
+            })
+        });
+        Attempts { read, best }
+    }
+
+    /// The warped lattices' alignments (see `warped`) and the best square one's, best
+    /// synchronisation first, each with the keystone that aligns it best: the
+    /// `WARPED_ATTEMPTS` read only when no square lattice decodes.
+    fn warped_reads(&self, best_square: Option<Lattice>) -> Vec<Read> {
+        let mut lattices =
+            find_warped_lattices(&self.spectrum, MIN_PERIOD, self.max_period, WARPED_CANDIDATES);
+        lattices.extend(best_square);
+        // Under a keystone the tiling's scale changes across the picture and the comb of
+        // the whole picture blurs; the centre's holds the centre's lattice.
+        let centre = self.work.weighted.centre();
+        let centre_max = MAX_PERIOD_OF_SHORT_SIDE * centre.width.min(centre.height) as f32;
+        let centre_spectrum = Spectrum::compute(&centre, self.block);
+        lattices.extend(find_warped_lattices(&centre_spectrum, MIN_PERIOD, centre_max, CENTRE_CANDIDATES));
+        lattices.extend(find_lattices(&centre_spectrum, MIN_PERIOD, centre_max, 1));
+        let mut keyed: Vec<Alignment> = self
+            .registrations(&lattices, KEYSTONED, 1)
+            .into_iter()
+            .flatten()
+            .map(|start| {
+                let planes = start.planes.clone();
+                let lattice = with_keystone(start.lattice, |l| align(planes.clone(), l, &self.templates).z());
+                let keyed = align(planes, lattice, &self.templates);
+                refine(keyed, &self.templates, 1).swap_remove(0)
+            })
+            .collect();
+        keyed.sort_by(|a, b| b.z().total_cmp(&a.z()));
+        let refined: Vec<Vec<Alignment>> = keyed.into_iter().take(WARPED_DECODED).map(|a| vec![a]).collect();
+        self.reads(&refined)
+    }
+
+    /// Each candidate and its 45-degree relatives aligned with the synchronisation template;
+    /// the `lattices` best refined, each to its `registrations` best registrations.
+    fn registrations(
+        &self,
+        candidates: &[Lattice],
+        lattices: usize,
+        registrations: usize,
+    ) -> Vec<Vec<Alignment>> {
+        let mut coarse: Vec<Alignment> = with_relatives(candidates, MIN_PERIOD, self.max_period)
+            .iter()
+            .map(|l| {
+                let planes = planes_for(&self.work, &self.plane, l.period);
+                let lattice = Lattice { period: l.period * planes.scale, ..*l };
+                align(planes, lattice, &self.templates)
+            })
+            .collect();
+        coarse.sort_by(|a, b| b.z().total_cmp(&a.z()));
+        let mut refined: Vec<Vec<Alignment>> =
+            coarse.into_iter().take(lattices).map(|a| refine(a, &self.templates, registrations)).collect();
+        refined.sort_by(|a, b| best_z(b).total_cmp(&best_z(a)));
+        refined
+    }
+
+    /// The cells read at the `PEAKS_PER_REGISTRATION` best peaks of each registration.
+    fn reads(&self, refined: &[Vec<Alignment>]) -> Vec<Read> {
+        refined
+            .iter()
+            .flatten()
+            .flat_map(|a| {
+                let cells_fold = Rc::new(fold(&a.planes.residual, a.lattice));
+                a.peaks.iter().take(PEAKS_PER_REGISTRATION).map(move |p| (a, Rc::clone(&cells_fold), *p))
+            })
+            .map(|(alignment, cells_fold, peak)| {
+                let transform =
+                    transform_of(alignment.lattice, alignment.planes.scale * self.factor, peak.symmetry);
+                (transform, read_cells(&cells_fold, peak))
+            })
+            .collect()
+    }
+}
+
+/// An alignment's geometry and the cells read there.
+pub(super) type Read = (Transform, [f32; CELL_COUNT]);
+
+/// The square lattices' alignments to decode, best synchronisation first, and the best of
+/// them kept for a decision-directed re-registration, which is read only if none of them
+/// decodes.
+struct Attempts {
+    read: Vec<Read>,
+    best: Option<Best>,
 }
 
 /// The geometry reported for a lattice found on planes at `scale` input pixels per plane
 /// pixel, read under a symmetry of the square.
-fn transform_of(lattice: Lattice, scale: f32, symmetry: usize) -> Transform {
+pub(super) fn transform_of(lattice: Lattice, scale: f32, symmetry: usize) -> Transform {
     let (a, b, c, d) = DIHEDRAL[symmetry];
     Transform {
         tile_period_px: lattice.period / scale,
         rotation_degrees: lattice.angle.to_degrees(),
         // A symmetry with a negative determinant is a mirror image.
         flipped: a * d - b * c < 0,
+        warp: lattice.warp,
     }
 }
 
@@ -203,7 +244,7 @@ fn planes_for(work: &Planes, plane: &Plane, period: f32) -> Planes {
 }
 
 /// Soft coded bits from cells, normalised to unit RMS.
-fn normalised_soft_bits(layout: &Layout, cells: &[f32; CELL_COUNT]) -> Vec<f32> {
+pub(super) fn normalised_soft_bits(layout: &Layout, cells: &[f32; CELL_COUNT]) -> Vec<f32> {
     let mut soft = layout.soft_bits(cells);
     let rms = (soft.iter().map(|v| v * v).sum::<f32>() / soft.len() as f32).sqrt().max(1e-9);
     soft.iter_mut().for_each(|v| *v /= rms);
@@ -218,8 +259,10 @@ pub fn detect(image: &RgbImage, key: &Key) -> Option<Detection> {
 
 pub(super) fn detect_stack(stack: &FrameStack, key: &Key, list: usize) -> Option<Detection> {
     let layout = Layout::new(key);
-    let Attempts { read, best } = attempts(stack, &layout);
-    let decoded = |(transform, cells): (Transform, [f32; CELL_COUNT])| {
+    let search = Search::new(stack, &layout)?;
+    let Attempts { read, best } = search.square_attempts();
+    let best_square = best.as_ref().map(Best::working_lattice);
+    let decoded = |(transform, cells): Read| {
         let soft = normalised_soft_bits(&layout, &cells);
         let payload = decode(key, &soft, list)?;
         let codeword = encode(key, payload);
@@ -227,8 +270,12 @@ pub(super) fn detect_stack(stack: &FrameStack, key: &Key, list: usize) -> Option
             / soft.len() as f32;
         Some(Detection { payload, score: agreement.clamp(0.0, 1.0), transform })
     };
-    // The re-registration costs some thirty folds: only when nothing else decodes.
-    read.into_iter().find_map(decoded).or_else(|| best.and_then(|b| decoded(b.reread(&layout))))
+    // The re-registration costs some thirty folds and the warped search a second search of
+    // the spectrum: each only when nothing before it decodes.
+    read.into_iter()
+        .find_map(decoded)
+        .or_else(|| best.and_then(|b| decoded(b.reread(&layout))))
+        .or_else(|| search.warped_reads(best_square).into_iter().find_map(decoded))
 }
 
 /// For measurement: the most coded bits any attempt reads right for a known payload.
@@ -238,8 +285,13 @@ pub fn coded_bits_right(image: &RgbImage, key: &Key, payload: u64) -> usize {
     let codeword = encode(key, payload);
     let mut stack = FrameStack::new();
     stack.add(image);
-    let Attempts { mut read, best } = attempts(&stack, &layout);
+    let Some(search) = Search::new(&stack, &layout) else {
+        return 0;
+    };
+    let Attempts { mut read, best } = search.square_attempts();
+    let best_square = best.as_ref().map(Best::working_lattice);
     read.extend(best.map(|b| b.reread(&layout)));
+    read.extend(search.warped_reads(best_square));
     read.iter()
         .map(|(_, cells)| {
             let soft = layout.soft_bits(cells);
@@ -251,7 +303,7 @@ pub fn coded_bits_right(image: &RgbImage, key: &Key, payload: u64) -> usize {
 
 /// The best cyclic shift of one fold against the synchronisation template under each
 /// symmetry of the square, best first.
-fn align(planes: Planes, lattice: Lattice, templates: &[Vec<Complex32>]) -> Alignment {
+pub(super) fn align(planes: Planes, lattice: Lattice, templates: &[Vec<Complex32>]) -> Alignment {
     let folded = fold_spectrum(&planes.weighted, lattice);
     let mut peaks: Vec<Peak> = templates
         .iter()
@@ -267,7 +319,7 @@ fn align(planes: Planes, lattice: Lattice, templates: &[Vec<Complex32>]) -> Alig
 /// `REGISTRATIONS_PER_LATTICE` best, best first. The template's 44 cells make the peak's
 /// z-score a noisy guide at this scale: the best and the second best registration each
 /// decode pictures the other misses.
-fn refine(start: Alignment, templates: &[Vec<Complex32>]) -> Vec<Alignment> {
+fn refine(start: Alignment, templates: &[Vec<Complex32>], keep: usize) -> Vec<Alignment> {
     let base = start.lattice;
     let planes = start.planes.clone();
     let mut all = vec![start];
@@ -275,13 +327,13 @@ fn refine(start: Alignment, templates: &[Vec<Complex32>]) -> Vec<Alignment> {
         all.push(align(planes.clone(), lattice, templates));
     }
     all.sort_by(|a, b| b.z().total_cmp(&a.z()));
-    all.truncate(REGISTRATIONS_PER_LATTICE);
+    all.truncate(keep);
     all
 }
 
 /// The lattices around `base` at relative period and angle (radians) offsets, period
 /// steps outer, without `base` itself.
-fn lattices_around<'a>(
+pub(super) fn lattices_around<'a>(
     base: Lattice,
     period_steps: &'a [f32],
     angle_steps: &'a [f32],
@@ -319,35 +371,41 @@ mod tests {
     use rand::{Rng, SeedableRng};
 
     #[test]
-    fn re_registration_against_the_likeliest_codeword_finds_the_true_period() {
+    fn the_keystone_that_sharpens_the_fold_is_the_pictures() {
         use crate::watermark::pattern::render;
-        let key = Key::from_bytes([7; 32]);
+        use crate::watermark::warp::Warp;
+        use crate::watermark::warped::with_keystone;
+        let key = Key::from_bytes([4; 32]);
         let layout = Layout::new(&key);
-        let codeword = encode(&key, 0x5eed_cafe);
-        // A mark tiled at a period of 40 px over 320 x 320, in noise that leaves about 85 %
-        // of the coded bits right.
-        let tile = render(&layout.cell_values(&codeword), 40);
-        let mut rng = rand::rngs::StdRng::seed_from_u64(17);
-        let data = (0..320 * 320)
-            .map(|i| tile[(i / 320 % 40) * 40 + i % 320 % 40] + rng.gen_range(-NOISE..NOISE))
-            .collect();
-        const NOISE: f32 = 15.0;
-        let plane = Rc::new(Plane { width: 320, height: 320, data });
-        let planes = Planes { weighted: Rc::clone(&plane), residual: plane, scale: 1.0 };
-        // Registered half a per cent off, as the synchronisation cells alone may leave it.
-        let start = Lattice { period: 40.2, angle: 0.0, score: 0.0 };
-        let aligned = align(planes.clone(), start, &sync_templates(&layout));
-        let peak = aligned.peaks[0];
-        let cells = read_cells(&fold(&planes.residual, start), peak);
-        let right = |cells: &[f32; CELL_COUNT]| {
-            let soft = layout.soft_bits(cells);
-            soft.iter().zip(&codeword).filter(|(s, &b)| (**s > 0.0) == (b == 1)).count()
+        let tile = render(&layout.cell_values(&encode(&key, 0xfeed)), 40);
+        // The tiling of period 40 under a warp with a keystone, placed as `Warp` says, in
+        // noise.
+        let truth = Lattice {
+            warp: Warp { stretch: 0.95, shear: 0.0, keystone: (-0.02, 0.06) },
+            ..Lattice::square(40.0, 0.05, 0.0)
         };
-        let best = Best { planes, lattice: start, peak, cells, factor: 1.0 };
-        let (transform, reread) = best.reread(&layout);
-        assert!((transform.tile_period_px - 40.0).abs() < 0.05, "{transform:?}");
-        // The rereading corrects bits the first alignment got wrong.
-        assert!(right(&reread) >= right(&cells) + 8, "{} then {}", right(&cells), right(&reread));
+        let [m00, m01, m10, m11] = truth.bins_of_pixels(40.0);
+        let (width, height) = (360usize, 320usize);
+        let (cx, cy) = (width as f32 / 2.0, height as f32 / 2.0);
+        let mut rng = rand::rngs::StdRng::seed_from_u64(23);
+        let data = (0..width * height)
+            .map(|i| {
+                let (dx, dy) = ((i % width) as f32 - cx, (i / width) as f32 - cy);
+                let depth = truth.warp.depth((dx / cx, dy / cy));
+                let u = ((dx * m00 + dy * m01) / depth).rem_euclid(40.0) as usize % 40;
+                let v = ((dx * m10 + dy * m11) / depth).rem_euclid(40.0) as usize % 40;
+                tile[v * 40 + u] + rng.gen_range(-5.0..5.0)
+            })
+            .collect();
+        let plane = Rc::new(Plane { width, height, data });
+        let planes = Planes { weighted: Rc::clone(&plane), residual: plane, scale: 1.0 };
+        let templates = sync_templates(&layout);
+        let z = |l: Lattice| align(planes.clone(), l, &templates).z();
+        let flat = Lattice { warp: Warp { keystone: (0.0, 0.0), ..truth.warp }, ..truth };
+        let found = with_keystone(flat, z);
+        let (kx, ky) = found.warp.keystone;
+        assert!((kx + 0.02).abs() <= 0.01 && (ky - 0.06).abs() <= 0.01, "{:?}", found.warp);
+        assert!(z(found) > z(flat) + 2.0, "{} against {}", z(found), z(flat));
     }
 
     #[test]
@@ -365,7 +423,7 @@ mod tests {
         // One tile of working pixels folds to itself.
         let plane = Rc::new(Plane { width: FOLD, height: FOLD, data: folded.clone() });
         let planes = Planes { weighted: Rc::clone(&plane), residual: plane, scale: 1.0 };
-        let lattice = Lattice { period: FOLD as f32, angle: 0.0, score: 0.0 };
+        let lattice = Lattice::square(FOLD as f32, 0.0, 0.0);
         let alignment = align(planes, lattice, &sync_templates(&layout));
         // Brute force: turn the fold by each symmetry and correlate it with the template.
         for symmetry in 0..DIHEDRAL.len() {

@@ -82,18 +82,35 @@ fn turn_by((a, b, c, d): (i8, i8, i8, i8), (u, v): (usize, usize)) -> (usize, us
 
 /// Accumulates every working pixel into the tile bin it maps to under the lattice.
 pub(super) fn fold(work: &Plane, lattice: Lattice) -> Vec<f32> {
-    let k = FOLD as f32 / lattice.period;
-    let (c, s) = ((-lattice.angle).cos() * k, (-lattice.angle).sin() * k);
+    let [m00, m01, m10, m11] = lattice.bins_of_pixels(FOLD as f32);
     let mut sum = vec![0.0f32; FOLD * FOLD];
     let mut count = vec![0u32; FOLD * FOLD];
     // FOLD is a power of two: masking the two's-complement bin is the cyclic wrap.
     const WRAP: i32 = FOLD as i32 - 1;
+    if lattice.warp.has_keystone() {
+        // Under a keystone the bin is taken from the centre, the linear map divided by the
+        // depth there (see `Warp`).
+        let (cx, cy) = (work.width as f32 / 2.0, work.height as f32 / 2.0);
+        for y in 0..work.height {
+            let dy = y as f32 - cy;
+            let row = &work.data[y * work.width..(y + 1) * work.width];
+            for (x, v) in row.iter().enumerate() {
+                let dx = x as f32 - cx;
+                let depth = lattice.warp.depth((dx / cx, dy / cy));
+                let u = (floor_i32((dx * m00 + dy * m01) / depth) & WRAP) as usize;
+                let w = (floor_i32((dx * m10 + dy * m11) / depth) & WRAP) as usize;
+                sum[w * FOLD + u] += v;
+                count[w * FOLD + u] += 1;
+            }
+        }
+        return sum.iter().zip(&count).map(|(s, &c)| if c > 0 { s / c as f32 } else { 0.0 }).collect();
+    }
     for y in 0..work.height {
-        let (yc, ys) = (y as f32 * -s, y as f32 * c);
+        let (yu, yw) = (y as f32 * m01, y as f32 * m11);
         let row = &work.data[y * work.width..(y + 1) * work.width];
         for (x, v) in row.iter().enumerate() {
-            let u = (floor_i32(x as f32 * c + yc) & WRAP) as usize;
-            let w = (floor_i32(x as f32 * s + ys) & WRAP) as usize;
+            let u = (floor_i32(x as f32 * m00 + yu) & WRAP) as usize;
+            let w = (floor_i32(x as f32 * m10 + yw) & WRAP) as usize;
             sum[w * FOLD + u] += v;
             count[w * FOLD + u] += 1;
         }

@@ -11,8 +11,9 @@
 //! The detector resamples the image so its shorter side is 320 pixels (a strip beyond 4:1
 //! to an area of 320 x 1,280) and reads it through the mix of R, G and B that hears the
 //! mark best over the picture's own texture (`colour`). It removes the picture's own low
-//! frequencies, and finds the tiling lattice (period and angle, modulo 90 degrees) from the
-//! comb of harmonics the tiling leaves in the whitened power spectrum. It folds every pixel
+//! frequencies, and finds the tiling lattice (period and angle, modulo 90 degrees; past
+//! that, a stretch, a shear and a keystone) from the comb of harmonics the tiling leaves in
+//! the whitened power spectrum. It folds every pixel
 //! onto one tile under that lattice, which averages all the tiles present whatever the
 //! crop; correlating the fold with the synchronisation cells under the 8 symmetries of the
 //! square (rotations by 90 degrees and mirror images) gives the orientation and cyclic
@@ -31,16 +32,17 @@
 //! A payload is accepted only if the decoded word's 36-bit integrity tag equals
 //! HMAC-SHA256(key, payload) truncated to 36 bits. On an image not marked with this key the
 //! decoder outputs some words; since HMAC is a pseudo-random function, each one's tag matches
-//! with probability 2^-36 ~ 1.46e-11. The detector decodes at most `DECODE_ATTEMPTS` = 13
+//! with probability 2^-36 ~ 1.46e-11. The detector decodes at most `DECODE_ATTEMPTS` = 17
 //! candidate alignments per image: the 2 best orientation peaks at each of the 2 best fine
-//! registrations of the 3 best lattices (the search over periods, angles, symmetries and
-//! shifts ranks them by synchronisation score alone), and, only if none of those decodes,
+//! registrations of the 3 best square lattices (the search over periods, angles, symmetries
+//! and shifts ranks them by synchronisation score alone); only if none of those decodes,
 //! the best one re-registered against its own likeliest codeword (chosen by the Viterbi
-//! metric, which tests no tag). The list decoder tries the `PICTURE_LIST` = 4 most likely
-//! codewords of each: `TAG_TESTS` = 52 tag tests. By the union bound the false-positive
-//! probability per image is at most 52 * 2^-36 ~ 7.57e-10, below the 1e-9 required (a
-//! compile-time assertion keeps it so). A video decodes two
-//! [`FrameStack`]s with half the list each, the same 52 tests, so the bound holds per video
+//! metric, which tests no tag); and only if that fails too, the 2 best peaks of the 2 best
+//! warped lattices (a stretch, a shear, a keystone; see `warped`). The list decoder tries
+//! the `PICTURE_LIST` = 4 most likely codewords of each: `TAG_TESTS` = 68 tag tests. By the
+//! union bound the false-positive probability per image is at most 68 * 2^-36 ~ 9.90e-10,
+//! below the 1e-9 required (a compile-time assertion keeps it so). A video decodes two
+//! [`FrameStack`]s with half the list each, the same 68 tests, so the bound holds per video
 //! too. An image marked under another key decodes to noise under this key and is covered
 //! by the same bound.
 
@@ -56,10 +58,13 @@ mod key;
 mod mask;
 mod pattern;
 mod plane;
+mod reregister;
 mod scale;
 mod spectrum;
 mod stack;
 mod sync;
+mod warp;
+mod warped;
 
 use image::RgbImage;
 
@@ -82,6 +87,7 @@ pub use embed::Embedder;
 pub use key::Key;
 pub use scale::tile_period;
 pub use stack::FrameStack;
+pub use warp::Warp;
 
 /// The geometry the detector found.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -93,6 +99,9 @@ pub struct Transform {
     /// Whether the image is mirrored relative to the marked original (or rotated by an
     /// odd multiple of 90 degrees and mirrored).
     pub flipped: bool,
+    /// The tiling's distortion past a similarity (the identity when there is none): a
+    /// stretch along the input's x axis and a shear.
+    pub warp: Warp,
 }
 
 /// A watermark found in an image.

@@ -64,6 +64,16 @@ impl Plane {
 
     /// Resamples to the given size with a triangle filter whose support widens when
     /// shrinking, so downscaling averages instead of aliasing.
+    /// The middle half of the plane along each side.
+    pub fn centre(&self) -> Plane {
+        let (width, height) = ((self.width / 2).max(1), (self.height / 2).max(1));
+        let (x0, y0) = (self.width / 4, self.height / 4);
+        let data = (y0..y0 + height)
+            .flat_map(|y| self.data[y * self.width + x0..y * self.width + x0 + width].iter().copied())
+            .collect();
+        Plane { width, height, data }
+    }
+
     pub fn resize(&self, width: usize, height: usize) -> Plane {
         if width == self.width && height == self.height {
             return self.clone();

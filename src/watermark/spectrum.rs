@@ -7,6 +7,8 @@ use rustfft::FftDirection;
 
 use super::fft::fft2d;
 use super::plane::{floor_i32, Plane};
+use super::sync::Lattice;
+use super::warp::Warp;
 
 /// Harmonics along each axis in a lattice's score: the mark's cells put energy up to
 /// about the twelfth harmonic of the tile at the working scale.
@@ -124,12 +126,11 @@ impl Spectrum {
         top * (1.0 - ay) + bottom * ay
     }
 
-    /// Mean whitened power over the harmonics of a square lattice (half plane, below
-    /// Nyquist, up to `HARMONICS` along each axis), minus the floor: about 0 for an
-    /// unmarked image.
-    pub(super) fn lattice_score(&self, period: f32, angle: f32) -> f32 {
+    /// Mean whitened power over the harmonics of a lattice (half plane, below Nyquist, up to
+    /// `HARMONICS` along each of its axes), minus the floor: about 0 for an unmarked image.
+    pub(super) fn lattice_score(&self, lattice: &Lattice) -> f32 {
         let mut score = [0.0];
-        self.lattice_scores(&[period], angle, HARMONICS, &mut score);
+        self.lattice_scores(&[lattice.period], lattice.angle, lattice.warp, HARMONICS, &mut score);
         score[0]
     }
 
@@ -137,9 +138,22 @@ impl Spectrum {
     /// harmonic is the outer loop: the same harmonic of neighbouring periods lies a few bins
     /// apart along one ray, so the spectrum's reads stay close (scoring one lattice at a time
     /// jumps across its 4 MB). Each period's sum still adds its harmonics in the same order.
-    pub(super) fn lattice_scores(&self, periods: &[f32], angle: f32, harmonics: i32, scores: &mut [f32]) {
+    /// The lattices share one warp: a harmonic (k, l) of the square lattice is at W^-T of its
+    /// frequency.
+    pub(super) fn lattice_scores(
+        &self,
+        periods: &[f32],
+        angle: f32,
+        warp: Warp,
+        harmonics: i32,
+        scores: &mut [f32],
+    ) {
         let (cos, sin) = (angle.cos(), angle.sin());
-        let steps: Vec<(f32, f32)> = periods.iter().map(|p| (cos / p, sin / p)).collect();
+        // The two dual basis vectors per period: harmonic (k, l) is k b1 + l b2.
+        let steps: Vec<((f32, f32), (f32, f32))> = periods
+            .iter()
+            .map(|p| (warp.frequency((cos / p, sin / p)), warp.frequency((-sin / p, cos / p))))
+            .collect();
         let mut sums = vec![0.0f32; periods.len()];
         let mut counts = vec![0u32; periods.len()];
         for k in 0..=harmonics {
@@ -148,8 +162,8 @@ impl Spectrum {
                     continue;
                 }
                 let (k, l) = (k as f32, l as f32);
-                for ((&(c, s), sum), n) in steps.iter().zip(sums.iter_mut()).zip(counts.iter_mut()) {
-                    let (fx, fy) = (k * c - l * s, k * s + l * c);
+                for ((&(b1, b2), sum), n) in steps.iter().zip(sums.iter_mut()).zip(counts.iter_mut()) {
+                    let (fx, fy) = (k * b1.0 + l * b2.0, k * b1.1 + l * b2.1);
                     if fx.abs() > 0.45 || fy.abs() > 0.45 {
                         continue;
                     }

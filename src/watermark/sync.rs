@@ -9,20 +9,39 @@ use std::f32::consts::{FRAC_1_SQRT_2, FRAC_PI_2, FRAC_PI_4, SQRT_2};
 use super::mask::perceptual_mask;
 use super::plane::Plane;
 use super::spectrum::{Spectrum, COARSE_HARMONICS};
+use super::warp::{times, Warp};
 
-/// A candidate lattice: period in working pixels and angle in radians, in [0, pi/2).
+/// A candidate lattice: period in working pixels and angle in radians, in [0, pi/2), of a
+/// square tiling, distorted by a warp (the identity for a similarity): a tile corner of the
+/// square tiling at p is at W p in the picture.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Lattice {
     pub period: f32,
     pub angle: f32,
+    pub warp: Warp,
     pub score: f32,
 }
 
 impl Lattice {
+    /// A square lattice (no warp).
+    pub fn square(period: f32, angle: f32, score: f32) -> Lattice {
+        Lattice { period, angle, warp: Warp::IDENTITY, score }
+    }
+
     /// Whether two candidates are the same lattice within the fine search's reach.
-    fn near(&self, other: &Lattice) -> bool {
+    pub(super) fn near(&self, other: &Lattice) -> bool {
         let angle = (self.angle - other.angle).rem_euclid(FRAC_PI_2);
-        (self.period / other.period - 1.0).abs() < 0.015 && angle.min(FRAC_PI_2 - angle) < 0.02
+        (self.period / other.period - 1.0).abs() < 0.015
+            && angle.min(FRAC_PI_2 - angle) < 0.02
+            && self.warp.near(&other.warp)
+    }
+
+    /// The map from picture pixels to fold bins, row-major: `fold` bins per period, the
+    /// angle turned back and the warp undone, (FOLD / period) R(-angle) W^-1.
+    pub(super) fn bins_of_pixels(&self, fold: f32) -> [f32; 4] {
+        let k = fold / self.period;
+        let (s, c) = (-self.angle).sin_cos();
+        times([c * k, -s * k, s * k, c * k], self.warp.inverse())
     }
 }
 
@@ -39,7 +58,7 @@ pub fn with_relatives(lattices: &[Lattice], min_period: f32, max_period: f32) ->
         [SQRT_2, FRAC_1_SQRT_2].map(|f| Lattice {
             period: l.period * f,
             angle: (l.angle + FRAC_PI_4).rem_euclid(FRAC_PI_2),
-            score: l.score,
+            ..*l
         })
     });
     for candidate in lattices.iter().copied().chain(relatives) {
@@ -56,14 +75,7 @@ pub fn with_relatives(lattices: &[Lattice], min_period: f32, max_period: f32) ->
 /// and y):
 /// a coarse search over period and angle scored by the comb's low harmonics, then a finer
 /// search around the best local maxima scored by the whole comb.
-pub fn find_lattices(
-    residual: &Plane,
-    block: (f32, f32),
-    min_period: f32,
-    max_period: f32,
-    keep: usize,
-) -> Vec<Lattice> {
-    let spectrum = Spectrum::compute(residual, block);
+pub fn find_lattices(spectrum: &Spectrum, min_period: f32, max_period: f32, keep: usize) -> Vec<Lattice> {
     let mut periods = Vec::new();
     let mut p = min_period;
     while p <= max_period {
@@ -75,7 +87,7 @@ pub fn find_lattices(
     // Angle-major: one angle's scores over every period at a time.
     let mut scores = vec![0.0f32; periods.len() * ANGLES];
     for (ai, row) in scores.chunks_mut(periods.len()).enumerate() {
-        spectrum.lattice_scores(&periods, angle_of(ai), COARSE_HARMONICS, row);
+        spectrum.lattice_scores(&periods, angle_of(ai), Warp::IDENTITY, COARSE_HARMONICS, row);
     }
     let at = |pi: usize, ai: usize| scores[(ai % ANGLES) * periods.len() + pi];
     let mut maxima: Vec<Lattice> = Vec::new();
@@ -84,7 +96,7 @@ pub fn find_lattices(
             let v = at(pi, ai);
             let neighbours = [(pi - 1, ai), (pi + 1, ai), (pi, ai + 1), (pi, ai + ANGLES - 1)];
             if neighbours.iter().all(|&(p, a)| at(p, a) < v) {
-                maxima.push(Lattice { period, angle: angle_of(ai), score: v });
+                maxima.push(Lattice::square(period, angle_of(ai), v));
             }
         }
     }
@@ -98,9 +110,10 @@ pub fn find_lattices(
                 for da in -5..=5 {
                     let period = coarse.period * (1.0 + 0.002 * dp as f32);
                     let angle = coarse.angle + (da as f32 * 0.2).to_radians();
-                    let score = spectrum.lattice_score(period, angle);
+                    let candidate = Lattice::square(period, angle.rem_euclid(FRAC_PI_2), 0.0);
+                    let score = spectrum.lattice_score(&candidate);
                     if score > best.score {
-                        best = Lattice { period, angle: angle.rem_euclid(FRAC_PI_2), score };
+                        best = Lattice { score, ..candidate };
                     }
                 }
             }
@@ -220,8 +233,8 @@ mod tests {
     #[test]
     fn the_block_grid_is_notched_out_of_the_lattice_search() {
         let plane = blocky_plane_with_a_lattice();
-        let truth = Lattice { period: 45.0, angle: 5.0f32.to_radians(), score: 0.0 };
-        let shortlist = |block| find_lattices(&plane, block, 24.0, 176.0, 4);
+        let truth = Lattice::square(45.0, 5.0f32.to_radians(), 0.0);
+        let shortlist = |block| find_lattices(&Spectrum::compute(&plane, block), 24.0, 176.0, 4);
         // The grid's own lattices (multiples of 8 px at 0 degrees) and their 45-degree
         // relatives.
         let on_the_grid = |l: &Lattice| {
@@ -247,11 +260,11 @@ mod tests {
         let periods: Vec<f32> = (0..60).map(|i| 24.0 * 1.03f32.powi(i)).collect();
         for angle in [0.0, 0.3, 1.2] {
             let mut batch = vec![0.0; periods.len()];
-            spectrum.lattice_scores(&periods, angle, HARMONICS, &mut batch);
+            spectrum.lattice_scores(&periods, angle, Warp::IDENTITY, HARMONICS, &mut batch);
             for (&period, &score) in periods.iter().zip(&batch) {
                 assert_eq!(
                     score.to_bits(),
-                    spectrum.lattice_score(period, angle).to_bits(),
+                    spectrum.lattice_score(&Lattice::square(period, angle, 0.0)).to_bits(),
                     "{period} {angle}"
                 );
             }
@@ -260,24 +273,30 @@ mod tests {
         // needs.
         let truth = 5.0f32.to_radians();
         let mut low = [0.0; 3];
-        spectrum.lattice_scores(&[45.0, 45.0 * 1.07, 45.0 / 1.07], truth, COARSE_HARMONICS, &mut low);
+        spectrum.lattice_scores(
+            &[45.0, 45.0 * 1.07, 45.0 / 1.07],
+            truth,
+            Warp::IDENTITY,
+            COARSE_HARMONICS,
+            &mut low,
+        );
         assert!(low[0] > 2.0 * low[1].max(low[2]), "{low:?}");
     }
 
     #[test]
     fn a_relative_leads_back_to_the_true_lattice_once() {
         // The shortlist holds only the two 45-degree relatives of a 40 px lattice at 0.
-        let relative = |period: f32| Lattice { period, angle: FRAC_PI_4, score: 1.0 };
+        let relative = |period: f32| Lattice::square(period, FRAC_PI_4, 1.0);
         let shortlist = [relative(40.0 * SQRT_2), relative(40.0 * FRAC_1_SQRT_2)];
         let all = with_relatives(&shortlist, 24.0, 176.0);
-        let truth = Lattice { period: 40.0, angle: 0.0, score: 0.0 };
+        let truth = Lattice::square(40.0, 0.0, 0.0);
         // Both relatives lead back to it: it is there once, beside them and their other
         // relatives within the period range (80 px; 20 px is below it).
         assert_eq!(all.iter().filter(|l| l.near(&truth)).count(), 1, "{all:?}");
         assert_eq!(all.len(), 4, "{all:?}");
         assert!(all.iter().all(|l| (24.0..=176.0).contains(&l.period)));
         // An angle just under 90 degrees is the same lattice as one just over 0.
-        let wrapped = Lattice { period: 40.0, angle: FRAC_PI_2 - 0.001, score: 0.0 };
+        let wrapped = Lattice::square(40.0, FRAC_PI_2 - 0.001, 0.0);
         assert!(wrapped.near(&truth));
     }
 }

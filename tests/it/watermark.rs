@@ -91,18 +91,11 @@ fn robustness_suite_meets_its_floors() {
     assert!(failures.is_empty(), "below floor: {failures:#?}");
 }
 
-/// What the detector recovers today after each attack past a similarity transform
-/// (stretching, perspective, a photo of a screen, a small thumbnail), as (image, attack)
-/// pairs: one pair less than measured, so work towards their 95 % floors can only raise
-/// them. docs/watermark-lab.md holds the measured table.
-const BEYOND_SIMILARITY_FLOORS: [(&str, usize); 6] = [
-    ("stretch x1.3 y1", 0),
-    ("stretch x1 y0.8", 0),
-    ("keystone 3%", 17),
-    ("keystone 6%", 4),
-    ("photo of a screen", 9),
-    ("thumbnail 320 px > jpeg 80", 19),
-];
+/// What the detector recovers today after the attacks it does not yet meet the 95 % floor
+/// on (a strong perspective, a photo of a screen), as (image, attack) pairs: one pair less
+/// than measured, so work towards their 95 % floors can only raise them. docs/watermark.md
+/// holds the measured table.
+const BEYOND_SIMILARITY_FLOORS: [(&str, usize); 2] = [("keystone 6%", 16), ("photo of a screen", 16)];
 
 #[test]
 fn attacks_beyond_similarity_hold_todays_floors() {
@@ -112,7 +105,9 @@ fn attacks_beyond_similarity_hold_todays_floors() {
     println!("| attack | exact payload recovered |\n| --- | --- |");
     for attack in beyond_similarity_suite() {
         let name = attack.name();
-        let hits = n - misses(set, &attack).len();
+        let missed = misses(set, &attack);
+        eprintln!("missed, {name}: {missed:?}");
+        let hits = n - missed.len();
         println!("| {name} | {hits}/{n} ({} %) |", 100 * hits / n);
         let floor = BEYOND_SIMILARITY_FLOORS.iter().find(|(row, _)| *row == name).map(|(_, f)| *f);
         match floor {
