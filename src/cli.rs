@@ -181,14 +181,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Detect { input, json: _, key_file } => {
             let key = command_key(&settings, key_file.as_deref(), IfMissing::Fail)?;
-            let found = if is_video(&input)? {
-                recognize::detect_in_video(&input, &settings.video, &key)?.map(|f| f.detection)
+            let marks: Vec<watermark::Detection> = if is_video(&input)? {
+                recognize::detect_in_video(&input, &settings.video, &key)?
+                    .into_iter()
+                    .map(|f| f.detection)
+                    .collect()
             } else {
-                watermark::detect(&read_image(&settings, &input)?, &key)
+                watermark::detect_all(&read_image(&settings, &input)?, &key)
             };
+            let mark = |d: &watermark::Detection| serde_json::json!({"payload": format!("{:016x}", d.payload), "score": d.score});
+            // The best mark, and beside it every mark found (a collage carries several).
+            let best = marks.first();
             let answer = serde_json::json!({
-                "payload": found.map(|d| format!("{:016x}", d.payload)),
-                "score": found.map_or(0.0, |d| d.score),
+                "payload": best.map(|d| format!("{:016x}", d.payload)),
+                "score": best.map_or(0.0, |d| d.score),
+                "marks": marks.iter().map(mark).collect::<Vec<_>>(),
             });
             println!("{answer}");
             Ok(())

@@ -48,7 +48,8 @@ pub async fn detect(
     .map_err(input_error)?;
 
     let mut answer = DetectView { found: false, content: None, score: None };
-    if let Some(found) = found {
+    // A collage or a duet carries several marks: the answer is the best one the caller may see.
+    for found in found {
         // An erased creator's payload no longer maps to anything: "unknown".
         let payload = found.detection.payload;
         if let Some(content) = state.store.content_by_payload(payload).await? {
@@ -62,6 +63,7 @@ pub async fn detect(
                     content: Some(ContentView::from(&content)),
                     score: Some(found.detection.score),
                 };
+                break;
             }
         }
     }

@@ -75,14 +75,11 @@ const VIDEO_LIST: usize = watermark::PICTURE_LIST / 2;
 const _: () = assert!(2 * watermark::DECODE_ATTEMPTS * VIDEO_LIST <= watermark::TAG_TESTS);
 
 /// Detection in a video file: first from its key frames, then from frames spread over the
-/// whole video (`settings.detect_frames` of each), each set stacked and decoded once. The two
-/// decodes share a picture's budget of tag tests, so a video's false-positive bound is a
-/// picture's (see `watermark`).
-pub fn detect_in_video(
-    path: &Path,
-    settings: &VideoSettings,
-    key: &Key,
-) -> Result<Option<Found>, VideoError> {
+/// whole video (`settings.detect_frames` of each), each set stacked and searched for every
+/// mark it holds (a duet carries two). The two searches share a picture's budget of tag
+/// tests, so a video's false-positive bound is a picture's (see `watermark`). The marks are
+/// best first; none is an empty list.
+pub fn detect_in_video(path: &Path, settings: &VideoSettings, key: &Key) -> Result<Vec<Found>, VideoError> {
     let info = video::probe(path, &settings.limits())?;
     let mut any = false;
     // The first key frames decoded are kept for the sightings.
@@ -97,25 +94,27 @@ pub fn detect_in_video(
             }
         }
         any |= stack.frames() > 0;
-        if let Some(found) = stack.detect_with_list(key, VIDEO_LIST) {
-            return Ok(Some(Found::in_frames(found, &kept)));
+        let marks = stack.detect_all_with_list(key, VIDEO_LIST);
+        if !marks.is_empty() {
+            return Ok(marks.into_iter().map(|d| Found::in_frames(d, &kept)).collect());
         }
     }
     if any {
-        Ok(None)
+        Ok(Vec::new())
     } else {
         Err(VideoError::Unreadable)
     }
 }
 
-/// Detection in a file's bytes, whichever kind it is. A video is spooled to a temporary
-/// file first: ffprobe must seek (an MP4's index is often at its end).
+/// Detection in a file's bytes, whichever kind it is: every mark found, best first (a
+/// collage or a duet carries two). A video is spooled to a temporary file first: ffprobe
+/// must seek (an MP4's index is often at its end).
 pub fn detect_in_bytes(
     bytes: &[u8],
     image_limits: &ImageLimits,
     video_settings: &VideoSettings,
     key: &Key,
-) -> Result<Option<Found>, InputError> {
+) -> Result<Vec<Found>, InputError> {
     match Container::sniff(bytes) {
         Some(container) => {
             if bytes.len() as u64 > video_settings.max_bytes {
@@ -128,7 +127,8 @@ pub fn detect_in_bytes(
         }
         None => {
             let (image, _) = image_io::decode(bytes, image_limits)?;
-            Ok(watermark::detect(&image, key).map(|d| Found::in_frames(d, std::slice::from_ref(&image))))
+            let marks = watermark::detect_all(&image, key);
+            Ok(marks.into_iter().map(|d| Found::in_frames(d, std::slice::from_ref(&image))).collect())
         }
     }
 }

@@ -220,6 +220,20 @@ pub fn beyond_similarity_suite() -> Vec<Attack> {
     vec![Keystone(0.06), Rephotograph]
 }
 
+/// Two pictures side by side at one height (a collage, a duet's frame), each keeping its
+/// aspect ratio.
+pub fn side_by_side(left: &RgbImage, right: &RgbImage, height: u32) -> RgbImage {
+    let fit = |image: &RgbImage| {
+        let width = (u64::from(image.width()) * u64::from(height) / u64::from(image.height().max(1))).max(1);
+        imageops::resize(image, width as u32, height, FilterType::Lanczos3)
+    };
+    let (left, right) = (fit(left), fit(right));
+    let mut out = RgbImage::new(left.width() + right.width(), height);
+    imageops::replace(&mut out, &left, 0, 0);
+    imageops::replace(&mut out, &right, i64::from(left.width()), 0);
+    out
+}
+
 /// A JPEG round trip at this quality (the image unchanged if encoding fails).
 pub fn jpeg(image: &RgbImage, quality: u8) -> RgbImage {
     let Ok(bytes) = crate::media::image_io::encode_jpeg(image, quality) else {

@@ -82,8 +82,8 @@ impl Verifier {
         if account.proven_at.is_none() || account.creator_id != post.creator_id {
             return Verdict::Rejected("the account is not proven to belong to this creator".into());
         }
-        match self.first_mark(gate, post.platform, &seen.media_urls).await {
-            Ok((found, digest)) => self.attribute(post, found, digest).await,
+        match self.first_marked(gate, post.platform, &seen.media_urls).await {
+            Ok((marks, digest)) => self.attribute(post, marks, digest).await,
             Err(missing) => Verdict::NotYet(missing.reason),
         }
     }
@@ -98,26 +98,30 @@ impl Verifier {
         creator: CreatorId,
         urls: &[Url],
     ) -> Carried {
-        let found = match self.first_mark(gate, platform, urls).await {
-            Ok((found, _)) => found,
+        let marks = match self.first_marked(gate, platform, urls).await {
+            Ok((marks, _)) => marks,
             Err(MarkMissing { media_read: true, .. }) => return Carried::No,
             Err(MarkMissing { reason, .. }) => return Carried::Unknown(reason),
         };
-        match self.store.content_by_payload(found.detection.payload).await {
-            Ok(Some(content)) if content.creator_id == creator => Carried::Yes(content.id),
-            Ok(_) => Carried::No,
-            Err(_) => Carried::Unknown("content lookup failed".into()),
+        // A collage or a duet carries several creators' contents: any of them may be theirs.
+        for found in &marks {
+            match self.store.content_by_payload(found.detection.payload).await {
+                Ok(Some(content)) if content.creator_id == creator => return Carried::Yes(content.id),
+                Ok(_) => {}
+                Err(_) => return Carried::Unknown("content lookup failed".into()),
+            }
         }
+        Carried::No
     }
 
-    /// The first of the media (at most [`MAX_MEDIA_CHECKED`]) that carries a mark, with its
-    /// SHA-256; or why none did.
-    async fn first_mark(
+    /// The marks of the first of the media (at most [`MAX_MEDIA_CHECKED`]) that carries
+    /// any, best first, with its SHA-256; or why none did.
+    async fn first_marked(
         &self,
         gate: &dyn StartGate,
         platform: Platform,
         urls: &[Url],
-    ) -> Result<(Found, String), MarkMissing> {
+    ) -> Result<(Vec<Found>, String), MarkMissing> {
         let mut missing =
             MarkMissing { reason: "the post has no picture to check".to_owned(), media_read: false };
         for url in urls.iter().take(MAX_MEDIA_CHECKED) {
@@ -130,8 +134,8 @@ impl Verifier {
             };
             let digest = hex::encode(Sha256::digest(&media.bytes));
             match self.detect(media.bytes).await {
-                Ok(Some(found)) => return Ok((found, digest)),
-                Ok(None) => {
+                Ok(marks) if !marks.is_empty() => return Ok((marks, digest)),
+                Ok(_) => {
                     missing =
                         MarkMissing { reason: "no watermark found in the media".into(), media_read: true }
                 }
@@ -141,7 +145,7 @@ impl Verifier {
         Err(missing)
     }
 
-    async fn detect(&self, bytes: Vec<u8>) -> Result<Option<Found>, String> {
+    async fn detect(&self, bytes: Vec<u8>) -> Result<Vec<Found>, String> {
         let _permit = self.media_permits.acquire().await.map_err(|_| "shutting down".to_owned())?;
         let (key, limits, video) = (self.key.clone(), self.limits, self.video.clone());
         let started = std::time::Instant::now();
@@ -157,16 +161,29 @@ impl Verifier {
         found
     }
 
-    async fn attribute(&self, post: &Post, found: Found, media_sha256: String) -> Verdict {
-        let detection = found.detection;
-        let content = match self.store.content_by_payload(detection.payload).await {
-            Ok(Some(content)) => content,
-            Ok(None) => return Verdict::NotYet("the watermark names no enrolled content".into()),
-            Err(_) => return Verdict::NotYet("content lookup failed".into()),
-        };
-        if content.creator_id != post.creator_id {
-            return Verdict::Rejected("the media carries another creator's content".into());
+    /// The post is the creator's if one of the marks (a collage or a duet carries several
+    /// creators' contents) names content they enrolled, and the media shows that content.
+    async fn attribute(&self, post: &Post, marks: Vec<Found>, media_sha256: String) -> Verdict {
+        let mut others = false;
+        let mut own = None;
+        for found in marks {
+            match self.store.content_by_payload(found.detection.payload).await {
+                Ok(Some(content)) if content.creator_id == post.creator_id => {
+                    own = Some((found, content));
+                    break;
+                }
+                Ok(Some(_)) => others = true,
+                Ok(None) => {}
+                Err(_) => return Verdict::NotYet("content lookup failed".into()),
+            }
         }
+        let Some((found, content)) = own else {
+            if others {
+                return Verdict::Rejected("the media carries another creator's content".into());
+            }
+            return Verdict::NotYet("the watermark names no enrolled content".into());
+        };
+        let detection = found.detection;
         if post.content_id.is_some_and(|named| named != content.id) {
             return Verdict::Rejected("the media carries different content than the post names".into());
         }

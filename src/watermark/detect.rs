@@ -2,247 +2,56 @@
 //! find the tile's offset and orientation from the synchronisation cells, read the cells and
 //! decode.
 
-use std::rc::Rc;
+use std::cell::Cell;
 
 use image::RgbImage;
-use rustfft::num_complex::Complex32;
 
 use super::code::{decode, encode, TAG_BITS};
-use super::fold::{fold, fold_spectrum, peak_of, read_cells, sync_templates, Peak, DIHEDRAL};
 use super::pattern::{Layout, CELL_COUNT};
-use super::plane::Plane;
 use super::reregister::Best;
-use super::spectrum::Spectrum;
-use super::stack::{FrameStack, WorkingPlanes};
-use super::sync::{find_lattices, with_relatives, Lattice};
-use super::warped::{find_warped_lattices, with_keystone};
-use super::{Detection, Key, Transform};
+use super::search::{Attempts, Read, Search};
+use super::several::without_mark;
+use super::stack::FrameStack;
+use super::{Detection, Key};
 
 /// The longest tile period searched for, as a fraction of the working short side: a tile
 /// must repeat at least about twice across what is left of the picture to show a lattice.
 pub(super) const MAX_PERIOD_OF_SHORT_SIDE: f32 = 0.55;
 /// The shortest tile period searched for, in working pixels.
-const MIN_PERIOD: f32 = 24.0;
+pub(super) const MIN_PERIOD: f32 = 24.0;
 /// Lattice candidates taken from the spectrum search (each then joined by its 45-degree
 /// relatives, see `with_relatives`).
-const LATTICE_CANDIDATES: usize = 4;
+pub(super) const LATTICE_CANDIDATES: usize = 4;
 /// Lattice candidates refined and decoded, best synchronisation first.
-const LATTICES_DECODED: usize = 3;
+pub(super) const LATTICES_DECODED: usize = 3;
 /// Fine registrations (period and angle within the refinement's reach) decoded per lattice.
-const REGISTRATIONS_PER_LATTICE: usize = 2;
+pub(super) const REGISTRATIONS_PER_LATTICE: usize = 2;
 /// Orientation/offset peaks decoded per registration, best first: the right symmetry is not
 /// always the strongest peak when the mark is weak.
-const PEAKS_PER_REGISTRATION: usize = 2;
+pub(super) const PEAKS_PER_REGISTRATION: usize = 2;
 /// Warped lattice candidates taken from the warped search, and of them (with their
 /// relatives) those refined and decoded, one registration each: read only when no square
 /// lattice decodes.
-const WARPED_CANDIDATES: usize = 4;
-const WARPED_DECODED: usize = 2;
+pub(super) const WARPED_CANDIDATES: usize = 4;
+pub(super) const WARPED_DECODED: usize = 2;
 /// Warped lattice candidates taken from the spectrum of the picture's centre, and the
 /// alignments whose keystone is searched before the `WARPED_DECODED` best are decoded.
-const CENTRE_CANDIDATES: usize = 2;
-const KEYSTONED: usize = 4;
+pub(super) const CENTRE_CANDIDATES: usize = 2;
+pub(super) const KEYSTONED: usize = 4;
 const WARPED_ATTEMPTS: usize = WARPED_DECODED * PEAKS_PER_REGISTRATION;
 /// Alignments decoded per image: the square search's, one decision-directed re-registration
 /// of the best (`Best::reread`), and the warped search's.
 pub const DECODE_ATTEMPTS: usize =
     LATTICES_DECODED * REGISTRATIONS_PER_LATTICE * PEAKS_PER_REGISTRATION + 1 + WARPED_ATTEMPTS;
+/// The most marks looked for in one picture: a collage or a duet holds two, a grid of
+/// re-posts a few more.
+const MAX_MARKS: usize = 4;
 /// Codewords the list decoder tries per alignment for a picture, best first.
 pub const PICTURE_LIST: usize = 4;
 /// Integrity-tag tests per picture: the false-positive arithmetic counts them.
 pub const TAG_TESTS: usize = DECODE_ATTEMPTS * PICTURE_LIST;
 // The false-positive bound: TAG_TESTS * 2^-TAG_BITS must stay at most 1e-9.
 const _: () = assert!(TAG_TESTS as u64 * 1_000_000_000 <= 1 << TAG_BITS);
-/// The period, in working pixels, the pre-filter and the fold suit best: a lattice found with
-/// a period above `RESAMPLE_ABOVE` (a large tile on a small or cropped picture) is folded
-/// from the picture resampled so its period is `CANONICAL_PERIOD`. Otherwise the 5 x 5
-/// pre-filter would take away much of the mark's larger cells.
-const CANONICAL_PERIOD: f32 = 40.0;
-const RESAMPLE_ABOVE: f32 = 64.0;
-/// Fine search around each candidate: relative period and angle (radians) offsets.
-const PERIOD_STEPS: [f32; 5] = [-0.01, -0.005, 0.0, 0.005, 0.01];
-const ANGLE_STEPS: [f32; 3] = [-0.007, 0.0, 0.007];
-/// The planes at one scale (the working size, or resampled for a large tile): the
-/// texture-weighted residual alignments are found on, and the residual cells are read from.
-#[derive(Clone)]
-pub(super) struct Planes {
-    pub(super) weighted: Rc<Plane>,
-    pub(super) residual: Rc<Plane>,
-    /// The planes' pixels per working pixel.
-    pub(super) scale: f32,
-}
-
-/// One lattice's best peaks (best first, one per symmetry) in the fold of the weighted
-/// plane, with the planes it was folded from.
-pub(super) struct Alignment {
-    planes: Planes,
-    lattice: Lattice,
-    pub(super) peaks: Vec<Peak>,
-}
-
-impl Alignment {
-    fn z(&self) -> f32 {
-        self.peaks.first().map_or(f32::NEG_INFINITY, |p| p.z)
-    }
-}
-
-/// What every candidate alignment of one stack is searched on: the working planes, their
-/// spectrum, the synchronisation templates, and the working scale.
-struct Search {
-    work: Planes,
-    plane: Plane,
-    spectrum: Spectrum,
-    templates: Vec<Vec<Complex32>>,
-    factor: f32,
-    max_period: f32,
-    block: (f32, f32),
-}
-
-impl Search {
-    fn new(stack: &FrameStack, layout: &Layout) -> Option<Search> {
-        let (WorkingPlanes { residual, weighted, plane }, factor) = stack.working_planes()?;
-        let max_period = MAX_PERIOD_OF_SHORT_SIDE * weighted.width.min(weighted.height) as f32;
-        let spectrum = Spectrum::compute(&weighted, stack.block_period());
-        Some(Search {
-            work: Planes { weighted: Rc::new(weighted), residual: Rc::new(residual), scale: 1.0 },
-            plane,
-            spectrum,
-            templates: sync_templates(layout),
-            factor,
-            max_period,
-            block: stack.block_period(),
-        })
-    }
-
-    /// The square lattices' alignments, best synchronisation first, each with the cells it
-    /// reads (see `Attempts`).
-    fn square_attempts(&self) -> Attempts {
-        let lattices = find_lattices(&self.spectrum, MIN_PERIOD, self.max_period, LATTICE_CANDIDATES);
-        let refined = self.registrations(&lattices, LATTICES_DECODED, REGISTRATIONS_PER_LATTICE);
-        let read = self.reads(&refined);
-        // The first read is the best alignment's best peak.
-        let best = refined.first().and_then(|r| r.first()).zip(read.first()).and_then(|(a, (_, cells))| {
-            let peak = *a.peaks.first()?;
-            Some(Best {
-                planes: a.planes.clone(),
-                lattice: a.lattice,
-                peak,
-                cells: *cells,
-                factor: self.factor,
-            })
-        });
-        Attempts { read, best }
-    }
-
-    /// The warped lattices' alignments (see `warped`) and the best square one's, best
-    /// synchronisation first, each with the keystone that aligns it best: the
-    /// `WARPED_ATTEMPTS` read only when no square lattice decodes.
-    fn warped_reads(&self, best_square: Option<Lattice>) -> Vec<Read> {
-        let mut lattices =
-            find_warped_lattices(&self.spectrum, MIN_PERIOD, self.max_period, WARPED_CANDIDATES);
-        lattices.extend(best_square);
-        // Under a keystone the tiling's scale changes across the picture and the comb of
-        // the whole picture blurs; the centre's holds the centre's lattice.
-        let centre = self.work.weighted.centre();
-        let centre_max = MAX_PERIOD_OF_SHORT_SIDE * centre.width.min(centre.height) as f32;
-        let centre_spectrum = Spectrum::compute(&centre, self.block);
-        lattices.extend(find_warped_lattices(&centre_spectrum, MIN_PERIOD, centre_max, CENTRE_CANDIDATES));
-        lattices.extend(find_lattices(&centre_spectrum, MIN_PERIOD, centre_max, 1));
-        let mut keyed: Vec<Alignment> = self
-            .registrations(&lattices, KEYSTONED, 1)
-            .into_iter()
-            .flatten()
-            .map(|start| {
-                let planes = start.planes.clone();
-                let lattice = with_keystone(start.lattice, |l| align(planes.clone(), l, &self.templates).z());
-                let keyed = align(planes, lattice, &self.templates);
-                refine(keyed, &self.templates, 1).swap_remove(0)
-            })
-            .collect();
-        keyed.sort_by(|a, b| b.z().total_cmp(&a.z()));
-        let refined: Vec<Vec<Alignment>> = keyed.into_iter().take(WARPED_DECODED).map(|a| vec![a]).collect();
-        self.reads(&refined)
-    }
-
-    /// Each candidate and its 45-degree relatives aligned with the synchronisation template;
-    /// the `lattices` best refined, each to its `registrations` best registrations.
-    fn registrations(
-        &self,
-        candidates: &[Lattice],
-        lattices: usize,
-        registrations: usize,
-    ) -> Vec<Vec<Alignment>> {
-        let mut coarse: Vec<Alignment> = with_relatives(candidates, MIN_PERIOD, self.max_period)
-            .iter()
-            .map(|l| {
-                let planes = planes_for(&self.work, &self.plane, l.period);
-                let lattice = Lattice { period: l.period * planes.scale, ..*l };
-                align(planes, lattice, &self.templates)
-            })
-            .collect();
-        coarse.sort_by(|a, b| b.z().total_cmp(&a.z()));
-        let mut refined: Vec<Vec<Alignment>> =
-            coarse.into_iter().take(lattices).map(|a| refine(a, &self.templates, registrations)).collect();
-        refined.sort_by(|a, b| best_z(b).total_cmp(&best_z(a)));
-        refined
-    }
-
-    /// The cells read at the `PEAKS_PER_REGISTRATION` best peaks of each registration.
-    fn reads(&self, refined: &[Vec<Alignment>]) -> Vec<Read> {
-        refined
-            .iter()
-            .flatten()
-            .flat_map(|a| {
-                let cells_fold = Rc::new(fold(&a.planes.residual, a.lattice));
-                a.peaks.iter().take(PEAKS_PER_REGISTRATION).map(move |p| (a, Rc::clone(&cells_fold), *p))
-            })
-            .map(|(alignment, cells_fold, peak)| {
-                let transform =
-                    transform_of(alignment.lattice, alignment.planes.scale * self.factor, peak.symmetry);
-                (transform, read_cells(&cells_fold, peak))
-            })
-            .collect()
-    }
-}
-
-/// An alignment's geometry and the cells read there.
-pub(super) type Read = (Transform, [f32; CELL_COUNT]);
-
-/// The square lattices' alignments to decode, best synchronisation first, and the best of
-/// them kept for a decision-directed re-registration, which is read only if none of them
-/// decodes.
-struct Attempts {
-    read: Vec<Read>,
-    best: Option<Best>,
-}
-
-/// The geometry reported for a lattice found on planes at `scale` input pixels per plane
-/// pixel, read under a symmetry of the square.
-pub(super) fn transform_of(lattice: Lattice, scale: f32, symmetry: usize) -> Transform {
-    let (a, b, c, d) = DIHEDRAL[symmetry];
-    Transform {
-        tile_period_px: lattice.period / scale,
-        rotation_degrees: lattice.angle.to_degrees(),
-        // A symmetry with a negative determinant is a mirror image.
-        flipped: a * d - b * c < 0,
-        warp: lattice.warp,
-    }
-}
-
-/// The planes to fold a lattice of this period (working pixels) from: the working planes
-/// themselves, or for a large period the picture resampled to the canonical
-/// period and pre-filtered again.
-fn planes_for(work: &Planes, plane: &Plane, period: f32) -> Planes {
-    if period <= RESAMPLE_ABOVE {
-        return work.clone();
-    }
-    let scale = CANONICAL_PERIOD / period;
-    let width = ((plane.width as f32 * scale).round() as usize).max(16);
-    let height = ((plane.height as f32 * scale).round() as usize).max(16);
-    let WorkingPlanes { residual, weighted, .. } = WorkingPlanes::from_plane(plane.resize(width, height));
-    Planes { weighted: Rc::new(weighted), residual: Rc::new(residual), scale }
-}
-
 /// Soft coded bits from cells, normalised to unit RMS.
 pub(super) fn normalised_soft_bits(layout: &Layout, cells: &[f32; CELL_COUNT]) -> Vec<f32> {
     let mut soft = layout.soft_bits(cells);
@@ -257,25 +66,77 @@ pub fn detect(image: &RgbImage, key: &Key) -> Option<Detection> {
     stack.detect(key)
 }
 
+pub fn detect_all(image: &RgbImage, key: &Key) -> Vec<Detection> {
+    let mut stack = FrameStack::new();
+    stack.add(image);
+    stack.detect_all_with_list(key, PICTURE_LIST)
+}
+
 pub(super) fn detect_stack(stack: &FrameStack, key: &Key, list: usize) -> Option<Detection> {
     let layout = Layout::new(key);
     let search = Search::new(stack, &layout)?;
-    let Attempts { read, best } = search.square_attempts();
-    let best_square = best.as_ref().map(Best::working_lattice);
-    let decoded = |(transform, cells): Read| {
-        let soft = normalised_soft_bits(&layout, &cells);
-        let payload = decode(key, &soft, list)?;
+    let budget = Cell::new(DECODE_ATTEMPTS * list);
+    next_mark(&search, &layout, key, list, &budget, &[], true).map(|(detection, _)| detection)
+}
+
+/// Every mark in the stack, first found first: after each mark, the part of the picture
+/// it covers is masked out (`several::without_mark`) and the rest searched again, until a
+/// search finds nothing new or `MAX_MARKS` are found. All the searches share one picture's
+/// `TAG_TESTS`, so every mark found is under the same false-positive bound as one.
+pub(super) fn detect_all_in_stack(stack: &FrameStack, key: &Key, list: usize) -> Vec<Detection> {
+    let layout = Layout::new(key);
+    let Some(mut search) = Search::new(stack, &layout) else {
+        return Vec::new();
+    };
+    let budget = Cell::new(DECODE_ATTEMPTS * list);
+    let mut found: Vec<Detection> = Vec::new();
+    while found.len() < MAX_MARKS {
+        let payloads: Vec<u64> = found.iter().map(|d| d.payload).collect();
+        // The warped stage only for the first mark: a second search costs a marked picture
+        // its square stage, which is what a collage of upright pictures needs.
+        let first = found.is_empty();
+        let Some((detection, read)) = next_mark(&search, &layout, key, list, &budget, &payloads, first)
+        else {
+            break;
+        };
+        let (planes, factor, block) = search.planes();
+        let rest = without_mark(planes, &read, &layout.cell_values(&encode(key, detection.payload)));
+        search = Search::of(rest, factor, block, &layout);
+        found.push(detection);
+    }
+    found
+}
+
+/// The first alignment, best first, that decodes to a payload not in `found`, while the
+/// `budget` of tag tests lasts (each alignment costs `list`); the warped stage only if
+/// `warped`.
+fn next_mark(
+    search: &Search,
+    layout: &Layout,
+    key: &Key,
+    list: usize,
+    budget: &Cell<usize>,
+    found: &[u64],
+    warped: bool,
+) -> Option<(Detection, Read)> {
+    let decoded = |read: Read| {
+        let left = budget.get().checked_sub(list)?;
+        budget.set(left);
+        let soft = normalised_soft_bits(layout, &read.cells);
+        let payload = decode(key, &soft, list).filter(|p| !found.contains(p))?;
         let codeword = encode(key, payload);
         let agreement = soft.iter().zip(&codeword).map(|(s, &b)| if b == 1 { *s } else { -*s }).sum::<f32>()
             / soft.len() as f32;
-        Some(Detection { payload, score: agreement.clamp(0.0, 1.0), transform })
+        Some((Detection { payload, score: agreement.clamp(0.0, 1.0), transform: read.transform }, read))
     };
+    let Attempts { read, best } = search.square_attempts();
+    let best_square = best.as_ref().map(Best::working_lattice);
     // The re-registration costs some thirty folds and the warped search a second search of
     // the spectrum: each only when nothing before it decodes.
     read.into_iter()
         .find_map(decoded)
-        .or_else(|| best.and_then(|b| decoded(b.reread(&layout))))
-        .or_else(|| search.warped_reads(best_square).into_iter().find_map(decoded))
+        .or_else(|| best.and_then(|b| decoded(b.reread(layout))))
+        .or_else(|| warped.then(|| search.warped_reads(best_square).into_iter().find_map(decoded)).flatten())
 }
 
 /// For measurement: the most coded bits any attempt reads right for a known payload.
@@ -293,61 +154,12 @@ pub fn coded_bits_right(image: &RgbImage, key: &Key, payload: u64) -> usize {
     read.extend(best.map(|b| b.reread(&layout)));
     read.extend(search.warped_reads(best_square));
     read.iter()
-        .map(|(_, cells)| {
-            let soft = layout.soft_bits(cells);
+        .map(|r| {
+            let soft = layout.soft_bits(&r.cells);
             soft.iter().zip(&codeword).filter(|(s, &b)| (**s > 0.0) == (b == 1)).count()
         })
         .max()
         .unwrap_or(0)
-}
-
-/// The best cyclic shift of one fold against the synchronisation template under each
-/// symmetry of the square, best first.
-pub(super) fn align(planes: Planes, lattice: Lattice, templates: &[Vec<Complex32>]) -> Alignment {
-    let folded = fold_spectrum(&planes.weighted, lattice);
-    let mut peaks: Vec<Peak> = templates
-        .iter()
-        .enumerate()
-        .map(|(symmetry, template)| peak_of(&folded, template, symmetry))
-        .collect();
-    peaks.sort_by(|a, b| b.z.total_cmp(&a.z));
-    Alignment { planes, lattice, peaks }
-}
-
-/// Searches small period and angle corrections around a candidate (over many tiles, a
-/// fraction of a pixel of period error smears the fold) and keeps the
-/// `REGISTRATIONS_PER_LATTICE` best, best first. The template's 44 cells make the peak's
-/// z-score a noisy guide at this scale: the best and the second best registration each
-/// decode pictures the other misses.
-fn refine(start: Alignment, templates: &[Vec<Complex32>], keep: usize) -> Vec<Alignment> {
-    let base = start.lattice;
-    let planes = start.planes.clone();
-    let mut all = vec![start];
-    for lattice in lattices_around(base, &PERIOD_STEPS, &ANGLE_STEPS) {
-        all.push(align(planes.clone(), lattice, templates));
-    }
-    all.sort_by(|a, b| b.z().total_cmp(&a.z()));
-    all.truncate(keep);
-    all
-}
-
-/// The lattices around `base` at relative period and angle (radians) offsets, period
-/// steps outer, without `base` itself.
-pub(super) fn lattices_around<'a>(
-    base: Lattice,
-    period_steps: &'a [f32],
-    angle_steps: &'a [f32],
-) -> impl Iterator<Item = Lattice> + 'a {
-    period_steps
-        .iter()
-        .flat_map(move |&dp| angle_steps.iter().map(move |&da| (dp, da)))
-        .filter(|&(dp, da)| dp != 0.0 || da != 0.0)
-        .map(move |(dp, da)| Lattice { period: base.period * (1.0 + dp), angle: base.angle + da, ..base })
-}
-
-/// The best peak among a lattice's registrations.
-fn best_z(registrations: &[Alignment]) -> f32 {
-    registrations.iter().map(Alignment::z).fold(f32::NEG_INFINITY, f32::max)
 }
 
 impl FrameStack {
@@ -362,90 +174,10 @@ impl FrameStack {
     pub fn detect_with_list(&self, key: &Key, list: usize) -> Option<Detection> {
         detect_stack(self, key, list)
     }
-}
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::watermark::fold::{apply_symmetry, sync_pattern, turn, FOLD};
-    use rand::{Rng, SeedableRng};
-
-    #[test]
-    fn the_keystone_that_sharpens_the_fold_is_the_pictures() {
-        use crate::watermark::pattern::render;
-        use crate::watermark::warp::Warp;
-        use crate::watermark::warped::with_keystone;
-        let key = Key::from_bytes([4; 32]);
-        let layout = Layout::new(&key);
-        let tile = render(&layout.cell_values(&encode(&key, 0xfeed)), 40);
-        // The tiling of period 40 under a warp with a keystone, placed as `Warp` says, in
-        // noise.
-        let truth = Lattice {
-            warp: Warp { stretch: 0.95, shear: 0.0, keystone: (-0.02, 0.06) },
-            ..Lattice::square(40.0, 0.05, 0.0)
-        };
-        let [m00, m01, m10, m11] = truth.bins_of_pixels(40.0);
-        let (width, height) = (360usize, 320usize);
-        let (cx, cy) = (width as f32 / 2.0, height as f32 / 2.0);
-        let mut rng = rand::rngs::StdRng::seed_from_u64(23);
-        let data = (0..width * height)
-            .map(|i| {
-                let (dx, dy) = ((i % width) as f32 - cx, (i / width) as f32 - cy);
-                let depth = truth.warp.depth((dx / cx, dy / cy));
-                let u = ((dx * m00 + dy * m01) / depth).rem_euclid(40.0) as usize % 40;
-                let v = ((dx * m10 + dy * m11) / depth).rem_euclid(40.0) as usize % 40;
-                tile[v * 40 + u] + rng.gen_range(-5.0..5.0)
-            })
-            .collect();
-        let plane = Rc::new(Plane { width, height, data });
-        let planes = Planes { weighted: Rc::clone(&plane), residual: plane, scale: 1.0 };
-        let templates = sync_templates(&layout);
-        let z = |l: Lattice| align(planes.clone(), l, &templates).z();
-        let flat = Lattice { warp: Warp { keystone: (0.0, 0.0), ..truth.warp }, ..truth };
-        let found = with_keystone(flat, z);
-        let (kx, ky) = found.warp.keystone;
-        assert!((kx + 0.02).abs() <= 0.01 && (ky - 0.06).abs() <= 0.01, "{:?}", found.warp);
-        assert!(z(found) > z(flat) + 2.0, "{} against {}", z(found), z(flat));
-    }
-
-    #[test]
-    fn one_transform_of_the_fold_finds_what_turning_the_fold_finds() {
-        let layout = Layout::new(&Key::from_bytes([3; 32]));
-        let t = sync_pattern(&layout);
-        // A fold holding the template turned by symmetry 5 and shifted by (9, 50), in noise.
-        let (planted, shift) = (5, (9, 50));
-        let mut rng = rand::rngs::StdRng::seed_from_u64(11);
-        let mut folded: Vec<f32> = (0..FOLD * FOLD).map(|_| rng.gen_range(-1.0..1.0)).collect();
-        for (x, value) in t.iter().enumerate() {
-            let (u, v) = turn(planted, ((x % FOLD + shift.0) % FOLD, (x / FOLD + shift.1) % FOLD));
-            folded[v * FOLD + u] += value;
-        }
-        // One tile of working pixels folds to itself.
-        let plane = Rc::new(Plane { width: FOLD, height: FOLD, data: folded.clone() });
-        let planes = Planes { weighted: Rc::clone(&plane), residual: plane, scale: 1.0 };
-        let lattice = Lattice::square(FOLD as f32, 0.0, 0.0);
-        let alignment = align(planes, lattice, &sync_templates(&layout));
-        // Brute force: turn the fold by each symmetry and correlate it with the template.
-        for symmetry in 0..DIHEDRAL.len() {
-            let candidate = apply_symmetry(&folded, symmetry);
-            let values: Vec<f32> = (0..FOLD * FOLD)
-                .map(|s| {
-                    let (su, sv) = (s % FOLD, s / FOLD);
-                    (0..FOLD * FOLD)
-                        .map(|x| candidate[((x / FOLD + sv) % FOLD) * FOLD + (x % FOLD + su) % FOLD] * t[x])
-                        .sum()
-                })
-                .collect();
-            let n = values.len() as f32;
-            let mean = values.iter().sum::<f32>() / n;
-            let std = (values.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / n).sqrt();
-            let best = values.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-            let peak = alignment.peaks.iter().find(|p| p.symmetry == symmetry).unwrap();
-            assert!((peak.z - (best - mean) / std).abs() < 1e-2, "symmetry {symmetry}: {}", peak.z);
-            if symmetry == planted {
-                assert_eq!(peak.shift, shift);
-            }
-        }
-        assert_eq!(alignment.peaks[0].symmetry, planted);
+    /// Every mark made with this key in the frames added (a collage, a duet), within one
+    /// picture's budget of tag tests, trying `list` codewords per alignment.
+    pub fn detect_all_with_list(&self, key: &Key, list: usize) -> Vec<Detection> {
+        detect_all_in_stack(self, key, list)
     }
 }

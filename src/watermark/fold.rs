@@ -88,19 +88,13 @@ pub(super) fn fold(work: &Plane, lattice: Lattice) -> Vec<f32> {
     // FOLD is a power of two: masking the two's-complement bin is the cyclic wrap.
     const WRAP: i32 = FOLD as i32 - 1;
     if lattice.warp.has_keystone() {
-        // Under a keystone the bin is taken from the centre, the linear map divided by the
-        // depth there (see `Warp`).
-        let (cx, cy) = (work.width as f32 / 2.0, work.height as f32 / 2.0);
+        let binning = Binning::new(lattice, work.width, work.height);
         for y in 0..work.height {
-            let dy = y as f32 - cy;
             let row = &work.data[y * work.width..(y + 1) * work.width];
             for (x, v) in row.iter().enumerate() {
-                let dx = x as f32 - cx;
-                let depth = lattice.warp.depth((dx / cx, dy / cy));
-                let u = (floor_i32((dx * m00 + dy * m01) / depth) & WRAP) as usize;
-                let w = (floor_i32((dx * m10 + dy * m11) / depth) & WRAP) as usize;
-                sum[w * FOLD + u] += v;
-                count[w * FOLD + u] += 1;
+                let bin = binning.bin(x, y);
+                sum[bin] += v;
+                count[bin] += 1;
             }
         }
         return sum.iter().zip(&count).map(|(s, &c)| if c > 0 { s / c as f32 } else { 0.0 }).collect();
@@ -116,6 +110,38 @@ pub(super) fn fold(work: &Plane, lattice: Lattice) -> Vec<f32> {
         }
     }
     sum.iter().zip(&count).map(|(s, &c)| if c > 0 { s / c as f32 } else { 0.0 }).collect()
+}
+
+/// Which fold bin (row-major) each pixel of a plane falls in under a lattice. Under a
+/// keystone the bin is taken from the plane's centre, the linear map divided by the depth
+/// there (see `Warp`); a linear lattice is cyclic, so where it is taken from is only a shift
+/// of the fold.
+pub(super) struct Binning {
+    m: [f32; 4],
+    lattice: Lattice,
+    centre: (f32, f32),
+}
+
+impl Binning {
+    pub(super) fn new(lattice: Lattice, width: usize, height: usize) -> Binning {
+        let centre =
+            if lattice.warp.has_keystone() { (width as f32 / 2.0, height as f32 / 2.0) } else { (0.0, 0.0) };
+        Binning { m: lattice.bins_of_pixels(FOLD as f32), lattice, centre }
+    }
+
+    pub(super) fn bin(&self, x: usize, y: usize) -> usize {
+        const WRAP: i32 = FOLD as i32 - 1;
+        let [m00, m01, m10, m11] = self.m;
+        let (dx, dy) = (x as f32 - self.centre.0, y as f32 - self.centre.1);
+        let depth = if self.lattice.warp.has_keystone() {
+            self.lattice.warp.depth((dx / self.centre.0, dy / self.centre.1))
+        } else {
+            1.0
+        };
+        let u = (floor_i32((dx * m00 + dy * m01) / depth) & WRAP) as usize;
+        let w = (floor_i32((dx * m10 + dy * m11) / depth) & WRAP) as usize;
+        w * FOLD + u
+    }
 }
 
 pub(super) fn apply_symmetry(fold: &[f32], symmetry: usize) -> Vec<f32> {

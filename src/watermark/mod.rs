@@ -60,6 +60,8 @@ mod pattern;
 mod plane;
 mod reregister;
 mod scale;
+mod search;
+mod several;
 mod spectrum;
 mod stack;
 mod sync;
@@ -82,7 +84,7 @@ pub use code::{CODED_BITS, PAYLOAD_BITS, TAG_BITS};
 pub const MIN_SIDE: u32 = 256;
 #[doc(hidden)]
 pub use detect::coded_bits_right;
-pub use detect::{DECODE_ATTEMPTS, PICTURE_LIST, TAG_TESTS};
+pub use detect::{detect_all, DECODE_ATTEMPTS, PICTURE_LIST, TAG_TESTS};
 pub use embed::Embedder;
 pub use key::Key;
 pub use scale::tile_period;

@@ -3,9 +3,10 @@
 //! cells alone.
 
 use super::code::likeliest_codeword;
-use super::detect::{lattices_around, normalised_soft_bits, transform_of, Planes, Read};
+use super::detect::normalised_soft_bits;
 use super::fold::{fold, fold_spectrum, pattern_of, peak_of, read_cells, turned_spectrum, Peak};
 use super::pattern::{Layout, CELL_COUNT};
+use super::search::{lattices_around, Planes, Read};
 use super::sync::Lattice;
 
 /// Rounds of decision-directed re-registration, and its search around the alignment: half
@@ -38,7 +39,7 @@ impl Best {
     /// It rescues small pictures after a downscale, whose alignment is right but too coarse
     /// for their 1-2 px cells.
     pub(super) fn reread(&self, layout: &Layout) -> Read {
-        let (mut lattice, mut cells) = (self.lattice, self.cells);
+        let (mut lattice, mut cells, mut peak) = (self.lattice, self.cells, self.peak);
         for _ in 0..REREGISTRATIONS {
             let soft = normalised_soft_bits(layout, &cells);
             let guess = layout.cell_values(&likeliest_codeword(&soft));
@@ -51,15 +52,16 @@ impl Best {
                 lattices_around(lattice, &REREGISTRATION_PERIOD_STEPS, &REREGISTRATION_ANGLE_STEPS)
             {
                 let folded = fold_spectrum(&self.planes.weighted, candidate);
-                let peak = peak_of(&folded, &template, self.peak.symmetry);
-                if peak.z > best.1.z {
-                    best = (candidate, peak);
+                let candidate_peak = peak_of(&folded, &template, self.peak.symmetry);
+                if candidate_peak.z > best.1.z {
+                    best = (candidate, candidate_peak);
                 }
             }
             lattice = best.0;
             cells = read_cells(&fold(&self.planes.residual, lattice), best.1);
+            peak = best.1;
         }
-        (transform_of(lattice, self.planes.scale * self.factor, self.peak.symmetry), cells)
+        Read::at(&self.planes, lattice, peak, cells, self.factor)
     }
 }
 
@@ -71,9 +73,9 @@ mod tests {
 
     use super::*;
     use crate::watermark::code::encode;
-    use crate::watermark::detect::align;
     use crate::watermark::fold::sync_templates;
     use crate::watermark::plane::Plane;
+    use crate::watermark::search::align;
     use crate::watermark::Key;
 
     #[test]
@@ -102,7 +104,7 @@ mod tests {
             soft.iter().zip(&codeword).filter(|(s, &b)| (**s > 0.0) == (b == 1)).count()
         };
         let best = Best { planes, lattice: start, peak, cells, factor: 1.0 };
-        let (transform, reread) = best.reread(&layout);
+        let Read { transform, cells: reread, .. } = best.reread(&layout);
         assert!((transform.tile_period_px - 40.0).abs() < 0.05, "{transform:?}");
         // The rereading corrects bits the first alignment got wrong.
         assert!(right(&reread) >= right(&cells) + 8, "{} then {}", right(&cells), right(&reread));

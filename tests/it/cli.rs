@@ -235,9 +235,26 @@ fn embed_and_detect_follow_the_cli_contract() {
     let found = detect(&output, &key_file);
     assert_eq!(found["payload"], "00c0ffee12345678");
     assert!(found["score"].as_f64().unwrap() > 0.0);
+    assert_eq!(found["marks"].as_array().map(Vec::len), Some(1), "{found}");
+    assert_eq!(found["marks"][0]["payload"], "00c0ffee12345678");
     let unmarked = detect(std::path::Path::new(&input), &key_file);
     assert_eq!(unmarked["payload"], serde_json::Value::Null);
     assert!(unmarked["score"].is_number());
+    assert_eq!(unmarked["marks"], serde_json::json!([]));
+
+    // A collage of two marked pictures: the best mark, and both beside it.
+    let key = viewmark::watermark::Key::from_bytes([0xab; 32]);
+    let other = image::open(format!("{}/fixtures/images/coffee.png", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let other = viewmark::watermark::embed(&other.to_rgb8(), &key, 0x0123_4567_89ab_cdef);
+    let collage = viewmark::simulator::attacks::side_by_side(&marked.to_rgb8(), &other, 720);
+    let collage_path = dir.path().join("collage.png");
+    collage.save(&collage_path).unwrap();
+    let both = detect(&collage_path, &key_file);
+    let mut payloads: Vec<&str> =
+        both["marks"].as_array().unwrap().iter().map(|m| m["payload"].as_str().unwrap()).collect();
+    payloads.sort_unstable();
+    assert_eq!(payloads, ["00c0ffee12345678", "0123456789abcdef"], "{both}");
+    assert_eq!(both["payload"], both["marks"][0]["payload"]);
 
     let bad = viewmark()
         .args(["embed", "--input", &input, "--output", "x.png", "--payload", "xyz"])

@@ -9,6 +9,7 @@ mod auth_matrix;
 mod batch_failures;
 mod carousels;
 mod cli;
+mod collage;
 mod conformance;
 mod contents_api;
 mod contracts;

@@ -167,7 +167,10 @@ fn a_marked_video_keeps_size_rate_container_and_audio_bit_for_bit() {
         // strength, 3.9 grey levels of luma, is where texture risked showing on still shots.
         assert!(worst > 35.5, "{name}: worst frame PSNR {worst:.1} dB");
         assert_eq!(
-            detect_in_video(&output, &VideoSettings::default(), &key()).unwrap().map(|d| d.detection.payload),
+            detect_in_video(&output, &VideoSettings::default(), &key())
+                .unwrap()
+                .first()
+                .map(|d| d.detection.payload),
             Some(PAYLOAD)
         );
     }
@@ -201,7 +204,7 @@ fn the_mark_survives_a_frame_a_low_bitrate_vertical_crop_and_a_cover() {
     let info = probe(&vertical, &VideoLimits::default()).unwrap();
     assert_eq!((info.width, info.height), (404, 720));
     let found = detect_in_video(&vertical, &VideoSettings::default(), &key).unwrap();
-    assert_eq!(found.map(|d| d.detection.payload), Some(PAYLOAD), "vertical re-post at 500 kbit/s");
+    assert_eq!(found.first().map(|d| d.detection.payload), Some(PAYLOAD), "vertical re-post at 500 kbit/s");
     let first = frames(&vertical).swap_remove(0);
     let cover = image::imageops::resize(&first, 540, 960, image::imageops::FilterType::CatmullRom);
     assert_eq!(
@@ -216,7 +219,7 @@ fn the_mark_survives_a_frame_a_low_bitrate_vertical_crop_and_a_cover() {
     mark(&input, &marked);
     let vertical = reencode(&marked, dir.path(), "crop=404:720,scale=720:1280", "1500k");
     let found = detect_in_video(&vertical, &VideoSettings::default(), &key).unwrap();
-    assert_eq!(found.map(|d| d.detection.payload), Some(PAYLOAD), "vertical 720x1280 re-post");
+    assert_eq!(found.first().map(|d| d.detection.payload), Some(PAYLOAD), "vertical 720x1280 re-post");
 }
 
 /// `input` re-encoded with H.264 at `bitrate` after the filter `vf`, as a platform would.
@@ -245,7 +248,11 @@ fn unmarked_clips_and_other_keys_detect_nothing() {
     let settings = VideoSettings::default();
     for (i, photo) in ["astronaut.png", "coffee.png", "retina.jpg"].iter().enumerate() {
         let clip = photo_clip(dir.path(), &format!("plain{i}.mp4"), photo, 80 * i as u32, 1);
-        assert_eq!(detect_in_video(&clip, &settings, &key()).unwrap().map(|f| f.detection), None, "{photo}");
+        assert_eq!(
+            detect_in_video(&clip, &settings, &key()).unwrap().first().map(|f| f.detection),
+            None,
+            "{photo}"
+        );
         for frame in frames(&clip).iter().step_by(6) {
             assert_eq!(watermark::detect(frame, &key()), None, "{photo}: a frame");
         }
@@ -254,7 +261,7 @@ fn unmarked_clips_and_other_keys_detect_nothing() {
     mark(&photo_clip(dir.path(), "m.mp4", "chelsea.png", 50, 1), &marked);
     let other = Key::from_bytes([7; 32]);
     assert_eq!(
-        detect_in_video(&marked, &settings, &other).unwrap().map(|f| f.detection),
+        detect_in_video(&marked, &settings, &other).unwrap().first().map(|f| f.detection),
         None,
         "another key"
     );
@@ -360,5 +367,5 @@ fn av1_input_is_marked_into_h264_in_the_same_container() {
     assert_eq!((info.codec.as_str(), info.width, info.height), ("h264", 960, 540));
     assert_eq!(audio_md5(&output), audio_md5(&input));
     let found = detect_in_video(&output, &VideoSettings::default(), &key()).unwrap();
-    assert_eq!(found.map(|d| d.detection.payload), Some(PAYLOAD));
+    assert_eq!(found.first().map(|d| d.detection.payload), Some(PAYLOAD));
 }
