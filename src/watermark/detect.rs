@@ -7,42 +7,14 @@ use std::cell::Cell;
 use image::RgbImage;
 
 use super::code::{decode, encode, TAG_BITS};
-use super::pattern::{Layout, CELL_COUNT};
-use super::reregister::Best;
+use super::pattern::Layout;
+use super::search::Best;
+pub use super::search::DECODE_ATTEMPTS;
 use super::search::{Attempts, Read, Search};
 use super::several::without_mark;
 use super::stack::FrameStack;
 use super::{Detection, Key};
 
-/// The longest tile period searched for, as a fraction of the working short side: a tile
-/// must repeat at least about twice across what is left of the picture to show a lattice.
-pub(super) const MAX_PERIOD_OF_SHORT_SIDE: f32 = 0.55;
-/// The shortest tile period searched for, in working pixels.
-pub(super) const MIN_PERIOD: f32 = 24.0;
-/// Lattice candidates taken from the spectrum search (each then joined by its 45-degree
-/// relatives, see `with_relatives`).
-pub(super) const LATTICE_CANDIDATES: usize = 4;
-/// Lattice candidates refined and decoded, best synchronisation first.
-pub(super) const LATTICES_DECODED: usize = 3;
-/// Fine registrations (period and angle within the refinement's reach) decoded per lattice.
-pub(super) const REGISTRATIONS_PER_LATTICE: usize = 2;
-/// Orientation/offset peaks decoded per registration, best first: the right symmetry is not
-/// always the strongest peak when the mark is weak.
-pub(super) const PEAKS_PER_REGISTRATION: usize = 2;
-/// Warped lattice candidates taken from the warped search, and of them (with their
-/// relatives) those refined and decoded, one registration each: read only when no square
-/// lattice decodes.
-pub(super) const WARPED_CANDIDATES: usize = 4;
-pub(super) const WARPED_DECODED: usize = 2;
-/// Warped lattice candidates taken from the spectrum of the picture's centre, and the
-/// alignments whose keystone is searched before the `WARPED_DECODED` best are decoded.
-pub(super) const CENTRE_CANDIDATES: usize = 2;
-pub(super) const KEYSTONED: usize = 4;
-const WARPED_ATTEMPTS: usize = WARPED_DECODED * PEAKS_PER_REGISTRATION;
-/// Alignments decoded per image: the square search's, one decision-directed re-registration
-/// of the best (`Best::reread`), and the warped search's.
-pub const DECODE_ATTEMPTS: usize =
-    LATTICES_DECODED * REGISTRATIONS_PER_LATTICE * PEAKS_PER_REGISTRATION + 1 + WARPED_ATTEMPTS;
 /// The most marks looked for in one picture: a collage or a duet holds two, a grid of
 /// re-posts a few more.
 const MAX_MARKS: usize = 4;
@@ -52,14 +24,6 @@ pub const PICTURE_LIST: usize = 4;
 pub const TAG_TESTS: usize = DECODE_ATTEMPTS * PICTURE_LIST;
 // The false-positive bound: TAG_TESTS * 2^-TAG_BITS must stay at most 1e-9.
 const _: () = assert!(TAG_TESTS as u64 * 1_000_000_000 <= 1 << TAG_BITS);
-/// Soft coded bits from cells, normalised to unit RMS.
-pub(super) fn normalised_soft_bits(layout: &Layout, cells: &[f32; CELL_COUNT]) -> Vec<f32> {
-    let mut soft = layout.soft_bits(cells);
-    let rms = (soft.iter().map(|v| v * v).sum::<f32>() / soft.len() as f32).sqrt().max(1e-9);
-    soft.iter_mut().for_each(|v| *v /= rms);
-    soft
-}
-
 pub fn detect(image: &RgbImage, key: &Key) -> Option<Detection> {
     let mut stack = FrameStack::new();
     stack.add(image);
@@ -122,7 +86,7 @@ fn next_mark(
     let decoded = |read: Read| {
         let left = budget.get().checked_sub(list)?;
         budget.set(left);
-        let soft = normalised_soft_bits(layout, &read.cells);
+        let soft = layout.normalised_soft_bits(&read.cells);
         let payload = decode(key, &soft, list).filter(|p| !found.contains(p))?;
         let codeword = encode(key, payload);
         let agreement = soft.iter().zip(&codeword).map(|(s, &b)| if b == 1 { *s } else { -*s }).sum::<f32>()
@@ -136,7 +100,7 @@ fn next_mark(
     read.into_iter()
         .find_map(decoded)
         .or_else(|| best.and_then(|b| decoded(b.reread(layout))))
-        .or_else(|| warped.then(|| search.warped_reads(best_square).into_iter().find_map(decoded)).flatten())
+        .or_else(|| warped.then(|| search.warped_stage(best_square, decoded)).flatten())
 }
 
 /// For measurement: the most coded bits any attempt reads right for a known payload.
@@ -152,7 +116,10 @@ pub fn coded_bits_right(image: &RgbImage, key: &Key, payload: u64) -> usize {
     let Attempts { mut read, best } = search.square_attempts();
     let best_square = best.as_ref().map(Best::working_lattice);
     read.extend(best.map(|b| b.reread(&layout)));
-    read.extend(search.warped_reads(best_square));
+    search.warped_stage(best_square, |r| {
+        read.push(r);
+        None::<()>
+    });
     read.iter()
         .map(|r| {
             let soft = layout.soft_bits(&r.cells);

@@ -55,6 +55,7 @@ mod embed;
 mod fft;
 mod fold;
 mod key;
+mod lattice;
 mod mask;
 mod pattern;
 mod plane;

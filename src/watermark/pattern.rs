@@ -63,6 +63,14 @@ impl Layout {
         values
     }
 
+    /// Soft coded bits from cells, normalised to unit RMS.
+    pub fn normalised_soft_bits(&self, cells: &[f32; CELL_COUNT]) -> Vec<f32> {
+        let mut soft = self.soft_bits(cells);
+        let rms = (soft.iter().map(|v| v * v).sum::<f32>() / soft.len() as f32).sqrt().max(1e-9);
+        soft.iter_mut().for_each(|v| *v /= rms);
+        soft
+    }
+
     /// Soft coded bits from measured cell values (positive: evidence for a 1).
     pub fn soft_bits(&self, cells: &[f32; CELL_COUNT]) -> Vec<f32> {
         self.bit_cells

@@ -3,10 +3,9 @@
 //! cells alone.
 
 use super::code::likeliest_codeword;
-use super::detect::normalised_soft_bits;
-use super::fold::{fold, fold_spectrum, pattern_of, peak_of, read_cells, turned_spectrum, Peak};
-use super::pattern::{Layout, CELL_COUNT};
-use super::search::{lattices_around, Planes, Read};
+use super::fold::{fold, fold_spectrum, pattern_of, peak_of, read_cells, turned_spectrum};
+use super::pattern::Layout;
+use super::search::{lattices_around, Best, Read};
 use super::sync::Lattice;
 
 /// Rounds of decision-directed re-registration, and its search around the alignment: half
@@ -14,16 +13,6 @@ use super::sync::Lattice;
 const REREGISTRATIONS: usize = 2;
 const REREGISTRATION_PERIOD_STEPS: [f32; 5] = [-0.005, -0.0025, 0.0, 0.0025, 0.005];
 const REREGISTRATION_ANGLE_STEPS: [f32; 3] = [-0.0035, 0.0, 0.0035];
-
-/// The best alignment: its planes, lattice and peak, the cells read there, and the working
-/// scale.
-pub(super) struct Best {
-    pub(super) planes: Planes,
-    pub(super) lattice: Lattice,
-    pub(super) peak: Peak,
-    pub(super) cells: [f32; CELL_COUNT],
-    pub(super) factor: f32,
-}
 
 impl Best {
     /// The alignment's lattice in working pixels.
@@ -41,7 +30,7 @@ impl Best {
     pub(super) fn reread(&self, layout: &Layout) -> Read {
         let (mut lattice, mut cells, mut peak) = (self.lattice, self.cells, self.peak);
         for _ in 0..REREGISTRATIONS {
-            let soft = normalised_soft_bits(layout, &cells);
+            let soft = layout.normalised_soft_bits(&cells);
             let guess = layout.cell_values(&likeliest_codeword(&soft));
             let template = turned_spectrum(&pattern_of(&guess), self.peak.symmetry);
             let mut best = (
@@ -74,8 +63,9 @@ mod tests {
     use super::*;
     use crate::watermark::code::encode;
     use crate::watermark::fold::sync_templates;
+    use crate::watermark::pattern::CELL_COUNT;
     use crate::watermark::plane::Plane;
-    use crate::watermark::search::align;
+    use crate::watermark::search::{align, Planes};
     use crate::watermark::Key;
 
     #[test]

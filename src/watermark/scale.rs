@@ -52,7 +52,7 @@ mod tests {
 
     #[test]
     fn the_tile_spans_an_eighth_of_the_working_short_side_at_any_aspect() {
-        use crate::watermark::detect::MAX_PERIOD_OF_SHORT_SIDE;
+        use crate::watermark::search::MAX_PERIOD_OF_SHORT_SIDE;
         for short in [256, 300, 448, 451, 1000, 2048, 8192] {
             for tenths in [10, 13, 18, 25, 40, 41, 80, 160, 320] {
                 let long = (short * tenths / 10).min(8192);

@@ -6,19 +6,44 @@ use std::rc::Rc;
 
 use rustfft::num_complex::Complex32;
 
-use super::detect::{
-    CENTRE_CANDIDATES, KEYSTONED, LATTICES_DECODED, LATTICE_CANDIDATES, MAX_PERIOD_OF_SHORT_SIDE, MIN_PERIOD,
-    PEAKS_PER_REGISTRATION, REGISTRATIONS_PER_LATTICE, WARPED_CANDIDATES, WARPED_DECODED,
-};
 use super::fold::{fold, fold_spectrum, peak_of, read_cells, sync_templates, Peak, DIHEDRAL};
 use super::pattern::{Layout, CELL_COUNT};
 use super::plane::Plane;
-use super::reregister::Best;
 use super::spectrum::Spectrum;
 use super::stack::{FrameStack, WorkingPlanes};
 use super::sync::{find_lattices, with_relatives, Lattice};
 use super::warped::{find_warped_lattices, with_keystone};
 use super::Transform;
+
+/// The longest tile period searched for, as a fraction of the working short side: a tile
+/// must repeat at least about twice across what is left of the picture to show a lattice.
+pub(super) const MAX_PERIOD_OF_SHORT_SIDE: f32 = 0.55;
+/// The shortest tile period searched for, in working pixels.
+pub(super) const MIN_PERIOD: f32 = 24.0;
+/// Lattice candidates taken from the spectrum search (each then joined by its 45-degree
+/// relatives, see `with_relatives`).
+pub(super) const LATTICE_CANDIDATES: usize = 4;
+/// Lattice candidates refined and decoded, best synchronisation first.
+pub(super) const LATTICES_DECODED: usize = 3;
+/// Fine registrations (period and angle within the refinement's reach) decoded per lattice.
+pub(super) const REGISTRATIONS_PER_LATTICE: usize = 2;
+/// Orientation/offset peaks decoded per registration, best first: the right symmetry is not
+/// always the strongest peak when the mark is weak.
+pub(super) const PEAKS_PER_REGISTRATION: usize = 2;
+/// Warped lattice candidates taken from the warped search; the alignments decoded, one
+/// registration each, read only when no square lattice decodes: the best as found, and the
+/// sharpest once its keystone is fitted.
+pub(super) const WARPED_CANDIDATES: usize = 4;
+pub(super) const WARPED_DECODED: usize = 2;
+/// Warped lattice candidates taken from the spectrum of the picture's centre, and the
+/// alignments whose keystone is searched for the second warped alignment decoded.
+pub(super) const CENTRE_CANDIDATES: usize = 2;
+pub(super) const KEYSTONED: usize = 4;
+const WARPED_ATTEMPTS: usize = WARPED_DECODED * PEAKS_PER_REGISTRATION;
+/// Alignments decoded per image: the square search's, one decision-directed re-registration
+/// of the best (`Best::reread`), and the warped search's.
+pub const DECODE_ATTEMPTS: usize =
+    LATTICES_DECODED * REGISTRATIONS_PER_LATTICE * PEAKS_PER_REGISTRATION + 1 + WARPED_ATTEMPTS;
 
 /// The period, in working pixels, the pre-filter and the fold suit best: a lattice found with
 /// a period above `RESAMPLE_ABOVE` (a large tile on a small or cropped picture) is folded
@@ -41,6 +66,7 @@ pub(super) struct Planes {
 
 /// One lattice's best peaks (best first, one per symmetry) in the fold of the weighted
 /// plane, with the planes it was folded from.
+#[derive(Clone)]
 pub(super) struct Alignment {
     planes: Planes,
     lattice: Lattice,
@@ -118,10 +144,17 @@ impl Search {
         Attempts { read, best }
     }
 
-    /// The warped lattices' alignments (see `warped`) and the best square one's, best
-    /// synchronisation first, each with the keystone that aligns it best: the
-    /// `WARPED_ATTEMPTS` read only when no square lattice decodes.
-    pub(super) fn warped_reads(&self, best_square: Option<Lattice>) -> Vec<Read> {
+    /// The warped stage (see `warped`), read only when no square lattice decodes: the
+    /// warped lattices' candidates, the centre's and the best square one, aligned; the
+    /// `KEYSTONED` best refined and given the keystone that sharpens their fold most (under
+    /// each one's best symmetry alone, an eighth of the transforms); the `WARPED_DECODED`
+    /// sharpest refined again and read, `WARPED_ATTEMPTS` alignments in all, each passed to
+    /// `decoded` until it gives an answer.
+    pub(super) fn warped_stage<T>(
+        &self,
+        best_square: Option<Lattice>,
+        decoded: impl FnMut(Read) -> Option<T>,
+    ) -> Option<T> {
         let mut lattices =
             find_warped_lattices(&self.spectrum, MIN_PERIOD, self.max_period, WARPED_CANDIDATES);
         lattices.extend(best_square);
@@ -132,20 +165,27 @@ impl Search {
         let centre_spectrum = Spectrum::compute(&centre, self.block);
         lattices.extend(find_warped_lattices(&centre_spectrum, MIN_PERIOD, centre_max, CENTRE_CANDIDATES));
         lattices.extend(find_lattices(&centre_spectrum, MIN_PERIOD, centre_max, 1));
-        let mut keyed: Vec<Alignment> = self
-            .registrations(&lattices, KEYSTONED, 1)
+        let aligned = self.aligned(&lattices);
+        let mut keyed: Vec<(f32, Planes, Lattice)> = aligned
             .into_iter()
-            .flatten()
-            .map(|start| {
-                let planes = start.planes.clone();
-                let lattice = with_keystone(start.lattice, |l| align(planes.clone(), l, &self.templates).z());
-                let keyed = align(planes, lattice, &self.templates);
-                refine(keyed, &self.templates, 1).swap_remove(0)
+            .take(KEYSTONED)
+            .map(|a| refine(a, &self.templates, 1).swap_remove(0))
+            .filter_map(|start| {
+                let symmetry = start.peaks.first()?.symmetry;
+                let z = |l: Lattice| {
+                    peak_of(&fold_spectrum(&start.planes.weighted, l), &self.templates[symmetry], symmetry).z
+                };
+                let lattice = with_keystone(start.lattice, z);
+                Some((z(lattice), start.planes.clone(), lattice))
             })
             .collect();
-        keyed.sort_by(|a, b| b.z().total_cmp(&a.z()));
-        let refined: Vec<Vec<Alignment>> = keyed.into_iter().take(WARPED_DECODED).map(|a| vec![a]).collect();
-        self.reads(&refined)
+        keyed.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let sharpest: Vec<Vec<Alignment>> = keyed
+            .into_iter()
+            .take(WARPED_DECODED)
+            .map(|(_, planes, lattice)| refine(align(planes, lattice, &self.templates), &self.templates, 1))
+            .collect();
+        self.reads(&sharpest).into_iter().find_map(decoded)
     }
 
     /// Each candidate and its 45-degree relatives aligned with the synchronisation template;
@@ -156,7 +196,17 @@ impl Search {
         lattices: usize,
         registrations: usize,
     ) -> Vec<Vec<Alignment>> {
-        let mut coarse: Vec<Alignment> = with_relatives(candidates, MIN_PERIOD, self.max_period)
+        let coarse = self.aligned(candidates);
+        let mut refined: Vec<Vec<Alignment>> =
+            coarse.into_iter().take(lattices).map(|a| refine(a, &self.templates, registrations)).collect();
+        refined.sort_by(|a, b| best_z(b).total_cmp(&best_z(a)));
+        refined
+    }
+
+    /// Each candidate and its 45-degree relatives aligned with the synchronisation template,
+    /// best first.
+    fn aligned(&self, candidates: &[Lattice]) -> Vec<Alignment> {
+        let mut all: Vec<Alignment> = with_relatives(candidates, MIN_PERIOD, self.max_period)
             .iter()
             .map(|l| {
                 let planes = planes_for(&self.work, &self.plane, l.period);
@@ -164,11 +214,8 @@ impl Search {
                 align(planes, lattice, &self.templates)
             })
             .collect();
-        coarse.sort_by(|a, b| b.z().total_cmp(&a.z()));
-        let mut refined: Vec<Vec<Alignment>> =
-            coarse.into_iter().take(lattices).map(|a| refine(a, &self.templates, registrations)).collect();
-        refined.sort_by(|a, b| best_z(b).total_cmp(&best_z(a)));
-        refined
+        all.sort_by(|a, b| b.z().total_cmp(&a.z()));
+        all
     }
 
     /// The cells read at the `PEAKS_PER_REGISTRATION` best peaks of each registration.
@@ -219,6 +266,16 @@ impl Read {
             peak,
         }
     }
+}
+
+/// The best alignment: its planes, lattice and peak, the cells read there, and the working
+/// scale.
+pub(super) struct Best {
+    pub(super) planes: Planes,
+    pub(super) lattice: Lattice,
+    pub(super) peak: Peak,
+    pub(super) cells: [f32; CELL_COUNT],
+    pub(super) factor: f32,
 }
 
 /// The square lattices' alignments to decode, best synchronisation first, and the best of

@@ -6,8 +6,8 @@ use rustfft::num_complex::Complex32;
 use rustfft::FftDirection;
 
 use super::fft::fft2d;
+use super::lattice::Lattice;
 use super::plane::{floor_i32, Plane};
-use super::sync::Lattice;
 use super::warp::Warp;
 
 /// Harmonics along each axis in a lattice's score: the mark's cells put energy up to

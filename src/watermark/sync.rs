@@ -6,44 +6,11 @@
 
 use std::f32::consts::{FRAC_1_SQRT_2, FRAC_PI_2, FRAC_PI_4, SQRT_2};
 
+pub use super::lattice::Lattice;
 use super::mask::perceptual_mask;
 use super::plane::Plane;
 use super::spectrum::{Spectrum, COARSE_HARMONICS};
-use super::warp::{times, Warp};
-
-/// A candidate lattice: period in working pixels and angle in radians, in [0, pi/2), of a
-/// square tiling, distorted by a warp (the identity for a similarity): a tile corner of the
-/// square tiling at p is at W p in the picture.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Lattice {
-    pub period: f32,
-    pub angle: f32,
-    pub warp: Warp,
-    pub score: f32,
-}
-
-impl Lattice {
-    /// A square lattice (no warp).
-    pub fn square(period: f32, angle: f32, score: f32) -> Lattice {
-        Lattice { period, angle, warp: Warp::IDENTITY, score }
-    }
-
-    /// Whether two candidates are the same lattice within the fine search's reach.
-    pub(super) fn near(&self, other: &Lattice) -> bool {
-        let angle = (self.angle - other.angle).rem_euclid(FRAC_PI_2);
-        (self.period / other.period - 1.0).abs() < 0.015
-            && angle.min(FRAC_PI_2 - angle) < 0.02
-            && self.warp.near(&other.warp)
-    }
-
-    /// The map from picture pixels to fold bins, row-major: `fold` bins per period, the
-    /// angle turned back and the warp undone, (FOLD / period) R(-angle) W^-1.
-    pub(super) fn bins_of_pixels(&self, fold: f32) -> [f32; 4] {
-        let k = fold / self.period;
-        let (s, c) = (-self.angle).sin_cos();
-        times([c * k, -s * k, s * k, c * k], self.warp.inverse())
-    }
-}
+use super::warp::Warp;
 
 /// The candidates, then their 45-degree relatives within the period range, without repeats.
 /// A square lattice of period p shares half its harmonics with the lattice of period p*sqrt 2

@@ -19,10 +19,14 @@ use super::warp::Warp;
 const MAX_STRETCH: f32 = 1.45;
 const STRETCH_STEP: f32 = 1.02;
 const SQUARE_REACH: f32 = 1.015;
-/// The coarse grid's period and angle steps: coarser than the square search's, since the
-/// grid has a third dimension.
+/// The coarse grid's period step, coarser than the square search's since the grid has a
+/// third dimension, and its angles: within `MAX_ANGLE_DEGREES` of upright in steps of
+/// `ANGLE_STEP_DEGREES`. An app stretches a picture along its own axes, and a photo of a
+/// screen is taken upright: a mark turned by more and then stretched is left out, which
+/// keeps the search to a tenth of all angles.
 const PERIOD_STEP: f32 = 1.015;
-const ANGLES: usize = 60;
+const MAX_ANGLE_DEGREES: i32 = 6;
+const ANGLE_STEP_DEGREES: i32 = 2;
 
 /// Candidate warped lattices, best first, with periods (along y) between `min_period` and
 /// `max_period` working pixels and a stretch away from 1: a coarse search over stretch,
@@ -48,8 +52,12 @@ pub fn find_warped_lattices(
         }
         s *= STRETCH_STEP;
     }
-    let angle_of = |i: usize| i as f32 * FRAC_PI_2 / ANGLES as f32;
-    let (np, na) = (periods.len(), ANGLES);
+    let angles: Vec<f32> = (-MAX_ANGLE_DEGREES..=MAX_ANGLE_DEGREES)
+        .step_by(ANGLE_STEP_DEGREES as usize)
+        .map(|d| (d as f32).to_radians().rem_euclid(FRAC_PI_2))
+        .collect();
+    let angle_of = |i: usize| angles[i];
+    let (np, na) = (periods.len(), angles.len());
     // Stretch-major, then angle: one row of periods at a time.
     let mut scores = vec![0.0f32; stretches.len() * na * np];
     for (si, &stretch) in stretches.iter().enumerate() {
@@ -59,14 +67,19 @@ pub fn find_warped_lattices(
             spectrum.lattice_scores(&periods, angle_of(ai), warp, COARSE_HARMONICS, row);
         }
     }
-    let at = |si: usize, ai: usize, pi: usize| scores[(si * na + ai % na) * np + pi];
+    let at = |si: usize, ai: usize, pi: usize| scores[(si * na + ai) * np + pi];
     let mut maxima: Vec<Lattice> = Vec::new();
     for si in 0..stretches.len() {
         for ai in 0..na {
             for (pi, &period) in periods.iter().enumerate().take(np.saturating_sub(1)).skip(1) {
                 let v = at(si, ai, pi);
-                let mut neighbours = vec![at(si, ai, pi - 1), at(si, ai, pi + 1), at(si, ai + 1, pi)];
-                neighbours.push(at(si, ai + na - 1, pi));
+                let mut neighbours = vec![at(si, ai, pi - 1), at(si, ai, pi + 1)];
+                if ai > 0 {
+                    neighbours.push(at(si, ai - 1, pi));
+                }
+                if ai + 1 < na {
+                    neighbours.push(at(si, ai + 1, pi));
+                }
                 if si > 0 {
                     neighbours.push(at(si - 1, ai, pi));
                 }
