@@ -92,9 +92,9 @@ fn robustness_suite_meets_its_floors() {
 }
 
 /// What the detector recovers today after the attacks it does not yet meet the 95 % floor
-/// on (a strong perspective, a photo of a screen), as (image, attack) pairs: one pair less
-/// than measured, so work towards their 95 % floors can only raise them. docs/watermark.md
-/// holds the measured table.
+/// on (a strong perspective, a photo of a screen), as (image, attack) pairs: today's
+/// figures (the test is deterministic), so work towards their 95 % floors can only raise
+/// them. docs/watermark.md holds the measured table.
 const BEYOND_SIMILARITY_FLOORS: [(&str, usize); 2] = [("keystone 6%", 16), ("photo of a screen", 16)];
 
 #[test]
