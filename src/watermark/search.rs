@@ -19,26 +19,24 @@ use super::Transform;
 /// must repeat at least about twice across what is left of the picture to show a lattice.
 pub(super) const MAX_PERIOD_OF_SHORT_SIDE: f32 = 0.55;
 /// The shortest tile period searched for, in working pixels.
-pub(super) const MIN_PERIOD: f32 = 24.0;
+const MIN_WORKING_PERIOD: f32 = 24.0;
 /// Lattice candidates taken from the spectrum search (each then joined by its 45-degree
 /// relatives, see `with_relatives`).
-pub(super) const LATTICE_CANDIDATES: usize = 4;
+const LATTICE_CANDIDATES: usize = 4;
 /// Lattice candidates refined and decoded, best synchronisation first.
-pub(super) const LATTICES_DECODED: usize = 3;
+const LATTICES_DECODED: usize = 3;
 /// Fine registrations (period and angle within the refinement's reach) decoded per lattice.
-pub(super) const REGISTRATIONS_PER_LATTICE: usize = 2;
+const REGISTRATIONS_PER_LATTICE: usize = 2;
 /// Orientation/offset peaks decoded per registration, best first: the right symmetry is not
 /// always the strongest peak when the mark is weak.
-pub(super) const PEAKS_PER_REGISTRATION: usize = 2;
-/// Warped lattice candidates taken from the warped search; the alignments decoded, one
-/// registration each, read only when no square lattice decodes: the best as found, and the
-/// sharpest once its keystone is fitted.
-pub(super) const WARPED_CANDIDATES: usize = 4;
-pub(super) const WARPED_DECODED: usize = 2;
-/// Warped lattice candidates taken from the spectrum of the picture's centre, and the
-/// alignments whose keystone is searched for the second warped alignment decoded.
-pub(super) const CENTRE_CANDIDATES: usize = 2;
-pub(super) const KEYSTONED: usize = 4;
+const PEAKS_PER_REGISTRATION: usize = 2;
+/// Warped lattice candidates taken from the warped search of the whole picture's spectrum
+/// and of its centre's; the alignments refined and given a keystone; and of those, the
+/// sharpest decoded (one registration each), only when no square lattice decodes.
+const WARPED_CANDIDATES: usize = 4;
+const CENTRE_CANDIDATES: usize = 2;
+const KEYSTONED: usize = 4;
+const WARPED_DECODED: usize = 2;
 const WARPED_ATTEMPTS: usize = WARPED_DECODED * PEAKS_PER_REGISTRATION;
 /// Alignments decoded per image: the square search's, one decision-directed re-registration
 /// of the best (`Best::reread`), and the warped search's.
@@ -127,7 +125,7 @@ impl Search {
     /// The square lattices' alignments, best synchronisation first, each with the cells it
     /// reads (see `Attempts`).
     pub(super) fn square_attempts(&self) -> Attempts {
-        let lattices = find_lattices(&self.spectrum, MIN_PERIOD, self.max_period, LATTICE_CANDIDATES);
+        let lattices = find_lattices(&self.spectrum, MIN_WORKING_PERIOD, self.max_period, LATTICE_CANDIDATES);
         let refined = self.registrations(&lattices, LATTICES_DECODED, REGISTRATIONS_PER_LATTICE);
         let read = self.reads(&refined);
         // The first read is the best alignment's best peak.
@@ -156,15 +154,20 @@ impl Search {
         decoded: impl FnMut(Read) -> Option<T>,
     ) -> Option<T> {
         let mut lattices =
-            find_warped_lattices(&self.spectrum, MIN_PERIOD, self.max_period, WARPED_CANDIDATES);
+            find_warped_lattices(&self.spectrum, MIN_WORKING_PERIOD, self.max_period, WARPED_CANDIDATES);
         lattices.extend(best_square);
         // Under a keystone the tiling's scale changes across the picture and the comb of
         // the whole picture blurs; the centre's holds the centre's lattice.
         let centre = self.work.weighted.centre();
         let centre_max = MAX_PERIOD_OF_SHORT_SIDE * centre.width.min(centre.height) as f32;
         let centre_spectrum = Spectrum::compute(&centre, self.block);
-        lattices.extend(find_warped_lattices(&centre_spectrum, MIN_PERIOD, centre_max, CENTRE_CANDIDATES));
-        lattices.extend(find_lattices(&centre_spectrum, MIN_PERIOD, centre_max, 1));
+        lattices.extend(find_warped_lattices(
+            &centre_spectrum,
+            MIN_WORKING_PERIOD,
+            centre_max,
+            CENTRE_CANDIDATES,
+        ));
+        lattices.extend(find_lattices(&centre_spectrum, MIN_WORKING_PERIOD, centre_max, 1));
         let aligned = self.aligned(&lattices);
         let mut keyed: Vec<(f32, Planes, Lattice)> = aligned
             .into_iter()
@@ -206,7 +209,7 @@ impl Search {
     /// Each candidate and its 45-degree relatives aligned with the synchronisation template,
     /// best first.
     fn aligned(&self, candidates: &[Lattice]) -> Vec<Alignment> {
-        let mut all: Vec<Alignment> = with_relatives(candidates, MIN_PERIOD, self.max_period)
+        let mut all: Vec<Alignment> = with_relatives(candidates, MIN_WORKING_PERIOD, self.max_period)
             .iter()
             .map(|l| {
                 let planes = planes_for(&self.work, &self.plane, l.period);
