@@ -9,7 +9,7 @@ use tokio::sync::Semaphore;
 
 use url::Url;
 
-use crate::domain::{ContentId, CreatorId, Evidence, Platform, Post, SocialAccount};
+use crate::domain::{Content, ContentId, CreatorId, Evidence, Platform, Post, SocialAccount};
 use crate::media::image_io::ImageLimits;
 use crate::media::recognize::{self, Binding, Found};
 use crate::media::video::VideoSettings;
@@ -34,6 +34,16 @@ pub enum Verdict {
     NotYet(String),
     /// Proven wrong: another account posted it, or it carries someone else's content.
     Rejected(String),
+}
+
+/// Whose content a post's marks name.
+enum Owner {
+    /// The creator's: the first mark that names their content, and that content.
+    Theirs(Found, Content),
+    /// Only other creators'.
+    Others,
+    /// No enrolled content.
+    Nobody,
 }
 
 /// Whether a post's media carry the creator's content.
@@ -103,15 +113,11 @@ impl Verifier {
             Err(MarkMissing { media_read: true, .. }) => return Carried::No,
             Err(MarkMissing { reason, .. }) => return Carried::Unknown(reason),
         };
-        // A collage or a duet carries several creators' contents: any of them may be theirs.
-        for found in &marks {
-            match self.store.content_by_payload(found.detection.payload).await {
-                Ok(Some(content)) if content.creator_id == creator => return Carried::Yes(content.id),
-                Ok(_) => {}
-                Err(_) => return Carried::Unknown("content lookup failed".into()),
-            }
+        match self.whose(creator, marks).await {
+            Ok(Owner::Theirs(_, content)) => Carried::Yes(content.id),
+            Ok(Owner::Others | Owner::Nobody) => Carried::No,
+            Err(()) => Carried::Unknown("content lookup failed".into()),
         }
-        Carried::No
     }
 
     /// The marks of the first of the media (at most [`MAX_MEDIA_CHECKED`]) that carries
@@ -161,27 +167,33 @@ impl Verifier {
         found
     }
 
+    /// Whose enrolled content the marks name: a collage or a duet carries several
+    /// creators' contents, and any of them may be `creator`'s. `Err` if a lookup failed.
+    async fn whose(&self, creator: CreatorId, marks: Vec<Found>) -> Result<Owner, ()> {
+        let mut owner = Owner::Nobody;
+        for found in marks {
+            match self.store.content_by_payload(found.detection.payload).await {
+                Ok(Some(content)) if content.creator_id == creator => {
+                    return Ok(Owner::Theirs(found, content))
+                }
+                Ok(Some(_)) => owner = Owner::Others,
+                Ok(None) => {}
+                Err(_) => return Err(()),
+            }
+        }
+        Ok(owner)
+    }
+
     /// The post is the creator's if one of the marks (a collage or a duet carries several
     /// creators' contents) names content they enrolled, and the media shows that content.
     async fn attribute(&self, post: &Post, marks: Vec<Found>, media_sha256: String) -> Verdict {
-        let mut others = false;
-        let mut own = None;
-        for found in marks {
-            match self.store.content_by_payload(found.detection.payload).await {
-                Ok(Some(content)) if content.creator_id == post.creator_id => {
-                    own = Some((found, content));
-                    break;
-                }
-                Ok(Some(_)) => others = true,
-                Ok(None) => {}
-                Err(_) => return Verdict::NotYet("content lookup failed".into()),
+        let (found, content) = match self.whose(post.creator_id, marks).await {
+            Ok(Owner::Theirs(found, content)) => (found, content),
+            Ok(Owner::Others) => {
+                return Verdict::Rejected("the media carries another creator's content".into())
             }
-        }
-        let Some((found, content)) = own else {
-            if others {
-                return Verdict::Rejected("the media carries another creator's content".into());
-            }
-            return Verdict::NotYet("the watermark names no enrolled content".into());
+            Ok(Owner::Nobody) => return Verdict::NotYet("the watermark names no enrolled content".into()),
+            Err(()) => return Verdict::NotYet("content lookup failed".into()),
         };
         let detection = found.detection;
         if post.content_id.is_some_and(|named| named != content.id) {

@@ -6,13 +6,15 @@ use std::rc::Rc;
 
 use rustfft::num_complex::Complex32;
 
-use super::fold::{fold, fold_spectrum, peak_of, read_cells, sync_templates, Peak, DIHEDRAL};
+use super::fold::{
+    fold, fold_spectrum, peak_of, read_cells, sampled_fold_spectrum, sync_templates, Peak, DIHEDRAL,
+};
 use super::pattern::{Layout, CELL_COUNT};
 use super::plane::Plane;
 use super::spectrum::Spectrum;
 use super::stack::{FrameStack, WorkingPlanes};
 use super::sync::{find_lattices, with_relatives, Lattice};
-use super::warped::{find_warped_lattices, with_keystone};
+use super::warped::{find_warped_lattices, with_keystone, COARSE_KEYSTONE_ROUNDS, FINE_KEYSTONE_ROUNDS};
 use super::Transform;
 
 /// The longest tile period searched for, as a fraction of the working short side: a tile
@@ -38,6 +40,8 @@ const CENTRE_CANDIDATES: usize = 2;
 const KEYSTONED: usize = 4;
 const WARPED_DECODED: usize = 2;
 const WARPED_ATTEMPTS: usize = WARPED_DECODED * PEAKS_PER_REGISTRATION;
+/// The keystone's coarse rounds fold every second pixel of every second row.
+const KEYSTONE_SAMPLING: usize = 2;
 /// Alignments decoded per image: the square search's, one decision-directed re-registration
 /// of the best (`Best::reread`), and the warped search's.
 pub const DECODE_ATTEMPTS: usize =
@@ -169,26 +173,37 @@ impl Search {
         ));
         lattices.extend(find_lattices(&centre_spectrum, MIN_WORKING_PERIOD, centre_max, 1));
         let aligned = self.aligned(&lattices);
-        let mut keyed: Vec<(f32, Planes, Lattice)> = aligned
+        // The keystone's coarse rounds score a sampled fold of every alignment; its fine
+        // rounds the whole fold of the `WARPED_DECODED` best.
+        let mut keyed: Vec<(f32, Planes, Lattice, usize)> = aligned
             .into_iter()
             .take(KEYSTONED)
             .map(|a| refine(a, &self.templates, 1).swap_remove(0))
             .filter_map(|start| {
                 let symmetry = start.peaks.first()?.symmetry;
-                let z = |l: Lattice| {
-                    peak_of(&fold_spectrum(&start.planes.weighted, l), &self.templates[symmetry], symmetry).z
-                };
-                let lattice = with_keystone(start.lattice, z);
-                Some((z(lattice), start.planes.clone(), lattice))
+                let z = |l| self.sync_z(&start.planes, l, symmetry, KEYSTONE_SAMPLING);
+                let (lattice, z) = with_keystone(start.lattice, &COARSE_KEYSTONE_ROUNDS, z);
+                Some((z, start.planes, lattice, symmetry))
             })
             .collect();
         keyed.sort_by(|a, b| b.0.total_cmp(&a.0));
         let sharpest: Vec<Vec<Alignment>> = keyed
             .into_iter()
             .take(WARPED_DECODED)
-            .map(|(_, planes, lattice)| refine(align(planes, lattice, &self.templates), &self.templates, 1))
+            .map(|(_, planes, lattice, symmetry)| {
+                let z = |l| self.sync_z(&planes, l, symmetry, 1);
+                let (lattice, _) = with_keystone(lattice, &FINE_KEYSTONE_ROUNDS, z);
+                refine(align(planes, lattice, &self.templates), &self.templates, 1)
+            })
             .collect();
         self.reads(&sharpest).into_iter().find_map(decoded)
+    }
+
+    /// The synchronisation peak of a lattice under one symmetry, on a fold of every
+    /// `sampling`-th pixel and row of the weighted plane.
+    fn sync_z(&self, planes: &Planes, lattice: Lattice, symmetry: usize, sampling: usize) -> f32 {
+        let folded = sampled_fold_spectrum(&planes.weighted, lattice, sampling);
+        peak_of(&folded, &self.templates[symmetry], symmetry).z
     }
 
     /// Each candidate and its 45-degree relatives aligned with the synchronisation template;
@@ -377,7 +392,7 @@ mod tests {
     fn the_keystone_that_sharpens_the_fold_is_the_pictures() {
         use crate::watermark::pattern::render;
         use crate::watermark::warp::Warp;
-        use crate::watermark::warped::with_keystone;
+        use crate::watermark::warped::{with_keystone, COARSE_KEYSTONE_ROUNDS, FINE_KEYSTONE_ROUNDS};
         let key = Key::from_bytes([4; 32]);
         let layout = Layout::new(&key);
         let tile = render(&layout.cell_values(&encode(&key, 0xfeed)), 40);
@@ -405,7 +420,8 @@ mod tests {
         let templates = sync_templates(&layout);
         let z = |l: Lattice| align(planes.clone(), l, &templates).z();
         let flat = Lattice { warp: Warp { keystone: (0.0, 0.0), ..truth.warp }, ..truth };
-        let found = with_keystone(flat, z);
+        let rounds = [COARSE_KEYSTONE_ROUNDS, FINE_KEYSTONE_ROUNDS].concat();
+        let (found, _) = with_keystone(flat, &rounds, z);
         let (kx, ky) = found.warp.keystone;
         assert!((kx + 0.02).abs() <= 0.01 && (ky - 0.06).abs() <= 0.01, "{:?}", found.warp);
         assert!(z(found) > z(flat) + 2.0, "{} against {}", z(found), z(flat));

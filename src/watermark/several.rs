@@ -31,10 +31,10 @@ pub(super) fn without_mark(planes: WorkingPlanes, read: &Read, values: &[f32; CE
         .collect();
     let binning = Binning::new(read.lattice, width, height);
     let mut product = residual.clone();
-    for y in 0..height {
-        for x in 0..width {
-            product.data[y * width + x] *= expected[binning.bin(x, y)];
-        }
+    let mut bins = vec![0u32; width];
+    for (y, row) in product.data.chunks_exact_mut(width).enumerate() {
+        binning.row(y, 1, &mut bins);
+        row.iter_mut().zip(&bins).for_each(|(v, &bin)| *v *= expected[bin as usize]);
     }
     let local = product.box_blur((read.lattice.period.round() as usize).max(8));
     let mut sorted = local.data.clone();

@@ -134,15 +134,22 @@ fn refine(spectrum: &Spectrum, coarse: Lattice) -> Lattice {
 /// The keystones searched around a lattice, coarse to fine: each round tries a grid of
 /// (kx, ky) offsets of its step around the best so far (see `Warp`). A picture's keystone
 /// rarely reaches 10 %: a photo of a screen taken at more of a slant is cropped or
-/// straightened by its taker.
-const KEYSTONE_ROUNDS: [(f32, i32); 4] = [(0.04, 2), (0.02, 1), (0.01, 1), (0.005, 1)];
+/// straightened by its taker. The coarse rounds tell the candidate lattices apart, the fine
+/// ones sharpen the few kept.
+pub const COARSE_KEYSTONE_ROUNDS: [(f32, i32); 2] = [(0.04, 2), (0.02, 1)];
+pub const FINE_KEYSTONE_ROUNDS: [(f32, i32); 2] = [(0.01, 1), (0.005, 1)];
 
 /// The lattice with the keystone that scores best by `score` (the synchronisation
-/// template's peak over the fold): the lattice's harmonics blur under perspective, so the
-/// spectrum cannot tell the keystone, but the fold sharpens when the keystone is undone.
-pub fn with_keystone(start: Lattice, score: impl Fn(Lattice) -> f32) -> Lattice {
+/// template's peak over the fold) over `rounds`, and its score: the lattice's harmonics
+/// blur under perspective, so the spectrum cannot tell the keystone, but the fold sharpens
+/// when the keystone is undone.
+pub fn with_keystone(
+    start: Lattice,
+    rounds: &[(f32, i32)],
+    score: impl Fn(Lattice) -> f32,
+) -> (Lattice, f32) {
     let mut best = (start, score(start));
-    for (step, reach) in KEYSTONE_ROUNDS {
+    for &(step, reach) in rounds {
         let centre = best.0;
         for i in -reach..=reach {
             for j in -reach..=reach {
@@ -159,7 +166,7 @@ pub fn with_keystone(start: Lattice, score: impl Fn(Lattice) -> f32) -> Lattice 
             }
         }
     }
-    best.0
+    best
 }
 
 fn keep_better(spectrum: &Spectrum, candidate: Lattice, best: &mut Lattice) {

@@ -119,3 +119,42 @@ fn video_marks_survive_platform_reencodes() {
     }
     assert!(total + 3 >= rows.len() * PHOTOS.len(), "{total} of {} hits", rows.len() * PHOTOS.len());
 }
+
+/// What a re-poster does to a clip's time rather than its pictures: three seconds cut from
+/// the middle, and the whole clip sped up by a quarter (frames dropped, the rest re-timed),
+/// each re-encoded as a platform would. Every clip must keep its mark.
+#[test]
+#[cfg_attr(not(viewmark_test_ffmpeg), ignore = "needs ffmpeg and ffprobe on the PATH (CI installs them)")]
+fn excerpts_and_speed_changes_keep_the_mark() {
+    // Each cut and the duration it leaves of a 7-second clip.
+    const CUTS: [(&str, &str, &[&str], f64); 2] = [
+        (
+            "3 s from the middle, H.264 at 1 Mbit/s",
+            "null",
+            &["-ss", "2", "-t", "3", "-c:v", "libx264", "-b:v", "1M"],
+            3.0,
+        ),
+        (
+            "speed x1.25, H.264 at 1 Mbit/s",
+            "setpts=PTS/1.25",
+            &["-r", "24", "-c:v", "libx264", "-b:v", "1M"],
+            5.6,
+        ),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let settings = VideoSettings::default();
+    for (i, photo) in ["rocket.jpg", "coffee.png"].iter().enumerate() {
+        let payload = payload_for(i + 7);
+        let clip = photo_clip(dir.path(), &format!("long{i}.mp4"), photo, 60, 7);
+        let marked = dir.path().join(format!("long-marked{i}.mp4"));
+        viewmark::media::enroll::mark_video(&clip, &marked, &settings, &key(), payload).unwrap();
+        for (n, (row, filter, options, seconds)) in CUTS.iter().enumerate() {
+            let attacked = reencode(&marked, dir.path(), 10 + n, filter, options);
+            let info = probe(&attacked, &VideoLimits::default()).unwrap();
+            assert!((info.duration_secs - seconds).abs() < 0.3, "{row}: {} s", info.duration_secs);
+            let found = detect_in_video(&attacked, &settings, &key()).unwrap();
+            let payloads: Vec<u64> = found.iter().map(|f| f.detection.payload).collect();
+            assert!(payloads.contains(&payload), "{photo}, {row}: {payloads:?}");
+        }
+    }
+}
