@@ -53,7 +53,7 @@ pub fn mark_image(
     let format = format.unwrap_or(input_format);
     let bytes = image_io::encode(&marked, format)?;
     let sha256 = hex::encode(Sha256::digest(&bytes));
-    let references = crate::media::recognize::picture_references(&image);
+    let references = crate::media::recognize::picture_kept(&image);
     Ok(MarkedOutput { bytes, format, width: marked.width(), height: marked.height(), sha256, references })
 }
 
@@ -88,7 +88,7 @@ pub fn mark_video(
     metrics::histogram!("viewmark_embed_seconds", "kind" => "video").record(started.elapsed().as_secs_f64());
     let mut hasher = Sha256::new();
     std::io::copy(&mut std::fs::File::open(output)?, &mut hasher)?;
-    let references = crate::media::recognize::video_references(output, settings)?;
+    let references = crate::media::recognize::video_kept(output, settings)?;
     Ok(MarkedVideo {
         width: info.width,
         height: info.height,

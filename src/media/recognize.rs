@@ -9,7 +9,9 @@
 use std::io::Write;
 use std::path::Path;
 
+use crate::media::fingerprint::Fingerprint;
 use crate::media::image_io::{self, ImageLimits, MediaError};
+use crate::media::kept::Kept;
 use crate::media::video::{self, Container, FrameReader, VideoError, VideoSettings};
 use image::RgbImage;
 
@@ -40,9 +42,11 @@ pub enum Binding {
     Unchecked,
 }
 
-/// Holds what was found against the stored references of the content its mark names.
-pub fn binding(found: &Found, references: Option<&[u8]>) -> Binding {
-    let Some(references) = references.and_then(watermark::references_from_bytes) else {
+/// Holds what was found against what is kept of the content its mark names (`Kept`).
+pub fn binding(found: &Found, kept: Option<&[u8]>) -> Binding {
+    let references =
+        kept.and_then(Kept::from_bytes).and_then(|k| watermark::references_from_bytes(&k.references));
+    let Some(references) = references else {
         return Binding::Unchecked;
     };
     let best = watermark::best_similarity(&references, &found.sightings);
@@ -53,9 +57,14 @@ pub fn binding(found: &Found, references: Option<&[u8]>) -> Binding {
     }
 }
 
-/// The references kept of a picture at enrollment (of the original, before marking).
-pub fn picture_references(image: &RgbImage) -> Vec<u8> {
-    watermark::references_to_bytes(&[Reference::of(image)])
+/// What is kept of a picture at enrollment (of the original, before marking): its
+/// reference and fingerprint, as `Kept` bytes.
+pub fn picture_kept(image: &RgbImage) -> Vec<u8> {
+    Kept {
+        references: watermark::references_to_bytes(&[Reference::of(image)]),
+        fingerprints: Fingerprint::of(image).into_iter().collect(),
+    }
+    .to_bytes()
 }
 
 /// Key frames kept for a video's sightings and references.
@@ -133,13 +142,17 @@ pub fn detect_in_bytes(
     }
 }
 
-/// The references kept of a marked video: its first key frames (the mark is invisible at a
-/// reference's scale, so the marked frames stand for the original's).
-pub fn video_references(path: &Path, settings: &VideoSettings) -> Result<Vec<u8>, VideoError> {
+/// What is kept of a marked video: the references and fingerprints of its first key frames
+/// (the mark is invisible at a reference's scale and to the fingerprint, so the marked
+/// frames stand for the original's), as `Kept` bytes.
+pub fn video_kept(path: &Path, settings: &VideoSettings) -> Result<Vec<u8>, VideoError> {
     let info = video::probe(path, &settings.limits())?;
     let mut references = Vec::with_capacity(BINDING_FRAMES);
+    let mut fingerprints = Vec::with_capacity(BINDING_FRAMES);
     for frame in FrameReader::key_frames(path, &info, BINDING_FRAMES)? {
-        references.push(Reference::of(&frame?));
+        let frame = frame?;
+        references.push(Reference::of(&frame));
+        fingerprints.extend(Fingerprint::of(&frame));
     }
-    Ok(watermark::references_to_bytes(&references))
+    Ok(Kept { references: watermark::references_to_bytes(&references), fingerprints }.to_bytes())
 }

@@ -35,7 +35,8 @@ pub struct NewContent {
     pub width: u32,
     pub height: u32,
     pub sha256: String,
-    /// What the content looks like (`recognize::picture_references`), sealed by the store.
+    /// What is kept to recognise the content by (`media::kept::Kept`: references and
+    /// fingerprints), sealed by the store.
     pub references: Option<Vec<u8>>,
     pub at: Timestamp,
 }

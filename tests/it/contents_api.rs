@@ -5,6 +5,9 @@ use base64::Engine;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
+use viewmark::media::fingerprint::Fingerprint;
+use viewmark::media::kept::Kept;
+
 use crate::on_both_backends;
 use crate::support::creators::{join, upload};
 use crate::support::tokens::service;
@@ -54,9 +57,20 @@ async fn enrolled_images_carry_their_content(db: TestDb) {
     assert_eq!((mine["found"].as_bool(), mine["content"]["id"].as_str()), (Some(true), Some(id.as_str())));
     assert_eq!(detect_as(&app, &bob, marked.clone()).await, json!({"found": false}));
     let (admin, _) = service(app.store.as_ref(), &["admin"]).await;
-    assert_eq!(detect_as(&app, &admin, marked).await["content"]["id"], id.as_str());
+    assert_eq!(detect_as(&app, &admin, marked.clone()).await["content"]["id"], id.as_str());
     // The original photograph carries nothing.
     assert_eq!(detect_as(&app, &ada, creator_photo()).await, json!({"found": false}));
+
+    // What is kept to recognise it by holds the picture's fingerprint, which the marked
+    // output matches too (the second binding, for media whose mark was filtered away).
+    let content = app.store.content(id.parse().unwrap()).await.unwrap().unwrap();
+    let sealed = app.store.content_references(&content).await.unwrap().unwrap();
+    let kept = Kept::from_bytes(&sealed).expect("kept bytes");
+    let original = image::load_from_memory(&creator_photo()).unwrap().to_rgb8();
+    for picture in [original, image::load_from_memory(&marked).unwrap().to_rgb8()] {
+        let fingerprint = Fingerprint::of(&picture).unwrap();
+        assert!(fingerprint.nearest_match(&kept.fingerprints).is_some(), "{:?}", kept.fingerprints);
+    }
 
     let (status, one) = app.call(Method::GET, &format!("/v1/contents/{id}"), Some(&ada), None).await;
     assert_eq!((status, one["width"].as_u64()), (StatusCode::OK, Some(902)));

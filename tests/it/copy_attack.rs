@@ -7,7 +7,7 @@ use image::RgbImage;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use viewmark::domain::Platform;
-use viewmark::media::recognize::{binding, picture_references, Binding, Found};
+use viewmark::media::recognize::{binding, picture_kept, Binding, Found};
 use viewmark::simulator::attacks::{jpeg, standard_suite};
 use viewmark::simulator::scenario::{SimMedia, SimPost};
 use viewmark::simulator::SimPostState;
@@ -142,7 +142,7 @@ fn transplanted_marks_are_never_taken_for_the_content() {
     let hosts = ["coffee.png", "chelsea.png", "rocket.jpg"];
     let (mut decoded, mut attributed) = (0, Vec::new());
     for (label, original, marked, payload) in marked_set().iter().filter(|m| !m.0.contains('@')).take(3) {
-        let references = picture_references(original);
+        let references = picture_kept(original);
         for (estimate_name, estimate) in
             [("median residual", residual(marked)), ("tile average", tile_averaged(marked))]
         {

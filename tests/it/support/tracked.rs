@@ -108,9 +108,10 @@ pub async fn enroll(
         }
         if let Some(clip) = &media.clip {
             let settings = viewmark::media::video::VideoSettings::default();
-            let bytes = viewmark::media::recognize::video_references(&fixture_path("").join(clip), &settings)
-                .unwrap();
-            kept.extend(viewmark::watermark::references_from_bytes(&bytes).unwrap());
+            let bytes =
+                viewmark::media::recognize::video_kept(&fixture_path("").join(clip), &settings).unwrap();
+            let video = viewmark::media::kept::Kept::from_bytes(&bytes).unwrap();
+            kept.extend(viewmark::watermark::references_from_bytes(&video.references).unwrap());
         }
     }
     let references = (!kept.is_empty()).then(|| viewmark::watermark::references_to_bytes(&kept));
