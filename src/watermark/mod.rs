@@ -46,6 +46,7 @@
 //! too. An image marked under another key decodes to noise under this key and is covered
 //! by the same bound.
 
+mod alignment;
 mod binding;
 mod borders;
 mod code;

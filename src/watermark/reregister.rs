@@ -2,10 +2,11 @@
 //! read at the best one is a far sharper template of the geometry than the synchronisation
 //! cells alone.
 
+use super::alignment::lattices_around;
 use super::code::likeliest_codeword;
 use super::fold::{fold, fold_spectrum, pattern_of, peak_of, read_cells, turned_spectrum};
 use super::pattern::Layout;
-use super::search::{lattices_around, Best, Read};
+use super::search::{Best, Read};
 use super::sync::Lattice;
 
 /// Rounds of decision-directed re-registration, and its search around the alignment: half
@@ -61,11 +62,11 @@ mod tests {
     use rand::{Rng, SeedableRng};
 
     use super::*;
+    use crate::watermark::alignment::{align, Planes};
     use crate::watermark::code::encode;
     use crate::watermark::fold::sync_templates;
     use crate::watermark::pattern::CELL_COUNT;
     use crate::watermark::plane::Plane;
-    use crate::watermark::search::{align, Planes};
     use crate::watermark::Key;
 
     #[test]
