@@ -7,6 +7,7 @@ use std::cell::Cell;
 use image::RgbImage;
 
 use super::code::{decode, encode, TAG_BITS};
+use super::fft::fresh_plans;
 use super::pattern::Layout;
 use super::search::Best;
 pub use super::search::DECODE_ATTEMPTS;
@@ -41,6 +42,7 @@ pub fn detect_all(image: &RgbImage, key: &Key) -> Vec<Detection> {
 /// until a search finds nothing new or the tag tests run out. All the searches share one
 /// picture's `TAG_TESTS`, so every mark found is under the same false-positive bound as one.
 fn marks_in_stack(stack: &FrameStack, key: &Key, list: usize, most: usize) -> Vec<Detection> {
+    fresh_plans();
     let layout = Layout::new(key);
     let Some(mut search) = Search::new(stack, &layout) else {
         return Vec::new();
@@ -117,6 +119,7 @@ fn decode_read(
 /// For measurement: the most coded bits any attempt reads right for a known payload.
 #[doc(hidden)]
 pub fn coded_bits_right(image: &RgbImage, key: &Key, payload: u64) -> usize {
+    fresh_plans();
     let layout = Layout::new(key);
     let codeword = encode(key, payload);
     let mut stack = FrameStack::new();

@@ -11,6 +11,14 @@ thread_local! {
     static PLANNER: RefCell<FftPlanner<f32>> = RefCell::new(FftPlanner::new());
 }
 
+/// Starts the thread's plans afresh. A planner builds a length's plan from the plans it
+/// already holds, so the same transform's last bits depend on what the thread transformed
+/// before; a detection that starts afresh gives the same answer on any thread, whatever
+/// ran there first.
+pub fn fresh_plans() {
+    PLANNER.with(|planner| *planner.borrow_mut() = FftPlanner::new());
+}
+
 /// In-place 2-D FFT of a `width` x `height` buffer (unnormalised in both directions).
 /// Rows from `used_rows` on must be zero (padding): their row transforms are skipped.
 pub fn fft2d(data: &mut [Complex32], width: usize, height: usize, used_rows: usize, direction: FftDirection) {
