@@ -17,6 +17,9 @@ pub const SAME_PICTURE_DISTANCE: u32 = 31;
 /// authors advise: a flat or featureless picture matches too much.
 pub const MIN_QUALITY: f32 = 0.5;
 
+/// The largest side PDQ hashes at; a larger picture is shrunk to it on each axis.
+const PDQ_SIDE: u32 = 512;
+
 /// One picture's PDQ hash.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Fingerprint(pub [u8; 32]);
@@ -25,8 +28,12 @@ impl Fingerprint {
     /// The fingerprint of a picture, or `None` when PDQ cannot trust one (too small, or of
     /// quality under [`MIN_QUALITY`]).
     pub fn of(image: &RgbImage) -> Option<Fingerprint> {
+        // PDQ hashes a picture of at most 512 x 512 and shrinks a larger one itself; shrinking
+        // it here first hands the crate a small copy instead of a full-size one.
         let (width, height) = image.dimensions();
-        let pixels = pdqhash::image::RgbImage::from_raw(width, height, image.as_raw().clone())?;
+        let (width, height) = (width.min(PDQ_SIDE), height.min(PDQ_SIDE));
+        let small = image::imageops::thumbnail(image, width, height);
+        let pixels = pdqhash::image::RgbImage::from_raw(width, height, small.into_raw())?;
         let (hash, quality) = pdqhash::generate_pdq(&pdqhash::image::DynamicImage::ImageRgb8(pixels))?;
         (quality >= MIN_QUALITY).then_some(Fingerprint(hash))
     }
