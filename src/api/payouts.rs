@@ -289,6 +289,8 @@ pub struct FlagList {
 struct FlagView {
     id: Uuid,
     post_id: PostId,
+    /// `views_decreased`, `velocity`, `claimed_twice` or `fingerprint_match`.
+    #[schema(example = "velocity")]
     kind: String,
     detail: String,
     raised_at: DateTime<Utc>,
@@ -327,7 +329,8 @@ pub async fn flags(
     Ok(HttpResponse::Ok().json(FlagList { items: flags.iter().map(FlagView::from).collect() }))
 }
 
-/// `POST /v1/admin/flags/{id}/clear`: releases the post into later statements.
+/// `POST /v1/admin/flags/{id}/clear`: releases the post into later statements; clearing a
+/// `fingerprint_match` approves the match, and the post is checked again at once.
 #[utoipa::path(post, path = "/v1/admin/flags/{id}/clear", tag = "admin", security(("bearer" = [])),
     responses((status = 200, description = "Cleared", body = FlagView), (status = 404, description = "No such flag", body = ErrorDoc)))]
 pub async fn clear_flag(

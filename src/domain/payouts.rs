@@ -84,6 +84,9 @@ pub enum FlagKind {
     ViewsDecreased,
     Velocity,
     ClaimedTwice,
+    /// No mark in the media, but they match the fingerprint of the creator's own content:
+    /// the post waits for an admin, whose clearing approves it.
+    FingerprintMatch,
 }
 
 impl FlagKind {
@@ -92,6 +95,7 @@ impl FlagKind {
             FlagKind::ViewsDecreased => "views_decreased",
             FlagKind::Velocity => "velocity",
             FlagKind::ClaimedTwice => "claimed_twice",
+            FlagKind::FingerprintMatch => "fingerprint_match",
         }
     }
 
@@ -100,6 +104,7 @@ impl FlagKind {
             "views_decreased" => Some(FlagKind::ViewsDecreased),
             "velocity" => Some(FlagKind::Velocity),
             "claimed_twice" => Some(FlagKind::ClaimedTwice),
+            "fingerprint_match" => Some(FlagKind::FingerprintMatch),
             _ => None,
         }
     }

@@ -83,15 +83,32 @@ pub enum InputError {
 const VIDEO_LIST: usize = watermark::PICTURE_LIST / 2;
 const _: () = assert!(2 * watermark::DECODE_ATTEMPTS * VIDEO_LIST <= watermark::TAG_TESTS);
 
+/// What a file shows: every mark found, best first (a collage or a duet carries two), and,
+/// when it holds none, the fingerprints of what was read (the picture, or a video's first
+/// key frames) to hold against the creator's own content.
+#[derive(Debug, Clone, Default)]
+pub struct Examined {
+    pub marks: Vec<Found>,
+    pub fingerprints: Vec<Fingerprint>,
+}
+
+impl Examined {
+    fn of(marks: Vec<Detection>, frames: &[RgbImage]) -> Examined {
+        let fingerprints = match marks.is_empty() {
+            true => frames.iter().filter_map(Fingerprint::of).collect(),
+            false => Vec::new(),
+        };
+        Examined { marks: marks.into_iter().map(|d| Found::in_frames(d, frames)).collect(), fingerprints }
+    }
+}
+
 /// Detection in a video file: first from its key frames, then from frames spread over the
 /// whole video (`settings.detect_frames` of each), each set stacked and searched for every
 /// mark it holds (a duet carries two). The two searches share a picture's budget of tag
-/// tests, so a video's false-positive bound is a picture's (see `watermark`). The marks are
-/// best first; none is an empty list.
-pub fn detect_in_video(path: &Path, settings: &VideoSettings, key: &Key) -> Result<Vec<Found>, VideoError> {
+/// tests, so a video's false-positive bound is a picture's (see `watermark`).
+pub fn examine_video(path: &Path, settings: &VideoSettings, key: &Key) -> Result<Examined, VideoError> {
     let info = video::probe(path, &settings.limits())?;
-    let mut any = false;
-    // The first key frames decoded are kept for the sightings.
+    // The first key frames decoded are kept for the sightings and fingerprints.
     let mut kept = Vec::with_capacity(BINDING_FRAMES);
     for reader in [FrameReader::key_frames, FrameReader::sampled] {
         let mut stack = FrameStack::new();
@@ -102,28 +119,30 @@ pub fn detect_in_video(path: &Path, settings: &VideoSettings, key: &Key) -> Resu
                 kept.push(frame);
             }
         }
-        any |= stack.frames() > 0;
         let marks = stack.detect_all_with_list(key, VIDEO_LIST);
         if !marks.is_empty() {
-            return Ok(marks.into_iter().map(|d| Found::in_frames(d, &kept)).collect());
+            return Ok(Examined::of(marks, &kept));
         }
     }
-    if any {
-        Ok(Vec::new())
-    } else {
-        Err(VideoError::Unreadable)
+    match kept.is_empty() {
+        true => Err(VideoError::Unreadable),
+        false => Ok(Examined::of(Vec::new(), &kept)),
     }
 }
 
-/// Detection in a file's bytes, whichever kind it is: every mark found, best first (a
-/// collage or a duet carries two). A video is spooled to a temporary file first: ffprobe
-/// must seek (an MP4's index is often at its end).
-pub fn detect_in_bytes(
+/// The marks of a video file, best first; none is an empty list.
+pub fn detect_in_video(path: &Path, settings: &VideoSettings, key: &Key) -> Result<Vec<Found>, VideoError> {
+    examine_video(path, settings, key).map(|examined| examined.marks)
+}
+
+/// Examines a file's bytes, whichever kind it is. A video is spooled to a temporary file
+/// first: ffprobe must seek (an MP4's index is often at its end).
+pub fn examine_bytes(
     bytes: &[u8],
     image_limits: &ImageLimits,
     video_settings: &VideoSettings,
     key: &Key,
-) -> Result<Vec<Found>, InputError> {
+) -> Result<Examined, InputError> {
     match Container::sniff(bytes) {
         Some(container) => {
             if bytes.len() as u64 > video_settings.max_bytes {
@@ -132,14 +151,23 @@ pub fn detect_in_bytes(
             let mut file = video_settings.spool_file(container).map_err(VideoError::Io)?;
             file.write_all(bytes).map_err(VideoError::Io)?;
             file.flush().map_err(VideoError::Io)?;
-            Ok(detect_in_video(file.path(), video_settings, key)?)
+            Ok(examine_video(file.path(), video_settings, key)?)
         }
         None => {
             let (image, _) = image_io::decode(bytes, image_limits)?;
-            let marks = watermark::detect_all(&image, key);
-            Ok(marks.into_iter().map(|d| Found::in_frames(d, std::slice::from_ref(&image))).collect())
+            Ok(Examined::of(watermark::detect_all(&image, key), std::slice::from_ref(&image)))
         }
     }
+}
+
+/// The marks in a file's bytes, best first; none is an empty list.
+pub fn detect_in_bytes(
+    bytes: &[u8],
+    image_limits: &ImageLimits,
+    video_settings: &VideoSettings,
+    key: &Key,
+) -> Result<Vec<Found>, InputError> {
+    examine_bytes(bytes, image_limits, video_settings, key).map(|examined| examined.marks)
 }
 
 /// What is kept of a marked video: the references and fingerprints of its first key frames

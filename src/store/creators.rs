@@ -295,6 +295,32 @@ impl CreatorRepo for SqlStore {
         Ok(Some(key.open(SealedColumn::ContentReferences, content.id, &sealed)?))
     }
 
+    async fn kept_of_creator(
+        &self,
+        creator_id: CreatorId,
+        limit: u32,
+    ) -> StoreResult<Vec<(ContentId, Vec<u8>)>> {
+        let rows = sqlx::query(
+            "SELECT id, reference_enc FROM contents WHERE creator_id = $1 AND reference_enc IS NOT NULL \
+             ORDER BY created_at DESC, id DESC LIMIT $2",
+        )
+        .bind(creator_id.to_string())
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let key = self.data_key(creator_id).await?;
+        rows.iter()
+            .map(|row| {
+                let id: ContentId = parse_id(&row.try_get::<String, _>("id")?)?;
+                let sealed: Vec<u8> = row.try_get("reference_enc")?;
+                Ok((id, key.open(SealedColumn::ContentReferences, id, &sealed)?))
+            })
+            .collect()
+    }
+
     async fn content(&self, id: ContentId) -> StoreResult<Option<Content>> {
         sqlx::query(&format!("SELECT {CONTENT_COLUMNS} FROM contents WHERE id = $1"))
             .bind(id.to_string())

@@ -12,6 +12,7 @@ mod columns;
 mod creators;
 mod discovery;
 mod erasure;
+mod flags;
 mod keystore;
 mod models;
 mod oauth_links;
@@ -33,12 +34,13 @@ use uuid::Uuid;
 
 use crate::domain::{
     AccountId, Clawback, ConsentEvent, Content, ContentId, Creator, CreatorId, CreatorViews, ErasureReceipt,
-    ErasureTrigger, FlagKind, Platform, Post, PostFlag, PostId, PostPayment, PostViews, ServiceToken,
-    SocialAccount, Statement, StatementDraft, StatementLine, Timestamp, ViewSnapshot,
+    ErasureTrigger, Platform, Post, PostId, PostPayment, PostViews, ServiceToken, SocialAccount, Statement,
+    StatementDraft, StatementLine, Timestamp, ViewSnapshot,
 };
 
 pub use backend::{connect, SqlStore};
 pub use columns::Backend;
+pub use flags::FlagRepo;
 pub use keystore::{KeyStore, MasterKey, MasterKeys};
 pub use models::*;
 pub use sealed::{DataKey, SealedColumn};
@@ -138,6 +140,13 @@ pub trait CreatorRepo: Send + Sync {
     async fn content_by_payload(&self, payload: u64) -> StoreResult<Option<Content>>;
     /// The references kept of a content, opened (`None` if none were kept).
     async fn content_references(&self, content: &Content) -> StoreResult<Option<Vec<u8>>>;
+    /// What is kept of a creator's contents (`media::kept` bytes), opened, newest first, at
+    /// most `limit`; contents without any are left out.
+    async fn kept_of_creator(
+        &self,
+        creator_id: CreatorId,
+        limit: u32,
+    ) -> StoreResult<Vec<(ContentId, Vec<u8>)>>;
     async fn content(&self, id: ContentId) -> StoreResult<Option<Content>>;
     /// A creator's contents, oldest first, after the cursor, at most `limit`.
     async fn contents_for_creator(
@@ -246,7 +255,7 @@ pub trait ErasureRepo: Send + Sync {
     async fn first_delivery(&self, delivery_id: &str, at: Timestamp) -> StoreResult<bool>;
 }
 
-/// Payouts: views per period, immutable statements, fraud flags.
+/// Payouts: views per period and immutable statements.
 #[async_trait]
 pub trait PayoutRepo: Send + Sync {
     /// Views gained in `[from, to)` per creator on payable posts, creators after `after` in
@@ -276,21 +285,8 @@ pub trait PayoutRepo: Send + Sync {
     async fn insert_statement(&self, draft: &StatementDraft, at: Timestamp)
         -> StoreResult<(Statement, bool)>;
     async fn statement(&self, id: &str) -> StoreResult<Option<Statement>>;
-    async fn flag_post(
-        &self,
-        post_id: PostId,
-        kind: FlagKind,
-        detail: &str,
-        at: Timestamp,
-    ) -> StoreResult<PostFlag>;
-    /// Flags in the order raised (open ones only when asked), at most `limit`.
-    async fn flags(&self, open_only: bool, limit: u32) -> StoreResult<Vec<PostFlag>>;
-    /// One post's flags, cleared ones included, in the order raised.
-    async fn flags_for_post(&self, post_id: PostId) -> StoreResult<Vec<PostFlag>>;
     /// What statements paid (or clawed back) on one post, oldest statement first.
     async fn payments_for_post(&self, post_id: PostId) -> StoreResult<Vec<PostPayment>>;
-    /// Clears a flag (the first clearing stands); `None` if there is no such flag.
-    async fn clear_flag(&self, id: Uuid, by: &str, at: Timestamp) -> StoreResult<Option<PostFlag>>;
     /// The post already registered under this platform id, whoever registered it.
     async fn post_id_by_ref(&self, platform: Platform, platform_post_id: &str)
         -> StoreResult<Option<PostId>>;
@@ -367,6 +363,7 @@ pub trait Store:
     + PollRepo
     + ErasureRepo
     + PayoutRepo
+    + FlagRepo
     + ServiceTokenRepo
 {
 }
@@ -379,6 +376,7 @@ impl<
             + PollRepo
             + ErasureRepo
             + PayoutRepo
+            + FlagRepo
             + ServiceTokenRepo,
     > Store for T
 {

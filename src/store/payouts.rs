@@ -1,4 +1,4 @@
-//! Payouts: views gained per period, frozen statements, and fraud flags.
+//! Payouts: views gained per period and frozen statements.
 //!
 //! Views gained: for each snapshot observed in `[from, to)` of a payable post, the increase
 //! over the post's previous snapshot, unless the snapshot is a baseline (the first after
@@ -10,14 +10,13 @@
 use async_trait::async_trait;
 use sqlx::any::AnyRow;
 use sqlx::Row;
-use uuid::Uuid;
 
 use super::backend::SqlStore;
-use super::columns::{from_ms, opt_from_ms, parse_id, placeholders, to_ms};
+use super::columns::{from_ms, parse_id, placeholders, to_ms};
 use super::{PayoutRepo, StoreError, StoreResult};
 use crate::domain::{
-    Clawback, CreatorId, CreatorViews, FlagKind, PostFlag, PostId, PostViews, Statement, StatementDraft,
-    StatementTotal, Timestamp,
+    Clawback, CreatorId, CreatorViews, PostId, PostViews, Statement, StatementDraft, StatementTotal,
+    Timestamp,
 };
 
 /// Each payable snapshot of the period with its gain over the previous one.
@@ -33,24 +32,6 @@ const GAINS: &str = "SELECT p.creator_id AS creator_id, v.post_id AS post_id, v.
 
 /// Rows per multi-row insert (4 parameters each, well under both engines' limits).
 const ROWS_PER_INSERT: usize = 1000;
-
-const FLAG_COLUMNS: &str = "id, post_id, kind, detail, raised_at, cleared_at, cleared_by";
-/// Raises a flag: (id, post id, kind, detail, raised at). Also run inside a poll's transaction.
-pub(super) const INSERT_FLAG: &str =
-    "INSERT INTO post_flags (id, post_id, kind, detail, raised_at) VALUES ($1, $2, $3, $4, $5)";
-
-fn flag_from_row(row: &AnyRow) -> StoreResult<PostFlag> {
-    let kind: String = row.try_get("kind")?;
-    Ok(PostFlag {
-        id: parse_id(&row.try_get::<String, _>("id")?)?,
-        post_id: parse_id(&row.try_get::<String, _>("post_id")?)?,
-        kind: FlagKind::parse(&kind).ok_or_else(|| StoreError::Corrupt(format!("unknown flag {kind}")))?,
-        detail: row.try_get("detail")?,
-        raised_at: from_ms(row.try_get("raised_at")?)?,
-        cleared_at: opt_from_ms(row.try_get("cleared_at")?)?,
-        cleared_by: row.try_get("cleared_by")?,
-    })
-}
 
 fn views(row: &AnyRow, column: &str) -> StoreResult<u64> {
     Ok(u64::try_from(row.try_get::<i64, _>(column)?).unwrap_or(0))
@@ -283,49 +264,6 @@ impl PayoutRepo for SqlStore {
         self.statement_in(id).await
     }
 
-    async fn flag_post(
-        &self,
-        post_id: PostId,
-        kind: FlagKind,
-        detail: &str,
-        at: Timestamp,
-    ) -> StoreResult<PostFlag> {
-        let row = sqlx::query(&format!("{INSERT_FLAG} RETURNING {FLAG_COLUMNS}"))
-            .bind(Uuid::new_v4().to_string())
-            .bind(post_id.to_string())
-            .bind(kind.as_str())
-            .bind(detail)
-            .bind(to_ms(at))
-            .fetch_one(&self.pool)
-            .await?;
-        flag_from_row(&row)
-    }
-
-    async fn flags(&self, open_only: bool, limit: u32) -> StoreResult<Vec<PostFlag>> {
-        let filter = if open_only { "WHERE cleared_at IS NULL" } else { "" };
-        sqlx::query(&format!(
-            "SELECT {FLAG_COLUMNS} FROM post_flags {filter} ORDER BY raised_at, id LIMIT $1"
-        ))
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(flag_from_row)
-        .collect()
-    }
-
-    async fn flags_for_post(&self, post_id: PostId) -> StoreResult<Vec<PostFlag>> {
-        sqlx::query(&format!(
-            "SELECT {FLAG_COLUMNS} FROM post_flags WHERE post_id = $1 ORDER BY raised_at, id"
-        ))
-        .bind(post_id.to_string())
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(flag_from_row)
-        .collect()
-    }
-
     async fn payments_for_post(&self, post_id: PostId) -> StoreResult<Vec<crate::domain::PostPayment>> {
         let rows = sqlx::query(
             "SELECT sp.statement_id, sp.line_kind, sp.views, sp.last_snapshot_id FROM statement_posts sp \
@@ -345,21 +283,6 @@ impl PayoutRepo for SqlStore {
                 })
             })
             .collect()
-    }
-
-    async fn clear_flag(&self, id: Uuid, by: &str, at: Timestamp) -> StoreResult<Option<PostFlag>> {
-        sqlx::query(&format!(
-            "UPDATE post_flags SET cleared_at = COALESCE(cleared_at, $2), cleared_by = COALESCE(cleared_by, $3) \
-             WHERE id = $1 RETURNING {FLAG_COLUMNS}"
-        ))
-        .bind(id.to_string())
-        .bind(to_ms(at))
-        .bind(by)
-        .fetch_optional(&self.pool)
-        .await?
-        .as_ref()
-        .map(flag_from_row)
-        .transpose()
     }
 
     async fn post_id_by_ref(

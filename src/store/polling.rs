@@ -356,29 +356,30 @@ impl PollRepo for SqlStore {
             .bind(baseline)
             .execute(&mut *tx)
             .await?;
-            if written.rows_affected() == 1 {
-                for (kind, detail) in &done.flags {
-                    sqlx::query(super::payouts::INSERT_FLAG)
-                        .bind(Uuid::new_v4().to_string())
-                        .bind(&post_id)
-                        .bind(kind.as_str())
-                        .bind(detail)
-                        .bind(to_ms(done.observed_at))
-                        .execute(&mut *tx)
-                        .await?;
-                }
-            }
             snapshot = Some(if written.rows_affected() == 1 {
                 SnapshotWrite::Inserted
             } else {
                 SnapshotWrite::AlreadyRecorded
             });
         }
+        // A snapshot's flags are raised once, with the snapshot; a check's (no views) with it.
+        if snapshot.is_none() || snapshot == Some(SnapshotWrite::Inserted) {
+            for (kind, detail) in &done.flags {
+                sqlx::query(super::flags::INSERT_FLAG)
+                    .bind(Uuid::new_v4().to_string())
+                    .bind(&post_id)
+                    .bind(kind.as_str())
+                    .bind(detail)
+                    .bind(to_ms(done.observed_at))
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
         let evidence = done.evidence.as_ref();
         sqlx::query(
             "UPDATE posts SET status = $2, status_reason = $3, next_poll_at = $4, failures = $5, last_polled_at = $6, \
                verified_at = COALESCE($7, verified_at), evidence_media_sha256 = COALESCE($8, evidence_media_sha256), \
-               evidence_score = COALESCE($9, evidence_score), content_id = COALESCE(content_id, $10), \
+               evidence_score = CASE WHEN $7 IS NULL THEN evidence_score ELSE $9 END, content_id = COALESCE(content_id, $10), \
                lease_owner = NULL, lease_expires_at = NULL \
              WHERE id = $1",
         )
@@ -390,7 +391,9 @@ impl PollRepo for SqlStore {
         .bind(to_ms(done.observed_at))
         .bind(evidence.map(|e| to_ms(e.verified_at)))
         .bind(evidence.map(|e| e.media_sha256.clone()))
-        .bind(evidence.map(|e| e.score))
+        // Never a NULL float: sqlx's Any driver binds a missing f64 as a PostgreSQL float4, and
+        // the statement prepared with it then refuses the next call's f64.
+        .bind(evidence.map_or(0.0, |e| e.score))
         .bind(done.content_id.map(|c| c.to_string()))
         .execute(&mut *tx)
         .await?;

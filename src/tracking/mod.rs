@@ -13,6 +13,7 @@ pub mod consent_gate;
 pub mod discovery;
 pub mod registration;
 pub mod schedule;
+mod settle;
 pub mod verify;
 
 use std::collections::HashMap;
@@ -24,12 +25,12 @@ use uuid::Uuid;
 
 use consent_gate::ConsentGate;
 pub use schedule::TrackingSettings;
-use verify::{Verdict, Verifier};
+use verify::Verifier;
 
 use crate::consent::locks::ConsentLocks;
-use crate::domain::{AccountId, CreatorId, Platform, PostStatus, Timestamp};
-use crate::platforms::{Observation, PlatformError, Platforms, PostState, UserCredential, UserToken};
-use crate::store::{LeasedPost, PollCommit, PollCompletion, Store, StoreError};
+use crate::domain::{AccountId, CreatorId, Platform, Timestamp};
+use crate::platforms::{PlatformError, Platforms, UserCredential, UserToken};
+use crate::store::{LeasedPost, Store, StoreError};
 
 /// What one round did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -187,153 +188,6 @@ impl Poller {
             UserToken::from_bytes(bytes).map_err(|_| "the platform token cannot be read".to_owned())?;
         Ok(UserCredential::new(leased.account.id, token))
     }
-
-    fn completion(&self, leased: &LeasedPost, since: Timestamp, now: Timestamp) -> PollCompletion {
-        PollCompletion {
-            post_id: leased.post.id,
-            creator_id: leased.post.creator_id,
-            worker: self.worker_id.clone(),
-            slot: leased.slot,
-            consent_since: since,
-            observed_at: now,
-            views: None,
-            status: leased.post.status,
-            status_reason: None,
-            next_poll_at: self.settings.next_poll(leased.post.created_at, now),
-            failures: 0,
-            evidence: None,
-            content_id: None,
-            flags: vec![],
-        }
-    }
-
-    /// A poll that learnt nothing about the post: try again later.
-    async fn fail(
-        &self,
-        leased: &LeasedPost,
-        since: Timestamp,
-        reason: String,
-        retry_after: Option<Duration>,
-    ) -> Result<(), StoreError> {
-        let now = Utc::now();
-        let mut done = self.completion(leased, since, now);
-        done.status_reason = Some(reason);
-        let outcome = if retry_after.is_some() { "throttled" } else { "failed" };
-        match retry_after {
-            // The platform asked us to wait: not the post's fault.
-            Some(wait) => {
-                done.failures = leased.post.failures;
-                done.next_poll_at =
-                    now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::hours(1));
-            }
-            None => {
-                done.failures = leased.post.failures.saturating_add(1);
-                done.next_poll_at = self.settings.next_retry(done.failures, now);
-            }
-        }
-        self.commit(&done, leased.post.platform, outcome).await
-    }
-
-    async fn settle(
-        &self,
-        leased: &LeasedPost,
-        since: Timestamp,
-        seen: &Observation,
-    ) -> Result<(), StoreError> {
-        let now = Utc::now();
-        let post = &leased.post;
-        let mut done = self.completion(leased, since, now);
-        match seen.state {
-            PostState::Removed => {
-                done.status = PostStatus::Removed;
-                done.status_reason = Some("removed from the platform".into());
-            }
-            PostState::Private => {
-                return self.fail(leased, since, "the post is not public".into(), None).await
-            }
-            PostState::Live => {
-                let reverify = chrono::Duration::seconds(self.settings.reverify_after_secs as i64);
-                let check_due = post.status == PostStatus::Pending
-                    || post.evidence.as_ref().is_none_or(|e| now - e.verified_at > reverify);
-                if check_due {
-                    let gate = self.gate(vec![(post.creator_id, since)]).covering([post.social_account_id]);
-                    match self.verifier.check(&gate, post, &leased.account, seen).await {
-                        Verdict::Verified { evidence, content_id } => {
-                            done.status = PostStatus::Verified;
-                            done.evidence = Some(evidence);
-                            done.content_id = Some(content_id);
-                            done.views = seen.views;
-                        }
-                        Verdict::Rejected(reason) => {
-                            done.status = PostStatus::Unverified;
-                            done.status_reason = Some(reason);
-                        }
-                        Verdict::NotYet(reason) => {
-                            done.failures = post.failures.saturating_add(1);
-                            if done.failures >= self.settings.max_verify_attempts {
-                                done.status = PostStatus::Unverified;
-                            } else {
-                                done.next_poll_at = self.settings.next_retry(done.failures, now);
-                            }
-                            done.status_reason = Some(reason);
-                        }
-                    }
-                } else {
-                    done.views = seen.views;
-                }
-                if done.status_reason.is_none() && done.views.is_none() {
-                    done.status_reason.clone_from(&seen.views_withheld);
-                }
-            }
-        }
-        let outcome = match done.status {
-            PostStatus::Verified => "verified",
-            PostStatus::Unverified => "unverified",
-            PostStatus::Removed => "removed",
-            PostStatus::Pending | PostStatus::Stopped => "pending",
-        };
-        if let Some(views) = done.views {
-            use crate::payouts::fraud;
-            let latest = self.store.latest_snapshot(post.id).await?.map(|s| (s.observed_at, s.views));
-            // The account's history is an aggregate over all its snapshots: read only when the
-            // gain is fast enough for it to decide anything.
-            let account_views_per_hour = match fraud::needs_history(latest, now, views, &self.fraud) {
-                true => self.store.account_views_per_hour(post.id).await?,
-                false => None,
-            };
-            let context = crate::domain::VelocityContext { latest, account_views_per_hour };
-            done.flags = fraud::assess(&context, now, views, &self.fraud);
-            done.next_poll_at =
-                self.settings.next_poll_gaining(post.created_at, now, gain_per_hour(latest, now, views));
-        }
-        self.commit(&done, post.platform, outcome).await
-    }
-
-    async fn commit(
-        &self,
-        done: &PollCompletion,
-        platform: Platform,
-        outcome: &'static str,
-    ) -> Result<(), StoreError> {
-        let committed = self.store.complete_poll(done).await?;
-        let label = match committed {
-            PollCommit::Stored(_) => outcome,
-            PollCommit::ConsentEnded => "consent_ended",
-            PollCommit::LeaseLost => "lease_lost",
-        };
-        metrics::counter!("viewmark_polls_total", "platform" => platform.as_str(), "outcome" => label)
-            .increment(1);
-        match committed {
-            PollCommit::Stored(_) => {
-                tracing::debug!(post_id = %done.post_id, status = done.status.as_str(), "poll stored");
-            }
-            PollCommit::ConsentEnded => {
-                tracing::info!(post_id = %done.post_id, "consent changed during the poll: nothing stored");
-            }
-            PollCommit::LeaseLost => tracing::warn!(post_id = %done.post_id, "lease lost: nothing stored"),
-        }
-        Ok(())
-    }
 }
 
 /// Stores the tokens an adapter obtained for `user`, if any. An account erased or unlinked
@@ -349,13 +203,6 @@ pub(crate) async fn keep_refreshed_token(store: &dyn Store, user: &UserCredentia
         }
         other => other,
     }
-}
-
-/// Views gained per hour since the previous snapshot, when there is one at least a second old.
-fn gain_per_hour(latest: Option<(Timestamp, u64)>, now: Timestamp, views: u64) -> Option<f64> {
-    let (at, before) = latest?;
-    let hours = (now - at).num_milliseconds() as f64 / 3_600_000.0;
-    (hours >= 1.0 / 3600.0).then(|| views.saturating_sub(before) as f64 / hours)
 }
 
 fn describe(error: &PlatformError) -> String {

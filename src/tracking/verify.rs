@@ -10,18 +10,24 @@ use tokio::sync::Semaphore;
 use url::Url;
 
 use crate::domain::{Content, ContentId, CreatorId, Evidence, Platform, Post, SocialAccount};
+use crate::media::fingerprint::Fingerprint;
 use crate::media::image_io::ImageLimits;
-use crate::media::recognize::{self, Binding, Found};
+use crate::media::kept::Kept;
+use crate::media::recognize::{self, Binding, Examined, Found};
 use crate::media::video::VideoSettings;
 use crate::platforms::fetcher::MediaFetcher;
 use crate::platforms::start_gate::StartGate;
 use crate::platforms::Observation;
 
+use crate::store::Store;
+use crate::watermark::Key;
+
 /// Most pictures of one post checked for the mark: a video's cover and file, or the slides of
 /// an album (Instagram allows up to 20; the creator's content is rarely past the tenth).
 const MAX_MEDIA_CHECKED: usize = 10;
-use crate::store::Store;
-use crate::watermark::Key;
+/// Most of a creator's contents (the newest) whose fingerprints an unmarked post is held
+/// against, when the post names none: the comparison opens each content's sealed value.
+pub const MAX_CONTENTS_FINGERPRINTED: u32 = 1000;
 
 /// The outcome of one check.
 #[derive(Debug, Clone, PartialEq)]
@@ -34,6 +40,13 @@ pub enum Verdict {
     NotYet(String),
     /// Proven wrong: another account posted it, or it carries someone else's content.
     Rejected(String),
+    /// No mark, but the media match the fingerprint of the creator's own content: not proof
+    /// (the watermark is), so an admin decides. `evidence` names the media that matched.
+    Review {
+        content_id: ContentId,
+        evidence: Evidence,
+        reason: String,
+    },
 }
 
 /// Whose content a post's marks name.
@@ -56,10 +69,12 @@ pub enum Carried {
     Unknown(String),
 }
 
-/// Why no mark was found: `media_read` when some media decoded and held none.
+/// Why no mark was found: `media_read` when some media decoded and held none, with the
+/// fingerprints of each of those (and its SHA-256).
 struct MarkMissing {
     reason: String,
     media_read: bool,
+    unmarked: Vec<(String, Vec<Fingerprint>)>,
 }
 
 /// What a check needs, shared by all polls of a worker.
@@ -94,8 +109,53 @@ impl Verifier {
         }
         match self.first_marked(gate, post.platform, &seen.media_urls).await {
             Ok((marks, digest)) => self.attribute(post, marks, digest).await,
-            Err(missing) => Verdict::NotYet(missing.reason),
+            Err(missing) => self.resembles(post, missing).await,
         }
+    }
+
+    /// Media without a mark: held against the fingerprints of the content the post names, or
+    /// else of the creator's newest contents. The closest match within PDQ's threshold sends
+    /// the post to review; no match leaves it unproven.
+    async fn resembles(&self, post: &Post, missing: MarkMissing) -> Verdict {
+        if missing.unmarked.iter().all(|(_, prints)| prints.is_empty()) {
+            return Verdict::NotYet(missing.reason);
+        }
+        let candidates = match post.content_id {
+            Some(named) => self.kept_of(named).await,
+            None => self.store.kept_of_creator(post.creator_id, MAX_CONTENTS_FINGERPRINTED).await,
+        };
+        let Ok(candidates) = candidates else {
+            return Verdict::NotYet("content lookup failed".into());
+        };
+        let best = candidates
+            .iter()
+            .filter_map(|(content_id, bytes)| Some((*content_id, Kept::from_bytes(bytes)?.fingerprints)))
+            .flat_map(|(content_id, theirs)| {
+                missing.unmarked.iter().flat_map(move |(digest, prints)| {
+                    let theirs = theirs.clone();
+                    prints.iter().filter_map(move |p| Some((p.nearest_match(&theirs)?, content_id, digest)))
+                })
+            })
+            .min_by_key(|(distance, ..)| *distance);
+        match best {
+            Some((distance, content_id, digest)) => Verdict::Review {
+                content_id,
+                evidence: Evidence { verified_at: chrono::Utc::now(), media_sha256: digest.clone(), score: 0.0 },
+                reason: format!(
+                    "no watermark found; the media match content {content_id} at fingerprint distance {distance} of {}",
+                    crate::media::fingerprint::FINGERPRINT_BITS
+                ),
+            },
+            None => Verdict::NotYet(missing.reason),
+        }
+    }
+
+    /// What is kept of one content, as [`Store::kept_of_creator`] lists it.
+    async fn kept_of(&self, id: ContentId) -> crate::store::StoreResult<Vec<(ContentId, Vec<u8>)>> {
+        let Some(content) = self.store.content(id).await? else {
+            return Ok(Vec::new());
+        };
+        Ok(self.store.content_references(&content).await?.map(|kept| vec![(id, kept)]).unwrap_or_default())
     }
 
     /// Whether the media carry content `creator` enrolled: what a scan of the creator's own
@@ -128,8 +188,11 @@ impl Verifier {
         platform: Platform,
         urls: &[Url],
     ) -> Result<(Vec<Found>, String), MarkMissing> {
-        let mut missing =
-            MarkMissing { reason: "the post has no picture to check".to_owned(), media_read: false };
+        let mut missing = MarkMissing {
+            reason: "the post has no picture to check".to_owned(),
+            media_read: false,
+            unmarked: Vec::new(),
+        };
         for url in urls.iter().take(MAX_MEDIA_CHECKED) {
             let media = match self.fetcher.fetch(gate, platform, url).await {
                 Ok(media) => media,
@@ -139,11 +202,12 @@ impl Verifier {
                 }
             };
             let digest = hex::encode(Sha256::digest(&media.bytes));
-            match self.detect(media.bytes).await {
-                Ok(marks) if !marks.is_empty() => return Ok((marks, digest)),
-                Ok(_) => {
-                    missing =
-                        MarkMissing { reason: "no watermark found in the media".into(), media_read: true }
+            match self.examine(media.bytes).await {
+                Ok(examined) if !examined.marks.is_empty() => return Ok((examined.marks, digest)),
+                Ok(examined) => {
+                    missing.reason = "no watermark found in the media".into();
+                    missing.media_read = true;
+                    missing.unmarked.push((digest, examined.fingerprints));
                 }
                 Err(reason) => missing.reason = reason,
             }
@@ -151,14 +215,14 @@ impl Verifier {
         Err(missing)
     }
 
-    async fn detect(&self, bytes: Vec<u8>) -> Result<Vec<Found>, String> {
+    async fn examine(&self, bytes: Vec<u8>) -> Result<Examined, String> {
         let _permit = self.media_permits.acquire().await.map_err(|_| "shutting down".to_owned())?;
         let (key, limits, video) = (self.key.clone(), self.limits, self.video.clone());
         let started = std::time::Instant::now();
         let deadline = video.deadline();
         let found = tokio::task::spawn_blocking(move || {
             deadline
-                .scope(|| recognize::detect_in_bytes(&bytes, &limits, &video, &key))
+                .scope(|| recognize::examine_bytes(&bytes, &limits, &video, &key))
                 .map_err(|e| format!("media: {e}"))
         })
         .await

@@ -99,6 +99,26 @@ async fn a_crashed_workers_lease_expires_and_nothing_counts_twice(db: TestDb) {
     assert!(store.lease_due_posts("worker-c", Utc::now(), short, 10).await.unwrap().is_empty(), "not due");
 }
 
+/// One connection, so both completions run the same prepared statement: the first stores
+/// no evidence, the second does, and it reads back as written.
+async fn evidence_is_stored_after_a_completion_without_any(db: TestDb) {
+    let options = ConnectOptions { max_connections: 1, ..db.options() };
+    let store = viewmark::store::connect(&db.url, &options).await.unwrap();
+    let ada = creator(store.as_ref(), "user-ada").await;
+    due_posts(store.as_ref(), &ada, 2).await;
+    let since = store.consent_stamp(ada.id).await.unwrap().unwrap().changed_at;
+    let leased = store.lease_due_posts("w", Utc::now(), Duration::from_secs(60), 10).await.unwrap();
+    let unproven = PollCompletion { status: PostStatus::Pending, ..completion(&leased[0], "w", since, 10) };
+    assert!(matches!(store.complete_poll(&unproven).await.unwrap(), PollCommit::Stored(_)));
+    let evidence = Evidence { verified_at: Utc::now(), media_sha256: "ab".repeat(32), score: 0.875 };
+    let proven =
+        PollCompletion { evidence: Some(evidence.clone()), ..completion(&leased[1], "w", since, 10) };
+    assert!(matches!(store.complete_poll(&proven).await.unwrap(), PollCommit::Stored(_)));
+    let stored = store.post(leased[1].post.id).await.unwrap().unwrap().evidence.unwrap();
+    assert_eq!((stored.media_sha256, stored.score), (evidence.media_sha256, evidence.score));
+    assert_eq!(store.post(leased[0].post.id).await.unwrap().unwrap().evidence, None);
+}
+
 async fn a_completion_under_changed_consent_stores_nothing(db: TestDb) {
     let store = db.store().await;
     let ada = creator(store.as_ref(), "user-ada").await;
@@ -226,5 +246,6 @@ on_both_backends!(
     flags_raised_by_a_poll_are_stored_with_its_snapshot,
     a_crashed_workers_lease_expires_and_nothing_counts_twice,
     a_completion_under_changed_consent_stores_nothing,
+    evidence_is_stored_after_a_completion_without_any,
     concurrent_workers_poll_every_post_exactly_once,
 );

@@ -19,6 +19,7 @@ mod demo;
 mod discovery;
 mod erasure;
 mod export;
+mod fingerprint_review;
 mod http_shell;
 mod jwks;
 mod leases;

@@ -87,34 +87,39 @@ pub async fn join(app: &TestApp, user: &str) -> (String, viewmark::domain::Creat
     (token, body["id"].as_str().unwrap().parse().unwrap())
 }
 
-/// Enrolls `payload` for the creator, with the references enrollment would keep of what
-/// the scenario marks with it: its pictures (covers the creator chose are not marked) and
-/// its clips' key frames.
+/// Enrolls `payload` for the creator, with what enrollment would keep of what the scenario
+/// marks with it (references and fingerprints): its pictures (covers the creator chose are
+/// not marked) and its clips' key frames.
 pub async fn enroll(
     app: &TestApp,
     scenario: &Scenario,
     creator_id: viewmark::domain::CreatorId,
     payload: u64,
 ) {
+    use viewmark::media::{fingerprint::Fingerprint, kept::Kept};
     let hex = format!("{payload:016x}");
-    let mut kept = Vec::new();
+    let (mut references, mut fingerprints) = (Vec::new(), Vec::new());
     for media in scenario.posts.iter().filter_map(|p| p.media.as_ref()) {
         if media.payload.as_deref() != Some(hex.as_str()) {
             continue;
         }
         if !media.custom_cover {
             let picture = image::open(fixture_path("").join(&media.image)).unwrap().to_rgb8();
-            kept.push(viewmark::watermark::Reference::of(&picture));
+            references.push(viewmark::watermark::Reference::of(&picture));
+            fingerprints.extend(Fingerprint::of(&picture));
         }
         if let Some(clip) = &media.clip {
             let settings = viewmark::media::video::VideoSettings::default();
             let bytes =
                 viewmark::media::recognize::video_kept(&fixture_path("").join(clip), &settings).unwrap();
-            let video = viewmark::media::kept::Kept::from_bytes(&bytes).unwrap();
-            kept.extend(viewmark::watermark::references_from_bytes(&video.references).unwrap());
+            let video = Kept::from_bytes(&bytes).unwrap();
+            references.extend(viewmark::watermark::references_from_bytes(&video.references).unwrap());
+            fingerprints.extend(video.fingerprints);
         }
     }
-    let references = (!kept.is_empty()).then(|| viewmark::watermark::references_to_bytes(&kept));
+    let kept = (!references.is_empty()).then(|| {
+        Kept { references: viewmark::watermark::references_to_bytes(&references), fingerprints }.to_bytes()
+    });
     let content = NewContent {
         creator_id,
         payload,
@@ -122,7 +127,7 @@ pub async fn enroll(
         width: 512,
         height: 512,
         sha256: "0".repeat(64),
-        references,
+        references: kept,
         at: Utc::now(),
     };
     app.store.insert_content(&content).await.unwrap();
