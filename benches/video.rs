@@ -1,5 +1,6 @@
 //! Video marking at 1080p: frames per second end to end (decode, mark on every core,
-//! H.264 encode) and per frame on one thread; detection time for a video.
+//! H.264 encode) and per frame on one thread (a luma plane, as videos are marked, and an RGB
+//! picture); detection time for a video.
 //! Run: `cargo bench --bench video` (needs the `ffmpeg` program).
 
 use std::path::{Path, PathBuf};
@@ -8,7 +9,7 @@ use std::process::Command;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use viewmark::media::enroll::mark_video;
 use viewmark::media::recognize::detect_in_video;
-use viewmark::media::video::{probe, FrameReader, VideoSettings};
+use viewmark::media::video::{probe, FrameReader, PixelLayout, VideoSettings};
 use viewmark::watermark::{Embedder, Key};
 
 const SECONDS: u32 = 2;
@@ -53,6 +54,20 @@ fn bench(c: &mut Criterion) {
     group.throughput(Throughput::Elements(1));
     group.bench_function(BenchmarkId::new("mark one frame, one thread", "1 frame"), |b| {
         b.iter(|| embedder.apply(&frame))
+    });
+    let layout = PixelLayout::for_rewrite(&info);
+    let PixelLayout::Yuv420 { range, .. } = layout else { panic!("the clip is 8-bit 4:2:0") };
+    let planes = FrameReader::open_as(&input, &info, layout)
+        .ok()
+        .and_then(|mut r| r.next_raw().ok().flatten())
+        .unwrap_or_else(|| panic!("a frame"));
+    let (width, height) = (info.width as usize, info.height as usize);
+    group.bench_function(BenchmarkId::new("mark one frame's luma plane, one thread", "1 frame"), |b| {
+        b.iter_batched_ref(
+            || planes[..width * height].to_vec(),
+            |luma| embedder.apply_to_luma(luma, width, height, range),
+            criterion::BatchSize::LargeInput,
+        )
     });
 
     mark_video(&input, &output, &settings, &key, 42).unwrap_or_else(|e| panic!("mark: {e}"));

@@ -2,14 +2,14 @@
 //! Pure and blocking (the HTTP layer runs it off the async threads); storing the content's
 //! metadata is the caller's business.
 
-use image::ImageFormat;
+use image::{ImageFormat, RgbImage};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
 use std::path::Path;
 
 use crate::media::image_io::{self, ImageLimits, MediaError};
-use crate::media::video::{self, VideoError, VideoSettings};
+use crate::media::video::{self, PixelLayout, VideoError, VideoSettings};
 use crate::watermark::{self, Key};
 
 /// A marked output, ready to return and to record.
@@ -65,7 +65,7 @@ pub struct MarkedVideo {
     pub frames: usize,
     /// Hex SHA-256 of the output file.
     pub sha256: String,
-    /// What its key frames look like (`recognize::binding`).
+    /// What its key frames look like (`recognize::binding`), as `Kept` bytes.
     pub references: Vec<u8>,
 }
 
@@ -83,12 +83,37 @@ pub fn mark_video(
     // One embedder for the whole video: the same pattern at the same place in every frame.
     let embedder =
         watermark::Embedder::new(key, payload, info.width, info.height).with_strength(settings.strength);
-    let frames =
-        video::rewrite_frames(input, &info, output, &settings.encode(), &|frame| embedder.apply(frame))?;
+    let (width, height) = (info.width as usize, info.height as usize);
+    // The video's own planes where it has them: only luma changes, nothing is converted.
+    let layout = PixelLayout::for_rewrite(&info);
+    let mark = |frame: &mut [u8]| match layout {
+        PixelLayout::Yuv420 { range, .. } => {
+            embedder.apply_to_luma(&mut frame[..width * height], width, height, range)
+        }
+        PixelLayout::Rgb => {
+            if let Some(image) = RgbImage::from_raw(info.width, info.height, frame.to_vec()) {
+                frame.copy_from_slice(embedder.apply(&image).as_raw());
+            }
+        }
+    };
+    // What is kept of the video is read from the original's key frames while the frames are
+    // rewritten, under the same deadline.
+    let deadline = video::Deadline::current();
+    let (frames, references) = std::thread::scope(|scope| {
+        let kept = scope.spawn(|| {
+            let keep = || crate::media::recognize::video_kept_probed(input, &info);
+            match &deadline {
+                Some(deadline) => deadline.scope(keep),
+                None => keep(),
+            }
+        });
+        let frames = video::rewrite_frames(input, &info, output, &settings.encode(), layout, &mark);
+        let kept = kept.join().map_err(|_| VideoError::Encode("the key frames could not be read".into()));
+        Ok::<_, VideoError>((frames?, kept??))
+    })?;
     metrics::histogram!("viewmark_embed_seconds", "kind" => "video").record(started.elapsed().as_secs_f64());
     let mut hasher = Sha256::new();
     std::io::copy(&mut std::fs::File::open(output)?, &mut hasher)?;
-    let references = crate::media::recognize::video_kept(output, settings)?;
     Ok(MarkedVideo {
         width: info.width,
         height: info.height,

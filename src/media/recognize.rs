@@ -170,14 +170,18 @@ pub fn detect_in_bytes(
     examine_bytes(bytes, image_limits, video_settings, key).map(|examined| examined.marks)
 }
 
-/// What is kept of a marked video: the references and fingerprints of its first key frames
-/// (the mark is invisible at a reference's scale and to the fingerprint, so the marked
-/// frames stand for the original's), as `Kept` bytes.
+/// What is kept of a video: the references and fingerprints of its first key frames, as
+/// `Kept` bytes. The mark is invisible at a reference's scale and to the fingerprint, so an
+/// original's key frames and its marked copy's stand for each other.
 pub fn video_kept(path: &Path, settings: &VideoSettings) -> Result<Vec<u8>, VideoError> {
-    let info = video::probe(path, &settings.limits())?;
+    video_kept_probed(path, &video::probe(path, &settings.limits())?)
+}
+
+/// [`video_kept`] of a video already probed.
+pub fn video_kept_probed(path: &Path, info: &video::VideoInfo) -> Result<Vec<u8>, VideoError> {
     let mut references = Vec::with_capacity(BINDING_FRAMES);
     let mut fingerprints = Vec::with_capacity(BINDING_FRAMES);
-    for frame in FrameReader::key_frames(path, &info, BINDING_FRAMES)? {
+    for frame in FrameReader::key_frames(path, info, BINDING_FRAMES)? {
         let frame = frame?;
         references.push(Reference::of(&frame));
         fingerprints.extend(Fingerprint::of(&frame));

@@ -70,6 +70,25 @@ fn busy_boost(luma: &Plane) -> f32 {
     (*median / BUSY_KNEE).clamp(1.0, MAX_BUSY_BOOST)
 }
 
+/// How a video's 8-bit luma codes grey levels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LumaRange {
+    /// 16 to 235, as broadcast and almost every camera and platform codes video.
+    Limited,
+    /// 0 to 255 (JPEG's range, some phones).
+    Full,
+}
+
+impl LumaRange {
+    /// The code of black and the codes per grey level of full-range luma.
+    fn levels(self) -> (f32, f32) {
+        match self {
+            LumaRange::Limited => (16.0, 219.0 / 255.0),
+            LumaRange::Full => (0.0, 1.0),
+        }
+    }
+}
+
 /// A mark ready to apply to any number of images of one size: the tile is rendered once.
 /// Video frames go through one `Embedder`, so every frame carries the same pattern at the
 /// same place (it cannot crawl or blink); only the strength follows each frame's texture.
@@ -102,30 +121,10 @@ impl Embedder {
     /// mark of its own size (a new tile), so the result is always right.
     pub fn apply(&self, image: &RgbImage) -> RgbImage {
         let (width, height) = (image.width() as usize, image.height() as usize);
-        if (width, height) != (self.width, self.height) && tile_period(width, height) != self.period {
-            return self.resized(width, height).apply(image);
+        if let Some(other) = self.for_size(width, height) {
+            return other.apply(image);
         }
-        let period = self.period;
-        // The luma change before scaling: mask times the tile repeated over the image, built
-        // once and reused for both the energy and the application.
-        let luma = Plane::luma(image);
-        let boost = busy_boost(&luma);
-        let flatter = FlatterStrength::new();
-        let mut delta = vec![0.0f32; width * height];
-        let mut energy = 0.0f64;
-        for_each_mask_row(&luma, MASK_RADIUS, |y, mask| {
-            let tile_row = &self.tile[(y % period) * period..(y % period + 1) * period];
-            let row = &mut delta[y * width..(y + 1) * width];
-            for ((d, m), t) in row.iter_mut().zip(mask).zip(tile_row.iter().cycle()) {
-                *d = flatter.of(*m) * t;
-                energy += f64::from(*d * *d);
-            }
-        });
-        // Scale so the whole image's luma change has the target RMS, within the flat areas'
-        // limit.
-        let rms = ((energy / (width * height) as f64).sqrt() as f32).max(1e-6);
-        let gain = boost * self.strength * (TARGET_RMS / rms).min(MAX_GAIN);
-
+        let (delta, gain) = self.luma_change(&Plane::luma(image));
         let mut out = image.clone();
         for (pixel, d) in out.pixels_mut().zip(&delta) {
             let change = gain * d;
@@ -136,6 +135,52 @@ impl Embedder {
             }
         }
         out
+    }
+
+    /// Marks the luma plane of a frame of planar YUV in place (`luma`: `width` x `height`
+    /// bytes, rows packed): the same change [`Embedder::apply`] makes to an RGB picture's
+    /// luma, with chroma left as it is, so a video is marked without leaving its own pixel
+    /// format.
+    pub fn apply_to_luma(&self, luma: &mut [u8], width: usize, height: usize, range: LumaRange) {
+        if let Some(other) = self.for_size(width, height) {
+            return other.apply_to_luma(luma, width, height, range);
+        }
+        let (offset, levels) = range.levels();
+        let grey = 1.0 / levels;
+        let plane =
+            Plane { width, height, data: luma.iter().map(|&v| (f32::from(v) - offset) * grey).collect() };
+        let (delta, gain) = self.luma_change(&plane);
+        let gain = gain * levels;
+        for (v, d) in luma.iter_mut().zip(&delta) {
+            *v = ((f32::from(*v) + gain * d).clamp(0.0, 255.0) + 0.5) as u8;
+        }
+    }
+
+    /// The embedder for another size, when this one's tile does not fit it.
+    fn for_size(&self, width: usize, height: usize) -> Option<Embedder> {
+        let fits = (width, height) == (self.width, self.height) || tile_period(width, height) == self.period;
+        (!fits).then(|| self.resized(width, height))
+    }
+
+    /// The change to make to a picture of this luma (0..255) before scaling, and the scale:
+    /// the mask times the tile repeated over the picture, scaled so the whole picture's luma
+    /// changes by the target RMS, within the flat areas' limit.
+    fn luma_change(&self, luma: &Plane) -> (Vec<f32>, f32) {
+        let (width, height, period) = (luma.width, luma.height, self.period);
+        let boost = busy_boost(luma);
+        let flatter = FlatterStrength::new();
+        let mut delta = vec![0.0f32; width * height];
+        let mut energy = 0.0f64;
+        for_each_mask_row(luma, MASK_RADIUS, |y, mask| {
+            let tile_row = &self.tile[(y % period) * period..(y % period + 1) * period];
+            let row = &mut delta[y * width..(y + 1) * width];
+            for ((d, m), t) in row.iter_mut().zip(mask).zip(tile_row.iter().cycle()) {
+                *d = flatter.of(*m) * t;
+                energy += f64::from(*d * *d);
+            }
+        });
+        let rms = ((energy / (width * height) as f64).sqrt() as f32).max(1e-6);
+        (delta, boost * self.strength * (TARGET_RMS / rms).min(MAX_GAIN))
     }
 
     /// The same cells rendered for another image size.
@@ -190,6 +235,34 @@ mod tests {
         assert!((calm_change - TARGET_RMS).abs() < 0.15, "calm: {calm_change}");
         // The busy picture is marked harder, up to the cap.
         assert!(busy_change > 1.4 * calm_change, "busy {busy_change}, calm {calm_change}");
+    }
+
+    #[test]
+    fn marking_a_luma_plane_changes_luma_as_marking_the_picture_does() {
+        let key = Key::from_bytes([9; 32]);
+        let picture = textured_gradient(23);
+        let from_rgb = Plane::luma(&embed(&picture, &key, 5));
+        let original = Plane::luma(&picture);
+        let embedder = Embedder::new(&key, 5, 512, 512);
+        for (range, offset, levels) in
+            [(LumaRange::Limited, 16.0, 219.0 / 255.0), (LumaRange::Full, 0.0, 1.0)]
+        {
+            let code = |v: f32| (offset + v * levels).round().clamp(0.0, 255.0) as u8;
+            let mut plane: Vec<u8> = original.data.iter().map(|&v| code(v)).collect();
+            let before: Vec<f32> = plane.iter().map(|&c| (f32::from(c) - offset) / levels).collect();
+            embedder.apply_to_luma(&mut plane, 512, 512, range);
+            // Per pixel, the change in grey levels is the picture's, to within the codes' rounding.
+            let mut worst = 0.0f32;
+            let mut energy = 0.0f32;
+            for (i, &c) in plane.iter().enumerate() {
+                let change = (f32::from(c) - offset) / levels - before[i];
+                worst = worst.max((change - (from_rgb.data[i] - original.data[i])).abs());
+                energy += change * change;
+            }
+            let rms = (energy / plane.len() as f32).sqrt();
+            assert!(worst < 1.5 / levels, "{range:?}: {worst}");
+            assert!((rms - TARGET_RMS).abs() < 0.2, "{range:?}: {rms}");
+        }
     }
 
     #[test]

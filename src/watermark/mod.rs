@@ -87,7 +87,7 @@ pub const MIN_SIDE: u32 = 256;
 #[doc(hidden)]
 pub use detect::coded_bits_right;
 pub use detect::{detect_all, DECODE_ATTEMPTS, PICTURE_LIST, TAG_TESTS};
-pub use embed::Embedder;
+pub use embed::{Embedder, LumaRange};
 pub use key::Key;
 pub use scale::tile_period;
 pub use stack::FrameStack;

@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use viewmark::media::recognize::detect_in_video;
-use viewmark::media::video::{probe, FrameReader, VideoError, VideoLimits, VideoSettings};
+use viewmark::media::video::{probe, FrameReader, PixelLayout, VideoError, VideoLimits, VideoSettings};
 use viewmark::simulator::attacks;
-use viewmark::watermark::{self, Key};
+use viewmark::watermark::{self, Key, LumaRange};
 
 use crate::support::clips::{clip, photo_clip};
 use crate::support::marked::key;
@@ -368,4 +368,57 @@ fn av1_input_is_marked_into_h264_in_the_same_container() {
     assert_eq!(audio_md5(&output), audio_md5(&input));
     let found = detect_in_video(&output, &VideoSettings::default(), &key()).unwrap();
     assert_eq!(found.first().map(|d| d.detection.payload), Some(PAYLOAD));
+}
+
+/// Frames travel in the video's own 8-bit 4:2:0 planes when it has them, in limited or full
+/// range, and through RGB otherwise (4:4:4, 10 bits): each way, the mark is read back and
+/// the frames keep their colours (the average of each channel).
+#[test]
+#[cfg_attr(not(viewmark_test_ffmpeg), ignore = "needs ffmpeg and ffprobe on the PATH (CI installs them)")]
+fn every_pixel_layout_is_marked_and_keeps_its_colours() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = photo_clip(dir.path(), "source.mp4", "rocket.jpg", 40, 2);
+    let settings = VideoSettings::default();
+    for (name, pixel_format, planes) in [
+        ("limited.mp4", "yuv420p", Some(LumaRange::Limited)),
+        ("full.mp4", "yuvj420p", Some(LumaRange::Full)),
+        ("444.mp4", "yuv444p", None),
+        ("10bit.mp4", "yuv420p10le", None),
+    ] {
+        let input = dir.path().join(name);
+        let status = Command::new("ffmpeg")
+            .args(["-v", "error", "-y", "-i"])
+            .arg(&source)
+            .args(["-c:v", "libx264", "-crf", "16", "-pix_fmt", pixel_format, "-c:a", "copy"])
+            .arg(&input)
+            .status()
+            .unwrap();
+        assert!(status.success(), "ffmpeg made {name}");
+        let info = probe(&input, &settings.limits()).unwrap();
+        let layout = match PixelLayout::for_rewrite(&info) {
+            PixelLayout::Yuv420 { range, .. } => Some(range),
+            PixelLayout::Rgb => None,
+        };
+        assert_eq!(layout, planes, "{name}");
+        let output = dir.path().join(format!("marked-{name}"));
+        viewmark::media::enroll::mark_video(&input, &output, &settings, &key(), 0x1a2b_3c4d).unwrap();
+        let found = detect_in_video(&output, &settings, &key()).unwrap();
+        assert_eq!(found.first().map(|f| f.detection.payload), Some(0x1a2b_3c4d), "{name}");
+        let first = |path: &Path| {
+            let info = probe(path, &settings.limits()).unwrap();
+            FrameReader::open(path, &info).unwrap().next_frame().unwrap().unwrap()
+        };
+        let (before, after) = (first(&input), first(&output));
+        for channel in 0..3 {
+            let mean = |image: &image::RgbImage| {
+                image.pixels().map(|p| f64::from(p[channel])).sum::<f64>()
+                    / f64::from(image.width() * image.height())
+            };
+            let shift = (mean(&after) - mean(&before)).abs();
+            // Through RGB, the conversions there and back move colours a little; the
+            // video's own planes keep them.
+            let most = if planes.is_some() { 0.5 } else { 1.5 };
+            assert!(shift < most, "{name}: channel {channel} moved by {shift:.2} grey levels on average");
+        }
+    }
 }

@@ -158,3 +158,37 @@ fn excerpts_and_speed_changes_keep_the_mark() {
         }
     }
 }
+
+/// A duet: two creators' marked clips side by side in one video, re-encoded by the
+/// platform. Detection returns both marks, each under the video's false-positive bound.
+#[test]
+#[cfg_attr(not(viewmark_test_ffmpeg), ignore = "needs ffmpeg and ffprobe on the PATH (CI installs them)")]
+fn a_duet_carries_both_creators_marks() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = VideoSettings::default();
+    let mut halves = Vec::new();
+    for (i, photo) in ["rocket.jpg", "coffee.png"].iter().enumerate() {
+        let clip = photo_clip(dir.path(), &format!("half{i}.mp4"), photo, 40, 3);
+        let marked = dir.path().join(format!("half-marked{i}.mp4"));
+        viewmark::media::enroll::mark_video(&clip, &marked, &settings, &key(), payload_for(i + 20)).unwrap();
+        halves.push(marked);
+    }
+    let duet = dir.path().join("duet.mp4");
+    let status = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-i"])
+        .arg(&halves[0])
+        .arg("-i")
+        .arg(&halves[1])
+        .args(["-filter_complex", "[0:v][1:v]hstack=inputs=2", "-an"])
+        .args(["-c:v", "libx264", "-b:v", "3M", "-g", "48"])
+        .arg(&duet)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let found = detect_in_video(&duet, &settings, &key()).unwrap();
+    let mut payloads: Vec<u64> = found.iter().map(|f| f.detection.payload).collect();
+    payloads.sort_unstable();
+    let mut expected = vec![payload_for(20), payload_for(21)];
+    expected.sort_unstable();
+    assert_eq!(payloads, expected);
+}

@@ -1,4 +1,5 @@
-//! Re-encoding a video with new pixels: frames go to an `ffmpeg` child as raw RGB, and the
+//! Re-encoding a video with new pixels: frames go to an `ffmpeg` child raw (RGB, or the
+//! video's own YUV planes), and the
 //! original's audio, metadata, frame rate, size and colour tags are taken from the original
 //! file by the same child.
 
@@ -6,17 +7,17 @@ use std::io::{Read, Write};
 use std::path::Path;
 use std::process::{ChildStdin, Command, Stdio};
 
-use image::RgbImage;
-
 use super::deadline::Watched;
-use super::{colour_filter, Container, VideoError, VideoInfo};
+use super::{colour_filter, Container, PixelLayout, VideoError, VideoInfo};
 
 /// Encoder quality. The defaults keep a video visually unchanged.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EncodeSettings {
     /// x264's constant rate factor (lower is better; 18 is visually lossless).
     pub h264_crf: u8,
-    /// x264's speed preset.
+    /// x264's speed preset. `superfast` keeps a 1080p video's marking in real time on two
+    /// cores; at CRF 18 the mark and the picture survive it as they do slower presets, in a
+    /// larger file (docs/watermark.md, "Video").
     pub h264_preset: String,
     /// libvpx-vp9's constant quality, for WebM outputs.
     pub vp9_crf: u8,
@@ -24,7 +25,7 @@ pub struct EncodeSettings {
 
 impl Default for EncodeSettings {
     fn default() -> Self {
-        EncodeSettings { h264_crf: 18, h264_preset: "fast".into(), vp9_crf: 20 }
+        EncodeSettings { h264_crf: 18, h264_preset: "ultrafast".into(), vp9_crf: 20 }
     }
 }
 
@@ -86,7 +87,7 @@ fn colour_tags(info: &VideoInfo) -> Vec<String> {
     args
 }
 
-/// An `ffmpeg` child encoding RGB frames written to it, muxed with the original's audio.
+/// An `ffmpeg` child encoding raw frames written to it, muxed with the original's audio.
 pub struct FrameWriter {
     child: Watched,
     stdin: Option<ChildStdin>,
@@ -96,12 +97,13 @@ pub struct FrameWriter {
 
 impl FrameWriter {
     /// Starts encoding to `output` (its extension names the container) frames the size and
-    /// rate of `original`, whose audio and metadata are carried over.
+    /// rate of `original`, whose audio and metadata are carried over, given in `layout`.
     pub fn create(
         original: &Path,
         info: &VideoInfo,
         output: &Path,
         settings: &EncodeSettings,
+        layout: PixelLayout,
     ) -> Result<FrameWriter, VideoError> {
         let container = Container::of_path(output).ok_or(VideoError::UnsupportedContainer)?;
         if info.width % 2 == 1 || info.height % 2 == 1 {
@@ -118,8 +120,13 @@ impl FrameWriter {
         // A key frame every two seconds, as streaming encoders do: each carries the mark
         // exactly where it was put, whatever the motion.
         let gop = (2 * num).div_ceil(den.max(1)).max(1).to_string();
+        // RGB goes back to YUV with the video's own matrix; its own planes need nothing.
+        let conversion = match layout {
+            PixelLayout::Rgb => format!("{},format=yuv420p", colour_filter(info, "out")),
+            PixelLayout::Yuv420 { .. } => "null".to_owned(),
+        };
         let mut child = Command::new("ffmpeg")
-            .args(["-v", "error", "-nostdin", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24"])
+            .args(["-v", "error", "-nostdin", "-y", "-f", "rawvideo", "-pix_fmt", layout.pixel_format()])
             .args(["-s", &format!("{}x{}", info.width, info.height), "-framerate", &format!("{num}/{den}")])
             .args(["-i", "-", "-i"])
             .arg(original)
@@ -127,7 +134,7 @@ impl FrameWriter {
             .args(audio_args)
             .args(codec_args(container, settings))
             .args(["-g", &gop])
-            .args(["-vf", &format!("{},format=yuv420p", colour_filter(info, "out"))])
+            .args(["-vf", &conversion])
             .args(colour_tags(info))
             .args(["-f", container.muxer()])
             .arg(output)
@@ -145,16 +152,17 @@ impl FrameWriter {
                 text
             })
         });
-        let frame_bytes = info.width as usize * info.height as usize * 3;
+        let frame_bytes = layout.frame_bytes(info.width, info.height);
         Ok(FrameWriter { child: Watched::new(child), stdin, errors, frame_bytes })
     }
 
-    pub fn write(&mut self, frame: &RgbImage) -> Result<(), VideoError> {
-        if frame.as_raw().len() != self.frame_bytes {
+    /// Writes one frame's bytes, in the layout the writer was created for.
+    pub fn write(&mut self, frame: &[u8]) -> Result<(), VideoError> {
+        if frame.len() != self.frame_bytes {
             return Err(VideoError::Encode("a frame of the wrong size".into()));
         }
         let stdin = self.stdin.as_mut().ok_or_else(|| VideoError::Encode("already finished".into()))?;
-        match stdin.write_all(frame.as_raw()) {
+        match stdin.write_all(frame) {
             Ok(()) => Ok(()),
             // The encoder quit: its own message says why.
             Err(_) => Err(self.failure()),

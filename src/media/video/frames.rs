@@ -1,5 +1,5 @@
-//! Decoded frames, one RGB image at a time, streamed from an `ffmpeg` child: a long video
-//! never sits in memory whole.
+//! Decoded frames, one at a time, streamed from an `ffmpeg` child: a long video never sits
+//! in memory whole. Detection reads RGB images; a rewrite reads the video's own planes.
 
 use std::io::Read;
 use std::path::Path;
@@ -8,13 +8,14 @@ use std::process::{ChildStdout, Command, Stdio};
 use image::RgbImage;
 
 use super::deadline::Watched;
-use super::{colour_filter, VideoError, VideoInfo};
+use super::{colour_filter, PixelLayout, VideoError, VideoInfo};
 
 pub struct FrameReader {
     child: Watched,
     stdout: ChildStdout,
     width: u32,
     height: u32,
+    layout: PixelLayout,
 }
 
 impl FrameReader {
@@ -22,9 +23,18 @@ impl FrameReader {
     /// most one past the probe's frame cap, so a container that lies about its length cannot
     /// feed more than that.
     pub fn open(path: &Path, info: &VideoInfo) -> Result<FrameReader, VideoError> {
-        let filter = colour_filter(info, "in");
+        FrameReader::open_as(path, info, PixelLayout::Rgb)
+    }
+
+    /// Like `open`, the frames coming in `layout` (read them with `next_raw`).
+    pub fn open_as(path: &Path, info: &VideoInfo, layout: PixelLayout) -> Result<FrameReader, VideoError> {
+        let filter = match layout {
+            PixelLayout::Rgb => colour_filter(info, "in"),
+            PixelLayout::Yuv420 { .. } => "null".to_owned(),
+        };
         let most = (info.frame_cap + 1).to_string();
-        FrameReader::spawn(path, info, &[], &["-fps_mode", "passthrough", "-vf", &filter, "-frames:v", &most])
+        let options = ["-fps_mode", "passthrough", "-vf", &filter, "-frames:v", &most];
+        FrameReader::spawn(path, info, &[], &options, layout)
     }
 
     /// Starts decoding about `count` frames spread evenly over the video (all of a short
@@ -61,6 +71,7 @@ impl FrameReader {
             info,
             input_options,
             &["-vf", &filter, "-frames:v", &count.max(1).to_string()],
+            PixelLayout::Rgb,
         )
     }
 
@@ -69,6 +80,7 @@ impl FrameReader {
         info: &VideoInfo,
         input_options: &[&str],
         options: &[&str],
+        layout: PixelLayout,
     ) -> Result<FrameReader, VideoError> {
         let mut child = Command::new("ffmpeg")
             .args(["-v", "error", "-nostdin"])
@@ -77,19 +89,27 @@ impl FrameReader {
             .arg(path)
             .args(["-map", "0:v:0"])
             .args(options)
-            .args(["-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
+            .args(["-f", "rawvideo", "-pix_fmt", layout.pixel_format(), "-"])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .map_err(|e| VideoError::Tool(e.to_string()))?;
         let stdout = child.stdout.take().ok_or_else(|| VideoError::Tool("no stdout".into()))?;
-        Ok(FrameReader { child: Watched::new(child), stdout, width: info.width, height: info.height })
+        Ok(FrameReader { child: Watched::new(child), stdout, width: info.width, height: info.height, layout })
     }
 
-    /// The next frame, or `None` at the end of the stream.
+    /// The next frame (of a reader in RGB), or `None` at the end of the stream.
     pub fn next_frame(&mut self) -> Result<Option<RgbImage>, VideoError> {
-        let size = self.width as usize * self.height as usize * 3;
+        if self.layout != PixelLayout::Rgb {
+            return Err(VideoError::Io(std::io::ErrorKind::InvalidInput.into()));
+        }
+        Ok(self.next_raw()?.and_then(|bytes| RgbImage::from_raw(self.width, self.height, bytes)))
+    }
+
+    /// The next frame's bytes in the reader's layout, or `None` at the end of the stream.
+    pub fn next_raw(&mut self) -> Result<Option<Vec<u8>>, VideoError> {
+        let size = self.layout.frame_bytes(self.width, self.height);
         let mut buffer = vec![0u8; size];
         let mut filled = 0;
         while filled < size {
@@ -104,7 +124,7 @@ impl FrameReader {
                 n => filled += n,
             }
         }
-        Ok(RgbImage::from_raw(self.width, self.height, buffer))
+        Ok(Some(buffer))
     }
 }
 

@@ -16,6 +16,51 @@ pub use frames::FrameReader;
 pub use probe::{probe, VideoInfo};
 pub use rewrite::rewrite_frames;
 
+use crate::watermark::LumaRange;
+
+/// How raw frames travel through the pipes to and from `ffmpeg`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PixelLayout {
+    /// Packed 8-bit RGB, converted from and to the video's YUV with its own matrix and range.
+    Rgb,
+    /// The video's own 8-bit 4:2:0 planes (luma, then the two chroma planes), untouched:
+    /// `pixel_format` is ffmpeg's name for them.
+    Yuv420 { pixel_format: &'static str, range: LumaRange },
+}
+
+impl PixelLayout {
+    /// The layout a rewrite of this video uses: its own planes when they are 8-bit 4:2:0
+    /// (nearly every H.264 and VP9 video), so nothing is converted; RGB otherwise.
+    pub fn for_rewrite(info: &VideoInfo) -> PixelLayout {
+        let full = info.color_range.as_deref() == Some("pc");
+        match info.pixel_format.as_deref() {
+            Some("yuv420p") => PixelLayout::Yuv420 {
+                pixel_format: "yuv420p",
+                range: if full { LumaRange::Full } else { LumaRange::Limited },
+            },
+            Some("yuvj420p") => PixelLayout::Yuv420 { pixel_format: "yuvj420p", range: LumaRange::Full },
+            _ => PixelLayout::Rgb,
+        }
+    }
+
+    /// ffmpeg's name for the layout.
+    pub fn pixel_format(self) -> &'static str {
+        match self {
+            PixelLayout::Rgb => "rgb24",
+            PixelLayout::Yuv420 { pixel_format, .. } => pixel_format,
+        }
+    }
+
+    /// Bytes in one frame of `width` x `height`.
+    pub fn frame_bytes(self, width: u32, height: u32) -> usize {
+        let (w, h) = (width as usize, height as usize);
+        match self {
+            PixelLayout::Rgb => w * h * 3,
+            PixelLayout::Yuv420 { .. } => w * h + 2 * w.div_ceil(2) * h.div_ceil(2),
+        }
+    }
+}
+
 /// The containers viewmark reads and writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Container {
@@ -134,7 +179,9 @@ pub struct VideoSettings {
     pub spool_dir: Option<std::path::PathBuf>,
     /// x264's constant rate factor for MP4 and MOV outputs (18: visually lossless).
     pub h264_crf: u8,
-    /// x264's speed preset.
+    /// x264's speed preset. `superfast` keeps a 1080p video's marking in real time on two
+    /// cores; at CRF 18 the mark and the picture survive it as they do slower presets, in a
+    /// larger file (docs/watermark.md, "Video").
     pub h264_preset: String,
     /// libvpx-vp9's constant quality for WebM outputs.
     pub vp9_crf: u8,

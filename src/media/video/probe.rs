@@ -26,6 +26,8 @@ pub struct VideoInfo {
     pub color_primaries: Option<String>,
     pub color_transfer: Option<String>,
     pub color_range: Option<String>,
+    /// The decoder's pixel format, e.g. `yuv420p`.
+    pub pixel_format: Option<String>,
     /// The most frames decoding may give (the limit): a container lying about its length
     /// is cut there, and marking it fails.
     pub frame_cap: u64,
@@ -50,6 +52,7 @@ struct Stream {
     color_primaries: Option<String>,
     color_transfer: Option<String>,
     color_range: Option<String>,
+    pix_fmt: Option<String>,
     #[serde(default)]
     side_data_list: Vec<SideData>,
     nb_read_packets: Option<String>,
@@ -139,6 +142,7 @@ pub fn probe(path: &Path, limits: &VideoLimits) -> Result<VideoInfo, VideoError>
         color_primaries: video.color_primaries.clone(),
         color_transfer: video.color_transfer.clone(),
         color_range: video.color_range.clone(),
+        pixel_format: video.pix_fmt.clone(),
         frame_cap: limits.max_frames,
     })
 }
