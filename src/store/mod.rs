@@ -17,6 +17,7 @@ mod keystore;
 mod models;
 mod oauth_links;
 mod payouts;
+mod poll_result;
 mod polling;
 mod postgres;
 mod reseal;

@@ -13,7 +13,6 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::{Any, Transaction};
-use uuid::Uuid;
 
 use super::backend::SqlStore;
 use super::columns::{from_ms, placeholders, to_ms};
@@ -26,8 +25,7 @@ use super::tracking_rows::{
     account_from_row, account_of, creator_of, post_from_row, token_from_row, ACCOUNT_COLUMNS, POST_COLUMNS,
 };
 use super::{
-    Backend, ConsentStamp, LeasedPost, PollCommit, PollCompletion, PollRepo, SnapshotWrite, StoreError,
-    StoreResult,
+    Backend, ConsentStamp, LeasedPost, PollCommit, PollCompletion, PollRepo, StoreError, StoreResult,
 };
 use crate::domain::{AccountId, CreatorId, PostId, Timestamp};
 
@@ -332,71 +330,7 @@ impl PollRepo for SqlStore {
             tx.commit().await?;
             return Ok(PollCommit::ConsentEnded);
         }
-        let mut snapshot = None;
-        if let Some(views) = done.views {
-            let views =
-                i64::try_from(views).map_err(|_| StoreError::Corrupt("view count out of range".into()))?;
-            // The first snapshot since consent was (re)granted starts a counting run.
-            let since_grant = sqlx::query(
-                "SELECT COUNT(*) AS n FROM view_snapshots WHERE post_id = $1 AND observed_at >= $2",
-            )
-            .bind(&post_id)
-            .bind(to_ms(done.consent_since))
-            .fetch_one(&mut *tx)
-            .await?;
-            let baseline = i64::from(sqlx::Row::try_get::<i64, _>(&since_grant, "n")? == 0);
-            let written = sqlx::query(
-                "INSERT INTO view_snapshots (post_id, poll_slot, observed_at, views, baseline) VALUES ($1, $2, $3, $4, $5) \
-                 ON CONFLICT (post_id, poll_slot) DO NOTHING",
-            )
-            .bind(&post_id)
-            .bind(done.slot)
-            .bind(to_ms(done.observed_at))
-            .bind(views)
-            .bind(baseline)
-            .execute(&mut *tx)
-            .await?;
-            snapshot = Some(if written.rows_affected() == 1 {
-                SnapshotWrite::Inserted
-            } else {
-                SnapshotWrite::AlreadyRecorded
-            });
-        }
-        // A snapshot's flags are raised once, with the snapshot; a check's (no views) with it.
-        if snapshot.is_none() || snapshot == Some(SnapshotWrite::Inserted) {
-            for (kind, detail) in &done.flags {
-                sqlx::query(super::flags::INSERT_FLAG)
-                    .bind(Uuid::new_v4().to_string())
-                    .bind(&post_id)
-                    .bind(kind.as_str())
-                    .bind(detail)
-                    .bind(to_ms(done.observed_at))
-                    .execute(&mut *tx)
-                    .await?;
-            }
-        }
-        let evidence = done.evidence.as_ref();
-        sqlx::query(
-            "UPDATE posts SET status = $2, status_reason = $3, next_poll_at = $4, failures = $5, last_polled_at = $6, \
-               verified_at = COALESCE($7, verified_at), evidence_media_sha256 = COALESCE($8, evidence_media_sha256), \
-               evidence_score = CASE WHEN $7 IS NULL THEN evidence_score ELSE $9 END, content_id = COALESCE(content_id, $10), \
-               lease_owner = NULL, lease_expires_at = NULL \
-             WHERE id = $1",
-        )
-        .bind(&post_id)
-        .bind(done.status.as_str())
-        .bind(done.status_reason.clone())
-        .bind(to_ms(done.next_poll_at))
-        .bind(i64::from(done.failures))
-        .bind(to_ms(done.observed_at))
-        .bind(evidence.map(|e| to_ms(e.verified_at)))
-        .bind(evidence.map(|e| e.media_sha256.clone()))
-        // Never a NULL float: sqlx's Any driver binds a missing f64 as a PostgreSQL float4, and
-        // the statement prepared with it then refuses the next call's f64.
-        .bind(evidence.map_or(0.0, |e| e.score))
-        .bind(done.content_id.map(|c| c.to_string()))
-        .execute(&mut *tx)
-        .await?;
+        let snapshot = super::poll_result::write(&mut tx, &post_id, done).await?;
         tx.commit().await?;
         Ok(PollCommit::Stored(snapshot))
     }
