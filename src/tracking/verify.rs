@@ -127,16 +127,20 @@ impl Verifier {
         let Ok(candidates) = candidates else {
             return Verdict::NotYet("content lookup failed".into());
         };
-        let best = candidates
-            .iter()
-            .filter_map(|(content_id, bytes)| Some((*content_id, Kept::from_bytes(bytes)?.fingerprints)))
-            .flat_map(|(content_id, theirs)| {
-                missing.unmarked.iter().flat_map(move |(digest, prints)| {
-                    let theirs = theirs.clone();
-                    prints.iter().filter_map(move |p| Some((p.nearest_match(&theirs)?, content_id, digest)))
-                })
-            })
-            .min_by_key(|(distance, ..)| *distance);
+        // The closest of the media's fingerprints to any content's, within the threshold.
+        let mut best: Option<(u32, ContentId, &String)> = None;
+        for (content_id, bytes) in &candidates {
+            let Some(theirs) = Kept::from_bytes(bytes).map(|kept| kept.fingerprints) else {
+                continue;
+            };
+            for (digest, prints) in &missing.unmarked {
+                for distance in prints.iter().filter_map(|p| p.nearest_match(&theirs)) {
+                    if best.is_none_or(|(closest, ..)| distance < closest) {
+                        best = Some((distance, *content_id, digest));
+                    }
+                }
+            }
+        }
         match best {
             Some((distance, content_id, digest)) => Verdict::Review {
                 content_id,
