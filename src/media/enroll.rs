@@ -86,28 +86,36 @@ pub fn mark_video(
     let (width, height) = (info.width as usize, info.height as usize);
     // The video's own planes where it has them: only luma changes, nothing is converted.
     let layout = PixelLayout::for_rewrite(&info);
-    let mark = |frame: &mut [u8]| match layout {
-        PixelLayout::Yuv420 { range, .. } => {
-            embedder.apply_to_luma(&mut frame[..width * height], width, height, range)
-        }
-        PixelLayout::Rgb => {
-            if let Some(image) = RgbImage::from_raw(info.width, info.height, frame.to_vec()) {
+    // A frame of another size than probed is an error, never a frame left unmarked.
+    let mark = |frame: &mut [u8]| -> Result<(), VideoError> {
+        match layout {
+            PixelLayout::Yuv420 { range, .. } => {
+                let bytes = frame.len();
+                let luma = frame.get_mut(..width * height).ok_or_else(|| wrong_size(bytes))?;
+                embedder.apply_to_luma(luma, width, height, range);
+            }
+            PixelLayout::Rgb => {
+                let image = RgbImage::from_raw(info.width, info.height, frame.to_vec())
+                    .ok_or_else(|| wrong_size(frame.len()))?;
                 frame.copy_from_slice(embedder.apply(&image).as_raw());
             }
         }
+        Ok(())
     };
     // What is kept of the video is read from the original's key frames while the frames are
-    // rewritten, under the same deadline.
-    let deadline = video::Deadline::current();
+    // rewritten, under a deadline of its own within the request's: a failed rewrite cancels
+    // it, so its reader stops at once.
+    let kept_deadline = match video::Deadline::current() {
+        Some(deadline) => deadline.child(),
+        None => settings.deadline(),
+    };
     let (frames, references) = std::thread::scope(|scope| {
-        let kept = scope.spawn(|| {
-            let keep = || crate::media::recognize::video_kept_probed(input, &info);
-            match &deadline {
-                Some(deadline) => deadline.scope(keep),
-                None => keep(),
-            }
-        });
+        let kept =
+            scope.spawn(|| kept_deadline.scope(|| crate::media::recognize::video_kept_probed(input, &info)));
         let frames = video::rewrite_frames(input, &info, output, &settings.encode(), layout, &mark);
+        if frames.is_err() {
+            kept_deadline.cancel();
+        }
         let kept = kept.join().map_err(|_| VideoError::Encode("the key frames could not be read".into()));
         Ok::<_, VideoError>((frames?, kept??))
     })?;
@@ -121,4 +129,9 @@ pub fn mark_video(
         sha256: hex::encode(hasher.finalize()),
         references,
     })
+}
+
+/// The error for a decoded frame whose byte count is not the probed size's.
+fn wrong_size(bytes: usize) -> VideoError {
+    VideoError::Encode(format!("a decoded frame has {bytes} bytes, not the probed size's"))
 }

@@ -20,6 +20,9 @@ const WATCH_EVERY: Duration = Duration::from_millis(50);
 pub struct Deadline {
     at: Instant,
     cancelled: Arc<AtomicBool>,
+    /// The flag of the deadline this one was made within (`child`): cancelling that one
+    /// cancels this one too, never the other way round.
+    parent_cancelled: Option<Arc<AtomicBool>>,
 }
 
 thread_local! {
@@ -28,7 +31,27 @@ thread_local! {
 
 impl Deadline {
     pub fn after(limit: Duration) -> Deadline {
-        Deadline { at: Instant::now() + limit, cancelled: Arc::new(AtomicBool::new(false)) }
+        Deadline {
+            at: Instant::now() + limit,
+            cancelled: Arc::new(AtomicBool::new(false)),
+            parent_cancelled: None,
+        }
+    }
+
+    /// A deadline at the same time as this one, stopped when this one is cancelled, and
+    /// which can be cancelled alone: for a part of the work that must stop when the rest
+    /// fails.
+    pub fn child(&self) -> Deadline {
+        Deadline {
+            at: self.at,
+            cancelled: Arc::new(AtomicBool::new(false)),
+            parent_cancelled: Some(Arc::clone(&self.cancelled)),
+        }
+    }
+
+    fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::SeqCst)
+            || self.parent_cancelled.as_ref().is_some_and(|p| p.load(Ordering::SeqCst))
     }
 
     /// Stops the work at its next check, and kills its children.
@@ -37,12 +60,12 @@ impl Deadline {
     }
 
     pub fn passed(&self) -> bool {
-        self.cancelled.load(Ordering::SeqCst) || Instant::now() >= self.at
+        self.is_cancelled() || Instant::now() >= self.at
     }
 
     /// The error for work stopped by this deadline.
     pub fn error(&self) -> VideoError {
-        if self.cancelled.load(Ordering::SeqCst) {
+        if self.is_cancelled() {
             VideoError::Cancelled
         } else {
             VideoError::TimedOut
@@ -191,5 +214,26 @@ mod tests {
             .scope(|| output_within(std::process::Command::new("sleep").arg("30"), Duration::from_secs(60)));
         assert!(matches!(ran, Err(VideoError::Cancelled)), "{ran:?}");
         assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    #[test]
+    fn a_child_is_cancelled_alone_or_with_its_parent() {
+        let parent = Deadline::after(Duration::from_secs(60));
+        let alone = parent.child();
+        let started = Instant::now();
+        let cancel = alone.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(200));
+            cancel.cancel();
+        });
+        let ran = alone
+            .scope(|| output_within(std::process::Command::new("sleep").arg("30"), Duration::from_secs(60)));
+        assert!(matches!(ran, Err(VideoError::Cancelled)), "{ran:?}");
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert!(!parent.passed(), "cancelling a child cancels its parent");
+        let with_parent = parent.child();
+        parent.cancel();
+        assert!(with_parent.passed());
+        assert!(matches!(with_parent.error(), VideoError::Cancelled));
     }
 }

@@ -17,14 +17,14 @@ type Batch = Vec<Vec<u8>>;
 
 /// Writes `output` as `input` (already probed) with every frame's bytes, in `layout`,
 /// changed in place by `change`; audio and metadata carried over. Returns the number of
-/// frames written.
+/// frames written, or the first error `change` gives.
 pub fn rewrite_frames(
     input: &Path,
     info: &VideoInfo,
     output: &Path,
     settings: &EncodeSettings,
     layout: PixelLayout,
-    change: &(dyn Fn(&mut [u8]) + Sync),
+    change: &(dyn Fn(&mut [u8]) -> Result<(), VideoError> + Sync),
 ) -> Result<usize, VideoError> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let batch_size = cores * FRAMES_PER_CORE;
@@ -105,16 +105,16 @@ fn decode(
 fn change_all(
     batch: &mut [Vec<u8>],
     cores: usize,
-    change: &(dyn Fn(&mut [u8]) + Sync),
+    change: &(dyn Fn(&mut [u8]) -> Result<(), VideoError> + Sync),
 ) -> Result<(), VideoError> {
     let per_thread = batch.len().div_ceil(cores).max(1);
     std::thread::scope(|scope| {
         let handles: Vec<_> = batch
             .chunks_mut(per_thread)
-            .map(|chunk| scope.spawn(move || chunk.iter_mut().for_each(|frame| change(frame))))
+            .map(|chunk| scope.spawn(move || chunk.iter_mut().try_for_each(|frame| change(frame))))
             .collect();
         for handle in handles {
-            handle.join().map_err(|_| VideoError::Encode("a frame could not be changed".into()))?;
+            handle.join().map_err(|_| VideoError::Encode("a frame could not be changed".into()))??;
         }
         Ok(())
     })
