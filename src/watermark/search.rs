@@ -32,11 +32,11 @@ const REGISTRATIONS_PER_LATTICE: usize = 2;
 /// always the strongest peak when the mark is weak.
 const PEAKS_PER_REGISTRATION: usize = 2;
 /// Warped lattice candidates taken from the warped search of the whole picture's spectrum
-/// and of its centre's; the alignments refined and given a keystone; and of those, the
-/// sharpest decoded (one registration each), only when no square lattice decodes.
+/// and of its centre's; the alignments given a keystone; and of those, the sharpest refined
+/// and decoded (one registration each), only when no square lattice decodes.
 const WARPED_CANDIDATES: usize = 4;
 const CENTRE_CANDIDATES: usize = 2;
-const KEYSTONED: usize = 4;
+const KEYSTONED: usize = 8;
 const WARPED_DECODED: usize = 2;
 const WARPED_ATTEMPTS: usize = WARPED_DECODED * PEAKS_PER_REGISTRATION;
 /// The keystone's coarse rounds fold every second pixel of every second row.
@@ -113,10 +113,13 @@ impl Search {
 
     /// The warped stage (see `warped`), read only when no square lattice decodes: the
     /// warped lattices' candidates, the centre's and the best square one, aligned; the
-    /// `KEYSTONED` best refined and given the keystone that sharpens their fold most (under
-    /// each one's best symmetry alone, an eighth of the transforms); the `WARPED_DECODED`
-    /// sharpest refined again and read, `WARPED_ATTEMPTS` alignments in all, each passed to
-    /// `decoded` until it gives an answer.
+    /// `KEYSTONED` best given the keystone that sharpens their fold most (under each one's
+    /// best symmetry alone, an eighth of the transforms); the `WARPED_DECODED` sharpest
+    /// given a finer keystone, refined and read, `WARPED_ATTEMPTS` alignments in all, each
+    /// passed to `decoded` until it gives an answer. Under a strong keystone the mark's own
+    /// lattice, unkeyed, folds little sharper than the spectrum's other candidates: the
+    /// keystone is searched on many of them before any is refined, since refining an
+    /// unkeyed candidate fits its period and angle to the wrong geometry.
     pub(super) fn warped_stage<T>(
         &self,
         best_square: Option<Lattice>,
@@ -143,7 +146,6 @@ impl Search {
         let mut keyed: Vec<(f32, Planes, Lattice, usize)> = aligned
             .into_iter()
             .take(KEYSTONED)
-            .map(|a| refine(a, &self.templates, 1).swap_remove(0))
             .filter_map(|start| {
                 let symmetry = start.peaks.first()?.symmetry;
                 let z = |l| self.sync_z(&start.planes, l, symmetry, KEYSTONE_SAMPLING);
