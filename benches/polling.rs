@@ -95,6 +95,7 @@ fn setup(count: usize, marked: bool, registered: bool) -> Setup {
                 store.insert_post(&new).await.unwrap_or_else(|e| panic!("{e}"));
             }
             posts.push(SimPost {
+                engagement: Default::default(),
                 platform: Platform::X,
                 id,
                 account: "bench_maker".into(),

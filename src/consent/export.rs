@@ -135,6 +135,10 @@ pub struct ExportedSnapshot {
     pub views: u64,
     /// The first snapshot after consent was (re)granted: views before it are not counted.
     pub baseline: bool,
+    /// What the platform reported beside the views; null where it does not give a count.
+    pub likes: Option<u64>,
+    pub comments: Option<u64>,
+    pub shares: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -207,6 +211,9 @@ pub async fn write_export(
                     observed_at: s.observed_at,
                     views: s.views,
                     baseline: s.baseline,
+                    likes: s.engagement.likes,
+                    comments: s.engagement.comments,
+                    shares: s.engagement.shares,
                 })
                 .collect();
             let flags = store.flags_for_post(post.id).await?;

@@ -201,6 +201,7 @@ pub fn post(platform: Platform, id: &str, account: &str, first: u64, per_hour: u
         account: account.into(),
         state: SimPostState::Live,
         views: vec![(0, first), (86_400, first + 24 * per_hour)],
+        engagement: Default::default(),
         media: Some(SimMedia::uploaded()),
     }
 }

@@ -19,7 +19,9 @@ pub use payouts::{
     Clawback, CreatorViews, FlagKind, PostFlag, PostPayment, PostViews, Statement, StatementDraft,
     StatementLine, StatementTotal, VelocityContext,
 };
-pub use tracking::{Evidence, Platform, Post, PostSource, PostStatus, SocialAccount, ViewSnapshot};
+pub use tracking::{
+    Engagement, Evidence, Platform, Post, PostSource, PostStatus, SocialAccount, ViewSnapshot,
+};
 
 /// An instant, in UTC (Unix milliseconds in the database).
 pub type Timestamp = DateTime<Utc>;

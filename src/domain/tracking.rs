@@ -145,4 +145,25 @@ pub struct ViewSnapshot {
     pub views: u64,
     /// The first snapshot since consent was (re)granted: counting starts here.
     pub baseline: bool,
+    /// What the platform reported beside the views, in the same answer.
+    pub engagement: Engagement,
+}
+
+/// A post's engagement counts as its platform reports them beside the views; each is
+/// `None` where the platform does not give it (YouTube has no share count, Instagram's
+/// media object no shares).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Engagement {
+    pub likes: Option<u64>,
+    pub comments: Option<u64>,
+    pub shares: Option<u64>,
+}
+
+impl Engagement {
+    /// Likes, comments and shares together, counting only what the platform gave; `None`
+    /// when it gave none of them.
+    pub fn total(&self) -> Option<u64> {
+        let present = [self.likes, self.comments, self.shares].into_iter().flatten();
+        present.fold(None, |sum, n| Some(sum.unwrap_or(0) + n))
+    }
 }

@@ -24,13 +24,13 @@ use super::settings::PlatformSettings;
 use super::start_gate::StartGate;
 use super::urls::parse_post_url;
 use super::{normalise_reported_handle, require_user, PlatformAdapter};
-use crate::domain::Platform;
+use crate::domain::{Engagement, Platform};
 use crate::secret::Secret;
 
 /// Posts asked about per call (each found one costs an insights request).
 pub const BATCH: usize = 25;
 const MEDIA_FIELDS: &str =
-    "id,media_type,media_url,thumbnail_url,permalink,username,children{media_type,media_url,thumbnail_url}";
+    "id,media_type,media_url,thumbnail_url,permalink,username,like_count,comments_count,children{media_type,media_url,thumbnail_url}";
 /// Graph API error codes for "too many calls" (application, user, page, custom limits).
 const RATE_LIMIT_CODES: [i64; 5] = [4, 17, 32, 613, 80002];
 const EXTEND_WITHIN: chrono::Duration = chrono::Duration::days(7);
@@ -235,6 +235,12 @@ impl PlatformAdapter for Instagram {
                     .and_then(|h| normalise_reported_handle(Platform::Instagram, h)),
                 views,
                 views_withheld,
+                // The media object has likes and comments; shares are an insight of their own.
+                engagement: Engagement {
+                    likes: count_from_json(&item["like_count"]),
+                    comments: count_from_json(&item["comments_count"]),
+                    shares: None,
+                },
                 media_urls: urls,
             });
         }
@@ -269,6 +275,7 @@ impl PlatformAdapter for Instagram {
                         .and_then(|h| normalise_reported_handle(Platform::Instagram, h)),
                     views: None,
                     views_withheld: None,
+                    engagement: Engagement::default(),
                     media_urls: media_urls_of(item),
                 })
             })

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use crate::domain::{AccountId, Platform};
+use crate::domain::{AccountId, Engagement, Platform};
 use crate::secret::Secret;
 
 /// Whether a post can be seen.
@@ -31,6 +31,8 @@ pub struct Observation {
     /// Why the platform gave no views for this post this time, when it said so for this post
     /// alone (its error code: the rest of the batch is read as usual).
     pub views_withheld: Option<String>,
+    /// Likes, comments and shares, as far as the platform's answer gives them.
+    pub engagement: Engagement,
     /// The picture, or a video's cover or thumbnail, best first.
     pub media_urls: Vec<Url>,
 }
@@ -43,6 +45,7 @@ impl Observation {
             author_handle: None,
             views: None,
             views_withheld: None,
+            engagement: Engagement::default(),
             media_urls: vec![],
         }
     }

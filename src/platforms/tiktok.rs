@@ -20,11 +20,11 @@ use super::observation::{
 use super::settings::PlatformSettings;
 use super::start_gate::StartGate;
 use super::{normalise_reported_handle, require_user, PlatformAdapter};
-use crate::domain::Platform;
+use crate::domain::{Engagement, Platform};
 use crate::secret::Secret;
 
 pub const BATCH: usize = 20;
-const VIDEO_FIELDS: &str = "id,view_count,cover_image_url,share_url";
+const VIDEO_FIELDS: &str = "id,view_count,like_count,comment_count,share_count,cover_image_url,share_url";
 const USER_FIELDS: &str = "open_id,username,bio_description";
 
 pub struct Tiktok {
@@ -256,6 +256,7 @@ impl PlatformAdapter for Tiktok {
                     author_handle: author.clone(),
                     views: count_from_json(&video["view_count"]),
                     views_withheld: None,
+                    engagement: engagement_of(video),
                     media_urls: video["cover_image_url"].as_str().and_then(media_url).into_iter().collect(),
                 },
             })
@@ -310,6 +311,7 @@ impl PlatformAdapter for Tiktok {
                     author_handle: author.clone(),
                     views: count_from_json(&video["view_count"]),
                     views_withheld: None,
+                    engagement: engagement_of(video),
                     media_urls: video["cover_image_url"].as_str().and_then(media_url).into_iter().collect(),
                 })
             })
@@ -341,5 +343,14 @@ impl PlatformAdapter for Tiktok {
             StatusCode::OK => Ok(true),
             _ => Err(self.client.refused(&response)),
         }
+    }
+}
+
+/// A video's likes, comments and shares, as TikTok's video object gives them.
+fn engagement_of(video: &Value) -> Engagement {
+    Engagement {
+        likes: count_from_json(&video["like_count"]),
+        comments: count_from_json(&video["comment_count"]),
+        shares: count_from_json(&video["share_count"]),
     }
 }

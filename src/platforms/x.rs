@@ -17,7 +17,7 @@ use super::observation::{
 use super::settings::PlatformSettings;
 use super::start_gate::StartGate;
 use super::{normalise_reported_handle, PlatformAdapter};
-use crate::domain::Platform;
+use crate::domain::{Engagement, Platform};
 use crate::secret::Secret;
 
 pub const BATCH: usize = 100;
@@ -123,14 +123,27 @@ fn tweet_observation(
         .filter_map(media_url)
         .collect();
     let author = tweet["author_id"].as_str().and_then(|id| users.get(id));
+    let metrics = &tweet["public_metrics"];
     Observation {
         post_id: tweet["id"].as_str().unwrap_or_default().to_owned(),
         state: PostState::Live,
         author_handle: author
             .and_then(|u| u["username"].as_str())
             .and_then(|h| normalise_reported_handle(Platform::X, h)),
-        views: count_from_json(&tweet["public_metrics"]["impression_count"]),
+        views: count_from_json(&metrics["impression_count"]),
         views_withheld: None,
+        // A retweet and a quote each pass the post on.
+        engagement: Engagement {
+            likes: count_from_json(&metrics["like_count"]),
+            comments: count_from_json(&metrics["reply_count"]),
+            shares: match (
+                count_from_json(&metrics["retweet_count"]),
+                count_from_json(&metrics["quote_count"]),
+            ) {
+                (None, None) => None,
+                (r, q) => Some(r.unwrap_or(0) + q.unwrap_or(0)),
+            },
+        },
         media_urls,
     }
 }

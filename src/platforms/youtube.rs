@@ -17,7 +17,7 @@ use super::observation::{
 use super::settings::PlatformSettings;
 use super::start_gate::StartGate;
 use super::{normalise_reported_handle, PlatformAdapter};
-use crate::domain::Platform;
+use crate::domain::{Engagement, Platform};
 use crate::secret::Secret;
 
 pub const BATCH: usize = 50;
@@ -228,6 +228,12 @@ impl PlatformAdapter for Youtube {
                             .and_then(|h| normalise_reported_handle(Platform::Youtube, h)),
                         views: count_from_json(&video["statistics"]["viewCount"]),
                         views_withheld: None,
+                        // YouTube gives no share count.
+                        engagement: Engagement {
+                            likes: count_from_json(&video["statistics"]["likeCount"]),
+                            comments: count_from_json(&video["statistics"]["commentCount"]),
+                            shares: None,
+                        },
                         media_urls: best_thumbnail(&video["snippet"]),
                     }
                 }
@@ -281,6 +287,7 @@ impl PlatformAdapter for Youtube {
                     author_handle: author.clone(),
                     views: None,
                     views_withheld: None,
+                    engagement: Engagement::default(),
                     media_urls: best_thumbnail(snippet),
                 })
             })

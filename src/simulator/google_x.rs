@@ -102,11 +102,12 @@ async fn youtube_videos(
         .filter(|p| ids.contains(&p.id.as_str()) && state.post_state(Platform::Youtube, &p.id) == Some(SimPostState::Live))
         .map(|post| {
             let thumbnails = youtube_thumbnails(state.media_url(post));
+            let (likes, comments, _) = state.engagement(post);
             json!({"kind": "youtube#video", "etag": "sim", "id": post.id,
                 "snippet": {"publishedAt": "2026-01-01T00:00:00Z", "channelId": channel_id(&post.account),
                             "title": "video", "description": "", "thumbnails": thumbnails, "channelTitle": post.account},
-                "statistics": {"viewCount": state.views(post).to_string(), "likeCount": "0",
-                               "favoriteCount": "0", "commentCount": "0"}})
+                "statistics": {"viewCount": state.views(post).to_string(), "likeCount": likes.to_string(),
+                               "favoriteCount": "0", "commentCount": comments.to_string()}})
         })
         .collect();
     list("youtube#videoListResponse", items, truncate)
@@ -148,9 +149,12 @@ async fn youtube_channels(
 /// A tweet as X answers it, its media and its author.
 pub(super) fn x_tweet(state: &SimState, post: &super::scenario::SimPost) -> (Value, Option<Value>, Value) {
     let author_id = x_user_id(state, &post.account);
+    let (likes, replies, shares) = state.engagement(post);
+    // X splits passing a post on into retweets and quotes.
+    let (retweets, quotes) = (shares - shares / 4, shares / 4);
     let mut tweet = json!({"id": post.id, "text": "a post", "author_id": author_id,
         "edit_history_tweet_ids": [post.id],
-        "public_metrics": {"retweet_count": 0, "reply_count": 0, "like_count": 0, "quote_count": 0,
+        "public_metrics": {"retweet_count": retweets, "reply_count": replies, "like_count": likes, "quote_count": quotes,
                            "bookmark_count": 0, "impression_count": state.views(post)}});
     let mut medium = None;
     if let (Some(url), Some(m)) = (state.media_url(post), &post.media) {

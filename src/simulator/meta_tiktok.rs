@@ -37,9 +37,10 @@ pub(super) fn tiktok_video(
     query: &HashMap<String, String>,
 ) -> Value {
     let fields: Vec<&str> = query.get("fields").map(|f| f.split(',').collect()).unwrap_or_default();
+    let (likes, comments, shares) = state.engagement(post);
     let full = json!({"id": post.id, "view_count": state.views(post), "cover_image_url": state.media_url(post),
         "share_url": format!("https://www.tiktok.com/@{}/video/{}", post.account, post.id),
-        "like_count": 0, "comment_count": 0, "share_count": 0});
+        "like_count": likes, "comment_count": comments, "share_count": shares});
     Value::Object(fields.iter().filter_map(|f| Some(((*f).to_owned(), full.get(*f)?.clone()))).collect())
 }
 
@@ -262,6 +263,14 @@ async fn instagram_media(
                 "media_type": if video { "VIDEO" } else { "IMAGE" },
                 "permalink": format!("https://www.instagram.com/{}/{}/", if video { "reel" } else { "p" }, post.id),
                 "timestamp": "2026-01-01T00:00:00+0000"});
+            // Counts only when asked for, as the Graph API answers.
+            let (likes, comments, _) = state.engagement(post);
+            if fields.contains("like_count") {
+                item["like_count"] = json!(likes);
+            }
+            if fields.contains("comments_count") {
+                item["comments_count"] = json!(comments);
+            }
             // A video's `media_url` is the video file, when given; withheld otherwise (as
             // for reels with licensed audio).
             match (state.media_url(post), video) {

@@ -122,6 +122,11 @@ impl SimState {
         scenario::views_at(&post.views, self.elapsed())
     }
 
+    /// (likes, comments, shares) now.
+    fn engagement(&self, post: &scenario::SimPost) -> (u64, u64, u64) {
+        post.engagement.at(self.views(post))
+    }
+
     /// The account whose current, unexpired access token this is.
     fn account_for_token(&self, platform: Platform, token: &str) -> Option<(String, bool)> {
         lock(&self.tokens)

@@ -111,11 +111,37 @@ pub struct SimPost {
     /// (seconds since the simulator started, views) points; linear between them, flat after.
     #[serde(default)]
     pub views: Vec<(u64, u64)>,
+    /// Likes, comments and shares per 1,000 views, reported beside the views.
+    #[serde(default)]
+    pub engagement: SimEngagement,
     pub media: Option<SimMedia>,
 }
 
 fn live() -> SimPostState {
     SimPostState::Live
+}
+
+/// A post's engagement as rates per 1,000 views; by default a photo's usual 4 % likes, a few
+/// comments and shares.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize)]
+pub struct SimEngagement {
+    pub likes_per_1000: u64,
+    pub comments_per_1000: u64,
+    pub shares_per_1000: u64,
+}
+
+impl Default for SimEngagement {
+    fn default() -> SimEngagement {
+        SimEngagement { likes_per_1000: 40, comments_per_1000: 3, shares_per_1000: 2 }
+    }
+}
+
+impl SimEngagement {
+    /// (likes, comments, shares) at `views`.
+    pub fn at(&self, views: u64) -> (u64, u64, u64) {
+        let of = |rate: u64| views.saturating_mul(rate) / 1000;
+        (of(self.likes_per_1000), of(self.comments_per_1000), of(self.shares_per_1000))
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

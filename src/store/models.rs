@@ -2,8 +2,8 @@
 //! domain's values (`crate::domain`).
 
 use crate::domain::{
-    AccountId, ContentId, CreatorId, Evidence, FlagKind, MediaKind, Platform, Post, PostId, PostStatus,
-    SocialAccount, Timestamp,
+    AccountId, ContentId, CreatorId, Engagement, Evidence, FlagKind, MediaKind, Platform, Post, PostId,
+    PostStatus, SocialAccount, Timestamp,
 };
 
 #[derive(Debug, Clone)]
@@ -125,6 +125,8 @@ pub struct PollCompletion {
     pub observed_at: Timestamp,
     /// Views to record (only for a verified post).
     pub views: Option<u64>,
+    /// What the platform reported beside the views, stored with them.
+    pub engagement: Engagement,
     pub status: PostStatus,
     pub status_reason: Option<String>,
     pub next_poll_at: Timestamp,

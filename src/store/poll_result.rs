@@ -26,15 +26,20 @@ pub(super) async fn write(
                 .fetch_one(&mut **tx)
                 .await?;
         let baseline = i64::from(sqlx::Row::try_get::<i64, _>(&since_grant, "n")? == 0);
+        let count = |n: Option<u64>| n.map(|n| i64::try_from(n).unwrap_or(i64::MAX));
+        let engagement = done.engagement;
         let written = sqlx::query(
-            "INSERT INTO view_snapshots (post_id, poll_slot, observed_at, views, baseline) VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (post_id, poll_slot) DO NOTHING",
+            "INSERT INTO view_snapshots (post_id, poll_slot, observed_at, views, baseline, likes, comments, shares) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (post_id, poll_slot) DO NOTHING",
         )
         .bind(post_id)
         .bind(done.slot)
         .bind(to_ms(done.observed_at))
         .bind(views)
         .bind(baseline)
+        .bind(count(engagement.likes))
+        .bind(count(engagement.comments))
+        .bind(count(engagement.shares))
         .execute(&mut **tx)
         .await?;
         snapshot = Some(if written.rows_affected() == 1 {

@@ -115,7 +115,7 @@ impl TrackingRepo for SqlStore {
 
     async fn snapshots_for_post(&self, post_id: PostId) -> StoreResult<Vec<ViewSnapshot>> {
         sqlx::query(
-            "SELECT id, post_id, poll_slot, observed_at, views, baseline FROM view_snapshots WHERE post_id = $1 ORDER BY poll_slot",
+            "SELECT id, post_id, poll_slot, observed_at, views, baseline, likes, comments, shares FROM view_snapshots WHERE post_id = $1 ORDER BY poll_slot",
         )
         .bind(post_id.to_string())
         .fetch_all(&self.pool)
@@ -198,7 +198,7 @@ impl TrackingRepo for SqlStore {
 
     async fn latest_snapshot(&self, post_id: PostId) -> StoreResult<Option<ViewSnapshot>> {
         sqlx::query(
-            "SELECT id, post_id, poll_slot, observed_at, views, baseline FROM view_snapshots \
+            "SELECT id, post_id, poll_slot, observed_at, views, baseline, likes, comments, shares FROM view_snapshots \
              WHERE post_id = $1 ORDER BY observed_at DESC, id DESC LIMIT 1",
         )
         .bind(post_id.to_string())

@@ -10,7 +10,8 @@ use super::columns::{from_ms, opt_from_ms, parse_id};
 use super::sealed::{DataKey, SealedColumn};
 use super::{StoreError, StoreResult};
 use crate::domain::{
-    AccountId, CreatorId, Evidence, Platform, Post, PostSource, PostStatus, SocialAccount, ViewSnapshot,
+    AccountId, CreatorId, Engagement, Evidence, Platform, Post, PostSource, PostStatus, SocialAccount,
+    ViewSnapshot,
 };
 
 pub(super) const ACCOUNT_COLUMNS: &str =
@@ -164,7 +165,17 @@ pub(super) fn snapshot_from_row(row: &AnyRow) -> StoreResult<ViewSnapshot> {
         observed_at: from_ms(row.try_get("observed_at")?)?,
         views: row.try_get::<i64, _>("views")? as u64,
         baseline: row.try_get::<i64, _>("baseline")? != 0,
+        engagement: Engagement {
+            likes: count(row, "likes")?,
+            comments: count(row, "comments")?,
+            shares: count(row, "shares")?,
+        },
     })
+}
+
+/// A nullable count column.
+fn count(row: &AnyRow, column: &str) -> StoreResult<Option<u64>> {
+    Ok(row.try_get::<Option<i64>, _>(column)?.map(|n| n.max(0) as u64))
 }
 
 pub(super) fn token_from_row(row: &AnyRow, key: &DataKey) -> StoreResult<Option<Vec<u8>>> {

@@ -8,7 +8,7 @@ use chrono::Utc;
 
 use super::verify::Verdict;
 use super::Poller;
-use crate::domain::{FlagKind, Platform, Post, PostStatus, Timestamp};
+use crate::domain::{Engagement, FlagKind, Platform, Post, PostStatus, Timestamp};
 use crate::platforms::{Observation, PostState};
 use crate::store::{LeasedPost, PollCommit, PollCompletion, StoreError};
 
@@ -22,6 +22,7 @@ impl Poller {
             consent_since: since,
             observed_at: now,
             views: None,
+            engagement: Engagement::default(),
             status: leased.post.status,
             status_reason: None,
             next_poll_at: self.settings.next_poll(leased.post.created_at, now),
@@ -122,6 +123,7 @@ impl Poller {
                 }
             }
         }
+        done.engagement = seen.engagement;
         let outcome = match done.status {
             PostStatus::Verified => "verified",
             PostStatus::Unverified => "unverified",

@@ -21,6 +21,7 @@ async fn one_media_without_insights_leaves_the_rest_of_the_batch(db: TestDb) {
     world.accounts.push(ada_on_instagram());
     for id in [NEW_POST, OLD_POST] {
         world.posts.push(SimPost {
+            engagement: Default::default(),
             platform: Platform::Instagram,
             id: id.into(),
             account: "ada.ig".into(),

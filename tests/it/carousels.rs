@@ -20,6 +20,7 @@ async fn an_album_verifies_from_a_later_slide(db: TestDb) {
     world.accounts.push(ada_on_instagram());
     for (id, marked) in [(ALBUM, true), (UNMARKED_ALBUM, false)] {
         world.posts.push(SimPost {
+            engagement: Default::default(),
             platform: Platform::Instagram,
             id: id.into(),
             account: "ada.ig".into(),
@@ -39,7 +40,13 @@ async fn an_album_verifies_from_a_later_slide(db: TestDb) {
     t.poller.try_execute_task().await.unwrap();
     let album = show(&t, &t.ada, &posts[0]).await;
     assert_eq!(album["status"], "verified", "the third slide carries her content: {album}");
-    assert_eq!(t.app.store.snapshots_for_post(post_id(&posts[0])).await.unwrap().len(), 1);
+    let snapshots = t.app.store.snapshots_for_post(post_id(&posts[0])).await.unwrap();
+    assert_eq!(snapshots.len(), 1);
+    // The likes and comments of the same answer are stored beside its views.
+    let views = snapshots[0].views;
+    assert!(views > 0);
+    let engagement = snapshots[0].engagement;
+    assert_eq!((engagement.likes, engagement.comments), (Some(views * 40 / 1000), Some(views * 3 / 1000)));
     let unmarked = show(&t, &t.ada, &posts[1]).await;
     assert_eq!(unmarked["status"], "unverified", "no slide carries a mark: {unmarked}");
 }

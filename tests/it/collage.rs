@@ -20,6 +20,7 @@ const COLLAGE: &str = "1800000000000000077";
 /// so that enrollment keeps that picture's reference for the payload's content.
 fn unregistered(id: &str, image: &str, payload: u64) -> SimPost {
     SimPost {
+        engagement: Default::default(),
         platform: Platform::X,
         id: id.into(),
         account: "ada_makes".into(),
@@ -51,6 +52,7 @@ async fn a_collage_is_credited_to_the_creator_whose_content_it_carries(db: TestD
     scenario.posts.push(unregistered("1800000000000000078", "coffee.png", ada_payload));
     scenario.posts.push(unregistered("1800000000000000079", "chelsea.png", bob_payload));
     scenario.posts.push(SimPost {
+        engagement: Default::default(),
         platform: Platform::X,
         id: COLLAGE.into(),
         account: "ada_makes".into(),

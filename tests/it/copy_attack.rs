@@ -215,6 +215,7 @@ async fn a_transplanted_mark_is_refused_by_detect_and_by_verification(db: TestDb
     forged.save(&forged_path).unwrap();
     let mut scenario = crate::support::tracked::scenario(ada_payload, bob_payload);
     scenario.posts.push(SimPost {
+        engagement: Default::default(),
         platform: Platform::X,
         id: FORGED.into(),
         account: "ada_makes".into(),

@@ -184,6 +184,7 @@ async fn a_scan_racing_an_unlinking_sends_nothing_after_it(db: TestDb) {
 fn other_platforms(payload: u64) -> viewmark::simulator::Scenario {
     let mut world = scenario(payload, 0x0fed_cba9_8765_4321);
     let marked = |platform, id: &str, handle: &str, mark: bool| SimPost {
+        engagement: Default::default(),
         platform,
         id: id.into(),
         account: handle.into(),

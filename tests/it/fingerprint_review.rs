@@ -20,6 +20,7 @@ async fn an_unmarked_copy_of_the_creators_content_waits_for_review(db: TestDb) {
     let (ada_payload, bob_payload) = (0x0123_4567_89ab_cdef_u64, 0x0fed_cba9_8765_4321_u64);
     let mut scenario = tracked::scenario(ada_payload, bob_payload);
     scenario.posts.push(SimPost {
+        engagement: Default::default(),
         platform: Platform::X,
         id: FILTERED.into(),
         account: "ada_makes".into(),

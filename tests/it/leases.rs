@@ -53,6 +53,7 @@ fn completion(leased: &LeasedPost, worker: &str, consent_since: Timestamp, views
         consent_since,
         observed_at: Utc::now(),
         views: Some(views),
+        engagement: Engagement::default(),
         status: PostStatus::Verified,
         status_reason: None,
         next_poll_at: Utc::now() + chrono::Duration::hours(1),
@@ -99,15 +100,22 @@ async fn a_crashed_workers_lease_expires_and_nothing_counts_twice(db: TestDb) {
     assert!(store.lease_due_posts("worker-c", Utc::now(), short, 10).await.unwrap().is_empty(), "not due");
 }
 
-/// One connection, so both completions run the same prepared statement: the first stores
-/// no evidence, the second does, and it reads back as written.
-async fn evidence_is_stored_after_a_completion_without_any(db: TestDb) {
+/// A store of one connection, so every statement runs as the one prepared before it, and
+/// two posts of one creator leased on it, with the consent stamp their polls start under.
+async fn two_leased_on_one_connection(db: &TestDb) -> (Arc<dyn Store>, Timestamp, Vec<LeasedPost>) {
     let options = ConnectOptions { max_connections: 1, ..db.options() };
     let store = viewmark::store::connect(&db.url, &options).await.unwrap();
     let ada = creator(store.as_ref(), "user-ada").await;
     due_posts(store.as_ref(), &ada, 2).await;
     let since = store.consent_stamp(ada.id).await.unwrap().unwrap().changed_at;
     let leased = store.lease_due_posts("w", Utc::now(), Duration::from_secs(60), 10).await.unwrap();
+    (store, since, leased)
+}
+
+/// One connection, so both completions run the same prepared statement: the first stores
+/// no evidence, the second does, and it reads back as written.
+async fn evidence_is_stored_after_a_completion_without_any(db: TestDb) {
+    let (store, since, leased) = two_leased_on_one_connection(&db).await;
     let unproven = PollCompletion { status: PostStatus::Pending, ..completion(&leased[0], "w", since, 10) };
     assert!(matches!(store.complete_poll(&unproven).await.unwrap(), PollCommit::Stored(_)));
     let evidence = Evidence { verified_at: Utc::now(), media_sha256: "ab".repeat(32), score: 0.875 };
@@ -117,6 +125,28 @@ async fn evidence_is_stored_after_a_completion_without_any(db: TestDb) {
     let stored = store.post(leased[1].post.id).await.unwrap().unwrap().evidence.unwrap();
     assert_eq!((stored.media_sha256, stored.score), (evidence.media_sha256, evidence.score));
     assert_eq!(store.post(leased[0].post.id).await.unwrap().unwrap().evidence, None);
+}
+
+/// The engagement counts of a poll are stored with its snapshot, a count the platform did
+/// not give as none (not as 0), on one connection so a missing count and a present one go
+/// through the same prepared statement.
+async fn engagement_is_stored_with_its_snapshot(db: TestDb) {
+    let (store, since, leased) = two_leased_on_one_connection(&db).await;
+    let counted = [
+        Engagement { likes: Some(40), comments: None, shares: Some(2) },
+        Engagement { likes: None, comments: Some(3), shares: None },
+    ];
+    for (post, engagement) in leased.iter().zip(counted) {
+        let done = PollCompletion { engagement, ..completion(post, "w", since, 1000) };
+        assert!(matches!(store.complete_poll(&done).await.unwrap(), PollCommit::Stored(_)));
+    }
+    for (post, engagement) in leased.iter().zip(counted) {
+        let snapshots = store.snapshots_for_post(post.post.id).await.unwrap();
+        assert_eq!(snapshots.len(), 1);
+        assert_eq!(snapshots[0].engagement, engagement);
+        let latest = store.latest_snapshot(post.post.id).await.unwrap().unwrap();
+        assert_eq!(latest.engagement, engagement);
+    }
 }
 
 async fn a_completion_under_changed_consent_stores_nothing(db: TestDb) {
@@ -247,5 +277,6 @@ on_both_backends!(
     a_crashed_workers_lease_expires_and_nothing_counts_twice,
     a_completion_under_changed_consent_stores_nothing,
     evidence_is_stored_after_a_completion_without_any,
+    engagement_is_stored_with_its_snapshot,
     concurrent_workers_poll_every_post_exactly_once,
 );

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use viewmark::domain::Platform;
+use viewmark::domain::{Engagement, Platform};
 use viewmark::media::image_io::{decode, ImageLimits};
 use viewmark::platforms::start_gate::Ungated;
 use viewmark::platforms::{PlatformError, Platforms, PostState, UserCredential};
@@ -35,6 +35,16 @@ async fn every_adapter_reads_views_author_and_a_detectable_picture() {
         assert_eq!(seen.author_handle.as_deref(), Some(handle), "{platform:?}");
         let views = seen.views.unwrap();
         assert!(views >= min_views && views < min_views + 100, "{platform:?}: {views}");
+        // The simulator's default rates (40 likes, 3 comments and 2 shares per 1,000 views),
+        // as far as each platform's answer carries them: YouTube has no share count, and
+        // Instagram's shares are an insight not asked for.
+        let per = |rate: u64| Some(views * rate / 1000);
+        let shares = match platform {
+            Platform::Youtube | Platform::Instagram => None,
+            Platform::Tiktok | Platform::X => per(2),
+        };
+        let expected = Engagement { likes: per(40), comments: per(3), shares };
+        assert_eq!(seen.engagement, expected, "{platform:?}");
         assert_eq!(seen.media_urls.len(), 1, "{platform:?}");
         let media = w.fetcher.fetch(&Ungated, platform, &seen.media_urls[0]).await.unwrap();
         assert_eq!(media.content_type, "image/jpeg");

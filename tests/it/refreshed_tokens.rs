@@ -32,6 +32,7 @@ async fn a_token_refreshed_for_a_creator_erased_meanwhile_does_not_stop_the_roun
         ..SimMedia::uploaded()
     };
     let post = |platform, id: &str, by: &str, payload| SimPost {
+        engagement: Default::default(),
         platform,
         id: id.into(),
         account: by.into(),

@@ -167,6 +167,7 @@ async fn a_tiktok_token_is_revoked_at_the_platform(db: TestDb) {
         ..account("ada.tt")
     });
     world.posts.push(SimPost {
+        engagement: Default::default(),
         platform: Platform::Tiktok,
         id: "7300000000000000001".into(),
         account: "ada.tt".into(),

@@ -22,6 +22,7 @@ fn video_post(
     custom_cover: bool,
 ) -> SimPost {
     SimPost {
+        engagement: Default::default(),
         platform: Platform::X,
         id: id.into(),
         account: "ada_makes".into(),

@@ -93,6 +93,7 @@ async fn three_worker_processes_share_the_work_and_a_killed_one_loses_nothing() 
             };
             store.insert_post(&new).await.unwrap();
             sim_posts.push(SimPost {
+                engagement: Default::default(),
                 platform: Platform::X,
                 id,
                 account: handle.clone(),

@@ -48,6 +48,7 @@ pub fn account(handle: &str) -> SimAccount {
 
 fn post(id: &str, by: &str, image: &str, payload: Option<u64>) -> SimPost {
     SimPost {
+        engagement: Default::default(),
         platform: Platform::X,
         id: id.into(),
         account: by.into(),
