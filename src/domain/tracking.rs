@@ -158,12 +158,3 @@ pub struct Engagement {
     pub comments: Option<u64>,
     pub shares: Option<u64>,
 }
-
-impl Engagement {
-    /// Likes, comments and shares together, counting only what the platform gave; `None`
-    /// when it gave none of them.
-    pub fn total(&self) -> Option<u64> {
-        let present = [self.likes, self.comments, self.shares].into_iter().flatten();
-        present.fold(None, |sum, n| Some(sum.unwrap_or(0) + n))
-    }
-}

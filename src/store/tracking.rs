@@ -8,7 +8,7 @@ use super::columns::{parse_id, to_ms};
 use super::sealed::{DataKey, SealedColumn};
 use super::tracking_rows::{
     account_from_row, handle_ref, post_from_row, post_ref, snapshot_from_row, token_from_row, unproven_ref,
-    ACCOUNT_COLUMNS, POST_COLUMNS,
+    ACCOUNT_COLUMNS, POST_COLUMNS, SNAPSHOT_COLUMNS,
 };
 use super::{
     NewPost, NewSnapshot, NewSocialAccount, PostCursor, SnapshotWrite, StoreError, StoreResult, TrackingRepo,
@@ -114,9 +114,9 @@ impl TrackingRepo for SqlStore {
     }
 
     async fn snapshots_for_post(&self, post_id: PostId) -> StoreResult<Vec<ViewSnapshot>> {
-        sqlx::query(
-            "SELECT id, post_id, poll_slot, observed_at, views, baseline, likes, comments, shares FROM view_snapshots WHERE post_id = $1 ORDER BY poll_slot",
-        )
+        sqlx::query(&format!(
+            "SELECT {SNAPSHOT_COLUMNS} FROM view_snapshots WHERE post_id = $1 ORDER BY poll_slot"
+        ))
         .bind(post_id.to_string())
         .fetch_all(&self.pool)
         .await?
@@ -197,10 +197,10 @@ impl TrackingRepo for SqlStore {
     }
 
     async fn latest_snapshot(&self, post_id: PostId) -> StoreResult<Option<ViewSnapshot>> {
-        sqlx::query(
-            "SELECT id, post_id, poll_slot, observed_at, views, baseline, likes, comments, shares FROM view_snapshots \
-             WHERE post_id = $1 ORDER BY observed_at DESC, id DESC LIMIT 1",
-        )
+        sqlx::query(&format!(
+            "SELECT {SNAPSHOT_COLUMNS} FROM view_snapshots \
+             WHERE post_id = $1 ORDER BY observed_at DESC, id DESC LIMIT 1"
+        ))
         .bind(post_id.to_string())
         .fetch_optional(&self.pool)
         .await?

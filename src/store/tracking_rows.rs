@@ -20,6 +20,9 @@ pub(super) const ACCOUNT_COLUMNS: &str =
 pub(super) const POST_COLUMNS: &str =
     "id, creator_id, social_account_id, platform, post_id_enc, url_enc, content_id, source, status, status_reason, \
      next_poll_at, failures, last_polled_at, verified_at, evidence_media_sha256, evidence_score, created_at";
+/// The columns `snapshot_from_row` reads.
+pub(super) const SNAPSHOT_COLUMNS: &str =
+    "id, post_id, poll_slot, observed_at, views, baseline, likes, comments, shares";
 
 pub(super) fn platform(row: &AnyRow) -> StoreResult<Platform> {
     let text: String = row.try_get("platform")?;
