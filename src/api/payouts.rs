@@ -289,7 +289,7 @@ pub struct FlagList {
 struct FlagView {
     id: Uuid,
     post_id: PostId,
-    /// `views_decreased`, `velocity`, `claimed_twice` or `fingerprint_match`.
+    /// `views_decreased`, `velocity`, `claimed_twice`, `fingerprint_match` or `engagement_gap`.
     #[schema(example = "velocity")]
     kind: String,
     detail: String,

@@ -87,6 +87,8 @@ pub enum FlagKind {
     /// No mark in the media, but they match the fingerprint of the creator's own content:
     /// the post waits for an admin, whose clearing approves it.
     FingerprintMatch,
+    /// Views far ahead of the engagement the account's other posts draw per view.
+    EngagementGap,
 }
 
 impl FlagKind {
@@ -96,6 +98,7 @@ impl FlagKind {
             FlagKind::Velocity => "velocity",
             FlagKind::ClaimedTwice => "claimed_twice",
             FlagKind::FingerprintMatch => "fingerprint_match",
+            FlagKind::EngagementGap => "engagement_gap",
         }
     }
 
@@ -105,6 +108,7 @@ impl FlagKind {
             "velocity" => Some(FlagKind::Velocity),
             "claimed_twice" => Some(FlagKind::ClaimedTwice),
             "fingerprint_match" => Some(FlagKind::FingerprintMatch),
+            "engagement_gap" => Some(FlagKind::EngagementGap),
             _ => None,
         }
     }
@@ -142,4 +146,22 @@ pub struct VelocityContext {
     pub latest: Option<(Timestamp, u64)>,
     /// The account's historical gain rate over all its posts, views per hour (None: no history).
     pub account_views_per_hour: Option<f64>,
+}
+
+/// One kind of engagement count over an account's other posts: the sum of the count and the
+/// views of the posts that reported it (each post's latest snapshot).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CountHistory {
+    pub count: u64,
+    pub views: u64,
+}
+
+/// The engagement an account's other posts drew, per kind of count, and how many posts
+/// reported any: the yardstick a post's own engagement is held against.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EngagementHistory {
+    pub posts: u64,
+    pub likes: CountHistory,
+    pub comments: CountHistory,
+    pub shares: CountHistory,
 }

@@ -19,6 +19,16 @@ pub struct PayoutSettings {
     pub velocity_floor_per_hour: f64,
     /// ...beyond it, faster than this multiple of its account's historical rate is flagged.
     pub velocity_multiplier: f64,
+    /// A post is held against its account's engagement only from this many views: below
+    /// it, a handful of likes more or less swings the rate by more than the flag's margin.
+    pub engagement_min_views: u64,
+    /// ...and only when at least this many of the account's other posts reported
+    /// engagement: one or two posts are not a history.
+    pub engagement_min_history_posts: u64,
+    /// ...and it is flagged when it drew this many times less engagement per view than
+    /// those posts. An account's posts vary in engagement rate by a few times; bought
+    /// views bring none, and leave a post an order of magnitude below.
+    pub engagement_gap_ratio: f64,
 }
 
 impl Default for PayoutSettings {
@@ -28,6 +38,9 @@ impl Default for PayoutSettings {
             max_period_days: 366,
             velocity_floor_per_hour: 10_000.0,
             velocity_multiplier: 50.0,
+            engagement_min_views: 10_000,
+            engagement_min_history_posts: 3,
+            engagement_gap_ratio: 10.0,
         }
     }
 }

@@ -34,9 +34,9 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use crate::domain::{
-    AccountId, Clawback, ConsentEvent, Content, ContentId, Creator, CreatorId, CreatorViews, ErasureReceipt,
-    ErasureTrigger, Platform, Post, PostId, PostPayment, PostViews, ServiceToken, SocialAccount, Statement,
-    StatementDraft, StatementLine, Timestamp, ViewSnapshot,
+    AccountId, Clawback, ConsentEvent, Content, ContentId, Creator, CreatorId, CreatorViews,
+    EngagementHistory, ErasureReceipt, ErasureTrigger, Platform, Post, PostId, PostPayment, PostViews,
+    ServiceToken, SocialAccount, Statement, StatementDraft, StatementLine, Timestamp, ViewSnapshot,
 };
 
 pub use backend::{connect, SqlStore};
@@ -294,6 +294,9 @@ pub trait PayoutRepo: Send + Sync {
     /// The historical gain rate of the account that published the post, views per hour over
     /// all its posts (`None` with under an hour of history).
     async fn account_views_per_hour(&self, post_id: PostId) -> StoreResult<Option<f64>>;
+    /// The engagement drawn by the other posts of the account that published the post, from
+    /// each one's latest snapshot with views and a count.
+    async fn account_engagement(&self, post_id: PostId) -> StoreResult<EngagementHistory>;
 }
 
 /// Accounts linked by OAuth: the authorizations under way, and the link they end in.

@@ -15,8 +15,8 @@ use super::backend::SqlStore;
 use super::columns::{from_ms, parse_id, placeholders, to_ms};
 use super::{PayoutRepo, StoreError, StoreResult};
 use crate::domain::{
-    Clawback, CreatorId, CreatorViews, PostId, PostViews, Statement, StatementDraft, StatementTotal,
-    Timestamp,
+    Clawback, CountHistory, CreatorId, CreatorViews, EngagementHistory, PostId, PostViews, Statement,
+    StatementDraft, StatementTotal, Timestamp,
 };
 
 /// Each payable snapshot of the period with its gain over the previous one.
@@ -315,6 +315,38 @@ impl PayoutRepo for SqlStore {
         Ok(match (gained, span_ms) {
             (Some(g), Some(ms)) if ms >= 3_600_000 => Some(g as f64 / (ms as f64 / 3_600_000.0)),
             _ => None,
+        })
+    }
+
+    async fn account_engagement(&self, post_id: PostId) -> StoreResult<EngagementHistory> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS posts, \
+               CAST(SUM(s.likes) AS BIGINT) AS likes, \
+               CAST(SUM(CASE WHEN s.likes IS NULL THEN 0 ELSE s.views END) AS BIGINT) AS likes_views, \
+               CAST(SUM(s.comments) AS BIGINT) AS comments, \
+               CAST(SUM(CASE WHEN s.comments IS NULL THEN 0 ELSE s.views END) AS BIGINT) AS comments_views, \
+               CAST(SUM(s.shares) AS BIGINT) AS shares, \
+               CAST(SUM(CASE WHEN s.shares IS NULL THEN 0 ELSE s.views END) AS BIGINT) AS shares_views \
+             FROM view_snapshots s JOIN posts p ON p.id = s.post_id \
+             WHERE p.social_account_id = (SELECT social_account_id FROM posts WHERE id = $1) AND p.id <> $1 \
+               AND s.id = (SELECT l.id FROM view_snapshots l WHERE l.post_id = s.post_id \
+                           ORDER BY l.observed_at DESC, l.id DESC LIMIT 1) \
+               AND s.views > 0 AND (s.likes IS NOT NULL OR s.comments IS NOT NULL OR s.shares IS NOT NULL)",
+        )
+        .bind(post_id.to_string())
+        .fetch_one(&self.pool)
+        .await?;
+        let sum = |column: &str| -> StoreResult<u64> {
+            Ok(row.try_get::<Option<i64>, _>(column)?.map_or(0, |n| u64::try_from(n).unwrap_or(0)))
+        };
+        let kind = |count: &str, views: &str| -> StoreResult<CountHistory> {
+            Ok(CountHistory { count: sum(count)?, views: sum(views)? })
+        };
+        Ok(EngagementHistory {
+            posts: u64::try_from(row.try_get::<i64, _>("posts")?).unwrap_or(0),
+            likes: kind("likes", "likes_views")?,
+            comments: kind("comments", "comments_views")?,
+            shares: kind("shares", "shares_views")?,
         })
     }
 }

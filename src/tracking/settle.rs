@@ -8,7 +8,7 @@ use chrono::Utc;
 
 use super::verify::Verdict;
 use super::Poller;
-use crate::domain::{Engagement, FlagKind, Platform, Post, PostStatus, Timestamp};
+use crate::domain::{Engagement, FlagKind, Platform, Post, PostId, PostStatus, Timestamp};
 use crate::platforms::{Observation, PostState};
 use crate::store::{LeasedPost, PollCommit, PollCompletion, StoreError};
 
@@ -141,10 +141,30 @@ impl Poller {
             };
             let context = crate::domain::VelocityContext { latest, account_views_per_hour };
             done.flags = fraud::assess(&context, now, views, &self.fraud);
+            done.flags.extend(self.engagement_flag(post.id, views, seen.engagement).await?);
             done.next_poll_at =
                 self.settings.next_poll_gaining(post.created_at, now, gain_per_hour(latest, now, views));
         }
         self.commit(&done, post.platform, outcome).await
+    }
+
+    /// The engagement flag, raised once per post: a post flagged for it before, cleared or
+    /// not, is not held against its account again. The account's history is read only when
+    /// the snapshot could raise it.
+    async fn engagement_flag(
+        &self,
+        post_id: PostId,
+        views: u64,
+        engagement: Engagement,
+    ) -> Result<Option<(FlagKind, String)>, StoreError> {
+        use crate::payouts::fraud;
+        if !fraud::engagement_matters(views, engagement, &self.fraud)
+            || self.store.flags_for_post(post_id).await?.iter().any(|f| f.kind == FlagKind::EngagementGap)
+        {
+            return Ok(None);
+        }
+        let history = self.store.account_engagement(post_id).await?;
+        Ok(fraud::assess_engagement(views, engagement, &history, &self.fraud))
     }
 
     /// A check that proved nothing this time: retried until the attempts run out.
