@@ -148,14 +148,32 @@ impl Spectrum {
         harmonics: i32,
         scores: &mut [f32],
     ) {
+        self.lattice_scores_warped(periods, angle, &[warp], harmonics, scores);
+    }
+
+    /// `lattice_scores` under each of `warps`, into `scores` warp-major (one row of periods
+    /// per warp). The warps are the innermost loop: warps that differ in stretch alone put a
+    /// harmonic on the same rows of the spectrum a few bins apart, so its reads share cache
+    /// lines. Each lattice's sum adds its harmonics in the same order as one scored alone.
+    pub(super) fn lattice_scores_warped(
+        &self,
+        periods: &[f32],
+        angle: f32,
+        warps: &[Warp],
+        harmonics: i32,
+        scores: &mut [f32],
+    ) {
         let (cos, sin) = (angle.cos(), angle.sin());
-        // The two dual basis vectors per period: harmonic (k, l) is k b1 + l b2.
+        // The two dual basis vectors per period and warp, period-major: harmonic (k, l) is
+        // k b1 + l b2.
         let steps: Vec<((f32, f32), (f32, f32))> = periods
             .iter()
-            .map(|p| (warp.frequency((cos / p, sin / p)), warp.frequency((-sin / p, cos / p))))
+            .flat_map(|p| {
+                warps.iter().map(move |w| (w.frequency((cos / p, sin / p)), w.frequency((-sin / p, cos / p))))
+            })
             .collect();
-        let mut sums = vec![0.0f32; periods.len()];
-        let mut counts = vec![0u32; periods.len()];
+        let mut sums = vec![0.0f32; steps.len()];
+        let mut counts = vec![0u32; steps.len()];
         for k in 0..=harmonics {
             for l in -harmonics..=harmonics {
                 if k == 0 && l <= 0 {
@@ -172,8 +190,47 @@ impl Spectrum {
                 }
             }
         }
-        for ((score, sum), &n) in scores.iter_mut().zip(&sums).zip(&counts) {
-            *score = if n == 0 { 0.0 } else { sum / n as f32 - 1.0 };
+        let (np, nw) = (periods.len(), warps.len());
+        for (i, (sum, &n)) in sums.iter().zip(&counts).enumerate() {
+            let (pi, wi) = (i / nw, i % nw);
+            scores[wi * np + pi] = if n == 0 { 0.0 } else { sum / n as f32 - 1.0 };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::{Rng, SeedableRng};
+
+    use super::*;
+
+    /// Batching the warps is only another order of the same arithmetic: every score is the
+    /// one of its lattice scored alone, bit for bit.
+    #[test]
+    fn scores_do_not_depend_on_how_they_are_batched() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+        let (width, height) = (200, 150);
+        let plane =
+            Plane { width, height, data: (0..width * height).map(|_| rng.gen_range(-1.0..1.0)).collect() };
+        let spectrum = Spectrum::compute(&plane, (0.0, 0.0));
+        let periods = [24.0, 31.5, 40.0, 57.0];
+        let warps = [Warp::linear(0.8, 0.0), Warp::IDENTITY, Warp::linear(1.3, 0.0)];
+        for angle in [0.0f32, 0.3, 1.2] {
+            let mut batched = vec![0.0; warps.len() * periods.len()];
+            spectrum.lattice_scores_warped(&periods, angle, &warps, HARMONICS, &mut batched);
+            for (w, warp) in warps.iter().enumerate() {
+                let mut alone = vec![0.0; periods.len()];
+                spectrum.lattice_scores(&periods, angle, *warp, HARMONICS, &mut alone);
+                for (p, &period) in periods.iter().enumerate() {
+                    let one = spectrum.lattice_score(&Lattice { period, angle, warp: *warp, score: 0.0 });
+                    assert_eq!(alone[p].to_bits(), one.to_bits(), "{angle} {warp:?} {period}");
+                    assert_eq!(
+                        batched[w * periods.len() + p].to_bits(),
+                        one.to_bits(),
+                        "{angle} {warp:?} {period}"
+                    );
+                }
+            }
         }
     }
 }

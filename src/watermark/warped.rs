@@ -57,17 +57,14 @@ pub fn find_warped_lattices(
         .map(|d| (d as f32).to_radians().rem_euclid(FRAC_PI_2))
         .collect();
     let angle_of = |i: usize| angles[i];
-    let (np, na) = (periods.len(), angles.len());
-    // Stretch-major, then angle: one row of periods at a time.
-    let mut scores = vec![0.0f32; stretches.len() * na * np];
-    for (si, &stretch) in stretches.iter().enumerate() {
-        let warp = Warp::linear(stretch, 0.0);
-        for ai in 0..na {
-            let row = &mut scores[(si * na + ai) * np..(si * na + ai + 1) * np];
-            spectrum.lattice_scores(&periods, angle_of(ai), warp, COARSE_HARMONICS, row);
-        }
+    let (np, na, ns) = (periods.len(), angles.len(), stretches.len());
+    // Angle-major, then stretch: one angle's rows of periods, every stretch scored at once.
+    let warps: Vec<Warp> = stretches.iter().map(|&stretch| Warp::linear(stretch, 0.0)).collect();
+    let mut scores = vec![0.0f32; na * ns * np];
+    for (ai, rows) in scores.chunks_mut(ns * np).enumerate() {
+        spectrum.lattice_scores_warped(&periods, angle_of(ai), &warps, COARSE_HARMONICS, rows);
     }
-    let at = |si: usize, ai: usize, pi: usize| scores[(si * na + ai) * np + pi];
+    let at = |si: usize, ai: usize, pi: usize| scores[(ai * ns + si) * np + pi];
     let mut maxima: Vec<Lattice> = Vec::new();
     for si in 0..stretches.len() {
         for ai in 0..na {
