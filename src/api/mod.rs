@@ -6,6 +6,7 @@ mod contents;
 mod creators;
 mod cursor;
 mod detect;
+mod earnings;
 pub mod error;
 mod export;
 mod file_body;
@@ -109,6 +110,7 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
                     .delete(creators::erase),
             )
             .service(web::resource("/v1/creators/me/export").get(export::export))
+            .service(web::resource("/v1/creators/me/earnings").get(earnings::earnings))
             .service(web::resource("/v1/webhooks/identity").post(webhooks::identity))
             .service(
                 web::resource("/v1/creators/me/consent").post(creators::change_consent).get(creators::ledger),

@@ -7,8 +7,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    contents, creators, detect, export, metrics, oauth_linking, payouts, posts, social_accounts, unlinking,
-    webhooks,
+    contents, creators, detect, earnings, export, metrics, oauth_linking, payouts, posts, social_accounts,
+    unlinking, webhooks,
 };
 use crate::domain::{AccountId, ConsentState, ContentId, CreatorId, MediaKind, Platform, PostId};
 
@@ -44,6 +44,7 @@ impl Modify for BearerAuth {
         creators::change_consent,
         creators::ledger,
         export::export,
+        earnings::earnings,
         payouts::verified_views,
         payouts::create_statement,
         payouts::statement,

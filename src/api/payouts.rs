@@ -58,7 +58,7 @@ struct PostViewsView {
     views: u64,
 }
 
-fn period_error(err: PeriodError) -> ApiError {
+pub(super) fn period_error(err: PeriodError) -> ApiError {
     let status = match err {
         PeriodError::NotYetFinal(_) => StatusCode::CONFLICT,
         _ => StatusCode::BAD_REQUEST,

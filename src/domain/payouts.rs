@@ -165,3 +165,13 @@ pub struct EngagementHistory {
     pub comments: CountHistory,
     pub shares: CountHistory,
 }
+
+/// Views one post gained in a period, whatever its state: the part observed before the hold
+/// window's edge and the part inside it, with the latest snapshot that gained inside it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PostGains {
+    pub post_id: PostId,
+    pub settled: u64,
+    pub held: u64,
+    pub held_last_at: Option<Timestamp>,
+}

@@ -2,6 +2,7 @@
 //! views per period count only snapshots older than the hold window (so botted spikes and
 //! deleted posts are caught before money moves); periods are half-open `[from, to)`.
 
+pub mod earnings;
 pub mod fraud;
 pub mod statement;
 

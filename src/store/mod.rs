@@ -35,8 +35,9 @@ use uuid::Uuid;
 
 use crate::domain::{
     AccountId, Clawback, ConsentEvent, Content, ContentId, Creator, CreatorId, CreatorViews,
-    EngagementHistory, ErasureReceipt, ErasureTrigger, Platform, Post, PostId, PostPayment, PostViews,
-    ServiceToken, SocialAccount, Statement, StatementDraft, StatementLine, Timestamp, ViewSnapshot,
+    EngagementHistory, ErasureReceipt, ErasureTrigger, Platform, Post, PostGains, PostId, PostPayment,
+    PostViews, ServiceToken, SocialAccount, Statement, StatementDraft, StatementLine, Timestamp,
+    ViewSnapshot,
 };
 
 pub use backend::{connect, SqlStore};
@@ -297,6 +298,15 @@ pub trait PayoutRepo: Send + Sync {
     /// The engagement drawn by the other posts of the account that published the post, from
     /// each one's latest snapshot with views and a count.
     async fn account_engagement(&self, post_id: PostId) -> StoreResult<EngagementHistory>;
+    /// Views each of these posts gained in `[from, to)`, payable or not, split at the hold
+    /// window's `edge`; posts that gained nothing may be left out.
+    async fn post_gains(
+        &self,
+        posts: &[PostId],
+        from: Timestamp,
+        to: Timestamp,
+        edge: Timestamp,
+    ) -> StoreResult<Vec<PostGains>>;
 }
 
 /// Accounts linked by OAuth: the authorizations under way, and the link they end in.

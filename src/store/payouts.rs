@@ -15,20 +15,35 @@ use super::backend::SqlStore;
 use super::columns::{from_ms, parse_id, placeholders, to_ms};
 use super::{PayoutRepo, StoreError, StoreResult};
 use crate::domain::{
-    Clawback, CountHistory, CreatorId, CreatorViews, EngagementHistory, PostId, PostViews, Statement,
-    StatementDraft, StatementTotal, Timestamp,
+    Clawback, CountHistory, CreatorId, CreatorViews, EngagementHistory, PostGains, PostId, PostViews,
+    Statement, StatementDraft, StatementTotal, Timestamp,
 };
 
+/// A snapshot `v`'s gain over its post's previous snapshot `prev` (see `PREVIOUS`): nothing
+/// for a baseline or a decrease.
+macro_rules! gain_of_v {
+    () => {
+        "CASE WHEN v.baseline = 0 AND v.views > prev.views THEN v.views - prev.views ELSE 0 END"
+    };
+}
+/// Joins each snapshot `v` to its post's previous one as `prev`.
+macro_rules! previous_of_v {
+    () => {
+        "LEFT JOIN view_snapshots prev ON prev.post_id = v.post_id AND prev.poll_slot = ( \
+           SELECT MAX(w.poll_slot) FROM view_snapshots w WHERE w.post_id = v.post_id AND w.poll_slot < v.poll_slot)"
+    };
+}
+
 /// Each payable snapshot of the period with its gain over the previous one.
-const GAINS: &str = "SELECT p.creator_id AS creator_id, v.post_id AS post_id, v.id AS snapshot_id, \
-       CASE WHEN v.baseline = 0 AND v.views > prev.views THEN v.views - prev.views ELSE 0 END AS gained \
-     FROM view_snapshots v \
-     JOIN posts p ON p.id = v.post_id \
-     LEFT JOIN view_snapshots prev ON prev.post_id = v.post_id AND prev.poll_slot = ( \
-       SELECT MAX(w.poll_slot) FROM view_snapshots w WHERE w.post_id = v.post_id AND w.poll_slot < v.poll_slot) \
-     WHERE v.observed_at >= $1 AND v.observed_at < $2 \
+const GAINS: &str = concat!(
+    "SELECT p.creator_id AS creator_id, v.post_id AS post_id, v.id AS snapshot_id, ",
+    gain_of_v!(),
+    " AS gained FROM view_snapshots v JOIN posts p ON p.id = v.post_id ",
+    previous_of_v!(),
+    " WHERE v.observed_at >= $1 AND v.observed_at < $2 \
        AND p.verified_at IS NOT NULL AND p.status <> 'removed' \
-       AND NOT EXISTS (SELECT 1 FROM post_flags f WHERE f.post_id = p.id AND f.cleared_at IS NULL)";
+       AND NOT EXISTS (SELECT 1 FROM post_flags f WHERE f.post_id = p.id AND f.cleared_at IS NULL)"
+);
 
 /// Rows per multi-row insert (4 parameters each, well under both engines' limits).
 const ROWS_PER_INSERT: usize = 1000;
@@ -348,5 +363,48 @@ impl PayoutRepo for SqlStore {
             comments: kind("comments", "comments_views")?,
             shares: kind("shares", "shares_views")?,
         })
+    }
+
+    async fn post_gains(
+        &self,
+        posts: &[PostId],
+        from: Timestamp,
+        to: Timestamp,
+        edge: Timestamp,
+    ) -> StoreResult<Vec<PostGains>> {
+        if posts.is_empty() {
+            return Ok(vec![]);
+        }
+        let sql = format!(
+            concat!(
+                "SELECT g.post_id AS post_id, \
+                   CAST(SUM(CASE WHEN g.observed_at < $3 THEN g.gained ELSE 0 END) AS BIGINT) AS settled, \
+                   CAST(SUM(CASE WHEN g.observed_at >= $3 THEN g.gained ELSE 0 END) AS BIGINT) AS held, \
+                   MAX(CASE WHEN g.observed_at >= $3 AND g.gained > 0 THEN g.observed_at END) AS held_last_at \
+                 FROM (SELECT v.post_id AS post_id, v.observed_at AS observed_at, ",
+                gain_of_v!(),
+                " AS gained FROM view_snapshots v ",
+                previous_of_v!(),
+                " WHERE v.observed_at >= $1 AND v.observed_at < $2 AND v.post_id IN ({})) g GROUP BY g.post_id"
+            ),
+            placeholders(4, posts.len())
+        );
+        let mut query = sqlx::query(&sql).bind(to_ms(from)).bind(to_ms(to)).bind(to_ms(edge));
+        for id in posts {
+            query = query.bind(id.to_string());
+        }
+        query
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(PostGains {
+                    post_id: parse_id(&r.try_get::<String, _>("post_id")?)?,
+                    settled: views(r, "settled")?,
+                    held: views(r, "held")?,
+                    held_last_at: r.try_get::<Option<i64>, _>("held_last_at")?.map(from_ms).transpose()?,
+                })
+            })
+            .collect()
     }
 }

@@ -104,6 +104,12 @@ async fn every_route_accepts_only_its_callers(db: TestDb) {
             accepts: &[Kind::Creator],
         },
         Route {
+            method: Method::GET,
+            path: "/v1/creators/me/earnings?from=2026-11-01T00:00:00Z&to=2026-11-02T00:00:00Z".into(),
+            body: Body::None,
+            accepts: &[Kind::Creator],
+        },
+        Route {
             method: Method::POST,
             path: "/v1/contents?user_id=user-frank".into(),
             body: Body::Image,

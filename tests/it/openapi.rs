@@ -13,12 +13,13 @@ use crate::support::{TestApp, TestDb};
 const OAUTH_CALLBACK: &str = "/v1/social-accounts/oauth/{platform}/callback";
 
 /// Every route the service offers.
-const ROUTES: [(&str, &str); 27] = [
+const ROUTES: [(&str, &str); 28] = [
     ("post", "/v1/creators/me"),
     ("get", "/v1/creators/me"),
     ("post", "/v1/creators/me/consent"),
     ("get", "/v1/creators/me/consent"),
     ("get", "/v1/creators/me/export"),
+    ("get", "/v1/creators/me/earnings"),
     ("post", "/v1/contents"),
     ("get", "/v1/contents"),
     ("get", "/v1/contents/{id}"),

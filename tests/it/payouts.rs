@@ -13,22 +13,22 @@ use viewmark::store::{NewPost, NewSocialAccount, Store};
 use crate::on_both_backends;
 use crate::support::{TestApp, TestDb};
 
-struct World {
-    app: TestApp,
-    raw: sqlx::AnyPool,
+pub(crate) struct World {
+    pub app: TestApp,
+    pub raw: sqlx::AnyPool,
     payouts: String,
     t0: DateTime<Utc>,
-    ada: CreatorId,
-    bob: CreatorId,
+    pub ada: CreatorId,
+    pub bob: CreatorId,
 }
 
 impl World {
-    fn at(&self, hour: i64) -> DateTime<Utc> {
+    pub fn at(&self, hour: i64) -> DateTime<Utc> {
         self.t0 + Duration::hours(hour)
     }
 
     /// A snapshot `hour` hours after t0.
-    async fn snap(&self, post: PostId, hour: i64, views: i64, baseline: bool) {
+    pub async fn snap(&self, post: PostId, hour: i64, views: i64, baseline: bool) {
         let ms = self.at(hour).timestamp_millis();
         sqlx::query("INSERT INTO view_snapshots (post_id, poll_slot, observed_at, views, baseline) VALUES ($1, $2, $2, $3, $4)")
             .bind(post.to_string())
@@ -40,7 +40,7 @@ impl World {
             .unwrap();
     }
 
-    async fn views(&self, from: i64, to: i64) -> Value {
+    pub async fn views(&self, from: i64, to: i64) -> Value {
         let path = format!(
             "/v1/payouts/verified-views?from={}&to={}&breakdown=posts",
             rfc3339(self.at(from)),
@@ -68,7 +68,7 @@ impl World {
     }
 }
 
-fn rfc3339(t: DateTime<Utc>) -> String {
+pub(crate) fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
@@ -77,7 +77,7 @@ async fn creator(store: &dyn Store, user: &str) -> CreatorId {
 }
 
 /// A verified X post of the creator's.
-async fn post(w: &World, creator: CreatorId, id: u64) -> PostId {
+pub(crate) async fn post(w: &World, creator: CreatorId, id: u64) -> PostId {
     let account = match w.app.store.social_accounts_for_creator(creator).await.unwrap().pop() {
         Some(account) => account,
         None => w
@@ -113,7 +113,7 @@ async fn post(w: &World, creator: CreatorId, id: u64) -> PostId {
     post.id
 }
 
-async fn world(db: TestDb) -> World {
+pub(crate) async fn world(db: TestDb) -> World {
     let app = TestApp::spawn(db).await;
     let raw = app._db.raw().await;
     let (payouts, _) = crate::support::tokens::service(app.store.as_ref(), &["payouts:read"]).await;
