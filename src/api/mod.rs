@@ -6,6 +6,7 @@ mod contents;
 mod creators;
 mod cursor;
 mod detect;
+mod disputes;
 mod earnings;
 pub mod error;
 mod export;
@@ -111,6 +112,9 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
             )
             .service(web::resource("/v1/creators/me/export").get(export::export))
             .service(web::resource("/v1/creators/me/earnings").get(earnings::earnings))
+            .service(web::resource("/v1/creators/me/disputes").get(disputes::mine))
+            .service(web::resource("/v1/admin/disputes").get(disputes::list))
+            .service(web::resource("/v1/admin/disputes/{id}/resolve").post(disputes::resolve))
             .service(web::resource("/v1/webhooks/identity").post(webhooks::identity))
             .service(
                 web::resource("/v1/creators/me/consent").post(creators::change_consent).get(creators::ledger),
@@ -133,7 +137,8 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
             .service(web::resource("/v1/admin/flags").get(payouts::flags))
             .service(web::resource("/v1/admin/flags/{id}/clear").post(payouts::clear_flag))
             .service(web::resource("/v1/posts").post(posts::register).get(posts::list))
-            .service(web::resource("/v1/posts/{id}").get(posts::get).delete(posts::stop));
+            .service(web::resource("/v1/posts/{id}").get(posts::get).delete(posts::stop))
+            .service(web::resource("/v1/posts/{id}/disputes").post(disputes::open));
     }
 }
 

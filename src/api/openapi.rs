@@ -7,8 +7,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    contents, creators, detect, earnings, export, metrics, oauth_linking, payouts, posts, social_accounts,
-    unlinking, webhooks,
+    contents, creators, detect, disputes, earnings, export, metrics, oauth_linking, payouts, posts,
+    social_accounts, unlinking, webhooks,
 };
 use crate::domain::{AccountId, ConsentState, ContentId, CreatorId, MediaKind, Platform, PostId};
 
@@ -45,6 +45,10 @@ impl Modify for BearerAuth {
         creators::ledger,
         export::export,
         earnings::earnings,
+        disputes::open,
+        disputes::mine,
+        disputes::list,
+        disputes::resolve,
         payouts::verified_views,
         payouts::create_statement,
         payouts::statement,

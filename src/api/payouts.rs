@@ -19,7 +19,7 @@ use crate::payouts::{Period, PeriodError};
 use crate::store::{Store, StoreError, StoreResult};
 
 const DEFAULT_PAGE: u32 = 100;
-const MAX_PAGE: u32 = 1000;
+pub(super) const MAX_PAGE: u32 = 1000;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -280,6 +280,17 @@ pub struct FlagsQuery {
     state: Option<String>,
 }
 
+impl FlagsQuery {
+    /// Whether only open items are asked for.
+    pub(super) fn open_only(&self) -> Result<bool, ApiError> {
+        match self.state.as_deref() {
+            None | Some("open") => Ok(true),
+            Some("all") => Ok(false),
+            Some(_) => Err(ApiError::bad_request("bad_state", "state must be `open` or `all`")),
+        }
+    }
+}
+
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct FlagList {
     items: Vec<FlagView>,
@@ -320,12 +331,7 @@ pub async fn flags(
     query: web::Query<FlagsQuery>,
 ) -> Result<HttpResponse, ApiError> {
     caller.service_with(service_token::ADMIN)?;
-    let open_only = match query.state.as_deref() {
-        None | Some("open") => true,
-        Some("all") => false,
-        Some(_) => return Err(ApiError::bad_request("bad_state", "state must be `open` or `all`")),
-    };
-    let flags = state.store.flags(open_only, MAX_PAGE).await?;
+    let flags = state.store.flags(query.open_only()?, MAX_PAGE).await?;
     Ok(HttpResponse::Ok().json(FlagList { items: flags.iter().map(FlagView::from).collect() }))
 }
 

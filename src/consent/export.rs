@@ -32,6 +32,7 @@ pub struct CreatorExport {
     pub contents: Vec<ExportedContent>,
     pub social_accounts: Vec<ExportedAccount>,
     pub posts: Vec<ExportedPost>,
+    pub disputes: Vec<ExportedDispute>,
     pub statements: Vec<ExportedStatementLine>,
 }
 
@@ -141,6 +142,20 @@ pub struct ExportedSnapshot {
     pub shares: Option<u64>,
 }
 
+/// A dispute the creator opened, with the admin's answer once given.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportedDispute {
+    pub id: uuid::Uuid,
+    pub post_id: PostId,
+    pub note: String,
+    pub opened_at: DateTime<Utc>,
+    /// `upheld` or `rejected`, once resolved.
+    pub outcome: Option<String>,
+    pub answer: Option<String>,
+    pub resolved_at: Option<DateTime<Utc>>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExportedStatementLine {
@@ -245,7 +260,24 @@ pub async fn write_export(
         }
     }
 
-    out.raw("],\"statements\":").await?;
+    out.raw("],\"disputes\":").await?;
+    let disputes: Vec<_> = store
+        .disputes_for_creator(creator.id)
+        .await?
+        .into_iter()
+        .map(|d| ExportedDispute {
+            id: d.id,
+            post_id: d.post_id,
+            note: d.note,
+            opened_at: d.opened_at,
+            outcome: d.outcome.map(|o| o.as_str().to_owned()),
+            answer: d.answer,
+            resolved_at: d.resolved_at,
+        })
+        .collect();
+    out.value(&disputes).await?;
+
+    out.raw(",\"statements\":").await?;
     let lines: Vec<_> = store
         .statement_lines_for_payee(&creator.id.to_string())
         .await?

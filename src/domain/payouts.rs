@@ -175,3 +175,65 @@ pub struct PostGains {
     pub held: u64,
     pub held_last_at: Option<Timestamp>,
 }
+
+/// How an admin resolved a dispute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DisputeOutcome {
+    /// The creator was right: the admin acts on it (clears a flag, pays what was missed).
+    Upheld,
+    Rejected,
+}
+
+impl DisputeOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DisputeOutcome::Upheld => "upheld",
+            DisputeOutcome::Rejected => "rejected",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<DisputeOutcome> {
+        [DisputeOutcome::Upheld, DisputeOutcome::Rejected].into_iter().find(|o| o.as_str() == text)
+    }
+}
+
+/// The short text of a dispute or of its answer: trimmed, 1 to `DisputeText::MAX_CHARS`
+/// characters, no control characters but line breaks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DisputeText(String);
+
+impl DisputeText {
+    pub const MAX_CHARS: usize = 1000;
+
+    pub fn parse(text: &str) -> Result<DisputeText, String> {
+        let text = text.trim();
+        let chars = text.chars().count();
+        if chars == 0 || chars > Self::MAX_CHARS {
+            return Err(format!("the text must be 1 to {} characters", Self::MAX_CHARS));
+        }
+        if text.chars().any(|c| c.is_control() && c != '\n') {
+            return Err("the text may not hold control characters".into());
+        }
+        Ok(DisputeText(text.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A creator's dispute of one post, and its resolution once an admin gives it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dispute {
+    pub id: Uuid,
+    pub post_id: PostId,
+    pub creator_id: CreatorId,
+    pub note: String,
+    pub opened_at: Timestamp,
+    pub outcome: Option<DisputeOutcome>,
+    pub answer: Option<String>,
+    pub resolved_at: Option<Timestamp>,
+    /// The service token id of the admin who resolved it.
+    pub resolved_by: Option<String>,
+}

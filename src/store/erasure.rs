@@ -21,7 +21,7 @@ use super::{ErasureRepo, StoreResult};
 use crate::domain::{AccountId, CreatorId, ErasureReceipt, ErasureTrigger, StatementLine, Timestamp};
 
 /// What is deleted, child tables first; each entry counts the creator's rows.
-const DELETIONS: [(&str, &str); 11] = [
+const DELETIONS: [(&str, &str); 12] = [
     ("oauth_states", "DELETE FROM oauth_states WHERE creator_id = $1"),
     (
         "discovery_seen",
@@ -32,6 +32,7 @@ const DELETIONS: [(&str, &str); 11] = [
         "DELETE FROM discovery_scans WHERE account_id IN (SELECT id FROM social_accounts WHERE creator_id = $1)",
     ),
     ("statement_posts", "DELETE FROM statement_posts WHERE payee_id = $1"),
+    ("post_disputes", "DELETE FROM post_disputes WHERE creator_id = $1"),
     ("post_flags", "DELETE FROM post_flags WHERE post_id IN (SELECT id FROM posts WHERE creator_id = $1)"),
     (
         "view_snapshots",

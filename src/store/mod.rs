@@ -11,6 +11,7 @@ mod backend;
 mod columns;
 mod creators;
 mod discovery;
+mod disputes;
 mod erasure;
 mod flags;
 mod keystore;
@@ -42,6 +43,7 @@ use crate::domain::{
 
 pub use backend::{connect, SqlStore};
 pub use columns::Backend;
+pub use disputes::{DisputeRepo, Resolution};
 pub use flags::FlagRepo;
 pub use keystore::{KeyStore, MasterKey, MasterKeys};
 pub use models::*;
@@ -378,6 +380,7 @@ pub trait Store:
     + ErasureRepo
     + PayoutRepo
     + FlagRepo
+    + DisputeRepo
     + ServiceTokenRepo
 {
 }
@@ -391,6 +394,7 @@ impl<
             + ErasureRepo
             + PayoutRepo
             + FlagRepo
+            + DisputeRepo
             + ServiceTokenRepo,
     > Store for T
 {

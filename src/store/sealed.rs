@@ -20,16 +20,20 @@ pub enum SealedColumn {
     AccountToken,
     PostPlatformId,
     PostUrl,
+    DisputeNote,
+    DisputeAnswer,
 }
 
 impl SealedColumn {
-    pub const ALL: [SealedColumn; 6] = [
+    pub const ALL: [SealedColumn; 8] = [
         SealedColumn::CreatorProfile,
         SealedColumn::ContentReferences,
         SealedColumn::AccountHandle,
         SealedColumn::AccountToken,
         SealedColumn::PostPlatformId,
         SealedColumn::PostUrl,
+        SealedColumn::DisputeNote,
+        SealedColumn::DisputeAnswer,
     ];
 
     pub fn table(self) -> &'static str {
@@ -38,6 +42,7 @@ impl SealedColumn {
             SealedColumn::ContentReferences => "contents",
             SealedColumn::AccountHandle | SealedColumn::AccountToken => "social_accounts",
             SealedColumn::PostPlatformId | SealedColumn::PostUrl => "posts",
+            SealedColumn::DisputeNote | SealedColumn::DisputeAnswer => "post_disputes",
         }
     }
 
@@ -49,6 +54,8 @@ impl SealedColumn {
             SealedColumn::AccountToken => "oauth_token_enc",
             SealedColumn::PostPlatformId => "post_id_enc",
             SealedColumn::PostUrl => "url_enc",
+            SealedColumn::DisputeNote => "note_enc",
+            SealedColumn::DisputeAnswer => "answer_enc",
         }
     }
 

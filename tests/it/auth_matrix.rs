@@ -213,6 +213,30 @@ async fn every_route_accepts_only_its_callers(db: TestDb) {
             body: Body::None,
             accepts: &[Kind::Admin],
         },
+        Route {
+            method: Method::GET,
+            path: "/v1/creators/me/disputes".into(),
+            body: Body::None,
+            accepts: &[Kind::Creator],
+        },
+        Route {
+            method: Method::POST,
+            path: format!("/v1/posts/{}/disputes", uuid::Uuid::new_v4()),
+            body: Body::Json(json!({"note": "the views are real"})),
+            accepts: &[Kind::Creator],
+        },
+        Route {
+            method: Method::GET,
+            path: "/v1/admin/disputes".into(),
+            body: Body::None,
+            accepts: &[Kind::Admin],
+        },
+        Route {
+            method: Method::POST,
+            path: format!("/v1/admin/disputes/{}/resolve", uuid::Uuid::new_v4()),
+            body: Body::Json(json!({"outcome": "rejected"})),
+            accepts: &[Kind::Admin],
+        },
         // Last: it erases the creator.
         Route {
             method: Method::DELETE,

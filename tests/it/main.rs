@@ -17,6 +17,7 @@ mod copy_attack;
 mod creators_api;
 mod demo;
 mod discovery;
+mod disputes;
 mod earnings;
 mod engagement;
 mod erasure;

@@ -13,13 +13,17 @@ use crate::support::{TestApp, TestDb};
 const OAUTH_CALLBACK: &str = "/v1/social-accounts/oauth/{platform}/callback";
 
 /// Every route the service offers.
-const ROUTES: [(&str, &str); 28] = [
+const ROUTES: [(&str, &str); 32] = [
     ("post", "/v1/creators/me"),
     ("get", "/v1/creators/me"),
     ("post", "/v1/creators/me/consent"),
     ("get", "/v1/creators/me/consent"),
     ("get", "/v1/creators/me/export"),
     ("get", "/v1/creators/me/earnings"),
+    ("get", "/v1/creators/me/disputes"),
+    ("post", "/v1/posts/{id}/disputes"),
+    ("get", "/v1/admin/disputes"),
+    ("post", "/v1/admin/disputes/{id}/resolve"),
     ("post", "/v1/contents"),
     ("get", "/v1/contents"),
     ("get", "/v1/contents/{id}"),
