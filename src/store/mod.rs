@@ -14,6 +14,7 @@ mod discovery;
 mod disputes;
 mod erasure;
 mod flags;
+mod history;
 mod keystore;
 mod models;
 mod oauth_links;
@@ -35,16 +36,16 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use crate::domain::{
-    AccountId, Clawback, ConsentEvent, Content, ContentId, Creator, CreatorId, CreatorViews,
-    EngagementHistory, ErasureReceipt, ErasureTrigger, Platform, Post, PostGains, PostId, PostPayment,
-    PostViews, ServiceToken, SocialAccount, Statement, StatementDraft, StatementLine, Timestamp,
-    ViewSnapshot,
+    AccountId, Clawback, ConsentEvent, Content, ContentId, Creator, CreatorId, CreatorViews, ErasureReceipt,
+    ErasureTrigger, Platform, Post, PostGains, PostId, PostPayment, PostViews, ServiceToken, SocialAccount,
+    Statement, StatementDraft, StatementLine, Timestamp, ViewSnapshot,
 };
 
 pub use backend::{connect, SqlStore};
 pub use columns::Backend;
 pub use disputes::{DisputeRepo, Resolution};
 pub use flags::FlagRepo;
+pub use history::AccountHistoryRepo;
 pub use keystore::{KeyStore, MasterKey, MasterKeys};
 pub use models::*;
 pub use sealed::{DataKey, SealedColumn};
@@ -294,12 +295,6 @@ pub trait PayoutRepo: Send + Sync {
     /// The post already registered under this platform id, whoever registered it.
     async fn post_id_by_ref(&self, platform: Platform, platform_post_id: &str)
         -> StoreResult<Option<PostId>>;
-    /// The historical gain rate of the account that published the post, views per hour over
-    /// all its posts (`None` with under an hour of history).
-    async fn account_views_per_hour(&self, post_id: PostId) -> StoreResult<Option<f64>>;
-    /// The engagement drawn by the other posts of the account that published the post, from
-    /// each one's latest snapshot with views and a count.
-    async fn account_engagement(&self, post_id: PostId) -> StoreResult<EngagementHistory>;
     /// Views each of these posts gained in `[from, to)`, payable or not, split at the hold
     /// window's `edge`; posts that gained nothing may be left out.
     async fn post_gains(
@@ -380,6 +375,7 @@ pub trait Store:
     + ErasureRepo
     + PayoutRepo
     + FlagRepo
+    + AccountHistoryRepo
     + DisputeRepo
     + ServiceTokenRepo
 {
@@ -394,6 +390,7 @@ impl<
             + ErasureRepo
             + PayoutRepo
             + FlagRepo
+            + AccountHistoryRepo
             + DisputeRepo
             + ServiceTokenRepo,
     > Store for T
