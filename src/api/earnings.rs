@@ -115,7 +115,7 @@ pub async fn earnings(
         .map(super::cursor::decode)
         .transpose()?
         .map(|(created_at, id)| PostCursor { created_at, id });
-    let payable_until = period.to.min(Period::hold_edge(Utc::now(), &state.payouts)).max(period.from);
+    let payable_until = period.payable_until(Utc::now(), &state.payouts);
     let posts = state.store.posts_for_creator(creator.id, after, limit).await?;
     let ids: Vec<PostId> = posts.iter().map(|p| p.id).collect();
     let gains: HashMap<PostId, _> = state

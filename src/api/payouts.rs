@@ -98,7 +98,7 @@ pub async fn verified_views(
     };
     let after = query.cursor.as_deref().map(super::cursor::decode).transpose()?.map(|(_, id)| id);
     let now = Utc::now();
-    let payable_until = period.to.min(Period::hold_edge(now, &state.payouts)).max(period.from);
+    let payable_until = period.payable_until(now, &state.payouts);
     let mut items = Vec::new();
     if let Some(payable) = period.payable(now, &state.payouts) {
         let totals = state.store.period_views(payable.from, payable.to, after, limit).await?;

@@ -16,9 +16,9 @@ pub use consent::{ConsentEvent, ConsentState, Creator, ErasureReceipt, ErasureTr
 pub use contents::{Content, MediaKind};
 pub use ids::{AccountId, ContentId, CreatorId, PostId};
 pub use payouts::{
-    Clawback, CountHistory, CreatorViews, Dispute, DisputeOutcome, DisputeText, EngagementHistory, FlagKind,
-    PostFlag, PostGains, PostPayment, PostViews, Statement, StatementDraft, StatementLine, StatementTotal,
-    VelocityContext,
+    gain_over, Clawback, CountHistory, CreatorViews, Dispute, DisputeOutcome, DisputeText, EngagementHistory,
+    FlagKind, PostFlag, PostGains, PostPayment, PostViews, Statement, StatementDraft, StatementLine,
+    StatementTotal, VelocityContext,
 };
 pub use tracking::{
     Engagement, Evidence, Platform, Post, PostSource, PostStatus, SocialAccount, ViewSnapshot,

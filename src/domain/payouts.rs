@@ -237,3 +237,13 @@ pub struct Dispute {
     /// The service token id of the admin who resolved it.
     pub resolved_by: Option<String>,
 }
+
+/// What a snapshot adds to its post's views over the snapshot before it: the increase; nothing
+/// for the post's first snapshot, for a baseline (the first since consent was granted again:
+/// what accrued while it was revoked is never counted) or for a decrease (flagged instead).
+pub fn gain_over(previous: Option<u64>, views: u64, baseline: bool) -> u64 {
+    match previous {
+        Some(before) if !baseline => views.saturating_sub(before),
+        _ => 0,
+    }
+}

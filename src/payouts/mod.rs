@@ -84,10 +84,16 @@ impl Period {
         now - Duration::seconds(i64::try_from(settings.hold_secs).unwrap_or(i64::MAX / 2_000))
     }
 
-    /// The part of the period whose snapshots are payable now: `[from, min(to, edge))`, or
+    /// Where the payable part of the period ends now: the hold window's edge, kept within
+    /// `[from, to]`.
+    pub fn payable_until(&self, now: DateTime<Utc>, settings: &PayoutSettings) -> DateTime<Utc> {
+        self.to.min(Self::hold_edge(now, settings)).max(self.from)
+    }
+
+    /// The part of the period whose snapshots are payable now: `[from, payable_until)`, or
     /// `None` when none is.
     pub fn payable(&self, now: DateTime<Utc>, settings: &PayoutSettings) -> Option<Period> {
-        let to = self.to.min(Self::hold_edge(now, settings));
+        let to = self.payable_until(now, settings);
         (self.from < to).then_some(Period { from: self.from, to })
     }
 
@@ -117,6 +123,9 @@ mod tests {
         let period = Period::parse(at(0), at(48), &settings).unwrap();
         assert_eq!(period.payable(at(100), &settings), Some(Period { from: at(0), to: at(28) }));
         assert_eq!(period.payable(at(72), &settings), None);
+        assert_eq!(period.payable_until(at(72), &settings), at(0));
+        assert_eq!(period.payable_until(at(100), &settings), at(28));
+        assert_eq!(period.payable_until(at(200), &settings), at(48));
         assert_eq!(period.payable(at(200), &settings), Some(period));
         assert!(period.final_by(at(119), &settings).is_err());
         assert!(period.final_by(at(120), &settings).is_ok());

@@ -21,7 +21,7 @@ use super::{ErasureRepo, StoreResult};
 use crate::domain::{AccountId, CreatorId, ErasureReceipt, ErasureTrigger, StatementLine, Timestamp};
 
 /// What is deleted, child tables first; each entry counts the creator's rows.
-const DELETIONS: [(&str, &str); 12] = [
+const DELETIONS: [(&str, &str); 13] = [
     ("oauth_states", "DELETE FROM oauth_states WHERE creator_id = $1"),
     (
         "discovery_seen",
@@ -39,6 +39,8 @@ const DELETIONS: [(&str, &str); 12] = [
         "DELETE FROM view_snapshots WHERE post_id IN (SELECT id FROM posts WHERE creator_id = $1)",
     ),
     ("posts", "DELETE FROM posts WHERE creator_id = $1"),
+    // After the posts: a poll holding a post's lock may still move its day totals until then.
+    ("creator_day_views", "DELETE FROM creator_day_views WHERE creator_id = $1"),
     ("social_accounts", "DELETE FROM social_accounts WHERE creator_id = $1"),
     ("contents", "DELETE FROM contents WHERE creator_id = $1"),
     ("consent_events", "DELETE FROM consent_events WHERE creator_id = $1"),

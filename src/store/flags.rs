@@ -1,4 +1,5 @@
-//! Fraud flags: why a post is held out of statements until an admin clears it.
+//! Fraud flags: why a post is held out of statements until an admin clears it. Raising or
+//! clearing one recounts the post in the day totals, in the same transaction.
 
 use async_trait::async_trait;
 use sqlx::any::AnyRow;
@@ -7,6 +8,7 @@ use uuid::Uuid;
 
 use super::backend::SqlStore;
 use super::columns::{from_ms, opt_from_ms, parse_id, to_ms};
+use super::rollup::recount_post;
 use super::{StoreError, StoreResult};
 use crate::domain::{FlagKind, PostFlag, PostId, Timestamp};
 
@@ -55,15 +57,19 @@ impl FlagRepo for SqlStore {
         detail: &str,
         at: Timestamp,
     ) -> StoreResult<PostFlag> {
+        let mut tx = self.pool.begin().await?;
         let row = sqlx::query(&format!("{INSERT_FLAG} RETURNING {FLAG_COLUMNS}"))
             .bind(Uuid::new_v4().to_string())
             .bind(post_id.to_string())
             .bind(kind.as_str())
             .bind(detail)
             .bind(to_ms(at))
-            .fetch_one(&self.pool)
+            .fetch_one(&mut *tx)
             .await?;
-        flag_from_row(&row)
+        let flag = flag_from_row(&row)?;
+        recount_post(&mut tx, &flag.post_id.to_string()).await?;
+        tx.commit().await?;
+        Ok(flag)
     }
 
     async fn flags(&self, open_only: bool, limit: u32) -> StoreResult<Vec<PostFlag>> {
@@ -119,6 +125,10 @@ impl FlagRepo for SqlStore {
             .bind(to_ms(at))
             .execute(&mut *tx)
             .await?;
+        }
+        // The flag row is locked before the post's (the order erasure deletes them in).
+        if let Some(flag) = &flag {
+            recount_post(&mut tx, &flag.post_id.to_string()).await?;
         }
         tx.commit().await?;
         Ok(flag)

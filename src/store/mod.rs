@@ -23,6 +23,7 @@ mod poll_result;
 mod polling;
 mod postgres;
 mod reseal;
+mod rollup;
 mod sealed;
 pub mod sealing;
 mod service_tokens;
@@ -304,6 +305,10 @@ pub trait PayoutRepo: Send + Sync {
         to: Timestamp,
         edge: Timestamp,
     ) -> StoreResult<Vec<PostGains>>;
+    /// Recomputes one post's gains and its share of the day totals from its snapshots, flags
+    /// and state: for rows changed by hand (a repair, a test's fixture), since the store's
+    /// own writes keep them current.
+    async fn recount_post(&self, post_id: PostId) -> StoreResult<()>;
 }
 
 /// Accounts linked by OAuth: the authorizations under way, and the link they end in.

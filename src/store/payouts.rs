@@ -1,11 +1,8 @@
 //! Payouts: views gained per period and frozen statements.
 //!
-//! Views gained: for each snapshot observed in `[from, to)` of a payable post, the increase
-//! over the post's previous snapshot, unless the snapshot is a baseline (the first after
-//! consent was granted again: what accrued while consent was revoked is never counted) or the
-//! count went down (flagged). The previous snapshot is found through the `(post_id,
-//! poll_slot)` index, so the query reads only the period's snapshots: one pass, no N+1.
-//! Payable posts: verified at some time, not removed, no open fraud flag.
+//! Views gained: the stored gains (see `rollup`) of the snapshots observed in `[from, to)`
+//! on counted posts. Per creator, a period's whole days are read from the day totals and only
+//! its partial days from the snapshots; per post, from the snapshots of the period.
 
 use async_trait::async_trait;
 use sqlx::any::AnyRow;
@@ -13,37 +10,20 @@ use sqlx::Row;
 
 use super::backend::SqlStore;
 use super::columns::{from_ms, parse_id, placeholders, to_ms};
+use super::rollup::{recount_post, PeriodSplit};
 use super::{PayoutRepo, StoreError, StoreResult};
 use crate::domain::{
     Clawback, CreatorId, CreatorViews, PostGains, PostId, PostViews, Statement, StatementDraft,
     StatementTotal, Timestamp,
 };
 
-/// A snapshot `v`'s gain over its post's previous snapshot `prev` (see `PREVIOUS`): nothing
-/// for a baseline or a decrease.
-macro_rules! gain_of_v {
-    () => {
-        "CASE WHEN v.baseline = 0 AND v.views > prev.views THEN v.views - prev.views ELSE 0 END"
-    };
+/// The gains of counted posts' snapshots observed in `[$a, $b)`, with their creators.
+fn snapshot_gains(a: usize, b: usize) -> String {
+    format!(
+        "SELECT p.creator_id AS creator_id, v.gained AS views FROM view_snapshots v JOIN posts p ON p.id = v.post_id \
+         WHERE p.counted = 1 AND v.observed_at >= ${a} AND v.observed_at < ${b}"
+    )
 }
-/// Joins each snapshot `v` to its post's previous one as `prev`.
-macro_rules! previous_of_v {
-    () => {
-        "LEFT JOIN view_snapshots prev ON prev.post_id = v.post_id AND prev.poll_slot = ( \
-           SELECT MAX(w.poll_slot) FROM view_snapshots w WHERE w.post_id = v.post_id AND w.poll_slot < v.poll_slot)"
-    };
-}
-
-/// Each payable snapshot of the period with its gain over the previous one.
-const GAINS: &str = concat!(
-    "SELECT p.creator_id AS creator_id, v.post_id AS post_id, v.id AS snapshot_id, ",
-    gain_of_v!(),
-    " AS gained FROM view_snapshots v JOIN posts p ON p.id = v.post_id ",
-    previous_of_v!(),
-    " WHERE v.observed_at >= $1 AND v.observed_at < $2 \
-       AND p.verified_at IS NOT NULL AND p.status <> 'removed' \
-       AND NOT EXISTS (SELECT 1 FROM post_flags f WHERE f.post_id = p.id AND f.cleared_at IS NULL)"
-);
 
 /// Rows per multi-row insert (4 parameters each, well under both engines' limits).
 const ROWS_PER_INSERT: usize = 1000;
@@ -132,17 +112,37 @@ impl PayoutRepo for SqlStore {
         after: Option<CreatorId>,
         limit: u32,
     ) -> StoreResult<Vec<CreatorViews>> {
-        let rows = sqlx::query(&format!(
-            "SELECT g.creator_id AS creator_id, CAST(SUM(g.gained) AS BIGINT) AS views FROM ({GAINS}) g \
-             WHERE g.creator_id > $3 GROUP BY g.creator_id HAVING SUM(g.gained) > 0 ORDER BY g.creator_id LIMIT $4"
-        ))
-        .bind(to_ms(from))
-        .bind(to_ms(to))
-        .bind(after.map(|a| a.to_string()).unwrap_or_default())
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
+        let split = PeriodSplit::of(to_ms(from), to_ms(to));
+        // $1: the creator to start after, $2: the limit; then each part's bounds.
+        let mut parts = Vec::new();
+        let mut bounds = Vec::new();
+        if let Some((first, last)) = split.whole_days {
+            let n = bounds.len() + 3;
+            parts.push(format!(
+                "SELECT creator_id, views FROM creator_day_views WHERE day >= ${n} AND day < ${} AND creator_id > $1",
+                n + 1
+            ));
+            bounds.extend([first, last]);
+        }
+        for (start, end) in split.partial {
+            let n = bounds.len() + 3;
+            parts.push(format!("{} AND p.creator_id > $1", snapshot_gains(n, n + 1)));
+            bounds.extend([start, end]);
+        }
+        let sql = format!(
+            "SELECT g.creator_id AS creator_id, CAST(SUM(g.views) AS BIGINT) AS views FROM ({}) g \
+             GROUP BY g.creator_id HAVING SUM(g.views) > 0 ORDER BY g.creator_id LIMIT $2",
+            parts.join(" UNION ALL ")
+        );
+        let mut query =
+            sqlx::query(&sql).bind(after.map(|a| a.to_string()).unwrap_or_default()).bind(i64::from(limit));
+        for bound in bounds {
+            query = query.bind(bound);
+        }
+        query
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
             .map(|r| {
                 Ok(CreatorViews {
                     creator_id: parse_id(&r.try_get::<String, _>("creator_id")?)?,
@@ -158,18 +158,19 @@ impl PayoutRepo for SqlStore {
         to: Timestamp,
         creators: Option<&[CreatorId]>,
     ) -> StoreResult<Vec<PostViews>> {
-        let mut sql = format!(
-            "SELECT g.creator_id AS creator_id, g.post_id AS post_id, CAST(SUM(g.gained) AS BIGINT) AS views, \
-               MAX(g.snapshot_id) AS last_snapshot_id FROM ({GAINS}) g"
+        let mut sql = String::from(
+            "SELECT p.creator_id AS creator_id, v.post_id AS post_id, CAST(SUM(v.gained) AS BIGINT) AS views, \
+               MAX(v.id) AS last_snapshot_id FROM view_snapshots v JOIN posts p ON p.id = v.post_id \
+             WHERE p.counted = 1 AND v.observed_at >= $1 AND v.observed_at < $2",
         );
         if let Some(ids) = creators {
             if ids.is_empty() {
                 return Ok(vec![]);
             }
-            sql.push_str(&format!(" WHERE g.creator_id IN ({})", placeholders(3, ids.len())));
+            sql.push_str(&format!(" AND p.creator_id IN ({})", placeholders(3, ids.len())));
         }
         sql.push_str(
-            " GROUP BY g.creator_id, g.post_id HAVING SUM(g.gained) > 0 ORDER BY g.creator_id, g.post_id",
+            " GROUP BY p.creator_id, v.post_id HAVING SUM(v.gained) > 0 ORDER BY p.creator_id, v.post_id",
         );
         let mut query = sqlx::query(&sql).bind(to_ms(from)).bind(to_ms(to));
         for id in creators.unwrap_or_default() {
@@ -324,17 +325,12 @@ impl PayoutRepo for SqlStore {
             return Ok(vec![]);
         }
         let sql = format!(
-            concat!(
-                "SELECT g.post_id AS post_id, \
-                   CAST(SUM(CASE WHEN g.observed_at < $3 THEN g.gained ELSE 0 END) AS BIGINT) AS settled, \
-                   CAST(SUM(CASE WHEN g.observed_at >= $3 THEN g.gained ELSE 0 END) AS BIGINT) AS held, \
-                   MAX(CASE WHEN g.observed_at >= $3 AND g.gained > 0 THEN g.observed_at END) AS held_last_at \
-                 FROM (SELECT v.post_id AS post_id, v.observed_at AS observed_at, ",
-                gain_of_v!(),
-                " AS gained FROM view_snapshots v ",
-                previous_of_v!(),
-                " WHERE v.observed_at >= $1 AND v.observed_at < $2 AND v.post_id IN ({})) g GROUP BY g.post_id"
-            ),
+            "SELECT v.post_id AS post_id, \
+               CAST(SUM(CASE WHEN v.observed_at < $3 THEN v.gained ELSE 0 END) AS BIGINT) AS settled, \
+               CAST(SUM(CASE WHEN v.observed_at >= $3 THEN v.gained ELSE 0 END) AS BIGINT) AS held, \
+               MAX(CASE WHEN v.observed_at >= $3 AND v.gained > 0 THEN v.observed_at END) AS held_last_at \
+             FROM view_snapshots v WHERE v.observed_at >= $1 AND v.observed_at < $2 AND v.post_id IN ({}) \
+             GROUP BY v.post_id",
             placeholders(4, posts.len())
         );
         let mut query = sqlx::query(&sql).bind(to_ms(from)).bind(to_ms(to)).bind(to_ms(edge));
@@ -354,5 +350,12 @@ impl PayoutRepo for SqlStore {
                 })
             })
             .collect()
+    }
+
+    async fn recount_post(&self, post_id: PostId) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        recount_post(&mut tx, &post_id.to_string()).await?;
+        tx.commit().await?;
+        Ok(())
     }
 }

@@ -1,6 +1,6 @@
 //! What a poll that counted writes, inside the transaction that checked its lease and
-//! consent: the view snapshot (once per slot), the flags raised with it, and the post's new
-//! state and evidence.
+//! consent: the view snapshot (once per slot), the flags raised with it, the post's new
+//! state and evidence, and the post's recount in the day totals.
 
 use sqlx::{Any, Transaction};
 use uuid::Uuid;
@@ -83,5 +83,6 @@ pub(super) async fn write(
     .bind(done.content_id.map(|c| c.to_string()))
     .execute(&mut **tx)
     .await?;
+    super::rollup::recount_post(tx, post_id).await?;
     Ok(snapshot)
 }

@@ -100,16 +100,20 @@ impl TrackingRepo for SqlStore {
     async fn record_snapshot(&self, new: &NewSnapshot) -> StoreResult<SnapshotWrite> {
         let views =
             i64::try_from(new.views).map_err(|_| StoreError::Corrupt("view count out of range".into()))?;
+        let post_id = new.post_id.to_string();
+        let mut tx = self.pool.begin().await?;
         let result = sqlx::query(
             "INSERT INTO view_snapshots (post_id, poll_slot, observed_at, views) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (post_id, poll_slot) DO NOTHING",
         )
-        .bind(new.post_id.to_string())
+        .bind(&post_id)
         .bind(new.poll_slot)
         .bind(to_ms(new.observed_at))
         .bind(views)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        super::rollup::recount_post(&mut tx, &post_id).await?;
+        tx.commit().await?;
         Ok(if result.rows_affected() == 1 { SnapshotWrite::Inserted } else { SnapshotWrite::AlreadyRecorded })
     }
 

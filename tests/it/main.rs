@@ -33,6 +33,7 @@ mod openapi;
 mod payouts;
 mod platforms;
 mod refreshed_tokens;
+mod rollup;
 mod shredding;
 mod social_accounts_api;
 mod tracking;
