@@ -3,9 +3,10 @@
 //! names a server the benchmark may create a database on, on PostgreSQL. Posts appear over 100
 //! days, ten per creator a day; each is polled on days 0, 1, 2, 3, 5, 8, 13, 21, 34 and 55 of
 //! its life. The rows are seeded as the store writes them (each snapshot's gain, the day
-//! totals), then the benchmark prints p50/p99 of the 30-day period query over every creator,
-//! of one page of 100 creators, and of the same period cut mid-day (what a live query reads),
-//! and the time to issue a two-day statement with its per-post evidence.
+//! totals), then the benchmark prints p50/p99 of the period query for a calendar month over
+//! every creator, of one page of 100 creators, of 30 whole days off the month's edges, and of
+//! the month cut mid-day at both ends (what a live query reads), and the time to issue a
+//! statement over more than 100 000 posts (a day and a quarter) with its per-post evidence.
 //! Run: `cargo bench --bench payouts` (scale with `VIEWMARK_BENCH_POSTS`; a hundred posts per
 //! creator).
 
@@ -32,27 +33,33 @@ struct Dialect {
     series: &'static str,
     id: fn(&str, &str) -> String,
     blob: &'static str,
+    /// The calendar month (months since January 1970) of the day `day`.
+    month: &'static str,
 }
 
 const SQLITE: Dialect = Dialect {
     series: "WITH RECURSIVE s(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM s WHERE i < {n} - 1) ",
     id: |prefix, expr| format!("printf('00000000-0000-4000-{prefix}-%012d', {expr})"),
     blob: "x'00'",
+    month: "(CAST(strftime('%Y', day * 86400, 'unixepoch') AS INTEGER) - 1970) * 12 \
+            + CAST(strftime('%m', day * 86400, 'unixepoch') AS INTEGER) - 1",
 };
 
 const POSTGRES: Dialect = Dialect {
-    series: "WITH s(i) AS (SELECT generate_series(0, {n} - 1)) ",
+    series: "WITH s(i) AS (SELECT generate_series(0::bigint, {n} - 1)) ",
     id: |prefix, expr| format!("('00000000-0000-4000-{prefix}-' || lpad(({expr})::text, 12, '0'))"),
     blob: "decode('00', 'hex')",
+    month: "(EXTRACT(YEAR FROM to_timestamp(day * 86400) AT TIME ZONE 'UTC')::BIGINT - 1970) * 12 \
+            + EXTRACT(MONTH FROM to_timestamp(day * 86400) AT TIME ZONE 'UTC')::BIGINT - 1",
 };
 
 async fn seed(pool: &AnyPool, d: &Dialect, posts: i64, base: i64) {
-    let creators = (posts / POSTS_PER_CREATOR).max(1);
+    let creators = (posts + POSTS_PER_CREATOR - 1) / POSTS_PER_CREATOR;
     let series = |n: i64| d.series.replace("{n}", &n.to_string());
     let creator = |expr: &str| (d.id)("8000", expr);
     let account = |expr: &str| (d.id)("9000", expr);
     let post = |expr: &str| (d.id)("a000", expr);
-    // Post i is created on day i % 100, by creator i % creators, at second i % 86400 of it.
+    // Post i is created on day i % 100, by creator i / 100, at second i % 86400 of it.
     let born = format!("{base} + (i % {DAYS_OF_POSTS}) * {DAY_MS} + (i % 86400) * 1000");
     let mut statements = vec![
         format!(
@@ -76,17 +83,17 @@ async fn seed(pool: &AnyPool, d: &Dialect, posts: i64, base: i64) {
              SELECT {}, {}, {}, 'x', 'p' || i, 'verified', 0, 'e', 1.0, 0, {born}, 1 FROM s",
             series(posts),
             post("i"),
-            creator(&format!("i % {creators}")),
-            account(&format!("i % {creators}"))
+            creator(&format!("i / {POSTS_PER_CREATOR}")),
+            account(&format!("i / {POSTS_PER_CREATOR}"))
         ),
     ];
     // The k-th snapshot has (k + 1) x 100 x (1 + i % 7) views: each gains 100 x (1 + i % 7)
     // over the one before, and the first (a baseline) nothing.
     for (k, age) in AGES.iter().enumerate() {
-        let k = k as i64;
+        let (k, age_ms) = (k as i64, age * DAY_MS);
         statements.push(format!(
             "{}INSERT INTO view_snapshots (post_id, poll_slot, observed_at, views, baseline, gained) \
-             SELECT {}, {born} + {age} * {DAY_MS}, {born} + {age} * {DAY_MS}, {} * 100 * (1 + i % 7), {}, {} * 100 * (1 + i % 7) FROM s",
+             SELECT {}, {born} + {age_ms}, {born} + {age_ms}, {} * 100 * (1 + i % 7), {}, {} * 100 * (1 + i % 7) FROM s",
             series(posts),
             post("i"),
             k + 1,
@@ -100,6 +107,11 @@ async fn seed(pool: &AnyPool, d: &Dialect, posts: i64, base: i64) {
          GROUP BY p.creator_id, v.observed_at / 86400000"
             .to_owned(),
     );
+    statements.push(format!(
+        "INSERT INTO creator_month_views (creator_id, month, views) \
+         SELECT creator_id, {0}, SUM(views) FROM creator_day_views GROUP BY creator_id, {0}",
+        d.month
+    ));
     statements.push("ANALYZE".to_owned());
     for sql in statements {
         pool.execute(sql.as_str()).await.unwrap_or_else(|e| panic!("{e}: {sql}"));
@@ -148,8 +160,9 @@ async fn measure(name: &str, url: &str, keystore_url: &str, dialect: &Dialect, p
         Utc.timestamp_millis_opt(base + (d * DAY_MS as f64) as i64).single().unwrap_or_default()
     };
     let store = connected.as_ref();
-    // A month in the thick of it: every post born in the 30 days or the 55 before is polled.
-    let (from, to) = (day(60.0), day(90.0));
+    // March 2026 (days 59 to 89), in the thick of it: every post born in it or in the 55 days
+    // before is polled in it.
+    let (from, to) = (day(59.0), day(90.0));
     let (full50, full99, all) = timed(|| async {
         store.period_views(from, to, None, u32::MAX).await.unwrap_or_else(|e| panic!("{e}"))
     })
@@ -158,15 +171,23 @@ async fn measure(name: &str, url: &str, keystore_url: &str, dialect: &Dialect, p
     let (page50, page99, _) =
         timed(|| async { store.period_views(from, to, middle, 100).await.unwrap_or_else(|e| panic!("{e}")) })
             .await;
-    let (live50, live99, _) = timed(|| async {
-        store.period_views(day(60.4), day(89.6), None, u32::MAX).await.unwrap_or_else(|e| panic!("{e}"))
+    let (days50, days99, _) = timed(|| async {
+        store.period_views(day(60.0), day(90.0), None, u32::MAX).await.unwrap_or_else(|e| panic!("{e}"))
     })
     .await;
+    let (live50, live99, _) = timed(|| async {
+        store.period_views(day(59.4), day(89.6), None, u32::MAX).await.unwrap_or_else(|e| panic!("{e}"))
+    })
+    .await;
+    let period = viewmark::payouts::Period { from: day(70.0), to: day(71.25) };
     let t = Instant::now();
-    let period = viewmark::payouts::Period { from: day(70.0), to: day(72.0) };
     let issued = viewmark::api::issue_statement(store, &period, Utc::now()).await;
     let (statement, _) = issued.unwrap_or_else(|e| panic!("{e}"));
     let statement_time = t.elapsed();
+    let t = Instant::now();
+    store.period_post_views(period.from, period.to, None).await.unwrap_or_else(|e| panic!("{e}"));
+    let evidence_time = t.elapsed();
+
     let evidence: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM statement_posts WHERE statement_id = $1")
         .bind(&statement.id)
         .fetch_one(&pool)
@@ -174,14 +195,16 @@ async fn measure(name: &str, url: &str, keystore_url: &str, dialect: &Dialect, p
         .unwrap_or_else(|e| panic!("{e}"));
     println!(
         "{name}: seeded {} snapshots over {posts} posts in {:.0} s\n  \
-         30-day period, all {} creators: p50 {full50:.1} ms, p99 {full99:.1} ms\n  \
+         a calendar month, all {} creators: p50 {full50:.1} ms, p99 {full99:.1} ms\n  \
          one page of 100 creators: p50 {page50:.1} ms, p99 {page99:.1} ms\n  \
-         the period cut mid-day at both ends: p50 {live50:.1} ms, p99 {live99:.1} ms\n  \
-         two-day statement over {evidence} posts: {:.0} ms",
+         30 whole days off the month's edges, all creators: p50 {days50:.1} ms, p99 {days99:.1} ms\n  \
+         the month cut mid-day at both ends, all creators: p50 {live50:.1} ms, p99 {live99:.1} ms\n  \
+         statement for a day and a quarter, {evidence} posts: {:.0} ms (reading its per-post views: {:.0} ms)",
         posts * AGES.len() as i64,
         seeded.as_secs_f64(),
         all.len(),
         statement_time.as_secs_f64() * 1e3,
+        evidence_time.as_secs_f64() * 1e3,
     );
     pool.close().await;
     connected.close().await;

@@ -1,7 +1,8 @@
 -- Rolled-up gains: each snapshot keeps its gain over the post's previous snapshot, and per
--- creator and UTC day the gains of the creator's counted posts (verified, not removed, no
--- open flag) are summed, so a period reads its whole days without reading snapshots. The
--- store recounts a post in the transaction of any change that moves its gains.
+-- creator and UTC day, and per creator and calendar month, the gains of the creator's
+-- counted posts (verified, not removed, no open flag) are summed, so a period reads its
+-- whole months and days without reading snapshots. The store recounts a post in the
+-- transaction of any change that moves its gains.
 ALTER TABLE view_snapshots ADD COLUMN gained BIGINT NOT NULL DEFAULT 0;
 -- 1 when the post's gains are in creator_day_views.
 ALTER TABLE posts ADD COLUMN counted BIGINT NOT NULL DEFAULT 0;
@@ -13,6 +14,14 @@ CREATE TABLE creator_day_views (
     PRIMARY KEY (creator_id, day)
 );
 CREATE INDEX creator_day_views_by_day ON creator_day_views (day, creator_id) INCLUDE (views);
+
+CREATE TABLE creator_month_views (
+    creator_id TEXT NOT NULL REFERENCES creators(id) ON DELETE CASCADE,
+    month      BIGINT NOT NULL,            -- whole months since January 1970, UTC
+    views      BIGINT NOT NULL,
+    PRIMARY KEY (creator_id, month)
+);
+CREATE INDEX creator_month_views_by_month ON creator_month_views (month, creator_id) INCLUDE (views);
 
 -- What is there already: the same rules as the store's recount (the increase over the
 -- previous snapshot by poll slot; nothing for the first snapshot, a baseline or a decrease).
@@ -33,3 +42,12 @@ FROM view_snapshots v JOIN posts p ON p.id = v.post_id
 WHERE p.counted = 1
 GROUP BY p.creator_id, v.observed_at / 86400000
 HAVING SUM(v.gained) <> 0;
+INSERT INTO creator_month_views (creator_id, month, views)
+SELECT creator_id, (EXTRACT(YEAR FROM to_timestamp(day * 86400) AT TIME ZONE 'UTC')::BIGINT - 1970) * 12 + EXTRACT(MONTH FROM to_timestamp(day * 86400) AT TIME ZONE 'UTC')::BIGINT - 1, SUM(views)
+FROM creator_day_views
+GROUP BY creator_id, (EXTRACT(YEAR FROM to_timestamp(day * 86400) AT TIME ZONE 'UTC')::BIGINT - 1970) * 12 + EXTRACT(MONTH FROM to_timestamp(day * 86400) AT TIME ZONE 'UTC')::BIGINT - 1;
+
+-- A period's per-post views read only this index, not the snapshots' rows (built after the
+-- gains are filled in).
+DROP INDEX view_snapshots_by_time;
+CREATE INDEX view_snapshots_by_time ON view_snapshots (observed_at) INCLUDE (post_id, gained, id);

@@ -8,14 +8,44 @@ use async_trait::async_trait;
 use sqlx::Row;
 
 use super::backend::SqlStore;
+use super::columns::placeholders;
 use super::columns::{opt_from_ms, parse_id, to_ms};
 use super::tracking_rows::post_ref;
-use super::{DiscoveryRepo, LeasedScan, NewPost, PollRepo, StoreError, StoreResult, TrackingRepo};
+use super::{LeasedScan, NewPost, PollRepo, StoreError, StoreResult, TrackingRepo};
 use crate::domain::{AccountId, Platform, Post, PostSource, Timestamp};
 
-/// `$from, $from+1, ...` for `count` values.
-fn placeholders(from: usize, count: usize) -> String {
-    (from..from + count).map(|n| format!("${n}")).collect::<Vec<_>>().join(", ")
+/// Scans of proven accounts for posts their creators did not register.
+#[async_trait]
+pub trait DiscoveryRepo: Send + Sync {
+    /// Claims up to `limit` accounts due a scan (proven, linked, their creator consenting),
+    /// each for one worker until `lease` passes; a new account is due at once.
+    async fn lease_due_scans(
+        &self,
+        worker: &str,
+        now: Timestamp,
+        lease: Duration,
+        limit: u32,
+    ) -> StoreResult<Vec<LeasedScan>>;
+    /// Ends this worker's scan of the account; false if its lease was lost meanwhile.
+    async fn finish_scan(
+        &self,
+        account_id: AccountId,
+        worker: &str,
+        at: Timestamp,
+        next_scan_at: Timestamp,
+    ) -> StoreResult<bool>;
+    /// Those of `ids` (the account's posts) that no scan has looked at and nobody registered.
+    async fn unscanned(
+        &self,
+        account_id: AccountId,
+        platform: Platform,
+        ids: &[String],
+    ) -> StoreResult<Vec<String>>;
+    /// Remembers these posts as looked at, by a keyed hash of their ids only.
+    async fn mark_scanned(&self, account_id: AccountId, ids: &[String], at: Timestamp) -> StoreResult<()>;
+    /// Tracks a post a scan found carrying its creator's content (`source: discovered`);
+    /// `Conflict` if the post is tracked already.
+    async fn insert_discovered_post(&self, new: &NewPost) -> StoreResult<Post>;
 }
 
 impl SqlStore {

@@ -21,7 +21,7 @@ use super::{ErasureRepo, StoreResult};
 use crate::domain::{AccountId, CreatorId, ErasureReceipt, ErasureTrigger, StatementLine, Timestamp};
 
 /// What is deleted, child tables first; each entry counts the creator's rows.
-const DELETIONS: [(&str, &str); 13] = [
+const DELETIONS: [(&str, &str); 14] = [
     ("oauth_states", "DELETE FROM oauth_states WHERE creator_id = $1"),
     (
         "discovery_seen",
@@ -41,6 +41,7 @@ const DELETIONS: [(&str, &str); 13] = [
     ("posts", "DELETE FROM posts WHERE creator_id = $1"),
     // After the posts: a poll holding a post's lock may still move its day totals until then.
     ("creator_day_views", "DELETE FROM creator_day_views WHERE creator_id = $1"),
+    ("creator_month_views", "DELETE FROM creator_month_views WHERE creator_id = $1"),
     ("social_accounts", "DELETE FROM social_accounts WHERE creator_id = $1"),
     ("contents", "DELETE FROM contents WHERE creator_id = $1"),
     ("consent_events", "DELETE FROM consent_events WHERE creator_id = $1"),

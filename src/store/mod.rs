@@ -44,11 +44,13 @@ use crate::domain::{
 
 pub use backend::{connect, SqlStore};
 pub use columns::Backend;
+pub use discovery::DiscoveryRepo;
 pub use disputes::{DisputeRepo, Resolution};
 pub use flags::FlagRepo;
 pub use history::AccountHistoryRepo;
 pub use keystore::{KeyStore, MasterKey, MasterKeys};
 pub use models::*;
+pub use oauth_links::OAuthLinkRepo;
 pub use sealed::{DataKey, SealedColumn};
 pub use sqlite::{claim_sole_process, SoleProcess};
 
@@ -309,54 +311,6 @@ pub trait PayoutRepo: Send + Sync {
     /// and state: for rows changed by hand (a repair, a test's fixture), since the store's
     /// own writes keep them current.
     async fn recount_post(&self, post_id: PostId) -> StoreResult<()>;
-}
-
-/// Accounts linked by OAuth: the authorizations under way, and the link they end in.
-#[async_trait]
-pub trait OAuthLinkRepo: Send + Sync {
-    /// Records a started authorization (and drops those expired before `now`).
-    async fn insert_oauth_state(&self, state: &OAuthState, now: Timestamp) -> StoreResult<()>;
-    /// Takes the authorization with this state hash: the first call gets it, every later
-    /// one `None`. Expired authorizations are returned too; the caller refuses them.
-    async fn take_oauth_state(&self, state_hash: &str) -> StoreResult<Option<OAuthState>>;
-    /// Links an account the platform authenticated the creator as, proven at once, with its
-    /// tokens: the creator's own earlier link of it becomes this one. `Conflict` if another
-    /// creator has proven it already (and nothing is stored).
-    async fn link_proven_account(&self, new: &NewSocialAccount) -> StoreResult<SocialAccount>;
-}
-
-/// Scans of proven accounts for posts their creators did not register.
-#[async_trait]
-pub trait DiscoveryRepo: Send + Sync {
-    /// Claims up to `limit` accounts due a scan (proven, linked, their creator consenting),
-    /// each for one worker until `lease` passes; a new account is due at once.
-    async fn lease_due_scans(
-        &self,
-        worker: &str,
-        now: Timestamp,
-        lease: Duration,
-        limit: u32,
-    ) -> StoreResult<Vec<LeasedScan>>;
-    /// Ends this worker's scan of the account; false if its lease was lost meanwhile.
-    async fn finish_scan(
-        &self,
-        account_id: AccountId,
-        worker: &str,
-        at: Timestamp,
-        next_scan_at: Timestamp,
-    ) -> StoreResult<bool>;
-    /// Those of `ids` (the account's posts) that no scan has looked at and nobody registered.
-    async fn unscanned(
-        &self,
-        account_id: AccountId,
-        platform: Platform,
-        ids: &[String],
-    ) -> StoreResult<Vec<String>>;
-    /// Remembers these posts as looked at, by a keyed hash of their ids only.
-    async fn mark_scanned(&self, account_id: AccountId, ids: &[String], at: Timestamp) -> StoreResult<()>;
-    /// Tracks a post a scan found carrying its creator's content (`source: discovered`);
-    /// `Conflict` if the post is tracked already.
-    async fn insert_discovered_post(&self, new: &NewPost) -> StoreResult<Post>;
 }
 
 /// Service tokens, stored as SHA-256 hashes only.

@@ -6,8 +6,22 @@ use sqlx::Row;
 use super::backend::SqlStore;
 use super::columns::{from_ms, parse_id, to_ms};
 use super::tracking_rows::handle_ref;
-use super::{NewSocialAccount, OAuthLinkRepo, OAuthState, PollRepo, StoreError, StoreResult, TrackingRepo};
+use super::{NewSocialAccount, OAuthState, PollRepo, StoreError, StoreResult, TrackingRepo};
 use crate::domain::{AccountId, Platform, SocialAccount, Timestamp};
+
+/// Accounts linked by OAuth: the authorizations under way, and the link they end in.
+#[async_trait]
+pub trait OAuthLinkRepo: Send + Sync {
+    /// Records a started authorization (and drops those expired before `now`).
+    async fn insert_oauth_state(&self, state: &OAuthState, now: Timestamp) -> StoreResult<()>;
+    /// Takes the authorization with this state hash: the first call gets it, every later
+    /// one `None`. Expired authorizations are returned too; the caller refuses them.
+    async fn take_oauth_state(&self, state_hash: &str) -> StoreResult<Option<OAuthState>>;
+    /// Links an account the platform authenticated the creator as, proven at once, with its
+    /// tokens: the creator's own earlier link of it becomes this one. `Conflict` if another
+    /// creator has proven it already (and nothing is stored).
+    async fn link_proven_account(&self, new: &NewSocialAccount) -> StoreResult<SocialAccount>;
+}
 
 #[async_trait]
 impl OAuthLinkRepo for SqlStore {

@@ -1,15 +1,15 @@
 //! Payouts: views gained per period and frozen statements.
 //!
 //! Views gained: the stored gains (see `rollup`) of the snapshots observed in `[from, to)`
-//! on counted posts. Per creator, a period's whole days are read from the day totals and only
-//! its partial days from the snapshots; per post, from the snapshots of the period.
+//! on counted posts. Per creator, a period's whole months and days are read from the totals
+//! and only its partial days from the snapshots; per post, from the snapshots of the period.
 
 use async_trait::async_trait;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use super::backend::SqlStore;
-use super::columns::{from_ms, parse_id, placeholders, to_ms};
+use super::columns::{from_ms, parse_id, placeholders, to_ms, Backend};
 use super::rollup::{recount_post, PeriodSplit};
 use super::{PayoutRepo, StoreError, StoreResult};
 use crate::domain::{
@@ -25,8 +25,15 @@ fn snapshot_gains(a: usize, b: usize) -> String {
     )
 }
 
-/// Rows per multi-row insert (4 parameters each, well under both engines' limits).
-const ROWS_PER_INSERT: usize = 1000;
+/// Rows per multi-row insert. On SQLite, binding costs more per parameter as a statement
+/// grows, so a few hundred parameters a statement; PostgreSQL pays a round trip per
+/// statement instead, so thousands (`docs/payouts.md`, Performance).
+fn rows_per_insert(backend: Backend) -> usize {
+    match backend {
+        Backend::Sqlite => 100,
+        Backend::Postgres => 1000,
+    }
+}
 
 fn views(row: &AnyRow, column: &str) -> StoreResult<u64> {
     Ok(u64::try_from(row.try_get::<i64, _>(column)?).unwrap_or(0))
@@ -116,10 +123,15 @@ impl PayoutRepo for SqlStore {
         // $1: the creator to start after, $2: the limit; then each part's bounds.
         let mut parts = Vec::new();
         let mut bounds = Vec::new();
-        if let Some((first, last)) = split.whole_days {
+        let totals = split
+            .whole_months
+            .iter()
+            .map(|range| ("creator_month_views", "month", *range))
+            .chain(split.whole_days.iter().map(|range| ("creator_day_views", "day", *range)));
+        for (table, column, (first, last)) in totals {
             let n = bounds.len() + 3;
             parts.push(format!(
-                "SELECT creator_id, views FROM creator_day_views WHERE day >= ${n} AND day < ${} AND creator_id > $1",
+                "SELECT creator_id, views FROM {table} WHERE {column} >= ${n} AND {column} < ${} AND creator_id > $1",
                 n + 1
             ));
             bounds.extend([first, last]);
@@ -230,17 +242,23 @@ impl PayoutRepo for SqlStore {
             let theirs = self.statement_for_period(from, to).await?.ok_or(StoreError::NotFound)?;
             return Ok((theirs, false));
         }
-        for line in &draft.lines {
-            sqlx::query("INSERT INTO statement_lines (statement_id, payee_id, line_kind, views) VALUES ($1, $2, $3, $4)")
-                .bind(id)
-                .bind(&line.payee_id)
-                .bind(&line.line_kind)
-                .bind(line.views)
-                .execute(&mut *tx)
-                .await?;
+        // One line per payee: as many rows as creators, so multi-row inserts too.
+        for chunk in draft.lines.chunks(rows_per_insert(self.backend)) {
+            let values = (0..chunk.len())
+                .map(|i| format!("($1, ${}, ${}, ${})", 3 * i + 2, 3 * i + 3, 3 * i + 4))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "INSERT INTO statement_lines (statement_id, payee_id, line_kind, views) VALUES {values}"
+            );
+            let mut insert = sqlx::query(&sql).bind(id);
+            for line in chunk {
+                insert = insert.bind(&line.payee_id).bind(&line.line_kind).bind(line.views);
+            }
+            insert.execute(&mut *tx).await?;
         }
         // Many rows per statement: a few multi-row inserts, not one round trip per post.
-        for chunk in draft.posts.chunks(ROWS_PER_INSERT) {
+        for chunk in draft.posts.chunks(rows_per_insert(self.backend)) {
             let values = (0..chunk.len())
                 .map(|i| {
                     format!("($1, ${}, ${}, 'views', ${}, ${})", 4 * i + 2, 4 * i + 3, 4 * i + 4, 4 * i + 5)

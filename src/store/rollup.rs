@@ -1,22 +1,39 @@
 //! The roll-up behind the payout queries. Each snapshot stores its gain over its post's
-//! previous snapshot (`gain_over`), and `creator_day_views` holds, per creator and UTC day,
-//! the gains of the creator's counted posts: verified at some time, not removed, no open
-//! flag. A post's `counted` column says whether its gains are in the totals now.
+//! previous snapshot (`gain_over`); `creator_day_views` holds, per creator and UTC day, and
+//! `creator_month_views` per creator and calendar month, the gains of the creator's counted
+//! posts: verified at some time, not removed, no open flag. A post's `counted` column says
+//! whether its gains are in the totals now.
 //!
 //! Everything that can move a post's gains (a snapshot stored, a flag raised or cleared, the
 //! post verified or removed) recounts that post in the same transaction, so the totals never
-//! disagree with the snapshots. A period reads its whole days from the totals and only its
-//! partial days from the snapshots.
+//! disagree with the snapshots. A period reads its whole months and days from the totals and
+//! only its partial days from the snapshots.
 
 use std::collections::BTreeMap;
 
+use chrono::{DateTime, Datelike, NaiveDate};
 use sqlx::{Any, Row, Transaction};
 
 use super::StoreResult;
 use crate::domain::gain_over;
 
-/// One UTC day in milliseconds: the totals' granularity.
+/// One UTC day in milliseconds: the finest totals' granularity.
 pub(super) const DAY_MS: i64 = 86_400_000;
+
+/// The calendar month (months since January 1970) of a day (days since 1970-01-01).
+fn month_of(day: i64) -> i64 {
+    DateTime::from_timestamp(day.saturating_mul(86_400), 0)
+        .map_or(0, |t| i64::from(t.year() - 1970) * 12 + i64::from(t.month0()))
+}
+
+/// The first day of a calendar month (months since January 1970).
+fn first_day_of(month: i64) -> i64 {
+    let (year, month0) = (month.div_euclid(12) + 1970, month.rem_euclid(12));
+    let first = i32::try_from(year)
+        .ok()
+        .and_then(|y| NaiveDate::from_ymd_opt(y, u32::try_from(month0 + 1).unwrap_or(1), 1));
+    first.map_or(0, |d| (d - NaiveDate::default()).num_days())
+}
 
 /// Whether a post's gains count now (a SQL expression over `posts`).
 const PAYABLE: &str = "CAST(CASE WHEN verified_at IS NOT NULL AND status <> 'removed' \
@@ -73,24 +90,12 @@ pub(super) async fn recount_post(tx: &mut Transaction<'static, Any>, post_id: &s
             *moved.entry(day).or_default() += now - was;
         }
     }
-    for (day, delta) in moved.into_iter().filter(|(_, delta)| *delta != 0) {
-        sqlx::query(
-            "INSERT INTO creator_day_views (creator_id, day, views) VALUES ($1, $2, $3) \
-             ON CONFLICT (creator_id, day) DO UPDATE SET views = creator_day_views.views + excluded.views",
-        )
-        .bind(&creator_id)
-        .bind(day)
-        .bind(delta)
-        .execute(&mut **tx)
-        .await?;
-        if delta < 0 {
-            sqlx::query("DELETE FROM creator_day_views WHERE creator_id = $1 AND day = $2 AND views = 0")
-                .bind(&creator_id)
-                .bind(day)
-                .execute(&mut **tx)
-                .await?;
-        }
+    let mut months: BTreeMap<i64, i64> = BTreeMap::new();
+    for (day, delta) in &moved {
+        *months.entry(month_of(*day)).or_default() += delta;
     }
+    move_totals(tx, "creator_day_views", "day", &creator_id, moved).await?;
+    move_totals(tx, "creator_month_views", "month", &creator_id, months).await?;
     if counted != payable {
         sqlx::query("UPDATE posts SET counted = $2 WHERE id = $1")
             .bind(post_id)
@@ -101,11 +106,48 @@ pub(super) async fn recount_post(tx: &mut Transaction<'static, Any>, post_id: &s
     Ok(())
 }
 
-/// How a period `[from, to)` (Unix milliseconds) is read: whole UTC days `[first, last)`
-/// from the totals, the rest (at most one partial day at each end) from the snapshots.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Adds each `(key, delta)` to the creator's row of `table` (a table of totals keyed by
+/// creator and `column`), in key order, dropping rows that reach zero.
+async fn move_totals(
+    tx: &mut Transaction<'static, Any>,
+    table: &str,
+    column: &str,
+    creator_id: &str,
+    deltas: BTreeMap<i64, i64>,
+) -> StoreResult<()> {
+    for (key, delta) in deltas.into_iter().filter(|(_, delta)| *delta != 0) {
+        sqlx::query(&format!(
+            "INSERT INTO {table} (creator_id, {column}, views) VALUES ($1, $2, $3) \
+             ON CONFLICT (creator_id, {column}) DO UPDATE SET views = {table}.views + excluded.views"
+        ))
+        .bind(creator_id)
+        .bind(key)
+        .bind(delta)
+        .execute(&mut **tx)
+        .await?;
+        if delta < 0 {
+            sqlx::query(&format!(
+                "DELETE FROM {table} WHERE creator_id = $1 AND {column} = $2 AND views = 0"
+            ))
+            .bind(creator_id)
+            .bind(key)
+            .execute(&mut **tx)
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// How a period `[from, to)` (Unix milliseconds) is read: whole calendar months from the
+/// month totals, whole UTC days outside them from the day totals, and the rest (at most one
+/// partial day at each end) from the snapshots.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(super) struct PeriodSplit {
-    pub whole_days: Option<(i64, i64)>,
+    /// Months `[first, last)`.
+    pub whole_months: Option<(i64, i64)>,
+    /// Day ranges `[first, last)`.
+    pub whole_days: Vec<(i64, i64)>,
+    /// Millisecond ranges `[from, to)`.
     pub partial: Vec<(i64, i64)>,
 }
 
@@ -114,36 +156,81 @@ impl PeriodSplit {
         let first = from.div_euclid(DAY_MS) + i64::from(from.rem_euclid(DAY_MS) != 0);
         let last = to.div_euclid(DAY_MS);
         if first >= last {
-            return PeriodSplit { whole_days: None, partial: vec![(from, to)] };
+            return PeriodSplit { partial: vec![(from, to)], ..PeriodSplit::default() };
         }
-        let partial = [(from, first * DAY_MS), (last * DAY_MS, to)]
-            .into_iter()
-            .filter(|(start, end)| start < end)
-            .collect();
-        PeriodSplit { whole_days: Some((first, last)), partial }
+        let partial = nonempty([(from, first * DAY_MS), (last * DAY_MS, to)]);
+        let first_month = month_of(first) + i64::from(first_day_of(month_of(first)) != first);
+        let last_month = month_of(last);
+        if first_month >= last_month {
+            return PeriodSplit { whole_days: vec![(first, last)], partial, ..PeriodSplit::default() };
+        }
+        PeriodSplit {
+            whole_months: Some((first_month, last_month)),
+            whole_days: nonempty([(first, first_day_of(first_month)), (first_day_of(last_month), last)]),
+            partial,
+        }
     }
+}
+
+fn nonempty(ranges: [(i64, i64); 2]) -> Vec<(i64, i64)> {
+    ranges.into_iter().filter(|(start, end)| start < end).collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn day(y: i32, m: u32, d: u32) -> i64 {
+        (NaiveDate::from_ymd_opt(y, m, d).unwrap() - NaiveDate::default()).num_days()
+    }
+
     #[test]
-    fn a_period_reads_whole_days_from_the_totals_and_the_rest_from_snapshots() {
+    fn months_and_days_number_the_calendar() {
+        assert_eq!((month_of(0), first_day_of(0)), (0, 0));
+        assert_eq!(month_of(day(2026, 2, 28)), 56 * 12 + 1);
+        assert_eq!(month_of(day(2026, 3, 1)), 56 * 12 + 2);
+        assert_eq!(first_day_of(56 * 12 + 2), day(2026, 3, 1));
+        assert_eq!(first_day_of(month_of(day(2024, 12, 31)) + 1), day(2025, 1, 1));
+    }
+
+    #[test]
+    fn a_period_reads_whole_months_and_days_from_the_totals_and_the_rest_from_snapshots() {
         let d = DAY_MS;
-        assert_eq!(PeriodSplit::of(2 * d, 5 * d), PeriodSplit { whole_days: Some((2, 5)), partial: vec![] });
+        let (mar1, apr1, may1) = (day(2026, 3, 1), day(2026, 4, 1), day(2026, 5, 1));
+        let split = |from: i64, to: i64| PeriodSplit::of(from, to);
+        assert_eq!(split(2 * d, 5 * d), PeriodSplit { whole_days: vec![(2, 5)], ..Default::default() });
         assert_eq!(
-            PeriodSplit::of(2 * d + 7, 5 * d + 9),
-            PeriodSplit { whole_days: Some((3, 5)), partial: vec![(2 * d + 7, 3 * d), (5 * d, 5 * d + 9)] }
+            split(2 * d + 7, 5 * d + 9),
+            PeriodSplit {
+                whole_days: vec![(3, 5)],
+                partial: vec![(2 * d + 7, 3 * d), (5 * d, 5 * d + 9)],
+                ..Default::default()
+            }
         );
         assert_eq!(
-            PeriodSplit::of(2 * d + 7, 3 * d),
-            PeriodSplit { whole_days: None, partial: vec![(2 * d + 7, 3 * d)] }
+            split(2 * d + 7, 3 * d),
+            PeriodSplit { partial: vec![(2 * d + 7, 3 * d)], ..Default::default() }
         );
         assert_eq!(
-            PeriodSplit::of(2 * d + 7, 3 * d + 1),
-            PeriodSplit { whole_days: None, partial: vec![(2 * d + 7, 3 * d + 1)] }
+            split(2 * d + 7, 3 * d + 1),
+            PeriodSplit { partial: vec![(2 * d + 7, 3 * d + 1)], ..Default::default() }
         );
-        assert_eq!(PeriodSplit::of(2 * d, 3 * d), PeriodSplit { whole_days: Some((2, 3)), partial: vec![] });
+        let march = month_of(mar1);
+        assert_eq!(
+            split(mar1 * d, apr1 * d),
+            PeriodSplit { whole_months: Some((march, march + 1)), ..Default::default() }
+        );
+        assert_eq!(
+            split((mar1 - 2) * d - 5, (may1 + 3) * d + 5),
+            PeriodSplit {
+                whole_months: Some((march, march + 2)),
+                whole_days: vec![(mar1 - 2, mar1), (may1, may1 + 3)],
+                partial: vec![((mar1 - 2) * d - 5, (mar1 - 2) * d), ((may1 + 3) * d, (may1 + 3) * d + 5)],
+            }
+        );
+        assert_eq!(
+            split((mar1 + 1) * d, apr1 * d),
+            PeriodSplit { whole_days: vec![(mar1 + 1, apr1)], ..Default::default() }
+        );
     }
 }

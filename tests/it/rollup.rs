@@ -1,13 +1,13 @@
 //! The roll-up property: under any sequence of polls (some verifying or removing the post),
 //! late snapshots, flags raised and cleared, consent revoked and granted again, and erasures,
-//! the per-creator day totals and every period query equal a recomputation from the raw
+//! the per-creator day and month totals and every period query equal a recomputation from the raw
 //! snapshots by a model of the payout rules. Both backends; failures shrink to a minimal
 //! sequence.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration as StdDuration;
 
-use chrono::{TimeZone, Utc};
+use chrono::{Datelike, TimeZone, Utc};
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, TestRunner};
@@ -142,12 +142,20 @@ impl Model {
         (per_creator, per_post)
     }
 
-    fn day_totals(&self) -> BTreeMap<(String, i64), i64> {
+    /// Per creator and day (`by` = `day`) or calendar month (`month`), the gains of counted
+    /// posts.
+    fn totals(&self, by: &str) -> BTreeMap<(String, i64), i64> {
         let mut totals = BTreeMap::new();
         for (i, post) in self.posts.iter().enumerate().filter(|(i, _)| self.counted(*i)) {
             for (at, gained) in Self::gains(post) {
-                *totals.entry((self.creator_of(i).id.to_string(), at.div_euclid(DAY_MS))).or_default() +=
-                    gained as i64;
+                let key = match by {
+                    "day" => at.div_euclid(DAY_MS),
+                    _ => {
+                        let t = Utc.timestamp_millis_opt(at).unwrap();
+                        i64::from(t.year() - 1970) * 12 + i64::from(t.month0())
+                    }
+                };
+                *totals.entry((self.creator_of(i).id.to_string(), key)).or_default() += gained as i64;
             }
         }
         totals.retain(|_, v| *v != 0);
@@ -319,7 +327,8 @@ async fn apply(store: &dyn Store, model: &mut Model, step: &Step, now: i64, leas
 
 /// Runs one sequence on fresh creators; an error says where the store and the model differ.
 async fn check(db: &TestDb, store: &dyn Store, steps: &[Step], window: (i64, i64)) -> Result<(), String> {
-    let t0 = Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap().timestamp_millis();
+    // Two days before a month ends: most runs cross into the next month.
+    let t0 = Utc.with_ymd_and_hms(2026, 3, 30, 0, 0, 0).unwrap().timestamp_millis();
     let mut model = setup(store, t0).await;
     let mut now = t0;
     let mut lease_clock = Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).unwrap().timestamp_millis();
@@ -329,29 +338,31 @@ async fn check(db: &TestDb, store: &dyn Store, steps: &[Step], window: (i64, i64
     }
     let ids: Vec<CreatorId> = model.creators.iter().map(|c| c.id).collect();
     let raw = db.raw().await;
-    let mut stored = BTreeMap::new();
-    for id in &ids {
-        let rows =
-            sqlx::query("SELECT day, views FROM creator_day_views WHERE creator_id = $1 AND views <> 0")
-                .bind(id.to_string())
-                .fetch_all(&raw)
-                .await
-                .unwrap();
-        for row in rows {
-            stored.insert((id.to_string(), row.get::<i64, _>("day")), row.get::<i64, _>("views"));
+    for (table, by) in [("creator_day_views", "day"), ("creator_month_views", "month")] {
+        let mut stored = BTreeMap::new();
+        for id in &ids {
+            let sql = format!("SELECT {by} AS k, views FROM {table} WHERE creator_id = $1 AND views <> 0");
+            for row in sqlx::query(&sql).bind(id.to_string()).fetch_all(&raw).await.unwrap() {
+                stored.insert((id.to_string(), row.get::<i64, _>("k")), row.get::<i64, _>("views"));
+            }
+        }
+        let expected = model.totals(by);
+        if stored != expected {
+            raw.close().await;
+            return Err(format!("{table}: stored {stored:?}, recomputed {expected:?}"));
         }
     }
     raw.close().await;
-    let expected = model.day_totals();
-    if stored != expected {
-        return Err(format!("day totals: stored {stored:?}, recomputed {expected:?}"));
-    }
     let end = now + DAY_MS;
     let day0 = t0.div_euclid(DAY_MS) * DAY_MS;
-    // Whole days, the whole run, and a period cut mid-day at both ends.
-    let mut periods = vec![(day0, end.div_euclid(DAY_MS) * DAY_MS + DAY_MS)];
+    // Whole months, whole days, the whole run, and a period cut mid-day at both ends.
+    let month = |m: u32| Utc.with_ymd_and_hms(2026, m, 1, 0, 0, 0).unwrap().timestamp_millis();
+    let mut periods =
+        vec![(day0, end.div_euclid(DAY_MS) * DAY_MS + DAY_MS), (month(3), month(6)), (month(4), month(5))];
+    periods.push((day0 - DAY_MS, month(5) + DAY_MS));
     periods.extend((0..=(now - t0) / DAY_MS).map(|d| (day0 + d * DAY_MS, day0 + (d + 1) * DAY_MS)));
     let (a, b) = (t0 + window.0.min(window.1) * 60_000, t0 + window.0.max(window.1) * 60_000 + 1);
+    periods.push((a, b + 40 * DAY_MS));
     periods.push((a, b));
     for (from, to) in periods {
         let (want_creators, want_posts) = model.period(from, to);
