@@ -335,6 +335,7 @@ async fn worker(settings: Settings) -> anyhow::Result<()> {
     // The key must be the one `serve` marks with: a worker never makes its own.
     let key = keys::load_configured_key(&settings, IfMissing::Fail)?;
     let platforms = startup::build_platforms(&settings)?;
+    let poller_store = store.clone();
     let poller =
         std::sync::Arc::new(startup::build_poller(&settings, store, key, platforms, Default::default())?);
     let (stop, stopped) = tokio::sync::watch::channel(false);
@@ -348,8 +349,11 @@ async fn worker(settings: Settings) -> anyhow::Result<()> {
         }
         let _ = stop.send(true);
     });
-    tracing::info!(worker = poller.worker_id(), "worker polling");
+    let deliverer = std::sync::Arc::new(startup::build_deliverer(&settings, poller_store)?);
+    let delivering = tokio::spawn(crate::webhooks::run_deliverer(deliverer, stopped.clone()));
+    tracing::info!(worker = poller.worker_id(), "worker polling and delivering webhooks");
     crate::tracking::run_worker(poller, stopped).await;
+    let _ = delivering.await;
     Ok(())
 }
 

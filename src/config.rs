@@ -60,6 +60,8 @@ pub struct Settings {
     pub webhooks: WebhookSettings,
     /// The hold window, period bounds and fraud thresholds.
     pub payouts: crate::payouts::PayoutSettings,
+    /// Signed webhooks to the payout system: timeouts, retries, addresses.
+    pub outbound_webhooks: crate::webhooks::DeliverySettings,
 }
 
 /// The identity provider's webhooks (Svix signatures).
@@ -109,6 +111,7 @@ impl Default for Settings {
             tracking: crate::tracking::TrackingSettings::default(),
             webhooks: WebhookSettings { identity_secret: None, tolerance_secs: 300 },
             payouts: crate::payouts::PayoutSettings::default(),
+            outbound_webhooks: crate::webhooks::DeliverySettings::default(),
         }
     }
 }

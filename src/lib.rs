@@ -18,3 +18,4 @@ pub mod store;
 pub mod telemetry;
 pub mod tracking;
 pub mod watermark;
+pub mod webhooks;

@@ -65,7 +65,19 @@ pub struct Application {
     server: Server,
     /// The poller `serve` runs beside the HTTP server (`tracking.poll_in_serve`).
     poller: Option<Arc<Poller>>,
+    /// The webhook deliverer that runs beside it.
+    deliverer: Option<Arc<crate::webhooks::Deliverer>>,
     consent_locks: Arc<ConsentLocks>,
+}
+
+/// The outbound webhook deliverer, with an id of its own for its leases.
+pub fn build_deliverer(
+    settings: &Settings,
+    store: Arc<dyn Store>,
+) -> Result<crate::webhooks::Deliverer, StartupError> {
+    let id = format!("deliverer-{}", uuid::Uuid::new_v4());
+    crate::webhooks::Deliverer::new(store, settings.outbound_webhooks.clone(), id)
+        .map_err(StartupError::Platforms)
 }
 
 /// The platform adapters, built once and shared by the HTTP routes and the poller (so they
@@ -136,12 +148,12 @@ impl Application {
             .map(|s| crate::consent::webhook::WebhookSecret::parse(s.expose()))
             .transpose()?;
         let consent_locks = Arc::new(ConsentLocks::default());
-        let poller = if settings.tracking.poll_in_serve {
+        let (poller, deliverer) = if settings.tracking.poll_in_serve {
             let locks = consent_locks.clone();
             let poller = build_poller(settings, store.clone(), key.clone(), platforms.clone(), locks)?;
-            Some(Arc::new(poller))
+            (Some(Arc::new(poller)), Some(Arc::new(build_deliverer(settings, store.clone())?)))
         } else {
-            None
+            (None, None)
         };
         let state = web::Data::new(AppState {
             store,
@@ -160,6 +172,7 @@ impl Application {
             webhook_tolerance_secs: settings.webhooks.tolerance_secs,
             video: settings.video.clone(),
             payouts: settings.payouts.clone(),
+            deliveries: settings.outbound_webhooks.clone(),
         });
         let server = HttpServer::new(move || {
             App::new()
@@ -176,7 +189,7 @@ impl Application {
         .listen(listener)
         .map_err(bind_err)?
         .run();
-        Ok(Application { port, server, poller, consent_locks })
+        Ok(Application { port, server, poller, deliverer, consent_locks })
     }
 
     pub fn port(&self) -> u16 {
@@ -216,11 +229,16 @@ impl Application {
     /// Serves (and polls, when configured) until stopped; the poller finishes its round.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let (stop, stopped) = tokio::sync::watch::channel(false);
+        let delivering =
+            self.deliverer.map(|d| tokio::spawn(crate::webhooks::run_deliverer(d, stopped.clone())));
         let worker = self.poller.map(|poller| tokio::spawn(tracking::run_worker(poller, stopped)));
         let served = self.server.await;
         let _ = stop.send(true);
         if let Some(worker) = worker {
             let _ = worker.await;
+        }
+        if let Some(delivering) = delivering {
+            let _ = delivering.await;
         }
         served
     }

@@ -29,6 +29,7 @@ mod social_accounts;
 mod unlinking;
 mod upload;
 mod views;
+mod webhook_endpoints;
 mod webhooks;
 
 use std::sync::Arc;
@@ -63,6 +64,8 @@ pub struct AppState {
     pub spool_budget: std::sync::Arc<tokio::sync::Semaphore>,
     pub webhook_tolerance_secs: u64,
     pub payouts: crate::payouts::PayoutSettings,
+    /// Outbound webhooks: which endpoint addresses may be registered.
+    pub deliveries: crate::webhooks::DeliverySettings,
     /// Limits on video uploads, encoder quality, frames read for detection.
     pub video: crate::media::video::VideoSettings,
 }
@@ -115,6 +118,21 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
             .service(web::resource("/v1/creators/me/disputes").get(disputes::mine))
             .service(web::resource("/v1/admin/disputes").get(disputes::list))
             .service(web::resource("/v1/admin/disputes/{id}/resolve").post(disputes::resolve))
+            .service(
+                web::resource("/v1/admin/webhook-endpoints")
+                    .post(webhook_endpoints::create)
+                    .get(webhook_endpoints::list),
+            )
+            .service(
+                web::resource("/v1/admin/webhook-endpoints/{id}")
+                    .patch(webhook_endpoints::change)
+                    .delete(webhook_endpoints::delete),
+            )
+            .service(
+                web::resource("/v1/admin/webhook-endpoints/{id}/deliveries")
+                    .get(webhook_endpoints::deliveries),
+            )
+            .service(web::resource("/v1/admin/webhook-endpoints/{id}/replay").post(webhook_endpoints::replay))
             .service(web::resource("/v1/webhooks/identity").post(webhooks::identity))
             .service(
                 web::resource("/v1/creators/me/consent").post(creators::change_consent).get(creators::ledger),

@@ -8,7 +8,7 @@ use utoipa::{Modify, OpenApi};
 
 use super::{
     contents, creators, detect, disputes, earnings, export, metrics, oauth_linking, payouts, posts,
-    social_accounts, unlinking, webhooks,
+    social_accounts, unlinking, webhook_endpoints, webhooks,
 };
 use crate::domain::{AccountId, ConsentState, ContentId, CreatorId, MediaKind, Platform, PostId};
 
@@ -49,6 +49,12 @@ impl Modify for BearerAuth {
         disputes::mine,
         disputes::list,
         disputes::resolve,
+        webhook_endpoints::create,
+        webhook_endpoints::list,
+        webhook_endpoints::change,
+        webhook_endpoints::delete,
+        webhook_endpoints::deliveries,
+        webhook_endpoints::replay,
         payouts::verified_views,
         payouts::create_statement,
         payouts::statement,
@@ -71,6 +77,7 @@ impl Modify for BearerAuth {
         metrics::metrics,
         webhooks::identity,
     ),
+    components(schemas(webhook_endpoints::WebhookPayload)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;

@@ -8,6 +8,7 @@ mod contents;
 mod ids;
 mod payouts;
 mod tracking;
+mod webhooks;
 
 use chrono::{DateTime, Utc};
 
@@ -23,6 +24,7 @@ pub use payouts::{
 pub use tracking::{
     Engagement, Evidence, Platform, Post, PostSource, PostStatus, SocialAccount, ViewSnapshot,
 };
+pub use webhooks::{DeliveryState, EventType, OutboxEvent, WebhookEndpoint};
 
 /// An instant, in UTC (Unix milliseconds in the database).
 pub type Timestamp = DateTime<Utc>;

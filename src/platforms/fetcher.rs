@@ -63,8 +63,8 @@ pub struct FetchedMedia {
 
 /// Which addresses may be connected to.
 #[derive(Debug, Clone, Copy)]
-struct AddressPolicy {
-    allow_loopback: bool,
+pub(super) struct AddressPolicy {
+    pub(super) allow_loopback: bool,
 }
 
 impl AddressPolicy {
@@ -134,12 +134,12 @@ fn is_forbidden_v6(ip: Ipv6Addr) -> bool {
 }
 
 /// The client's resolver: names resolve only to addresses that pass the policy.
-struct CheckedResolver {
-    policy: AddressPolicy,
+pub(super) struct CheckedResolver {
+    pub(super) policy: AddressPolicy,
 }
 
 impl CheckedResolver {
-    async fn checked(policy: AddressPolicy, host: &str) -> Result<Vec<SocketAddr>, FetchError> {
+    pub(super) async fn checked(policy: AddressPolicy, host: &str) -> Result<Vec<SocketAddr>, FetchError> {
         let addrs: Vec<SocketAddr> =
             tokio::net::lookup_host((host, 0)).await.map_err(|_| FetchError::Unresolvable)?.collect();
         if addrs.is_empty() {

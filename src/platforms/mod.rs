@@ -9,6 +9,7 @@ pub mod fetcher;
 pub mod instagram;
 pub mod oauth;
 pub mod observation;
+pub mod outbound;
 pub mod quota;
 pub mod settings;
 pub mod start_gate;
@@ -25,6 +26,7 @@ use async_trait::async_trait;
 pub use observation::{
     Observation, PlatformError, PostPage, PostState, Profile, RefreshedToken, UserCredential, UserToken,
 };
+pub use outbound::{check_endpoint_url, checked_http_client, EndpointUrlError};
 pub use settings::PlatformSettings;
 
 use crate::domain::Platform;

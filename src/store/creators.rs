@@ -9,7 +9,8 @@ use super::columns::{from_ms, parse_id, payload_from_db, payload_to_db, to_ms};
 use super::sealed::{DataKey, SealedColumn};
 use super::{ConsentChange, ContentCursor, CreatorRepo, NewContent, NewCreator, StoreError, StoreResult};
 use crate::domain::{
-    ConsentEvent, ConsentState, Content, ContentId, Creator, CreatorId, MediaKind, Timestamp,
+    ConsentEvent, ConsentState, Content, ContentId, Creator, CreatorId, EventType, MediaKind, OutboxEvent,
+    Timestamp,
 };
 
 const CREATOR_COLUMNS: &str = "id, profile_enc, consent_state, consent_changed_at, created_at";
@@ -238,6 +239,11 @@ impl CreatorRepo for SqlStore {
             .bind(creator_id.to_string())
             .execute(&mut *tx)
             .await?;
+        if !change.grant {
+            let data = serde_json::json!({ "creator_id": creator_id });
+            let event = OutboxEvent::new(EventType::ConsentRevoked, Some(creator_id), data, change.at);
+            super::outbox::enqueue(&mut tx, &event).await?;
+        }
         tx.commit().await?;
         event_from_row(&row)
     }

@@ -18,7 +18,9 @@ use sqlx::Row;
 use super::backend::SqlStore;
 use super::columns::{from_ms, parse_id, to_ms};
 use super::{ErasureRepo, StoreResult};
-use crate::domain::{AccountId, CreatorId, ErasureReceipt, ErasureTrigger, StatementLine, Timestamp};
+use crate::domain::{
+    AccountId, CreatorId, ErasureReceipt, ErasureTrigger, EventType, OutboxEvent, StatementLine, Timestamp,
+};
 
 /// What is deleted, child tables first; each entry counts the creator's rows.
 const DELETIONS: [(&str, &str); 14] = [
@@ -90,7 +92,13 @@ impl ErasureRepo for SqlStore {
             let deleted = sqlx::query(sql).bind(&id).execute(&mut *tx).await?;
             counts.insert(table.to_owned(), deleted.rows_affected());
         }
+        counts.insert("outbox_events".to_owned(), super::outbox::forget_creator(&mut tx, &id).await?);
         let receipt = ErasureReceipt { id: Uuid::new_v4(), erased_at: at, trigger, row_counts: counts };
+        // The payout system is told whom to erase on its side: the one event that names the
+        // creator after this (kept, without an owner, until delivered; see docs/payouts.md).
+        let data = serde_json::json!({ "creator_id": creator_id, "erasure_receipt_id": receipt.id });
+        let erased = OutboxEvent::new(EventType::CreatorErased, None, data, at);
+        super::outbox::enqueue(&mut tx, &erased).await?;
         let row_counts = serde_json::to_string(&receipt.row_counts).unwrap_or_else(|_| "{}".into());
         sqlx::query(
             "INSERT INTO erasure_receipts (id, erased_at, trigger_kind, row_counts) VALUES ($1, $2, $3, $4)",

@@ -3,14 +3,14 @@
 
 use async_trait::async_trait;
 use sqlx::any::AnyRow;
-use sqlx::Row;
+use sqlx::{Any, Row, Transaction};
 use uuid::Uuid;
 
 use super::backend::SqlStore;
 use super::columns::{from_ms, opt_from_ms, parse_id, to_ms};
 use super::rollup::recount_post;
 use super::{StoreError, StoreResult};
-use crate::domain::{FlagKind, PostFlag, PostId, Timestamp};
+use crate::domain::{CreatorId, EventType, FlagKind, OutboxEvent, PostFlag, PostId, Timestamp};
 
 /// Flags raised and cleared.
 #[async_trait]
@@ -34,6 +34,27 @@ const FLAG_COLUMNS: &str = "id, post_id, kind, detail, raised_at, cleared_at, cl
 /// Raises a flag: (id, post id, kind, detail, raised at). Also run inside a poll's transaction.
 pub(super) const INSERT_FLAG: &str =
     "INSERT INTO post_flags (id, post_id, kind, detail, raised_at) VALUES ($1, $2, $3, $4, $5)";
+
+/// Writes `flag.raised` or `flag.cleared` for a flag to the outbox, inside `tx`.
+pub(super) async fn announce(
+    tx: &mut Transaction<'static, Any>,
+    event_type: EventType,
+    flag: &PostFlag,
+    at: Timestamp,
+) -> StoreResult<()> {
+    let owner = sqlx::query("SELECT creator_id FROM posts WHERE id = $1")
+        .bind(flag.post_id.to_string())
+        .fetch_one(&mut **tx)
+        .await?;
+    let creator_id: CreatorId = parse_id(&owner.try_get::<String, _>("creator_id")?)?;
+    let data = serde_json::json!({
+        "flag_id": flag.id,
+        "post_id": flag.post_id,
+        "creator_id": creator_id,
+        "kind": flag.kind.as_str(),
+    });
+    super::outbox::enqueue(tx, &OutboxEvent::new(event_type, Some(creator_id), data, at)).await
+}
 
 fn flag_from_row(row: &AnyRow) -> StoreResult<PostFlag> {
     let kind: String = row.try_get("kind")?;
@@ -68,6 +89,7 @@ impl FlagRepo for SqlStore {
             .await?;
         let flag = flag_from_row(&row)?;
         recount_post(&mut tx, &flag.post_id.to_string()).await?;
+        announce(&mut tx, EventType::FlagRaised, &flag, at).await?;
         tx.commit().await?;
         Ok(flag)
     }
@@ -129,6 +151,9 @@ impl FlagRepo for SqlStore {
         // The flag row is locked before the post's (the order erasure deletes them in).
         if let Some(flag) = &flag {
             recount_post(&mut tx, &flag.post_id.to_string()).await?;
+            if flag.cleared_at.map(to_ms) == Some(to_ms(at)) {
+                announce(&mut tx, EventType::FlagCleared, flag, at).await?;
+            }
         }
         tx.commit().await?;
         Ok(flag)

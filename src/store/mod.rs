@@ -18,6 +18,7 @@ mod history;
 mod keystore;
 mod models;
 mod oauth_links;
+mod outbox;
 mod payouts;
 mod poll_result;
 mod polling;
@@ -51,6 +52,7 @@ pub use history::AccountHistoryRepo;
 pub use keystore::{KeyStore, MasterKey, MasterKeys};
 pub use models::*;
 pub use oauth_links::OAuthLinkRepo;
+pub use outbox::{AttemptRecord, DeliveryRecord, EndpointWithSecret, LeasedDelivery, WebhookRepo};
 pub use sealed::{DataKey, SealedColumn};
 pub use sqlite::{claim_sole_process, SoleProcess};
 
@@ -337,6 +339,7 @@ pub trait Store:
     + AccountHistoryRepo
     + DisputeRepo
     + ServiceTokenRepo
+    + WebhookRepo
 {
 }
 impl<
@@ -351,7 +354,8 @@ impl<
             + FlagRepo
             + AccountHistoryRepo
             + DisputeRepo
-            + ServiceTokenRepo,
+            + ServiceTokenRepo
+            + WebhookRepo,
     > Store for T
 {
 }

@@ -13,8 +13,8 @@ use super::columns::{from_ms, parse_id, placeholders, to_ms, Backend};
 use super::rollup::{recount_post, PeriodSplit};
 use super::{PayoutRepo, StoreError, StoreResult};
 use crate::domain::{
-    Clawback, CreatorId, CreatorViews, PostGains, PostId, PostViews, Statement, StatementDraft,
-    StatementTotal, Timestamp,
+    Clawback, CreatorId, CreatorViews, EventType, OutboxEvent, PostGains, PostId, PostViews, Statement,
+    StatementDraft, StatementTotal, Timestamp,
 };
 
 /// The gains of counted posts' snapshots observed in `[$a, $b)`, with their creators.
@@ -290,6 +290,13 @@ impl PayoutRepo for SqlStore {
             .execute(&mut *tx)
             .await?;
         }
+        let data = serde_json::json!({
+            "statement_id": id,
+            "period_start": from.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            "period_end": to.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        });
+        super::outbox::enqueue(&mut tx, &OutboxEvent::new(EventType::StatementCreated, None, data, at))
+            .await?;
         tx.commit().await?;
         Ok((self.statement_in(id).await?.ok_or(StoreError::NotFound)?, true))
     }

@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use super::columns::to_ms;
 use super::{PollCompletion, SnapshotWrite, StoreError, StoreResult};
+use crate::domain::{EventType, OutboxEvent, PostStatus};
 
 /// Writes `done` for the post `post_id`; says whether a snapshot was written.
 pub(super) async fn write(
@@ -51,16 +52,26 @@ pub(super) async fn write(
     // A snapshot's flags are raised once, with the snapshot; a check's (no views) with it.
     if snapshot.is_none() || snapshot == Some(SnapshotWrite::Inserted) {
         for (kind, detail) in &done.flags {
+            let flag_id = Uuid::new_v4();
             sqlx::query(super::flags::INSERT_FLAG)
-                .bind(Uuid::new_v4().to_string())
+                .bind(flag_id.to_string())
                 .bind(post_id)
                 .bind(kind.as_str())
                 .bind(detail)
                 .bind(to_ms(done.observed_at))
                 .execute(&mut **tx)
                 .await?;
+            let data = serde_json::json!({
+                "flag_id": flag_id, "post_id": done.post_id, "creator_id": done.creator_id, "kind": kind.as_str(),
+            });
+            let event =
+                OutboxEvent::new(EventType::FlagRaised, Some(done.creator_id), data, done.observed_at);
+            super::outbox::enqueue(tx, &event).await?;
         }
     }
+    let before =
+        sqlx::query("SELECT status FROM posts WHERE id = $1").bind(post_id).fetch_one(&mut **tx).await?;
+    let was_verified = sqlx::Row::try_get::<String, _>(&before, "status")? == PostStatus::Verified.as_str();
     let evidence = done.evidence.as_ref();
     sqlx::query(
         "UPDATE posts SET status = $2, status_reason = $3, next_poll_at = $4, failures = $5, last_polled_at = $6, \
@@ -84,5 +95,14 @@ pub(super) async fn write(
     .execute(&mut **tx)
     .await?;
     super::rollup::recount_post(tx, post_id).await?;
+    let is_verified = done.status == PostStatus::Verified;
+    if was_verified != is_verified {
+        let event_type = if is_verified { EventType::PostVerified } else { EventType::PostUnverified };
+        let data = serde_json::json!({
+            "post_id": done.post_id, "creator_id": done.creator_id, "status": done.status.as_str(),
+        });
+        let event = OutboxEvent::new(event_type, Some(done.creator_id), data, done.observed_at);
+        super::outbox::enqueue(tx, &event).await?;
+    }
     Ok(snapshot)
 }

@@ -30,6 +30,7 @@ mod log_guard;
 mod media_fetch;
 mod oauth_linking;
 mod openapi;
+mod outbound_webhooks;
 mod payouts;
 mod platforms;
 mod refreshed_tokens;

@@ -13,7 +13,7 @@ use crate::support::{TestApp, TestDb};
 const OAUTH_CALLBACK: &str = "/v1/social-accounts/oauth/{platform}/callback";
 
 /// Every route the service offers.
-const ROUTES: [(&str, &str); 32] = [
+const ROUTES: [(&str, &str); 38] = [
     ("post", "/v1/creators/me"),
     ("get", "/v1/creators/me"),
     ("post", "/v1/creators/me/consent"),
@@ -46,6 +46,12 @@ const ROUTES: [(&str, &str); 32] = [
     ("post", "/v1/admin/flags/{id}/clear"),
     ("delete", "/v1/creators/me"),
     ("post", "/v1/webhooks/identity"),
+    ("post", "/v1/admin/webhook-endpoints"),
+    ("get", "/v1/admin/webhook-endpoints"),
+    ("patch", "/v1/admin/webhook-endpoints/{id}"),
+    ("delete", "/v1/admin/webhook-endpoints/{id}"),
+    ("get", "/v1/admin/webhook-endpoints/{id}/deliveries"),
+    ("post", "/v1/admin/webhook-endpoints/{id}/replay"),
 ];
 
 #[tokio::test]
