@@ -5,6 +5,8 @@ COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 COPY migrations ./migrations
 COPY benches ./benches
+# `/docs` serves its renderer from the binary.
+COPY assets ./assets
 # `viewmark demo` compiles in its pictures and its stand-in identity provider's keys.
 COPY fixtures/images ./fixtures/images
 COPY fixtures/demo ./fixtures/demo

@@ -332,6 +332,7 @@ async fn worker(settings: Settings) -> anyhow::Result<()> {
     let _sole = claim_database(&settings)?;
     let _ = crate::telemetry::metrics();
     let store = startup::open_store(&settings, true).await?;
+    startup::adopt_policy(store.as_ref(), &settings.consent).await?;
     // The key must be the one `serve` marks with: a worker never makes its own.
     let key = keys::load_configured_key(&settings, IfMissing::Fail)?;
     let platforms = startup::build_platforms(&settings)?;
@@ -349,11 +350,18 @@ async fn worker(settings: Settings) -> anyhow::Result<()> {
         }
         let _ = stop.send(true);
     });
+    let sweeping = settings.retention.enabled.then(|| {
+        let sweeper = startup::build_sweeper(&settings, poller_store.clone());
+        tokio::spawn(crate::consent::retention::run_sweeper(sweeper, stopped.clone()))
+    });
     let deliverer = std::sync::Arc::new(startup::build_deliverer(&settings, poller_store)?);
     let delivering = tokio::spawn(crate::webhooks::run_deliverer(deliverer, stopped.clone()));
     tracing::info!(worker = poller.worker_id(), "worker polling and delivering webhooks");
     crate::tracking::run_worker(poller, stopped).await;
     let _ = delivering.await;
+    if let Some(sweeping) = sweeping {
+        let _ = sweeping.await;
+    }
     Ok(())
 }
 

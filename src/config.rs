@@ -62,6 +62,8 @@ pub struct Settings {
     pub payouts: crate::payouts::PayoutSettings,
     /// Signed webhooks to the payout system: timeouts, retries, addresses.
     pub outbound_webhooks: crate::webhooks::DeliverySettings,
+    /// How long what the privacy policy lets expire is kept, and how often it is swept.
+    pub retention: crate::consent::retention::RetentionSettings,
 }
 
 /// The identity provider's webhooks (Svix signatures).
@@ -105,13 +107,18 @@ impl Default for Settings {
                 jwks_max_stale_secs: 3600,
                 ..AuthSettings::default()
             },
-            consent: ConsentSettings { policy_version: "2026-01".into(), minimum_age: 13 },
+            consent: ConsentSettings {
+                policy_version: "2026-01".into(),
+                minimum_age: 13,
+                regrant_grace_days: 30,
+            },
             rate_limit: RateLimitSettings { per_minute: 600, burst: 60 },
             platforms: crate::platforms::PlatformSettings::default(),
             tracking: crate::tracking::TrackingSettings::default(),
             webhooks: WebhookSettings { identity_secret: None, tolerance_secs: 300 },
             payouts: crate::payouts::PayoutSettings::default(),
             outbound_webhooks: crate::webhooks::DeliverySettings::default(),
+            retention: crate::consent::retention::RetentionSettings::default(),
         }
     }
 }

@@ -12,6 +12,7 @@ use actix_web::{web, App, HttpServer};
 use crate::api::{self, request_id, AppState};
 use crate::config::Settings;
 use crate::consent::locks::ConsentLocks;
+use crate::consent::ConsentSettings;
 use crate::keys::{self, IfMissing};
 use crate::media::image_io::ImageLimits;
 use crate::platforms::fetcher::MediaFetcher;
@@ -45,6 +46,18 @@ pub async fn open_store(settings: &Settings, migrate: bool) -> Result<Arc<dyn St
     Ok(store::connect(settings.database_url().expose(), &options).await?)
 }
 
+/// Adopts the configured policy version if no process has yet: creators who consented under
+/// another one have the grace period to re-grant (`store::PolicyRepo`). `serve` and `worker`
+/// adopt at start; one-off commands (an erasure above all) never wait on it.
+pub async fn adopt_policy(store: &dyn Store, consent: &ConsentSettings) -> Result<(), StartupError> {
+    let now = chrono::Utc::now();
+    let due = now + chrono::Duration::days(i64::from(consent.regrant_grace_days));
+    if store.adopt_policy(&consent.policy_version, now, due).await? {
+        tracing::info!(policy_version = %consent.policy_version, "privacy policy version adopted");
+    }
+    Ok(())
+}
+
 /// How the configured database and key store are opened.
 pub fn connect_options(settings: &Settings, migrate: bool) -> Result<ConnectOptions, StartupError> {
     // Refused before the keys are loaded: a mistyped URL must not leave key files behind.
@@ -67,7 +80,15 @@ pub struct Application {
     poller: Option<Arc<Poller>>,
     /// The webhook deliverer that runs beside it.
     deliverer: Option<Arc<crate::webhooks::Deliverer>>,
+    /// The retention sweeper that runs beside it.
+    sweeper: Option<Arc<crate::consent::retention::Sweeper>>,
     consent_locks: Arc<ConsentLocks>,
+}
+
+/// The retention sweeper, with an id of its own for its lease.
+pub fn build_sweeper(settings: &Settings, store: Arc<dyn Store>) -> Arc<crate::consent::retention::Sweeper> {
+    let owner = format!("sweeper-{}", uuid::Uuid::new_v4());
+    Arc::new(crate::consent::retention::Sweeper::new(store, settings.retention.clone(), owner))
 }
 
 /// The outbound webhook deliverer, with an id of its own for its leases.
@@ -122,6 +143,7 @@ impl Application {
     /// and binds the listener.
     pub async fn build(settings: Settings) -> Result<Application, StartupError> {
         let store = open_store(&settings, true).await?;
+        adopt_policy(store.as_ref(), &settings.consent).await?;
         tracing::info!(backend = store.backend().as_str(), "database ready");
         let key = keys::load_configured_key(&settings, IfMissing::Create)?;
         Application::build_with(&settings, store, key)
@@ -155,6 +177,8 @@ impl Application {
         } else {
             (None, None)
         };
+        let sweeper = (settings.tracking.poll_in_serve && settings.retention.enabled)
+            .then(|| build_sweeper(settings, store.clone()));
         let state = web::Data::new(AppState {
             store,
             key,
@@ -189,7 +213,7 @@ impl Application {
         .listen(listener)
         .map_err(bind_err)?
         .run();
-        Ok(Application { port, server, poller, deliverer, consent_locks })
+        Ok(Application { port, server, poller, deliverer, sweeper, consent_locks })
     }
 
     pub fn port(&self) -> u16 {
@@ -231,6 +255,8 @@ impl Application {
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let delivering =
             self.deliverer.map(|d| tokio::spawn(crate::webhooks::run_deliverer(d, stopped.clone())));
+        let sweeping =
+            self.sweeper.map(|s| tokio::spawn(crate::consent::retention::run_sweeper(s, stopped.clone())));
         let worker = self.poller.map(|poller| tokio::spawn(tracking::run_worker(poller, stopped)));
         let served = self.server.await;
         let _ = stop.send(true);
@@ -239,6 +265,9 @@ impl Application {
         }
         if let Some(delivering) = delivering {
             let _ = delivering.await;
+        }
+        if let Some(sweeping) = sweeping {
+            let _ = sweeping.await;
         }
         served
     }

@@ -27,6 +27,8 @@ CREATE TABLE outbox_deliveries (
     endpoint_id      TEXT NOT NULL REFERENCES webhook_endpoints(id) ON DELETE CASCADE,
     state            TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'failed')),
     attempts         BIGINT NOT NULL DEFAULT 0,
+    window_start     BIGINT NOT NULL,           -- the retry window opens here: the event, or a replay
+    window_attempts  BIGINT NOT NULL DEFAULT 0, -- attempts since then (the backoff's exponent)
     next_attempt_at  BIGINT NOT NULL,
     lease_owner      TEXT,
     lease_expires_at BIGINT,

@@ -326,3 +326,48 @@ pub async fn get(
     }
     Ok(HttpResponse::Ok().json(ContentView::from(&content)))
 }
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ContentDeleted {
+    content_id: ContentId,
+    /// Posts of it no longer tracked (status `stopped`, reason `content_deleted`).
+    posts_stopped: u64,
+}
+
+/// `DELETE /v1/contents/{id}`: deletes one upload. Its payload mapping, hash and references
+/// go, so its mark detects as unknown; its posts stop being tracked, and no request about
+/// them leaves after the answer; lines already in statements stay. For its creator, or the
+/// generator's service token (`content:write`).
+#[utoipa::path(delete, path = "/v1/contents/{id}", tag = "contents", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Content id")),
+    responses(
+        (status = 200, description = "Deleted", body = ContentDeleted),
+        (status = 404, description = "No such content (or not the caller's)", body = ErrorDoc),
+    ))]
+pub async fn delete(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<ContentId>,
+) -> Result<HttpResponse, ApiError> {
+    // Who may delete is settled before anything is looked up.
+    let owner = match &caller {
+        Caller::Service(_) => {
+            caller.service_with(service_token::CONTENT_WRITE)?;
+            None
+        }
+        Caller::Creator(_) => Some(current_creator(&state, &caller).await?.id),
+    };
+    let content = state.store.content(*id).await?.ok_or_else(not_found)?;
+    if owner.is_some_and(|owner| owner != content.creator_id) {
+        return Err(not_found());
+    }
+    let stopped = crate::consent::changes::delete_content(
+        state.store.as_ref(),
+        &state.consent_locks,
+        content.creator_id,
+        content.id,
+    )
+    .await?
+    .ok_or_else(not_found)?;
+    Ok(HttpResponse::Ok().json(ContentDeleted { content_id: content.id, posts_stopped: stopped }))
+}

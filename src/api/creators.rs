@@ -11,10 +11,12 @@ use super::auth::{current_creator, Caller};
 use super::error::ErrorDoc;
 use super::error::{store_error, ApiError};
 use super::AppState;
-use crate::consent::changes::JoinError;
+use crate::consent::changes::{Correction, CorrectionError, JoinError};
 use crate::consent::{self, AdmissionError, JoinRequest};
-use crate::domain::{ConsentEvent, ConsentState, Creator, CreatorId};
-use crate::store::ConsentChange;
+use crate::domain::{
+    ConsentEvent, ConsentState, Creator, CreatorId, ErasureReason, ErasureReceipt, ErasureTrigger,
+};
+use crate::store::{ConsentChange, ProfileChange};
 
 /// The channel recorded on ledger events made through this API.
 const CHANNEL: &str = "api";
@@ -42,9 +44,18 @@ struct CreatorView {
     display_name: Option<String>,
     birth_year: Option<i32>,
     tracking_consent: ConsentView,
-    /// "active", or "restricted" while tracking consent is revoked: the data is kept (and
-    /// exported) but nothing is processed.
+    /// "active", "restricted" while tracking consent is revoked (the data is kept and
+    /// exported, but nothing is processed), or "paused" past the date to re-grant under a
+    /// new policy version.
     processing: &'static str,
+    /// The policy version of the creator's latest grant.
+    policy_version: String,
+    /// The policy in force is newer than the one consented to: grant again with it
+    /// (`POST /v1/creators/me/consent`, `{"tracking": true, "policy_version": ...}`).
+    consent_outdated: bool,
+    /// While outdated: tracking pauses from then until the creator grants again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    regrant_by: Option<DateTime<Utc>>,
     created_at: DateTime<Utc>,
 }
 
@@ -70,14 +81,24 @@ struct EventView {
     occurred_at: DateTime<Utc>,
 }
 
-impl From<&Creator> for CreatorView {
-    fn from(c: &Creator) -> Self {
+impl CreatorView {
+    /// The creator as shown, with the policy version in force.
+    fn of(c: &Creator, current_policy: &str) -> Self {
+        let outdated = c.policy_version != current_policy;
+        let paused = outdated && c.regrant_due_at.is_some_and(|due| due <= Utc::now());
         CreatorView {
             id: c.id,
             display_name: c.display_name.clone(),
             birth_year: c.birth_year,
             tracking_consent: ConsentView { state: c.consent, changed_at: c.consent_changed_at },
-            processing: if c.consent == ConsentState::Revoked { "restricted" } else { "active" },
+            processing: match (c.consent, paused) {
+                (ConsentState::Revoked, _) => "restricted",
+                (ConsentState::Granted, true) => "paused",
+                (ConsentState::Granted, false) => "active",
+            },
+            policy_version: c.policy_version.clone(),
+            consent_outdated: outdated,
+            regrant_by: if outdated { c.regrant_due_at } else { None },
             created_at: c.created_at,
         }
     }
@@ -153,21 +174,96 @@ pub async fn join(
         ),
         JoinError::Store(e) => store_error(e),
     })?;
-    Ok(HttpResponse::Created().json(CreatorView::from(&creator)))
+    Ok(HttpResponse::Created().json(CreatorView::of(&creator, &state.consent.policy_version)))
 }
 
 /// `GET /v1/creators/me`.
 #[utoipa::path(get, path = "/v1/creators/me", tag = "creators", security(("bearer" = [])),
     responses((status = 200, body = CreatorView), (status = 404, description = "Not joined", body = ErrorDoc)))]
 pub async fn me(
-    _state: web::Data<AppState>,
+    state: web::Data<AppState>,
     JoinedCreator(creator): JoinedCreator,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(CreatorView::from(&creator)))
+    Ok(HttpResponse::Ok().json(CreatorView::of(&creator, &state.consent.policy_version)))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CorrectionBody {
+    /// The name shown; `null` removes it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, nullable)]
+    display_name: Option<Option<String>>,
+    /// A birth year that puts the creator under the minimum age erases them, as a join
+    /// would have been refused.
+    birth_year: Option<i32>,
+}
+
+/// A field given, `null` included (`Some(None)`), as opposed to one left out (`None`).
+fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+/// `PATCH /v1/creators/me`: corrects the profile (the right to rectification). Only the
+/// fields given change; the change is ledgered with the fields it changed (in the export).
+#[utoipa::path(patch, path = "/v1/creators/me", tag = "creators", security(("bearer" = [])),
+    request_body = CorrectionBody,
+    responses(
+        (status = 200, description = "The profile as corrected", body = CreatorView),
+        (status = 400, description = "Nothing to correct, a bad display name or birth year", body = ErrorDoc),
+        (status = 403, description = "The birth year is under the minimum age: the creator was erased", body = ErrorDoc),
+        (status = 404, description = "Not joined", body = ErrorDoc),
+    ))]
+pub async fn correct(
+    state: web::Data<AppState>,
+    JoinedCreator(creator): JoinedCreator,
+    body: web::Json<CorrectionBody>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    if body.display_name.is_none() && body.birth_year.is_none() {
+        return Err(ApiError::bad_request("nothing_to_correct", "give display_name or birth_year"));
+    }
+    let change = ProfileChange {
+        display_name: body.display_name,
+        birth_year: body.birth_year,
+        channel: CHANNEL.into(),
+        actor: creator.id.to_string(),
+        at: Utc::now(),
+    };
+    let corrected = consent::changes::correct_profile(
+        state.store.as_ref(),
+        &state.consent,
+        &state.consent_locks,
+        &creator,
+        change,
+    )
+    .await
+    .map_err(|e| match e {
+        CorrectionError::Refused(refusal) => admission_error(refusal),
+        CorrectionError::NotFound => {
+            ApiError::new(StatusCode::NOT_FOUND, "not_joined", "you have not joined the Creator Program")
+        }
+        CorrectionError::Store(e) => store_error(e),
+    })?;
+    match corrected {
+        Correction::Corrected(creator) => {
+            Ok(HttpResponse::Ok().json(CreatorView::of(&creator, &state.consent.policy_version)))
+        }
+        Correction::Erased { receipt, refusal } => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "under_minimum_age",
+            format!("{refusal}: everything held about you was erased (receipt {})", receipt.id),
+        )),
+    }
 }
 
 /// `POST /v1/creators/me/consent`: `{"tracking": false}` revokes, `true` grants again. Only a
-/// change of state is recorded: asking for the state already in force appends nothing.
+/// change is recorded: asking for the state already in force appends nothing, except a grant
+/// under a newer policy version than the creator's, which renews their consent.
 #[utoipa::path(post, path = "/v1/creators/me/consent", tag = "creators", security(("bearer" = [])),
     request_body = ConsentBody,
     responses(
@@ -183,7 +279,10 @@ pub async fn change_consent(
     let wanted = if body.tracking { ConsentState::Granted } else { ConsentState::Revoked };
     let policy_version =
         consent::policy_version(body.policy_version.as_deref(), &state.consent).map_err(admission_error)?;
-    if creator.consent != wanted {
+    // A grant under a newer policy version than the creator's is recorded too: it renews
+    // their consent (and ends a pause for it).
+    let renewal = body.tracking && creator.policy_version != policy_version;
+    if creator.consent != wanted || renewal {
         let change = ConsentChange {
             grant: body.tracking,
             policy_version,
@@ -212,16 +311,42 @@ async fn ledger_response(state: &AppState, caller: &Caller) -> Result<HttpRespon
         .json(LedgerView { state: creator.consent, events: events.iter().map(EventView::from).collect() }))
 }
 
+/// An erasure receipt as the API shows it: counts only, nothing personal.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(super) struct ReceiptView {
+    receipt_id: uuid::Uuid,
+    erased_at: DateTime<Utc>,
+    /// `api`, `webhook`, `operator` or `admin`.
+    trigger: &'static str,
+    /// Why an admin erased (`minor`, `request` or `legal`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<ErasureReason>,
+    /// Rows removed (or tombstoned) per table.
+    row_counts: std::collections::BTreeMap<String, u64>,
+}
+
+impl From<ErasureReceipt> for ReceiptView {
+    fn from(r: ErasureReceipt) -> Self {
+        ReceiptView {
+            receipt_id: r.id,
+            erased_at: r.erased_at,
+            trigger: r.trigger.as_str(),
+            reason: r.trigger.reason(),
+            row_counts: r.row_counts,
+        }
+    }
+}
+
 /// `DELETE /v1/creators/me`: erases everything held about the caller at once. Tracking stops
 /// in the same transaction; payout statements keep their totals under a tombstone id. The
 /// answer is the erasure receipt (counts only, nothing personal).
 #[utoipa::path(delete, path = "/v1/creators/me", tag = "creators", security(("bearer" = [])),
     responses(
-        (status = 200, description = "Erased; the receipt"),
+        (status = 200, description = "Erased; the receipt", body = ReceiptView),
         (status = 404, description = "Not joined (or already erased)", body = ErrorDoc),
     ))]
 pub async fn erase(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
-    let (user_id, trigger) = (&caller.creator()?.user_id, crate::domain::ErasureTrigger::Api);
+    let (user_id, trigger) = (&caller.creator()?.user_id, ErasureTrigger::Api);
     let receipt = consent::changes::erase_user(
         state.store.as_ref(),
         &state.consent_locks,
@@ -233,9 +358,41 @@ pub async fn erase(state: web::Data<AppState>, caller: Caller) -> Result<HttpRes
     .ok_or_else(|| {
         ApiError::new(StatusCode::NOT_FOUND, "not_joined", "you have not joined the Creator Program")
     })?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({
-        "receipt_id": receipt.id,
-        "erased_at": receipt.erased_at,
-        "row_counts": receipt.row_counts,
-    })))
+    Ok(HttpResponse::Ok().json(ReceiptView::from(receipt)))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AdminEraseBody {
+    /// `minor` (found to be under the minimum age), `request` (asked by another channel) or
+    /// `legal` (a legal obligation); kept on the receipt.
+    reason: ErasureReason,
+}
+
+/// `POST /v1/admin/creators/{id}/erase` (scope `admin`): the same erasure and receipt as the
+/// creator's own, for a reason the receipt keeps.
+#[utoipa::path(post, path = "/v1/admin/creators/{id}/erase", tag = "admin", security(("bearer" = [])),
+    params(("id" = CreatorId, Path, description = "Creator id")),
+    request_body = AdminEraseBody,
+    responses(
+        (status = 200, description = "Erased; the receipt", body = ReceiptView),
+        (status = 400, description = "No reason, or an unknown one", body = ErrorDoc),
+        (status = 403, description = "Not an admin token", body = ErrorDoc),
+        (status = 404, description = "No such creator (or already erased)", body = ErrorDoc),
+    ))]
+pub async fn admin_erase(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<uuid::Uuid>,
+    body: web::Json<AdminEraseBody>,
+) -> Result<HttpResponse, ApiError> {
+    let admin = caller.service_with(super::auth::service_token::ADMIN)?;
+    let trigger = ErasureTrigger::Admin(body.reason);
+    let creator_id = CreatorId::from(*id);
+    let receipt =
+        consent::changes::erase(state.store.as_ref(), &state.consent_locks, creator_id, trigger, Utc::now())
+            .await?
+            .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such creator"))?;
+    tracing::info!(receipt_id = %receipt.id, token_id = %admin.token_id, reason = body.reason.as_str(), "creator erased by an admin");
+    Ok(HttpResponse::Ok().json(ReceiptView::from(receipt)))
 }

@@ -33,6 +33,9 @@ pub struct ErrorDetailDoc {
     message: String,
 }
 
+/// The `Retry-After` of a 429 or 503 whose cause names no wait of its own.
+const DEFAULT_RETRY_AFTER_SECS: u64 = 5;
+
 /// An error answered to the caller: a status, a stable machine-readable code and a message
 /// written for people.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -75,7 +78,13 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         let mut response = json_error(self.status, self.code, &self.message);
-        if let Some(seconds) = self.retry_after {
+        // Every 429 and 503 says when to come back: the error's own wait, or a short default.
+        let retry_after = self.retry_after.or(match self.status {
+            StatusCode::TOO_MANY_REQUESTS => Some(DEFAULT_RETRY_AFTER_SECS),
+            StatusCode::SERVICE_UNAVAILABLE => Some(DEFAULT_RETRY_AFTER_SECS),
+            _ => None,
+        });
+        if let Some(seconds) = retry_after {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         if self.status == StatusCode::UNAUTHORIZED {
@@ -158,5 +167,25 @@ pub fn store_error(err: crate::store::StoreError) -> ApiError {
             tracing::error!(error = %other, "storage failure");
             ApiError::internal()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_429_and_503_says_when_to_retry() {
+        let retry_after = |e: ApiError| {
+            e.error_response()
+                .headers()
+                .get(header::RETRY_AFTER)
+                .map(|v| v.to_str().unwrap_or("?").to_owned())
+        };
+        assert_eq!(retry_after(ApiError::unavailable("down")), Some("5".into()));
+        let limited = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "slow down");
+        assert_eq!(retry_after(limited.clone()), Some("5".into()));
+        assert_eq!(retry_after(limited.with_retry_after(7)), Some("7".into()));
+        assert_eq!(retry_after(ApiError::bad_request("bad", "no")), None);
     }
 }

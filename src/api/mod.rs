@@ -106,13 +106,16 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
             .service(web::resource("/readyz").get(health::readyz))
             .service(web::resource("/openapi.json").get(openapi::document))
             .service(web::resource("/docs").get(openapi::docs_page))
+            .service(web::resource("/docs/redoc.standalone.js").get(openapi::docs_script))
             .service(web::resource("/metrics").get(metrics::metrics))
             .service(
                 web::resource("/v1/creators/me")
                     .post(creators::join)
                     .get(creators::me)
+                    .patch(creators::correct)
                     .delete(creators::erase),
             )
+            .service(web::resource("/v1/admin/creators/{id}/erase").post(creators::admin_erase))
             .service(web::resource("/v1/creators/me/export").get(export::export))
             .service(web::resource("/v1/creators/me/earnings").get(earnings::earnings))
             .service(web::resource("/v1/creators/me/disputes").get(disputes::mine))
@@ -138,7 +141,7 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
                 web::resource("/v1/creators/me/consent").post(creators::change_consent).get(creators::ledger),
             )
             .service(web::resource("/v1/contents").post(contents::enroll).get(contents::list))
-            .service(web::resource("/v1/contents/{id}").get(contents::get))
+            .service(web::resource("/v1/contents/{id}").get(contents::get).delete(contents::delete))
             .service(web::resource("/v1/detect").post(detect::detect))
             .service(
                 web::resource("/v1/social-accounts").post(social_accounts::link).get(social_accounts::list),

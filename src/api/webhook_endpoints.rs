@@ -182,6 +182,11 @@ fn not_found() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such webhook endpoint")
 }
 
+/// Answers 404 unless the endpoint exists.
+async fn existing(state: &AppState, id: Uuid) -> Result<(), ApiError> {
+    state.store.endpoint(id).await?.map(|_| ()).ok_or_else(not_found)
+}
+
 /// A new signing secret: 32 random bytes, `whsec_` and base64.
 fn new_secret() -> String {
     let mut bytes = [0u8; 32];
@@ -310,7 +315,7 @@ pub async fn deliveries(
     if limit == 0 || limit > MAX_LOG_PAGE {
         return Err(ApiError::bad_request("bad_limit", format!("limit must be 1 to {MAX_LOG_PAGE}")));
     }
-    state.store.endpoint(*id).await?.ok_or_else(not_found)?;
+    existing(&state, *id).await?;
     // Event ids are `msg_` and a UUID: the cursor holds the UUID.
     let before = query
         .cursor
@@ -347,7 +352,7 @@ pub async fn replay(
     body: web::Json<ReplayBody>,
 ) -> Result<HttpResponse, ApiError> {
     let admin = caller.service_with(service_token::ADMIN)?;
-    state.store.endpoint(*id).await?.ok_or_else(not_found)?;
+    existing(&state, *id).await?;
     let replayed = state.store.replay(*id, body.since, Utc::now()).await?;
     tracing::info!(endpoint_id = %id, token_id = %admin.token_id, replayed, "webhook deliveries replayed");
     Ok(HttpResponse::Accepted().json(Replayed { replayed }))

@@ -10,9 +10,11 @@
 //! command that revokes or erases goes through here.
 
 use super::locks::ConsentLocks;
-use super::{admit, AdmissionError, ConsentSettings, JoinRequest};
-use crate::domain::{AccountId, ConsentEvent, Creator, CreatorId, ErasureReceipt, ErasureTrigger, Timestamp};
-use crate::store::{ConsentChange, NewCreator, Store, StoreError, StoreResult};
+use super::{admit, check_birth_year, parse_display_name, AdmissionError, ConsentSettings, JoinRequest};
+use crate::domain::{
+    AccountId, ConsentEvent, ContentId, Creator, CreatorId, ErasureReceipt, ErasureTrigger, Timestamp,
+};
+use crate::store::{ConsentChange, NewCreator, ProfileChange, Store, StoreError, StoreResult};
 
 /// Why a join did not happen.
 #[derive(Debug, thiserror::Error)]
@@ -66,6 +68,57 @@ pub async fn join(
     tracing::info!(creator_id = %creator.id, "creator joined");
     super::count_event("joined", via(channel));
     Ok(creator)
+}
+
+/// What a correction of the profile came to.
+#[derive(Debug)]
+pub enum Correction {
+    /// The profile as now.
+    Corrected(Creator),
+    /// The corrected birth year puts the creator under the minimum age: erased, as a join
+    /// would have been refused, and the refusal remembered as at join.
+    Erased { receipt: ErasureReceipt, refusal: AdmissionError },
+}
+
+/// Why a correction did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum CorrectionError {
+    #[error(transparent)]
+    Refused(#[from] AdmissionError),
+    #[error("no such creator")]
+    NotFound,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Corrects the creator's display name (`Some(None)` removes it) and birth year under the
+/// rules of joining; the change is ledgered with the fields it changed.
+pub async fn correct_profile(
+    store: &dyn Store,
+    settings: &ConsentSettings,
+    locks: &ConsentLocks,
+    creator: &Creator,
+    mut change: ProfileChange,
+) -> Result<Correction, CorrectionError> {
+    if let Some(Some(name)) = &change.display_name {
+        change.display_name = Some(Some(parse_display_name(name)?));
+    }
+    if let Some(year) = change.birth_year {
+        match check_birth_year(year, settings, change.at) {
+            Ok(()) => {}
+            Err(refusal @ AdmissionError::UnderAge { until, .. }) => {
+                store.record_age_refusal(&creator.user_id, until, change.at).await?;
+                let receipt = erase(store, locks, creator.id, ErasureTrigger::UnderAge, change.at)
+                    .await?
+                    .ok_or(CorrectionError::NotFound)?;
+                return Ok(Correction::Erased { receipt, refusal });
+            }
+            Err(other) => return Err(other.into()),
+        }
+    }
+    let corrected = store.correct_profile(creator.id, &change).await?.ok_or(CorrectionError::NotFound)?;
+    tracing::info!(creator_id = %creator.id, "profile corrected");
+    Ok(Correction::Corrected(corrected))
 }
 
 /// Records a consent change; a revocation is announced and waits as described above.
@@ -150,6 +203,28 @@ pub async fn unlink_account(
     let stopped = stopped?;
     if let Some(posts_stopped) = stopped {
         tracing::info!(%creator_id, %account_id, posts_stopped, "social account unlinked");
+    }
+    Ok(stopped)
+}
+
+/// Deletes one content with a revocation's guarantee for its posts: announced, so no new
+/// request about the creator starts in any process; then it waits for the requests on their
+/// way; then the store deletes the content and stops its posts. Once it returns, no request
+/// about those posts leaves (the gate also checks that its posts are still tracked). Returns
+/// how many posts were stopped; `None` when the content is gone already.
+pub async fn delete_content(
+    store: &dyn Store,
+    locks: &ConsentLocks,
+    creator_id: CreatorId,
+    content_id: ContentId,
+) -> StoreResult<Option<u64>> {
+    store.announce_revocation(creator_id).await?;
+    let _waited = locks.write(creator_id).await;
+    let stopped = store.delete_content(content_id).await;
+    store.withdraw_revocation(creator_id).await;
+    let stopped = stopped?;
+    if let Some(posts_stopped) = stopped {
+        tracing::info!(%creator_id, %content_id, posts_stopped, "content deleted");
     }
     Ok(stopped)
 }

@@ -29,6 +29,8 @@ pub struct CreatorExport {
     pub exported_at: DateTime<Utc>,
     pub creator: ExportedCreator,
     pub consent_ledger: Vec<ExportedConsentEvent>,
+    #[serde(default)]
+    pub profile_corrections: Vec<ExportedCorrection>,
     pub contents: Vec<ExportedContent>,
     pub social_accounts: Vec<ExportedAccount>,
     pub posts: Vec<ExportedPost>,
@@ -57,6 +59,15 @@ pub struct ExportedCreator {
 pub struct ExportedConsentEvent {
     pub kind: String,
     pub policy_version: String,
+    pub channel: String,
+    pub actor: String,
+    pub occurred_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportedCorrection {
+    pub fields: Vec<String>,
     pub channel: String,
     pub actor: String,
     pub occurred_at: DateTime<Utc>,
@@ -191,6 +202,20 @@ pub async fn write_export(
     out.raw(",\"consent_ledger\":").await?;
     let ledger: Vec<_> = store.consent_ledger(creator.id).await?.iter().map(exported_event).collect();
     out.value(&ledger).await?;
+
+    out.raw(",\"profile_corrections\":").await?;
+    let corrections: Vec<_> = store
+        .profile_corrections(creator.id)
+        .await?
+        .into_iter()
+        .map(|c| ExportedCorrection {
+            fields: c.fields,
+            channel: c.channel,
+            actor: c.actor,
+            occurred_at: c.occurred_at,
+        })
+        .collect();
+    out.value(&corrections).await?;
 
     out.raw(",\"contents\":[").await?;
     let mut first = true;

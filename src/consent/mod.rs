@@ -5,6 +5,7 @@
 pub mod changes;
 pub mod export;
 pub mod locks;
+pub mod retention;
 pub mod webhook;
 
 use chrono::Datelike;
@@ -65,35 +66,43 @@ pub fn admit(
     settings: &ConsentSettings,
     now: Timestamp,
 ) -> Result<Admission, AdmissionError> {
-    let display_name = match &request.display_name {
-        Some(name) => {
-            let trimmed = name.trim();
-            if trimmed.is_empty()
-                || trimmed.chars().count() > MAX_DISPLAY_NAME
-                || trimmed.chars().any(char::is_control)
-            {
-                return Err(AdmissionError::DisplayName);
-            }
-            Some(trimmed.to_owned())
-        }
-        None => None,
-    };
-    let year = now.year();
+    let display_name = request.display_name.as_deref().map(parse_display_name).transpose()?;
     let birth_year = request.token_birth_year.or(request.birth_year);
     match birth_year {
-        Some(y) if !(1900..=year).contains(&y) => return Err(AdmissionError::ImplausibleBirthYear(y)),
-        Some(y) if year - y - 1 < settings.minimum_age => {
-            let until = chrono::NaiveDate::from_ymd_opt(y + settings.minimum_age + 1, 1, 1)
-                .and_then(|day| day.and_hms_opt(0, 0, 0))
-                .map_or(now, |midnight| midnight.and_utc());
-            return Err(AdmissionError::UnderAge { minimum_age: settings.minimum_age, until });
-        }
-        Some(_) => {}
+        Some(y) => check_birth_year(y, settings, now)?,
         None if request.age_attested => {}
         None => return Err(AdmissionError::AgeUnknown),
     }
     let policy_version = policy_version(request.policy_version.as_deref(), settings)?;
     Ok(Admission { display_name, birth_year, policy_version })
+}
+
+/// A display name as kept: trimmed, 1 to `MAX_DISPLAY_NAME` characters, no control character.
+pub fn parse_display_name(name: &str) -> Result<String, AdmissionError> {
+    let trimmed = name.trim();
+    if trimmed.is_empty()
+        || trimmed.chars().count() > MAX_DISPLAY_NAME
+        || trimmed.chars().any(char::is_control)
+    {
+        return Err(AdmissionError::DisplayName);
+    }
+    Ok(trimmed.to_owned())
+}
+
+/// A birth year must be plausible, and leave the creator at least the minimum age whatever
+/// their birthday; an under-age refusal says until when it stands.
+pub fn check_birth_year(year: i32, settings: &ConsentSettings, now: Timestamp) -> Result<(), AdmissionError> {
+    let this_year = now.year();
+    if !(1900..=this_year).contains(&year) {
+        return Err(AdmissionError::ImplausibleBirthYear(year));
+    }
+    if this_year - year - 1 < settings.minimum_age {
+        let until = chrono::NaiveDate::from_ymd_opt(year + settings.minimum_age + 1, 1, 1)
+            .and_then(|day| day.and_hms_opt(0, 0, 0))
+            .map_or(now, |midnight| midnight.and_utc());
+        return Err(AdmissionError::UnderAge { minimum_age: settings.minimum_age, until });
+    }
+    Ok(())
 }
 
 /// The policy version a consent refers to: the current one; a stale one is refused so that
@@ -115,7 +124,7 @@ mod tests {
     use super::*;
 
     fn settings() -> ConsentSettings {
-        ConsentSettings { policy_version: "2026-01".into(), minimum_age: 13 }
+        ConsentSettings { policy_version: "2026-01".into(), minimum_age: 13, regrant_grace_days: 30 }
     }
 
     fn now() -> Timestamp {
@@ -179,4 +188,12 @@ pub struct ConsentSettings {
     pub policy_version: String,
     /// The youngest age allowed into the Creator Program.
     pub minimum_age: i32,
+    /// Days a creator who consented under an earlier policy version is still tracked, from
+    /// the new version's adoption, before tracking pauses until they re-grant.
+    #[serde(default = "default_regrant_grace_days")]
+    pub regrant_grace_days: u32,
+}
+
+fn default_regrant_grace_days() -> u32 {
+    30
 }

@@ -13,7 +13,9 @@ mod webhooks;
 use chrono::{DateTime, Utc};
 
 pub use access::ServiceToken;
-pub use consent::{ConsentEvent, ConsentState, Creator, ErasureReceipt, ErasureTrigger};
+pub use consent::{
+    ConsentEvent, ConsentState, Creator, ErasureReason, ErasureReceipt, ErasureTrigger, ProfileCorrection,
+};
 pub use contents::{Content, MediaKind};
 pub use ids::{AccountId, ContentId, CreatorId, PostId};
 pub use payouts::{

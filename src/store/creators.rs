@@ -5,7 +5,7 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use super::backend::SqlStore;
-use super::columns::{from_ms, parse_id, payload_from_db, payload_to_db, to_ms};
+use super::columns::{from_ms, opt_from_ms, parse_id, payload_from_db, payload_to_db, to_ms};
 use super::sealed::{DataKey, SealedColumn};
 use super::{ConsentChange, ContentCursor, CreatorRepo, NewContent, NewCreator, StoreError, StoreResult};
 use crate::domain::{
@@ -13,14 +13,15 @@ use crate::domain::{
     Timestamp,
 };
 
-const CREATOR_COLUMNS: &str = "id, profile_enc, consent_state, consent_changed_at, created_at";
+pub(super) const CREATOR_COLUMNS: &str =
+    "id, profile_enc, consent_state, consent_changed_at, policy_version, regrant_due_at, created_at";
 
 /// What a creator's row holds sealed (`profile_enc`).
 #[derive(serde::Serialize, serde::Deserialize)]
-struct SealedProfile {
-    user_id: String,
-    display_name: Option<String>,
-    birth_year: Option<i32>,
+pub(super) struct SealedProfile {
+    pub(super) user_id: String,
+    pub(super) display_name: Option<String>,
+    pub(super) birth_year: Option<i32>,
 }
 
 /// The blind index under which a user id is looked up.
@@ -42,7 +43,7 @@ fn consent_state(text: &str) -> StoreResult<ConsentState> {
     }
 }
 
-fn creator_from_row(row: &AnyRow, key: &DataKey) -> StoreResult<Creator> {
+pub(super) fn creator_from_row(row: &AnyRow, key: &DataKey) -> StoreResult<Creator> {
     let id = parse_id(&row.try_get::<String, _>("id")?)?;
     let sealed: Vec<u8> = row.try_get("profile_enc")?;
     let profile: SealedProfile =
@@ -55,6 +56,8 @@ fn creator_from_row(row: &AnyRow, key: &DataKey) -> StoreResult<Creator> {
         birth_year: profile.birth_year,
         consent: consent_state(&row.try_get::<String, _>("consent_state")?)?,
         consent_changed_at: from_ms(row.try_get("consent_changed_at")?)?,
+        policy_version: row.try_get("policy_version")?,
+        regrant_due_at: opt_from_ms(row.try_get("regrant_due_at")?)?,
         created_at: from_ms(row.try_get("created_at")?)?,
     })
 }
@@ -115,13 +118,14 @@ impl CreatorRepo for SqlStore {
         let sealed = key.seal(SealedColumn::CreatorProfile, id, &plain)?;
         let mut tx = self.pool.begin().await?;
         let inserted = sqlx::query(
-            "INSERT INTO creators (id, user_ref, profile_enc, consent_state, consent_changed_at, created_at) \
-             VALUES ($1, $2, $3, 'granted', $4, $4)",
+            "INSERT INTO creators (id, user_ref, profile_enc, consent_state, consent_changed_at, created_at, policy_version) \
+             VALUES ($1, $2, $3, 'granted', $4, $4, $5)",
         )
         .bind(id.to_string())
         .bind(user_ref(self, &new.user_id))
         .bind(sealed)
         .bind(at)
+        .bind(&new.policy_version)
         .execute(&mut *tx)
         .await;
         if let Err(err) = inserted {
@@ -210,15 +214,30 @@ impl CreatorRepo for SqlStore {
         creator_id: CreatorId,
         change: &ConsentChange,
     ) -> StoreResult<ConsentEvent> {
-        let (kind, state) = if change.grant { ("grant", "granted") } else { ("revoke", "revoked") };
+        let kind = if change.grant { "grant" } else { "revoke" };
         let mut tx = self.pool.begin().await?;
-        let updated =
-            sqlx::query("UPDATE creators SET consent_state = $1, consent_changed_at = $2 WHERE id = $3")
-                .bind(state)
-                .bind(to_ms(change.at))
-                .bind(creator_id.to_string())
-                .execute(&mut *tx)
-                .await?;
+        // A grant names the policy version in force and ends any wait for a re-grant. A
+        // re-grant while consent stands and tracking is not paused keeps the consent's start,
+        // so the views counted since then stay counted; any other change starts a new run.
+        let id = creator_id.to_string();
+        let update = if change.grant {
+            sqlx::query(
+                "UPDATE creators SET consent_state = 'granted', policy_version = $3, regrant_due_at = NULL, \
+                   consent_changed_at = CASE WHEN consent_state = 'granted' \
+                     AND (regrant_due_at IS NULL OR regrant_due_at > $2) THEN consent_changed_at ELSE $2 END \
+                 WHERE id = $1",
+            )
+            .bind(&id)
+            .bind(to_ms(change.at))
+            .bind(&change.policy_version)
+        } else {
+            sqlx::query(
+                "UPDATE creators SET consent_state = 'revoked', consent_changed_at = $2 WHERE id = $1",
+            )
+            .bind(&id)
+            .bind(to_ms(change.at))
+        };
+        let updated = update.execute(&mut *tx).await?;
         if updated.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }

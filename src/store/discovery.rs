@@ -71,6 +71,7 @@ impl DiscoveryRepo for SqlStore {
             "SELECT a.id FROM social_accounts a JOIN creators c ON c.id = a.creator_id \
              LEFT JOIN discovery_scans s ON s.account_id = a.id \
              WHERE a.proven_at IS NOT NULL AND a.unlinked_at IS NULL AND c.consent_state = 'granted' \
+             AND (c.regrant_due_at IS NULL OR c.regrant_due_at > $1) \
              AND (s.account_id IS NULL OR (s.next_scan_at <= $1 AND (s.lease_until IS NULL OR s.lease_until < $1))) \
              ORDER BY COALESCE(s.next_scan_at, 0), a.id LIMIT $2",
         )

@@ -23,7 +23,7 @@ use crate::domain::{
 };
 
 /// What is deleted, child tables first; each entry counts the creator's rows.
-const DELETIONS: [(&str, &str); 14] = [
+const DELETIONS: [(&str, &str); 15] = [
     ("oauth_states", "DELETE FROM oauth_states WHERE creator_id = $1"),
     (
         "discovery_seen",
@@ -47,6 +47,7 @@ const DELETIONS: [(&str, &str); 14] = [
     ("social_accounts", "DELETE FROM social_accounts WHERE creator_id = $1"),
     ("contents", "DELETE FROM contents WHERE creator_id = $1"),
     ("consent_events", "DELETE FROM consent_events WHERE creator_id = $1"),
+    ("profile_corrections", "DELETE FROM profile_corrections WHERE creator_id = $1"),
     ("creators", "DELETE FROM creators WHERE id = $1"),
 ];
 
@@ -95,17 +96,19 @@ impl ErasureRepo for SqlStore {
         counts.insert("outbox_events".to_owned(), super::outbox::forget_creator(&mut tx, &id).await?);
         let receipt = ErasureReceipt { id: Uuid::new_v4(), erased_at: at, trigger, row_counts: counts };
         // The payout system is told whom to erase on its side: the one event that names the
-        // creator after this (kept, without an owner, until delivered; see docs/payouts.md).
+        // creator after this (without an owner, pruned once delivered; see docs/payouts.md).
         let data = serde_json::json!({ "creator_id": creator_id, "erasure_receipt_id": receipt.id });
         let erased = OutboxEvent::new(EventType::CreatorErased, None, data, at);
         super::outbox::enqueue(&mut tx, &erased).await?;
         let row_counts = serde_json::to_string(&receipt.row_counts).unwrap_or_else(|_| "{}".into());
         sqlx::query(
-            "INSERT INTO erasure_receipts (id, erased_at, trigger_kind, row_counts) VALUES ($1, $2, $3, $4)",
+            "INSERT INTO erasure_receipts (id, erased_at, trigger_kind, reason, row_counts) \
+             VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(receipt.id.to_string())
         .bind(to_ms(at))
         .bind(trigger.as_str())
+        .bind(trigger.reason().map(|r| r.as_str()))
         .bind(row_counts)
         .execute(&mut *tx)
         .await?;
@@ -128,18 +131,20 @@ impl ErasureRepo for SqlStore {
     }
 
     async fn erasure_receipt(&self, id: Uuid) -> StoreResult<Option<ErasureReceipt>> {
-        let row =
-            sqlx::query("SELECT id, erased_at, trigger_kind, row_counts FROM erasure_receipts WHERE id = $1")
-                .bind(id.to_string())
-                .fetch_optional(&self.pool)
-                .await?;
+        let row = sqlx::query(
+            "SELECT id, erased_at, trigger_kind, reason, row_counts FROM erasure_receipts WHERE id = $1",
+        )
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
         let Some(row) = row else { return Ok(None) };
         let trigger: String = sqlx::Row::try_get(&row, "trigger_kind")?;
+        let reason: Option<String> = sqlx::Row::try_get(&row, "reason")?;
         let counts: String = sqlx::Row::try_get(&row, "row_counts")?;
         Ok(Some(ErasureReceipt {
             id,
             erased_at: super::columns::from_ms(sqlx::Row::try_get(&row, "erased_at")?)?,
-            trigger: ErasureTrigger::parse(&trigger)
+            trigger: ErasureTrigger::parse(&trigger, reason.as_deref())
                 .ok_or_else(|| super::StoreError::Corrupt(format!("unknown trigger {trigger}")))?,
             row_counts: serde_json::from_str(&counts)
                 .map_err(|e| super::StoreError::Corrupt(e.to_string()))?,

@@ -9,6 +9,7 @@
 mod account_keys;
 mod backend;
 mod columns;
+mod content_deletion;
 mod creators;
 mod discovery;
 mod disputes;
@@ -20,10 +21,13 @@ mod models;
 mod oauth_links;
 mod outbox;
 mod payouts;
+mod policy;
 mod poll_result;
 mod polling;
 mod postgres;
+mod profile;
 mod reseal;
+mod retention;
 mod rollup;
 mod sealed;
 pub mod sealing;
@@ -31,6 +35,7 @@ mod service_tokens;
 mod sqlite;
 mod tracking;
 mod tracking_rows;
+mod webhook_endpoints;
 
 use std::time::Duration;
 
@@ -45,6 +50,7 @@ use crate::domain::{
 
 pub use backend::{connect, SqlStore};
 pub use columns::Backend;
+pub use content_deletion::{ContentDeletionRepo, CONTENT_DELETED};
 pub use discovery::DiscoveryRepo;
 pub use disputes::{DisputeRepo, Resolution};
 pub use flags::FlagRepo;
@@ -52,9 +58,13 @@ pub use history::AccountHistoryRepo;
 pub use keystore::{KeyStore, MasterKey, MasterKeys};
 pub use models::*;
 pub use oauth_links::OAuthLinkRepo;
-pub use outbox::{AttemptRecord, DeliveryRecord, EndpointWithSecret, LeasedDelivery, WebhookRepo};
+pub use outbox::{AttemptRecord, DeliveryRecord, LeasedDelivery, OutboxRepo};
+pub use policy::PolicyRepo;
+pub use profile::{ProfileChange, ProfileRepo};
+pub use retention::{RetentionCutoffs, RetentionRepo, SweepReceipt};
 pub use sealed::{DataKey, SealedColumn};
 pub use sqlite::{claim_sole_process, SoleProcess};
+pub use webhook_endpoints::{EndpointWithSecret, WebhookEndpointRepo};
 
 /// Errors the storage layer reports; callers map them to responses.
 #[derive(Debug, thiserror::Error)]
@@ -231,11 +241,13 @@ pub trait PollRepo: Send + Sync {
     /// Checks that each creator's consent is still the one given (granted, changed at that
     /// time) and that each account is still linked, and, on PostgreSQL, keeps their rows
     /// share-locked until the returned hold is dropped, so a revocation or an unlinking waits
-    /// for it. `Ok(Err(reason))` when consent has changed or an account is unlinked.
+    /// for it; likewise that no post of `posts` was stopped. `Ok(Err(reason))` when consent
+    /// has changed, an account is unlinked or a post stopped.
     async fn hold_consent(
         &self,
         creators: &[(CreatorId, Timestamp)],
         accounts: &[AccountId],
+        posts: &[PostId],
     ) -> StoreResult<Result<Box<dyn Send>, String>>;
     /// Gives a lease back without recording anything (the poll did not happen).
     async fn release_lease(&self, post_id: PostId, worker: &str) -> StoreResult<()>;
@@ -339,7 +351,12 @@ pub trait Store:
     + AccountHistoryRepo
     + DisputeRepo
     + ServiceTokenRepo
-    + WebhookRepo
+    + OutboxRepo
+    + WebhookEndpointRepo
+    + ProfileRepo
+    + ContentDeletionRepo
+    + PolicyRepo
+    + RetentionRepo
 {
 }
 impl<
@@ -355,7 +372,12 @@ impl<
             + AccountHistoryRepo
             + DisputeRepo
             + ServiceTokenRepo
-            + WebhookRepo,
+            + OutboxRepo
+            + WebhookEndpointRepo
+            + ProfileRepo
+            + ContentDeletionRepo
+            + PolicyRepo
+            + RetentionRepo,
     > Store for T
 {
 }

@@ -11,14 +11,7 @@ use uuid::Uuid;
 use super::backend::SqlStore;
 use super::columns::{from_ms, opt_from_ms, parse_id, to_ms};
 use super::{StoreError, StoreResult};
-use crate::domain::{DeliveryState, EventType, OutboxEvent, Timestamp, WebhookEndpoint};
-
-/// A registered endpoint with its signing secret (what the deliverer needs).
-#[derive(Debug, Clone)]
-pub struct EndpointWithSecret {
-    pub endpoint: WebhookEndpoint,
-    pub secret: String,
-}
+use crate::domain::{DeliveryState, EventType, OutboxEvent, Timestamp};
 
 /// A delivery leased for one attempt: the event's id and payload, and where it goes.
 #[derive(Debug, Clone)]
@@ -28,8 +21,12 @@ pub struct LeasedDelivery {
     pub url: String,
     pub secret: String,
     pub payload: String,
+    /// Every attempt so far, replays included: numbers the attempt log.
     pub attempts: u32,
-    pub created_at: Timestamp,
+    /// The retry window opened at the event, or at the last replay...
+    pub window_start: Timestamp,
+    /// ...and this many attempts were made since.
+    pub window_attempts: u32,
 }
 
 /// What one attempt found.
@@ -58,21 +55,9 @@ pub struct DeliveryRecord {
     pub created_at: Timestamp,
 }
 
-/// Endpoints, the outbox and its deliveries.
+/// The outbox and its deliveries.
 #[async_trait]
-pub trait WebhookRepo: Send + Sync {
-    async fn insert_endpoint(&self, endpoint: &WebhookEndpoint, secret: &str) -> StoreResult<()>;
-    async fn endpoints(&self) -> StoreResult<Vec<WebhookEndpoint>>;
-    async fn endpoint(&self, id: Uuid) -> StoreResult<Option<EndpointWithSecret>>;
-    /// Changes what an endpoint takes, or switches it off or on; `None` if there is none.
-    async fn update_endpoint(
-        &self,
-        id: Uuid,
-        event_types: Option<&[EventType]>,
-        enabled: Option<bool>,
-    ) -> StoreResult<Option<WebhookEndpoint>>;
-    /// Deletes an endpoint with its deliveries and their log; false if there was none.
-    async fn delete_endpoint(&self, id: Uuid) -> StoreResult<bool>;
+pub trait OutboxRepo: Send + Sync {
     /// Leases up to `limit` deliveries due at `now` to `worker` until `until`.
     async fn lease_deliveries(
         &self,
@@ -96,22 +81,17 @@ pub trait WebhookRepo: Send + Sync {
         limit: u32,
     ) -> StoreResult<Vec<DeliveryRecord>>;
     /// Sends again every delivery of the endpoint whose event was created at or after
-    /// `since` (delivered or failed ones included), from `now`; how many.
+    /// `since` (delivered or failed ones included), from `now`, each with a fresh retry
+    /// window; how many.
     async fn replay(&self, endpoint_id: Uuid, since: Timestamp, now: Timestamp) -> StoreResult<u64>;
+    /// Deletes settled events (no delivery pending) created before `before`, and every
+    /// settled `creator.erased` (it names an erased creator); how many.
+    async fn prune_outbox(&self, before: Timestamp) -> StoreResult<u64>;
 }
 
 /// The endpoints taking `event_type`, as a `LIKE` pattern over their `event_types` list.
 fn taking(event_type: EventType) -> String {
     format!("%,{},%", event_type.as_str())
-}
-
-fn type_list(types: &[EventType]) -> String {
-    let mut list = String::from(",");
-    for t in types {
-        list.push_str(t.as_str());
-        list.push(',');
-    }
-    list
 }
 
 /// Writes `event` to the outbox inside `tx`, with a delivery for each enabled endpoint that
@@ -142,8 +122,8 @@ pub(super) async fn enqueue(tx: &mut Transaction<'static, Any>, event: &OutboxEv
         return Ok(());
     }
     sqlx::query(
-        "INSERT INTO outbox_deliveries (event_id, endpoint_id, state, next_attempt_at, created_at) \
-         SELECT $1, id, 'pending', $2, $2 FROM webhook_endpoints WHERE enabled = 1 AND event_types LIKE $3",
+        "INSERT INTO outbox_deliveries (event_id, endpoint_id, state, next_attempt_at, window_start, created_at) \
+         SELECT $1, id, 'pending', $2, $2, $2 FROM webhook_endpoints WHERE enabled = 1 AND event_types LIKE $3",
     )
     .bind(&id)
     .bind(to_ms(event.at))
@@ -163,21 +143,8 @@ pub(super) async fn forget_creator(tx: &mut Transaction<'static, Any>, creator_i
     Ok(deleted.rows_affected())
 }
 
-const ENDPOINT_COLUMNS: &str = "id, url, secret, event_types, description, enabled, created_at";
-
-fn endpoint_from_row(row: &AnyRow) -> StoreResult<EndpointWithSecret> {
-    let types: String = row.try_get("event_types")?;
-    Ok(EndpointWithSecret {
-        endpoint: WebhookEndpoint {
-            id: parse_id(&row.try_get::<String, _>("id")?)?,
-            url: row.try_get("url")?,
-            event_types: types.split(',').filter_map(EventType::parse).collect(),
-            description: row.try_get("description")?,
-            enabled: row.try_get::<i64, _>("enabled")? != 0,
-            created_at: from_ms(row.try_get("created_at")?)?,
-        },
-        secret: row.try_get("secret")?,
-    })
+fn count(row: &AnyRow, column: &str) -> StoreResult<u32> {
+    Ok(u32::try_from(row.try_get::<i64, _>(column)?).unwrap_or(u32::MAX))
 }
 
 fn status_of(row: &AnyRow, column: &str) -> StoreResult<Option<u16>> {
@@ -185,69 +152,7 @@ fn status_of(row: &AnyRow, column: &str) -> StoreResult<Option<u16>> {
 }
 
 #[async_trait]
-impl WebhookRepo for SqlStore {
-    async fn insert_endpoint(&self, endpoint: &WebhookEndpoint, secret: &str) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO webhook_endpoints (id, url, secret, event_types, description, enabled, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(endpoint.id.to_string())
-        .bind(&endpoint.url)
-        .bind(secret)
-        .bind(type_list(&endpoint.event_types))
-        .bind(&endpoint.description)
-        .bind(i64::from(endpoint.enabled))
-        .bind(to_ms(endpoint.created_at))
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    async fn endpoints(&self) -> StoreResult<Vec<WebhookEndpoint>> {
-        sqlx::query(&format!("SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints ORDER BY created_at, id"))
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(|row| Ok(endpoint_from_row(row)?.endpoint))
-            .collect()
-    }
-
-    async fn endpoint(&self, id: Uuid) -> StoreResult<Option<EndpointWithSecret>> {
-        sqlx::query(&format!("SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE id = $1"))
-            .bind(id.to_string())
-            .fetch_optional(&self.pool)
-            .await?
-            .as_ref()
-            .map(endpoint_from_row)
-            .transpose()
-    }
-
-    async fn update_endpoint(
-        &self,
-        id: Uuid,
-        event_types: Option<&[EventType]>,
-        enabled: Option<bool>,
-    ) -> StoreResult<Option<WebhookEndpoint>> {
-        let row = sqlx::query(&format!(
-            "UPDATE webhook_endpoints SET event_types = COALESCE($2, event_types), enabled = COALESCE($3, enabled) \
-             WHERE id = $1 RETURNING {ENDPOINT_COLUMNS}"
-        ))
-        .bind(id.to_string())
-        .bind(event_types.map(type_list))
-        .bind(enabled.map(i64::from))
-        .fetch_optional(&self.pool)
-        .await?;
-        row.as_ref().map(|r| Ok(endpoint_from_row(r)?.endpoint)).transpose()
-    }
-
-    async fn delete_endpoint(&self, id: Uuid) -> StoreResult<bool> {
-        let deleted = sqlx::query("DELETE FROM webhook_endpoints WHERE id = $1")
-            .bind(id.to_string())
-            .execute(&self.pool)
-            .await?;
-        Ok(deleted.rows_affected() > 0)
-    }
-
+impl OutboxRepo for SqlStore {
     async fn lease_deliveries(
         &self,
         worker: &str,
@@ -275,7 +180,7 @@ impl WebhookRepo for SqlStore {
         .execute(&self.pool)
         .await?;
         let rows = sqlx::query(
-            "SELECT d.event_id, d.endpoint_id, d.attempts, e.payload, e.created_at, p.url, p.secret \
+            "SELECT d.event_id, d.endpoint_id, d.attempts, d.window_start, d.window_attempts, e.payload, p.url, p.secret \
              FROM outbox_deliveries d JOIN outbox_events e ON e.id = d.event_id \
              JOIN webhook_endpoints p ON p.id = d.endpoint_id \
              WHERE d.lease_owner = $1 AND d.lease_expires_at = $2 AND d.state = 'pending' \
@@ -293,8 +198,9 @@ impl WebhookRepo for SqlStore {
                     url: row.try_get("url")?,
                     secret: row.try_get("secret")?,
                     payload: row.try_get("payload")?,
-                    attempts: u32::try_from(row.try_get::<i64, _>("attempts")?).unwrap_or(u32::MAX),
-                    created_at: from_ms(row.try_get("created_at")?)?,
+                    attempts: count(row, "attempts")?,
+                    window_start: from_ms(row.try_get("window_start")?)?,
+                    window_attempts: count(row, "window_attempts")?,
                 })
             })
             .collect()
@@ -309,7 +215,7 @@ impl WebhookRepo for SqlStore {
         let mut tx = self.pool.begin().await?;
         let number = i64::from(delivery.attempts) + 1;
         let ours = sqlx::query(
-            "UPDATE outbox_deliveries SET attempts = $4, state = $5, next_attempt_at = $6, \
+            "UPDATE outbox_deliveries SET attempts = $4, window_attempts = window_attempts + 1, state = $5, next_attempt_at = $6, \
                last_status = $7, last_error = $8, delivered_at = $9, lease_owner = NULL, lease_expires_at = NULL \
              WHERE event_id = $1 AND endpoint_id = $2 AND lease_owner = $3 AND state = 'pending'",
         )
@@ -373,7 +279,7 @@ impl WebhookRepo for SqlStore {
                     event_id: row.try_get("event_id")?,
                     event_type: row.try_get("event_type")?,
                     state,
-                    attempts: u32::try_from(row.try_get::<i64, _>("attempts")?).unwrap_or(u32::MAX),
+                    attempts: count(row, "attempts")?,
                     last_status: status_of(row, "last_status")?,
                     last_error: row.try_get("last_error")?,
                     next_attempt_at: (state == DeliveryState::Pending)
@@ -388,8 +294,9 @@ impl WebhookRepo for SqlStore {
 
     async fn replay(&self, endpoint_id: Uuid, since: Timestamp, now: Timestamp) -> StoreResult<u64> {
         let replayed = sqlx::query(
-            "UPDATE outbox_deliveries SET state = 'pending', next_attempt_at = $3, lease_owner = NULL, \
-               lease_expires_at = NULL WHERE endpoint_id = $1 AND created_at >= $2",
+            "UPDATE outbox_deliveries SET state = 'pending', next_attempt_at = $3, window_start = $3, \
+               window_attempts = 0, lease_owner = NULL, lease_expires_at = NULL \
+             WHERE endpoint_id = $1 AND created_at >= $2",
         )
         .bind(endpoint_id.to_string())
         .bind(to_ms(since))
@@ -397,5 +304,17 @@ impl WebhookRepo for SqlStore {
         .execute(&self.pool)
         .await?;
         Ok(replayed.rows_affected())
+    }
+
+    async fn prune_outbox(&self, before: Timestamp) -> StoreResult<u64> {
+        let pruned = sqlx::query(
+            "DELETE FROM outbox_events WHERE (created_at < $1 OR event_type = $2) AND NOT EXISTS \
+               (SELECT 1 FROM outbox_deliveries d WHERE d.event_id = outbox_events.id AND d.state = 'pending')",
+        )
+        .bind(to_ms(before))
+        .bind(EventType::CreatorErased.as_str())
+        .execute(&self.pool)
+        .await?;
+        Ok(pruned.rows_affected())
     }
 }

@@ -9,7 +9,8 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use super::backend::SqlStore;
-use super::columns::{from_ms, parse_id, placeholders, to_ms, Backend};
+use super::columns::JsonColumn::{BigInt, Text};
+use super::columns::{from_ms, insert_rows, parse_id, placeholders, to_ms, Cell};
 use super::rollup::{recount_post, PeriodSplit};
 use super::{PayoutRepo, StoreError, StoreResult};
 use crate::domain::{
@@ -23,16 +24,6 @@ fn snapshot_gains(a: usize, b: usize) -> String {
         "SELECT p.creator_id AS creator_id, v.gained AS views FROM view_snapshots v JOIN posts p ON p.id = v.post_id \
          WHERE p.counted = 1 AND v.observed_at >= ${a} AND v.observed_at < ${b}"
     )
-}
-
-/// Rows per multi-row insert. On SQLite, binding costs more per parameter as a statement
-/// grows, so a few hundred parameters a statement; PostgreSQL pays a round trip per
-/// statement instead, so thousands (`docs/payouts.md`, Performance).
-fn rows_per_insert(backend: Backend) -> usize {
-    match backend {
-        Backend::Sqlite => 100,
-        Backend::Postgres => 1000,
-    }
 }
 
 fn views(row: &AnyRow, column: &str) -> StoreResult<u64> {
@@ -242,42 +233,40 @@ impl PayoutRepo for SqlStore {
             let theirs = self.statement_for_period(from, to).await?.ok_or(StoreError::NotFound)?;
             return Ok((theirs, false));
         }
-        // One line per payee: as many rows as creators, so multi-row inserts too.
-        for chunk in draft.lines.chunks(rows_per_insert(self.backend)) {
-            let values = (0..chunk.len())
-                .map(|i| format!("($1, ${}, ${}, ${})", 3 * i + 2, 3 * i + 3, 3 * i + 4))
-                .collect::<Vec<_>>()
-                .join(", ");
-            let sql = format!(
-                "INSERT INTO statement_lines (statement_id, payee_id, line_kind, views) VALUES {values}"
-            );
-            let mut insert = sqlx::query(&sql).bind(id);
-            for line in chunk {
-                insert = insert.bind(&line.payee_id).bind(&line.line_kind).bind(line.views);
-            }
-            insert.execute(&mut *tx).await?;
-        }
-        // Many rows per statement: a few multi-row inserts, not one round trip per post.
-        for chunk in draft.posts.chunks(rows_per_insert(self.backend)) {
-            let values = (0..chunk.len())
-                .map(|i| {
-                    format!("($1, ${}, ${}, 'views', ${}, ${})", 4 * i + 2, 4 * i + 3, 4 * i + 4, 4 * i + 5)
-                })
-                .collect::<Vec<_>>()
-                .join(", ");
-            let sql = format!(
-                "INSERT INTO statement_posts (statement_id, post_id, payee_id, line_kind, views, last_snapshot_id) VALUES {values}"
-            );
-            let mut insert = sqlx::query(&sql).bind(id);
-            for p in chunk {
-                insert = insert
-                    .bind(p.post_id.to_string())
-                    .bind(p.creator_id.to_string())
-                    .bind(p.views as i64)
-                    .bind(p.last_snapshot_id);
-            }
-            insert.execute(&mut *tx).await?;
-        }
+        // One line per payee and one evidence row per post: tens of thousands of rows, in a
+        // few statements rather than a round trip each.
+        let lines: Vec<Vec<Cell>> = draft
+            .lines
+            .iter()
+            .map(|l| {
+                vec![Cell::Text(l.payee_id.clone()), Cell::Text(l.line_kind.clone()), Cell::Int(l.views)]
+            })
+            .collect();
+        let line_columns = [("payee_id", Text), ("line_kind", Text), ("views", BigInt)];
+        insert_rows(&mut tx, self.backend, "statement_lines", ("statement_id", id), &line_columns, &lines)
+            .await?;
+        let posts: Vec<Vec<Cell>> = draft
+            .posts
+            .iter()
+            .map(|p| {
+                vec![
+                    Cell::Text(p.post_id.to_string()),
+                    Cell::Text(p.creator_id.to_string()),
+                    Cell::Text("views".to_owned()),
+                    Cell::Int(i64::try_from(p.views).unwrap_or(i64::MAX)),
+                    Cell::Int(p.last_snapshot_id),
+                ]
+            })
+            .collect();
+        let post_columns = [
+            ("post_id", Text),
+            ("payee_id", Text),
+            ("line_kind", Text),
+            ("views", BigInt),
+            ("last_snapshot_id", BigInt),
+        ];
+        insert_rows(&mut tx, self.backend, "statement_posts", ("statement_id", id), &post_columns, &posts)
+            .await?;
         for clawback in &draft.clawbacks {
             sqlx::query(
                 "INSERT INTO statement_posts (statement_id, post_id, payee_id, line_kind, views) \

@@ -50,7 +50,9 @@ pub(super) async fn write(
         });
     }
     // A snapshot's flags are raised once, with the snapshot; a check's (no views) with it.
-    if snapshot.is_none() || snapshot == Some(SnapshotWrite::Inserted) {
+    let raises_flags =
+        (snapshot.is_none() || snapshot == Some(SnapshotWrite::Inserted)) && !done.flags.is_empty();
+    if raises_flags {
         for (kind, detail) in &done.flags {
             let flag_id = Uuid::new_v4();
             sqlx::query(super::flags::INSERT_FLAG)
@@ -71,7 +73,8 @@ pub(super) async fn write(
     }
     let before =
         sqlx::query("SELECT status FROM posts WHERE id = $1").bind(post_id).fetch_one(&mut **tx).await?;
-    let was_verified = sqlx::Row::try_get::<String, _>(&before, "status")? == PostStatus::Verified.as_str();
+    let status_before: String = sqlx::Row::try_get(&before, "status")?;
+    let was_verified = status_before == PostStatus::Verified.as_str();
     let evidence = done.evidence.as_ref();
     sqlx::query(
         "UPDATE posts SET status = $2, status_reason = $3, next_poll_at = $4, failures = $5, last_polled_at = $6, \
@@ -94,7 +97,10 @@ pub(super) async fn write(
     .bind(done.content_id.map(|c| c.to_string()))
     .execute(&mut **tx)
     .await?;
-    super::rollup::recount_post(tx, post_id).await?;
+    // Only a new snapshot, a new flag or a new status can move the post's gains.
+    if snapshot == Some(SnapshotWrite::Inserted) || raises_flags || status_before != done.status.as_str() {
+        super::rollup::recount_post(tx, post_id).await?;
+    }
     let is_verified = done.status == PostStatus::Verified;
     if was_verified != is_verified {
         let event_type = if is_verified { EventType::PostVerified } else { EventType::PostUnverified };

@@ -74,6 +74,24 @@ impl SqlStore {
         Ok(query.fetch_all(&mut **tx).await?.len() == accounts.len())
     }
 
+    /// Whether none of `posts` has been stopped (share-locked on PostgreSQL, so a stop, such
+    /// as a content's deletion, waits for the requests holding them).
+    async fn posts_tracked(&self, tx: &mut Transaction<'static, Any>, posts: &[PostId]) -> StoreResult<bool> {
+        if posts.is_empty() {
+            return Ok(true);
+        }
+        let lock = if self.backend == Backend::Postgres { "FOR SHARE" } else { "" };
+        let sql = format!(
+            "SELECT id FROM posts WHERE id IN ({}) AND status <> 'stopped' {lock}",
+            placeholders(1, posts.len())
+        );
+        let mut query = sqlx::query(&sql);
+        for post in posts {
+            query = query.bind(post.to_string());
+        }
+        Ok(query.fetch_all(&mut **tx).await?.len() == posts.len())
+    }
+
     /// Whether a revocation or erasure of one of `creators` has announced itself and not yet
     /// committed (or given up: an announcement older than [`PENDING_REVOCATION_EXPIRES`] is
     /// one whose process died).
@@ -158,13 +176,13 @@ impl PollRepo for SqlStore {
             Backend::Sqlite => "",
         };
         // Due, pollable, not leased (or the lease expired: a crashed worker), and the
-        // creator's consent in force.
+        // creator's consent in force (not paused for a re-grant under a new policy).
         let leased = sqlx::query(&format!(
             "UPDATE posts SET lease_owner = $1, lease_expires_at = $2 WHERE id IN ( \
                SELECT p.id FROM posts p JOIN creators c ON c.id = p.creator_id \
                WHERE p.status IN ('pending', 'verified') AND p.next_poll_at <= $3 \
                  AND (p.lease_expires_at IS NULL OR p.lease_expires_at < $3) \
-                 AND c.consent_state = 'granted' \
+                 AND c.consent_state = 'granted' AND (c.regrant_due_at IS NULL OR c.regrant_due_at > $3) \
                ORDER BY p.next_poll_at LIMIT $4 {skip_locked}) \
              RETURNING id"
         ))
@@ -246,6 +264,7 @@ impl PollRepo for SqlStore {
         &self,
         creators: &[(CreatorId, Timestamp)],
         accounts: &[AccountId],
+        posts: &[PostId],
     ) -> StoreResult<Result<Box<dyn Send>, String>> {
         let mut ordered = creators.to_vec();
         ordered.sort_by_key(|(id, _)| *id);
@@ -270,6 +289,13 @@ impl PollRepo for SqlStore {
         if !self.accounts_linked(&mut tx, &accounts).await? {
             tx.rollback().await?;
             return Ok(Err("the account was unlinked".into()));
+        }
+        let mut posts = posts.to_vec();
+        posts.sort();
+        posts.dedup();
+        if !self.posts_tracked(&mut tx, &posts).await? {
+            tx.rollback().await?;
+            return Ok(Err("the post is no longer tracked".into()));
         }
         if self.backend == Backend::Postgres {
             // Dropping the transaction ends it, and with it the share locks.

@@ -1,8 +1,9 @@
 //! The poller's start gate: before every request of a batch (and every media fetch), the
 //! in-process consent lock of each creator in the batch is taken for reading and their
 //! consent checked in the database, with the accounts the batch is about still linked,
-//! share-locked on PostgreSQL, all held until the platform has answered. A revocation,
-//! erasure or unlinking takes the same locks to commit, so it either commits first (and the
+//! share-locked on PostgreSQL, all held until the platform has answered (and the posts it
+//! is about still tracked). A revocation, erasure, unlinking or content deletion takes the
+//! same locks to commit, so it either commits first (and the
 //! request is never sent) or waits until the request has arrived.
 
 use std::sync::Arc;
@@ -10,7 +11,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::consent::locks::ConsentLocks;
-use crate::domain::{AccountId, CreatorId, Timestamp};
+use crate::domain::{AccountId, CreatorId, PostId, Timestamp};
 use crate::platforms::start_gate::{Permit, StartGate};
 use crate::store::Store;
 
@@ -21,6 +22,8 @@ pub struct ConsentGate {
     pub creators: Vec<(CreatorId, Timestamp)>,
     /// The linked accounts the requests are about (none for a request about the creator alone).
     pub accounts: Vec<AccountId>,
+    /// The posts the requests are about: the gate closes once one is stopped.
+    pub posts: Vec<PostId>,
 }
 
 impl ConsentGate {
@@ -32,12 +35,18 @@ impl ConsentGate {
         // One order for everyone: no two polls can wait on each other's locks.
         creators.sort_by_key(|(id, _)| *id);
         creators.dedup();
-        ConsentGate { store, locks, creators, accounts: Vec::new() }
+        ConsentGate { store, locks, creators, accounts: Vec::new(), posts: Vec::new() }
     }
 
     /// The same gate, also closed once one of these accounts is unlinked.
     pub fn covering(mut self, accounts: impl IntoIterator<Item = AccountId>) -> Self {
         self.accounts.extend(accounts);
+        self
+    }
+
+    /// The same gate, also closed once one of these posts is stopped (its content deleted).
+    pub fn covering_posts(mut self, posts: impl IntoIterator<Item = PostId>) -> Self {
+        self.posts.extend(posts);
         self
     }
 }
@@ -49,7 +58,7 @@ impl StartGate for ConsentGate {
         for (creator_id, _) in &self.creators {
             guards.push(self.locks.read(*creator_id).await);
         }
-        match self.store.hold_consent(&self.creators, &self.accounts).await {
+        match self.store.hold_consent(&self.creators, &self.accounts, &self.posts).await {
             Ok(Ok(hold)) => Ok(Box::new((guards, hold))),
             Ok(Err(reason)) => Err(reason),
             Err(error) => Err(format!("consent check failed: {error}")),

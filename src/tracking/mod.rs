@@ -148,7 +148,8 @@ impl Poller {
             let ids: Vec<String> = ready.iter().map(|(l, _)| l.post.platform_post_id.clone()).collect();
             let gate = self
                 .gate(ready.iter().map(|(l, since)| (l.post.creator_id, *since)).collect())
-                .covering(ready.iter().map(|(l, _)| l.account.id));
+                .covering(ready.iter().map(|(l, _)| l.account.id))
+                .covering_posts(ready.iter().map(|(l, _)| l.post.id));
             let outcome = adapter.observe(&gate, &ids, user.as_ref()).await;
             // New tokens are kept whatever the outcome: the old ones may be dead already.
             if let Some(user) = &user {

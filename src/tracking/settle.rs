@@ -82,7 +82,10 @@ impl Poller {
                 let check_due = post.status == PostStatus::Pending
                     || post.evidence.as_ref().is_none_or(|e| now - e.verified_at > reverify);
                 if check_due {
-                    let gate = self.gate(vec![(post.creator_id, since)]).covering([post.social_account_id]);
+                    let gate = self
+                        .gate(vec![(post.creator_id, since)])
+                        .covering([post.social_account_id])
+                        .covering_posts([post.id]);
                     match self.verifier.check(&gate, post, &leased.account, seen).await {
                         Verdict::Verified { evidence, content_id } => {
                             done.status = PostStatus::Verified;

@@ -15,6 +15,8 @@ use crate::store::{AttemptRecord, LeasedDelivery, Store, StoreResult};
 
 /// How long a round waits when nothing was due.
 const IDLE: Duration = Duration::from_millis(500);
+/// How often settled events are pruned.
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
 
 pub struct Deliverer {
     store: Arc<dyn Store>,
@@ -52,6 +54,13 @@ impl Deliverer {
         Ok(leased.len())
     }
 
+    /// Deletes settled events past the log's retention, and the notice of every erasure once
+    /// settled (it names the erased creator); how many.
+    pub async fn prune(&self) -> StoreResult<u64> {
+        let days = i64::try_from(self.settings.keep_log_days).unwrap_or(36_500).min(36_500);
+        self.store.prune_outbox(Utc::now() - chrono::Duration::days(days)).await
+    }
+
     async fn attempt(&self, delivery: &LeasedDelivery) -> AttemptRecord {
         let at = Utc::now();
         let started = Instant::now();
@@ -71,8 +80,8 @@ impl Deliverer {
             Ok(status) => (Some(status), Some(format!("the endpoint answered {status}"))),
             Err(error) => (None, Some(error)),
         };
-        let attempts = delivery.attempts.saturating_add(1);
-        let retry = self.settings.retry_at(attempts, delivery.created_at, Utc::now());
+        let attempts = delivery.window_attempts.saturating_add(1);
+        let retry = self.settings.retry_at(attempts, delivery.window_start, Utc::now());
         tracing::info!(event_id = %delivery.event_id, endpoint_id = %delivery.endpoint_id, attempts, given_up = retry.is_none(), "webhook delivery failed");
         AttemptRecord {
             at,
@@ -120,9 +129,16 @@ impl Deliverer {
 
 /// Delivers until `stopped` turns true; a round that fails is logged and retried.
 pub async fn run_deliverer(deliverer: Arc<Deliverer>, mut stopped: tokio::sync::watch::Receiver<bool>) {
+    let mut pruned_at: Option<Instant> = None;
     loop {
         if *stopped.borrow() {
             return;
+        }
+        if pruned_at.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
+            pruned_at = Some(Instant::now());
+            if let Err(err) = deliverer.prune().await {
+                tracing::warn!(%err, "pruning the webhook outbox failed");
+            }
         }
         let pause = match deliverer.try_execute_task().await {
             Ok(0) => IDLE,

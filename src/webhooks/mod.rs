@@ -30,6 +30,8 @@ pub struct DeliverySettings {
     pub give_up_after_secs: u64,
     /// Attempts in flight at once, across endpoints.
     pub concurrency: usize,
+    /// Settled events (and their delivery log) older than this are deleted.
+    pub keep_log_days: u64,
     /// Only for tests and local receivers: endpoints on loopback addresses.
     pub allow_loopback: bool,
 }
@@ -42,6 +44,7 @@ impl Default for DeliverySettings {
             retry_max_secs: 6 * 3600,
             give_up_after_secs: 3 * 24 * 3600,
             concurrency: 8,
+            keep_log_days: 30,
             allow_loopback: false,
         }
     }

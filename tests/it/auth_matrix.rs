@@ -86,6 +86,12 @@ async fn every_route_accepts_only_its_callers(db: TestDb) {
             accepts: &[Kind::Creator],
         },
         Route {
+            method: Method::PATCH,
+            path: "/v1/creators/me".into(),
+            body: Body::Json(json!({"display_name": "Frank"})),
+            accepts: &[Kind::Creator],
+        },
+        Route {
             method: Method::POST,
             path: "/v1/creators/me/consent".into(),
             body: Body::Json(json!({"tracking": true})),
@@ -132,6 +138,12 @@ async fn every_route_accepts_only_its_callers(db: TestDb) {
             path: format!("/v1/contents/{content_id}"),
             body: Body::None,
             accepts: &[Kind::Creator, Kind::Admin],
+        },
+        Route {
+            method: Method::DELETE,
+            path: format!("/v1/contents/{}", uuid::Uuid::new_v4()),
+            body: Body::None,
+            accepts: &[Kind::Creator, Kind::ContentWrite],
         },
         Route {
             method: Method::POST,
@@ -237,6 +249,48 @@ async fn every_route_accepts_only_its_callers(db: TestDb) {
             body: Body::Json(json!({"outcome": "rejected"})),
             accepts: &[Kind::Admin],
         },
+        Route {
+            method: Method::POST,
+            path: "/v1/admin/webhook-endpoints".into(),
+            body: Body::Json(json!({"url": "https://203.0.113.9/hooks", "event_types": ["flag.raised"]})),
+            accepts: &[Kind::Admin],
+        },
+        Route {
+            method: Method::GET,
+            path: "/v1/admin/webhook-endpoints".into(),
+            body: Body::None,
+            accepts: &[Kind::Admin],
+        },
+        Route {
+            method: Method::PATCH,
+            path: format!("/v1/admin/webhook-endpoints/{}", uuid::Uuid::new_v4()),
+            body: Body::Json(json!({"enabled": false})),
+            accepts: &[Kind::Admin],
+        },
+        Route {
+            method: Method::GET,
+            path: format!("/v1/admin/webhook-endpoints/{}/deliveries", uuid::Uuid::new_v4()),
+            body: Body::None,
+            accepts: &[Kind::Admin],
+        },
+        Route {
+            method: Method::POST,
+            path: format!("/v1/admin/webhook-endpoints/{}/replay", uuid::Uuid::new_v4()),
+            body: Body::Json(json!({"since": "2026-01-01T00:00:00Z"})),
+            accepts: &[Kind::Admin],
+        },
+        Route {
+            method: Method::DELETE,
+            path: format!("/v1/admin/webhook-endpoints/{}", uuid::Uuid::new_v4()),
+            body: Body::None,
+            accepts: &[Kind::Admin],
+        },
+        Route {
+            method: Method::POST,
+            path: format!("/v1/admin/creators/{}/erase", uuid::Uuid::new_v4()),
+            body: Body::Json(json!({"reason": "request"})),
+            accepts: &[Kind::Admin],
+        },
         // Last: it erases the creator.
         Route {
             method: Method::DELETE,
@@ -285,10 +339,19 @@ async fn every_route_accepts_only_its_callers(db: TestDb) {
         valid.push((kind, token));
     }
 
+    let (_, document) = app.call(Method::GET, "/openapi.json", None, None).await;
+    let mut undeclared = Vec::new();
+    let mut check_declared = |route: &Route, status: StatusCode| {
+        let declared = declared_statuses(&document, &route.method, &route.path);
+        if !declared.contains(&status.as_u16().to_string()) {
+            undeclared.push(format!("{} {}: {status} (declared {declared:?})", route.method, route.path));
+        }
+    };
     for route in &routes {
         let name = format!("{} {}", route.method, route.path);
         for (label, bearer) in &refused {
             let response = send(&app, route, bearer.as_deref()).await;
+            check_declared(route, response.status());
             assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{name} with {label}");
             assert_eq!(response.headers()["www-authenticate"], "Bearer", "{name} with {label}");
             let body: Value = response.json().await.unwrap();
@@ -297,6 +360,7 @@ async fn every_route_accepts_only_its_callers(db: TestDb) {
         for (kind, token) in &valid {
             let response = send(&app, route, Some(token)).await;
             let status = response.status();
+            check_declared(route, status);
             let body = response.text().await.unwrap_or_default();
             if route.accepts.contains(kind) {
                 assert!(
@@ -308,6 +372,34 @@ async fn every_route_accepts_only_its_callers(db: TestDb) {
             }
         }
     }
+    // Every status any caller got is one the OpenAPI document declares for that route.
+    assert!(undeclared.is_empty(), "undeclared statuses:\n{}", undeclared.join("\n"));
+}
+
+/// The statuses the document declares for the operation serving `method path` (a concrete
+/// path: each `{param}` of the documented paths matches one segment).
+fn declared_statuses(document: &Value, method: &Method, path: &str) -> Vec<String> {
+    let path = path.split('?').next().unwrap();
+    let segments: Vec<&str> = path.split('/').collect();
+    let (_, item) = document["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .find(|(template, _)| {
+            let parts: Vec<&str> = template.split('/').collect();
+            parts.len() == segments.len()
+                && parts
+                    .iter()
+                    .zip(&segments)
+                    .all(|(t, s)| t == s || (t.starts_with('{') && t.ends_with('}')))
+        })
+        .unwrap_or_else(|| panic!("{path} is not documented"));
+    item[method.as_str().to_lowercase()]["responses"]
+        .as_object()
+        .unwrap_or_else(|| panic!("{method} {path} is not documented"))
+        .keys()
+        .cloned()
+        .collect()
 }
 
 on_both_backends!(every_route_accepts_only_its_callers);

@@ -1,7 +1,7 @@
 //! Erasure on both backends: nothing linked to the creator survives in any table, the old
 //! watermark resolves to unknown, statements keep their totals under a tombstone, polls in
 //! flight store nothing; and the identity provider's signed webhook (forged, stale and
-//! replayed deliveries refused or ignored).
+//! replayed deliveries refused or ignored); an admin's erasure, for a reason the receipt keeps.
 
 use std::sync::Arc;
 
@@ -233,7 +233,59 @@ async fn the_deletion_webhook_erases_only_when_signed_fresh_and_new(db: TestDb) 
     assert_eq!(t.app.store.age_refused_until("user-nobody").await.unwrap(), None, "the refusal stayed");
 }
 
+async fn an_admin_erases_a_creator_for_a_reason(db: TestDb) {
+    let url = db.url.clone();
+    let t = tracked(db).await;
+    let raw = {
+        sqlx::any::install_default_drivers();
+        sqlx::AnyPool::connect(&url).await.unwrap()
+    };
+    let post = register(&t, &t.ada, OURS).await;
+    assert_eq!(t.poller.try_execute_task().await.unwrap(), Round::Polled(1));
+    let (_, me) = t.app.call(Method::GET, "/v1/creators/me", Some(&t.ada), None).await;
+    let ada_id = me["id"].as_str().unwrap().to_owned();
+    let (admin, _) = crate::support::tokens::service(t.app.store.as_ref(), &["admin"]).await;
+    let erase = format!("/v1/admin/creators/{ada_id}/erase");
+
+    for bad in [json!({}), json!({"reason": "boredom"}), json!({"reason": "minor", "note": "x"})] {
+        let (status, answer) = t.app.call(Method::POST, &erase, Some(&admin), Some(bad.clone())).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {answer}");
+        assert!(answer["error"]["code"].is_string(), "{answer}");
+    }
+    let nobody = format!("/v1/admin/creators/{}/erase", uuid::Uuid::new_v4());
+    let (status, _) = t.app.call(Method::POST, &nobody, Some(&admin), Some(json!({"reason": "minor"}))).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(t.app.call(Method::GET, "/v1/creators/me", Some(&t.ada), None).await.0, StatusCode::OK);
+
+    let (status, receipt) =
+        t.app.call(Method::POST, &erase, Some(&admin), Some(json!({"reason": "minor"}))).await;
+    assert_eq!(status, StatusCode::OK, "{receipt}");
+    assert_eq!((receipt["trigger"].as_str(), receipt["reason"].as_str()), (Some("admin"), Some("minor")));
+    assert_eq!(receipt["row_counts"]["creators"], 1, "{receipt}");
+    let stored =
+        t.app.store.erasure_receipt(receipt["receipt_id"].as_str().unwrap().parse().unwrap()).await.unwrap();
+    assert_eq!(
+        stored.unwrap().trigger,
+        viewmark::domain::ErasureTrigger::Admin(viewmark::domain::ErasureReason::Minor)
+    );
+    let needles = vec![
+        ada_id.clone(),
+        "user-ada".into(),
+        "ada_makes".into(),
+        OURS.into(),
+        post["id"].as_str().unwrap().into(),
+    ];
+    let leftovers = scan(&url, &raw, &needles).await;
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    assert_eq!(t.app.call(Method::GET, "/v1/creators/me", Some(&t.ada), None).await.0, StatusCode::NOT_FOUND);
+    let (status, _) = t.app.call(Method::POST, &erase, Some(&admin), Some(json!({"reason": "minor"}))).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "already erased");
+    crate::support::tracked::next_slot().await;
+    assert_eq!(t.poller.try_execute_task().await.unwrap(), Round::Idle);
+}
+
 on_both_backends!(
+    an_admin_erases_a_creator_for_a_reason,
     erasure_leaves_nothing_linked_to_the_creator,
     an_erasure_during_a_poll_stores_nothing,
     the_deletion_webhook_erases_only_when_signed_fresh_and_new,

@@ -13,9 +13,10 @@ use crate::support::{TestApp, TestDb};
 const OAUTH_CALLBACK: &str = "/v1/social-accounts/oauth/{platform}/callback";
 
 /// Every route the service offers.
-const ROUTES: [(&str, &str); 38] = [
+const ROUTES: [(&str, &str); 41] = [
     ("post", "/v1/creators/me"),
     ("get", "/v1/creators/me"),
+    ("patch", "/v1/creators/me"),
     ("post", "/v1/creators/me/consent"),
     ("get", "/v1/creators/me/consent"),
     ("get", "/v1/creators/me/export"),
@@ -27,6 +28,7 @@ const ROUTES: [(&str, &str); 38] = [
     ("post", "/v1/contents"),
     ("get", "/v1/contents"),
     ("get", "/v1/contents/{id}"),
+    ("delete", "/v1/contents/{id}"),
     ("post", "/v1/detect"),
     ("post", "/v1/social-accounts"),
     ("get", "/v1/social-accounts"),
@@ -45,6 +47,7 @@ const ROUTES: [(&str, &str); 38] = [
     ("get", "/v1/admin/flags"),
     ("post", "/v1/admin/flags/{id}/clear"),
     ("delete", "/v1/creators/me"),
+    ("post", "/v1/admin/creators/{id}/erase"),
     ("post", "/v1/webhooks/identity"),
     ("post", "/v1/admin/webhook-endpoints"),
     ("get", "/v1/admin/webhook-endpoints"),
@@ -118,4 +121,24 @@ async fn the_docs_page_renders_the_document() {
     assert!(content_type.starts_with("text/html"), "{content_type}");
     let page = response.text().await.unwrap();
     assert!(page.contains(r#"spec-url="/openapi.json""#), "{page}");
+
+    // Nothing the page loads comes from another host: it renders offline.
+    let mut sources = Vec::new();
+    for attribute in ["src=\"", "href=\"", "spec-url=\""] {
+        for (at, _) in page.match_indices(attribute) {
+            let rest = &page[at + attribute.len()..];
+            sources.push(rest[..rest.find('"').unwrap()].to_owned());
+        }
+    }
+    assert!(sources.len() >= 3, "{sources:?}");
+    for source in &sources {
+        assert!(source.starts_with('/') && !source.starts_with("//"), "{source} is on another host");
+    }
+    assert!(!page.contains("://"), "no absolute URL: {page}");
+    for source in sources.iter().filter(|s| s.ends_with(".js")) {
+        let script = app.client.get(app.url(source)).send().await.unwrap();
+        assert_eq!(script.status(), StatusCode::OK, "{source}");
+        assert!(script.headers()["content-type"].to_str().unwrap().contains("javascript"));
+        assert!(script.bytes().await.unwrap().len() > 100_000, "the renderer itself");
+    }
 }

@@ -2,7 +2,8 @@
 //! forbidden address); events are written with the changes they report; deliveries are
 //! signed so the Standard Webhooks reference library verifies them, retried after a receiver
 //! that fails or hangs, logged, and replayed on request; an erasure leaves none of the
-//! creator's events behind but the notice of the erasure itself.
+//! creator's events behind but the notice of the erasure itself, pruned once delivered;
+//! settled events leave after their retention.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -173,9 +174,11 @@ async fn deliveries_are_signed_retried_logged_and_replayed(db: TestDb) {
     assert_eq!(hung["items"][0]["state"].as_str(), Some("pending"), "{hung}");
     assert!(hung["items"][0]["last_error"].as_str().unwrap().contains("no answer"), "{hung}");
     got.lock().unwrap().hang_ms = 0;
-    // Its third attempt: the backoff has doubled twice.
+    // The log numbers attempts across the replay; the replay's backoff starts over at the base.
+    assert_eq!(hung["items"][0]["attempts"].as_u64(), Some(3), "{hung}");
     let next: chrono::DateTime<chrono::Utc> =
         hung["items"][0]["next_attempt_at"].as_str().unwrap().parse().unwrap();
+    assert!(next - chrono::Utc::now() <= chrono::Duration::milliseconds(1_000), "{hung}");
     tokio::time::sleep((next - chrono::Utc::now()).to_std().unwrap_or_default() + Duration::from_millis(100))
         .await;
     assert_eq!(deliver(&t.store).await, 1);
@@ -197,6 +200,74 @@ async fn deliveries_are_signed_retried_logged_and_replayed(db: TestDb) {
         (payload["type"].as_str(), payload["data"]["creator_id"].as_str()),
         (Some("creator.erased"), Some(ada.as_str()))
     );
+    // Once delivered, the notice is pruned: no row names the erased creator any more.
+    let deliverer = Deliverer::new(t.store.clone(), settings(), "test-deliverer".into()).unwrap();
+    assert_eq!(deliverer.prune().await.unwrap(), 1);
+    let naming: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox_events WHERE payload LIKE $1")
+        .bind(format!("%{ada}%"))
+        .fetch_one(&raw)
+        .await
+        .unwrap();
+    assert_eq!(naming, 0);
+}
+
+async fn settled_events_are_kept_for_their_retention_only(db: TestDb) {
+    let store = db.store().await;
+    let (url, _got) = receiver().await;
+    let endpoint = viewmark::domain::WebhookEndpoint {
+        id: uuid::Uuid::new_v4(),
+        url,
+        event_types: vec![viewmark::domain::EventType::ConsentRevoked],
+        description: String::new(),
+        enabled: true,
+        created_at: chrono::Utc::now(),
+    };
+    store.insert_endpoint(&endpoint, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").await.unwrap();
+    for user in ["user-old-delivered", "user-old-pending", "user-new-delivered", "user-old-failed"] {
+        let creator = crate::support::creators::creator(store.as_ref(), user).await;
+        let revoke = viewmark::store::ConsentChange {
+            grant: false,
+            policy_version: "2026-01".into(),
+            channel: "api".into(),
+            actor: "creator".into(),
+            at: chrono::Utc::now(),
+        };
+        store.record_consent(creator.id, &revoke).await.unwrap();
+    }
+    // Events in the order written: their age and state set by hand.
+    let raw = db.raw().await;
+    let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM outbox_events ORDER BY created_at, id")
+        .fetch_all(&raw)
+        .await
+        .unwrap();
+    assert_eq!(ids.len(), 4);
+    let old = (chrono::Utc::now() - chrono::Duration::days(31)).timestamp_millis();
+    let now = chrono::Utc::now().timestamp_millis();
+    let setup = [(old, "delivered"), (old, "pending"), (now, "delivered"), (old, "failed")];
+    for (id, (at, state)) in ids.iter().zip(setup) {
+        sqlx::query("UPDATE outbox_events SET created_at = $1 WHERE id = $2")
+            .bind(at)
+            .bind(id)
+            .execute(&raw)
+            .await
+            .unwrap();
+        sqlx::query("UPDATE outbox_deliveries SET state = $1 WHERE event_id = $2")
+            .bind(state)
+            .bind(id)
+            .execute(&raw)
+            .await
+            .unwrap();
+    }
+    let deliverer = Deliverer::new(store.clone(), settings(), "test-deliverer".into()).unwrap();
+    assert_eq!(deliverer.prune().await.unwrap(), 2);
+    let left: Vec<String> = sqlx::query_scalar("SELECT id FROM outbox_events ORDER BY created_at, id")
+        .fetch_all(&raw)
+        .await
+        .unwrap();
+    assert_eq!(left, vec![ids[1].clone(), ids[2].clone()], "the old pending event and the new one stay");
+    let logs: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM outbox_deliveries").fetch_one(&raw).await.unwrap();
+    assert_eq!(logs, 2, "deliveries went with their events");
 }
 
 /// A `viewmark worker` process on the test database, delivering to loopback receivers.
@@ -293,5 +364,6 @@ async fn a_delivery_survives_its_worker_killed_mid_attempt(db: TestDb) {
 
 on_both_backends!(
     deliveries_are_signed_retried_logged_and_replayed,
-    a_delivery_survives_its_worker_killed_mid_attempt
+    a_delivery_survives_its_worker_killed_mid_attempt,
+    settled_events_are_kept_for_their_retention_only
 );
