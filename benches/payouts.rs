@@ -8,7 +8,7 @@
 //! the month cut mid-day at both ends (what a live query reads), and the time to issue a
 //! statement over more than 100 000 posts (a day and a quarter) with its per-post evidence.
 //! Run: `cargo bench --bench payouts` (scale with `VIEWMARK_BENCH_POSTS`; a hundred posts per
-//! creator).
+//! creator; `VIEWMARK_BENCH_SKIP_SQLITE=1` measures PostgreSQL alone).
 
 use std::time::{Duration, Instant};
 
@@ -223,7 +223,9 @@ fn main() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let url = format!("sqlite://{}/bench.db", dir.path().display());
         let keys = format!("sqlite://{}/keys.db", dir.path().display());
-        measure("sqlite", &url, &keys, &SQLITE, posts).await;
+        if std::env::var_os("VIEWMARK_BENCH_SKIP_SQLITE").is_none() {
+            measure("sqlite", &url, &keys, &SQLITE, posts).await;
+        }
         if let Ok(admin_url) = std::env::var("VIEWMARK_BENCH_POSTGRES_URL") {
             sqlx::any::install_default_drivers();
             let admin = AnyPool::connect(&admin_url).await.unwrap_or_else(|e| panic!("{e}"));

@@ -236,10 +236,7 @@ async fn the_deletion_webhook_erases_only_when_signed_fresh_and_new(db: TestDb) 
 async fn an_admin_erases_a_creator_for_a_reason(db: TestDb) {
     let url = db.url.clone();
     let t = tracked(db).await;
-    let raw = {
-        sqlx::any::install_default_drivers();
-        sqlx::AnyPool::connect(&url).await.unwrap()
-    };
+    let raw = t.app._db.raw().await;
     let post = register(&t, &t.ada, OURS).await;
     assert_eq!(t.poller.try_execute_task().await.unwrap(), Round::Polled(1));
     let (_, me) = t.app.call(Method::GET, "/v1/creators/me", Some(&t.ada), None).await;

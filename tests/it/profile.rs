@@ -1,11 +1,13 @@
 //! The right to rectification, both backends: `PATCH /v1/creators/me` corrects the display
 //! name and birth year under the rules of joining, ledgers the fields it changed (in the
-//! export), and erases a creator whose corrected birth year is under the minimum age, who
-//! then cannot join again.
+//! export), and erases a creator whose corrected birth year is under the minimum age (after
+//! the requests about them on their way, as any erasure), who then cannot join again.
 
 use chrono::Datelike;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
+use viewmark::platforms::start_gate::StartGate;
+use viewmark::tracking::consent_gate::ConsentGate;
 
 use crate::on_both_backends;
 use crate::support::files::scan;
@@ -102,4 +104,32 @@ async fn a_correction_under_the_minimum_age_erases_the_creator(db: TestDb) {
     assert_eq!((status, again["error"]["code"].as_str()), (StatusCode::FORBIDDEN, Some("under_minimum_age")));
 }
 
-on_both_backends!(a_creator_corrects_their_profile, a_correction_under_the_minimum_age_erases_the_creator);
+/// A correction that erases waits for a request on its way, as any erasure does, and no
+/// request about the creator starts after its answer.
+async fn an_erasing_correction_waits_for_a_request_on_its_way(db: TestDb) {
+    let t = std::sync::Arc::new(crate::support::tracked::tracked(db).await);
+    let (_, me) = t.app.call(Method::GET, "/v1/creators/me", Some(&t.ada), None).await;
+    let ada: viewmark::domain::CreatorId = me["id"].as_str().unwrap().parse().unwrap();
+    let since = t.app.store.consent_stamp(ada).await.unwrap().unwrap().changed_at;
+    let gate = ConsentGate::new(t.app.store.clone(), t.app.consent_locks.clone(), vec![(ada, since)]);
+    let permit = gate.permit().await.unwrap();
+    let correcting = {
+        let t = t.clone();
+        tokio::spawn(async move {
+            patch(&t.app, &t.ada, json!({"birth_year": chrono::Utc::now().year() - 9})).await
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(!correcting.is_finished(), "the erasure committed while a request was on its way");
+    drop(permit);
+    let (status, _) =
+        tokio::time::timeout(std::time::Duration::from_secs(10), correcting).await.unwrap().unwrap();
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(gate.permit().await.is_err(), "no request about the creator starts after the answer");
+}
+
+on_both_backends!(
+    a_creator_corrects_their_profile,
+    a_correction_under_the_minimum_age_erases_the_creator,
+    an_erasing_correction_waits_for_a_request_on_its_way
+);
